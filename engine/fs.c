@@ -1,0 +1,253 @@
+/*
+ * fs.c: novapipe.fs, what LuaFileSystem lacks: atomic writes, mkdir -p, a
+ * fast recursive walk with patterns, realpath, copy and chmod. The work is
+ * done by plain functions in oscore.c; failures return nil, msg, errname.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "host.h"
+#include "oscore.h"
+
+/* Reads an optional octal mode: an integer, or a string such as "0600". */
+static mode_t opt_mode(lua_State *L, int idx, mode_t dflt) {
+  if (lua_isnoneornil(L, idx)) return dflt;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    char *end;
+    const char *s = lua_tostring(L, idx);
+    long v = strtol(s, &end, 8);
+    if (*s == '\0' || *end != '\0' || v < 0 || v > 07777) luaL_argerror(L, idx, "an octal mode such as \"0600\" expected");
+    return (mode_t)v;
+  }
+  lua_Integer v = luaL_checkinteger(L, idx);
+  if (v < 0 || v > 07777) luaL_argerror(L, idx, "mode out of range");
+  return (mode_t)v;
+}
+
+static int result(lua_State *L, int rc, const char *what, const char *path) {
+  if (rc == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  int e = errno;
+  lua_pushfstring(L, "%s '%s'", what, path);
+  return np_fail(L, lua_tostring(L, -1), e);
+}
+
+/* fs.atomic_write(path, data[, mode = "0600"]) -> true | nil, msg, errname */
+static int l_atomic_write(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  mode_t mode = opt_mode(L, 3, 0600);
+  return result(L, os_atomic_write(path, data, len, mode), "write", path);
+}
+
+/* fs.mkdir_p(path[, mode = "0700"]) -> true | nil, msg, errname */
+static int l_mkdir_p(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  return result(L, os_mkdir_p(path, opt_mode(L, 2, 0700)), "mkdir", path);
+}
+
+/* fs.copy(src, dst) -> true | nil, msg, errname (keeps permission bits) */
+static int l_copy(lua_State *L) {
+  const char *src = luaL_checkstring(L, 1);
+  const char *dst = luaL_checkstring(L, 2);
+  if (os_copy(src, dst) == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  int e = errno;
+  lua_pushfstring(L, "copy '%s' to '%s'", src, dst);
+  return np_fail(L, lua_tostring(L, -1), e);
+}
+
+/* fs.chmod(path, mode) -> true | nil, msg, errname */
+static int l_chmod(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  luaL_checkany(L, 2);
+  return result(L, chmod(path, opt_mode(L, 2, 0)), "chmod", path);
+}
+
+/* fs.realpath(path) -> absolute path | nil, msg, errname */
+static int l_realpath(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char out[PATH_MAX];
+  if (realpath(path, out) == NULL) return result(L, -1, "realpath", path);
+  lua_pushstring(L, out);
+  return 1;
+}
+
+/* fs.match(pattern, path) -> boolean: '*' and '?' stay within one path
+ * component, '**' crosses them, '[a-z]' and '[!x]' are classes. */
+static int l_match(lua_State *L) {
+  lua_pushboolean(L, os_match(luaL_checkstring(L, 1), luaL_checkstring(L, 2)));
+  return 1;
+}
+
+typedef struct Walk {
+  lua_State *L;
+  int include, exclude; /* stack indexes of pattern lists, 0 for none */
+  int out, n;
+  int dirs;             /* list directories too */
+  char path[PATH_MAX];
+} Walk;
+
+/* Whether a relative path (or its base name, for patterns without '/')
+ * matches one of the patterns in the list at `list`. */
+static int matches(Walk *w, int list, const char *rel) {
+  lua_State *L = w->L;
+  const char *base = strrchr(rel, '/');
+  base = base ? base + 1 : rel;
+  int n = (int)lua_rawlen(L, list);
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    const char *pat = lua_tostring(L, -1);
+    int hit = pat && os_match(pat, strchr(pat, '/') ? rel : base);
+    lua_pop(L, 1);
+    if (hit) return 1;
+  }
+  return 0;
+}
+
+/* Orders type-prefixed entries by name. */
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a + 1, *(char *const *)b + 1);
+}
+
+/* Reads a directory's entries, each as a malloc'ed string whose first byte
+ * is the d_type and the rest the name, sorted by name. Returns the count or
+ * -1 with errno set. */
+static int read_entries(const char *path, char ***out) {
+  DIR *d = opendir(path);
+  if (!d) return -1;
+  size_t cap = 64, n = 0;
+  char **list = malloc(cap * sizeof *list);
+  struct dirent *e;
+  while (list && (e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (n == cap) {
+      char **nl = realloc(list, (cap *= 2) * sizeof *list);
+      if (!nl) break;
+      list = nl;
+    }
+    size_t l = strlen(e->d_name);
+    if (!(list[n] = malloc(l + 2))) break;
+    list[n][0] = (char)e->d_type;
+    memcpy(list[n] + 1, e->d_name, l + 1);
+    n++;
+  }
+  int failed = (list == NULL) || (e != NULL);
+  closedir(d);
+  if (failed) {
+    for (size_t i = 0; list && i < n; i++) free(list[i]);
+    free(list);
+    errno = ENOMEM;
+    return -1;
+  }
+  qsort(list, n, sizeof *list, cmp_names);
+  *out = list;
+  return (int)n;
+}
+
+/* Walks the directory at w->path (whose first root_len bytes are the root),
+ * in sorted order, without following symbolic links to directories. */
+static int walk_dir(Walk *w, size_t root_len, size_t len) {
+  char **list;
+  int n = read_entries(w->path, &list);
+  if (n < 0) return errno == EACCES ? 0 : -1;
+  int rc = 0;
+  for (int i = 0; i < n; i++) {
+    const char *name = list[i] + 1;
+    size_t nl = strlen(name);
+    if (rc == 0 && len + 1 + nl >= sizeof w->path) {
+      errno = ENAMETOOLONG;
+      rc = -1;
+    }
+    if (rc == 0) {
+      w->path[len] = '/';
+      memcpy(w->path + len + 1, name, nl + 1);
+      unsigned char t = (unsigned char)list[i][0];
+      struct stat st;
+      if (t == DT_UNKNOWN) t = lstat(w->path, &st) == 0 && S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+      const char *rel = w->path + root_len + 1;
+      int excluded = w->exclude && matches(w, w->exclude, rel);
+      if (!excluded && t == DT_DIR) {
+        if (w->dirs) {
+          lua_pushstring(w->L, rel);
+          lua_rawseti(w->L, w->out, ++w->n);
+        }
+        rc = walk_dir(w, root_len, len + 1 + nl);
+      } else if (!excluded && (!w->include || matches(w, w->include, rel))) {
+        lua_pushstring(w->L, rel);
+        lua_rawseti(w->L, w->out, ++w->n);
+      }
+      w->path[len] = '\0';
+    }
+    free(list[i]);
+  }
+  free(list);
+  return rc;
+}
+
+/*
+ * fs.walk(root[, {include = {...}, exclude = {...}, dirs = false}])
+ *   -> {relative paths} | nil, msg, errname
+ * Lists files under root (sorted, depth first), relative to root. A pattern
+ * with a '/' matches the relative path, one without matches the base name.
+ * An excluded directory is not entered. Symbolic links are not followed.
+ */
+static int l_walk(lua_State *L) {
+  const char *root = luaL_checkstring(L, 1);
+  Walk w;
+  memset(&w, 0, sizeof w);
+  w.L = L;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "include");
+    if (lua_istable(L, -1)) w.include = lua_gettop(L);
+    else if (!lua_isnil(L, -1)) return luaL_error(L, "bad option 'include': a list of patterns expected");
+    lua_getfield(L, 2, "exclude");
+    if (lua_istable(L, -1)) w.exclude = lua_gettop(L);
+    else if (!lua_isnil(L, -1)) return luaL_error(L, "bad option 'exclude': a list of patterns expected");
+    lua_getfield(L, 2, "dirs");
+    w.dirs = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  size_t rl = strlen(root);
+  while (rl > 1 && root[rl - 1] == '/') rl--;
+  if (rl >= sizeof w.path) return np_fail(L, "walk", ENAMETOOLONG);
+  memcpy(w.path, root, rl);
+  w.path[rl] = '\0';
+  struct stat st;
+  if (stat(w.path, &st) < 0) return result(L, -1, "walk", root);
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return result(L, -1, "walk", root);
+  }
+  lua_newtable(L);
+  w.out = lua_gettop(L);
+  if (walk_dir(&w, rl, rl) < 0) return result(L, -1, "walk", root);
+  lua_settop(L, w.out);
+  return 1;
+}
+
+static const luaL_Reg fs_funcs[] = {
+  {"atomic_write", l_atomic_write},
+  {"mkdir_p", l_mkdir_p},
+  {"copy", l_copy},
+  {"chmod", l_chmod},
+  {"realpath", l_realpath},
+  {"match", l_match},
+  {"walk", l_walk},
+  {NULL, NULL},
+};
+
+int luaopen_novapipe_fs(lua_State *L) {
+  luaL_newlib(L, fs_funcs);
+  return 1;
+}

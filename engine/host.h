@@ -1,0 +1,48 @@
+/*
+ * host.h: what the host's C files share.
+ */
+#ifndef NOVAPIPE_HOST_H
+#define NOVAPIPE_HOST_H
+
+#include <signal.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+/* The signal that interrupted novapipe (SIGINT or SIGTERM), 0 when none. */
+extern volatile sig_atomic_t np_interrupted;
+
+/* Installs the SIGINT/SIGTERM/SIGCHLD handlers and the subreaper role.
+ * `L` is the state a Lua hook is set on to stop running Lua code. */
+void np_signals_init(lua_State *L);
+
+/* A descriptor that becomes readable whenever a signal arrived; the process
+ * loop polls it. np_signal_drain empties it. */
+int np_signal_fd(void);
+void np_signal_drain(void);
+
+/* Raises the error that means "interrupted"; main turns it into exit 130. */
+int np_raise_interrupted(lua_State *L);
+
+/* Ends every live child tree (TERM, grace, KILL) and reaps them. Safe to call
+ * more than once, also from atexit. */
+void np_proc_shutdown(void);
+
+/* Whether styled output is on: decided once by np_term_init. */
+void np_term_init(int no_color_flag);
+
+/* Host modules, one per C file; modules.c registers them all. */
+int luaopen_novapipe_proc(lua_State *L);
+int luaopen_novapipe_fs(lua_State *L);
+int luaopen_novapipe_time(lua_State *L);
+int luaopen_novapipe_term(lua_State *L);
+void np_open_modules(lua_State *L);
+
+/* Pushes nil, "<what>: <strerror>", "<ERRNAME>" and returns 3: the shape of
+ * an environment failure (STYLE.md, errors of the second kind). */
+int np_fail(lua_State *L, const char *what, int err);
+
+/* The monotonic clock in seconds. */
+double np_now(void);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * modules.c: the one place that lists every module the host provides.
+ * Host modules and the linked LuaFileSystem and lua-cjson are put in
+ * package.preload, so `require` finds them without any search path.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "host.h"
+
+int luaopen_lfs(lua_State *L);
+int luaopen_cjson(lua_State *L);
+
+static const luaL_Reg modules[] = {
+  {"novapipe.proc", luaopen_novapipe_proc},
+  {"novapipe.fs", luaopen_novapipe_fs},
+  {"novapipe.time", luaopen_novapipe_time},
+  {"novapipe.term", luaopen_novapipe_term},
+  {"lfs", luaopen_lfs},
+  {"cjson", luaopen_cjson},
+  {NULL, NULL},
+};
+
+void np_open_modules(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (const luaL_Reg *m = modules; m->name; m++) {
+    lua_pushcfunction(L, m->func);
+    lua_setfield(L, -2, m->name);
+  }
+  lua_pop(L, 1);
+}
+
+int np_fail(lua_State *L, const char *what, int err) {
+  luaL_pushfail(L);
+  lua_pushfstring(L, "%s: %s", what, strerror(err));
+  lua_pushstring(L, strerrorname_np(err) ? strerrorname_np(err) : "EUNKNOWN");
+  return 3;
+}

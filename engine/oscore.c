@@ -1,0 +1,347 @@
+#include "oscore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+const char *os_errname(int err) {
+  const char *name = strerrorname_np(err);
+  return name ? name : "EUNKNOWN";
+}
+
+/* Signals whose handlers the parent may have set; the child gets defaults. */
+static const int reset_signals[] = {SIGINT, SIGTERM, SIGCHLD, SIGPIPE, SIGQUIT, SIGHUP, SIGWINCH};
+
+int os_spawn(const OsSpawn *req, pid_t *pidp, const char **what) {
+  sigset_t all, old;
+  volatile int child_err = 0;
+  volatile int child_step = 0;
+  pid_t parent = getpid();
+  sigfillset(&all);
+  /* No handler of ours may run in the child while it shares our memory. */
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = vfork();
+  if (pid == 0) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (size_t i = 0; i < sizeof reset_signals / sizeof reset_signals[0]; i++)
+      sigaction(reset_signals[i], &dfl, NULL);
+    setpgid(0, 0);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() != parent) _exit(127);
+    int fds[3] = {req->fd_in, req->fd_out, req->fd_err};
+    for (int i = 0; i < 3; i++) {
+      if (fds[i] < 0) continue;
+      if (fds[i] == i) {
+        /* dup2 onto itself keeps close-on-exec: clear it instead. */
+        int fl = fcntl(i, F_GETFD);
+        if (fl < 0 || fcntl(i, F_SETFD, fl & ~FD_CLOEXEC) < 0) goto fail_dup;
+      } else if (dup2(fds[i], i) < 0) {
+        goto fail_dup;
+      }
+    }
+    if (req->cwd && chdir(req->cwd) < 0) {
+      child_step = 2;
+      child_err = errno;
+      _exit(127);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    execvpe(req->argv[0], req->argv, req->envp ? req->envp : environ);
+    child_step = 3;
+    child_err = errno;
+    _exit(127);
+  fail_dup:
+    child_step = 1;
+    child_err = errno;
+    _exit(127);
+  }
+  int fork_err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    *what = "fork";
+    errno = fork_err;
+    return -1;
+  }
+  if (child_err) {
+    /* The child failed before exec: reap it and report why. */
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    static const char *steps[] = {"spawn", "redirect", "chdir", "exec"};
+    *what = steps[child_step];
+    errno = child_err;
+    return -1;
+  }
+  *pidp = pid;
+  return 0;
+}
+
+int os_children(pid_t **out) {
+  char path[64];
+  pid_t self = getpid();
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)self, (int)self);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t cap = 16, n = 0;
+  pid_t *list = malloc(cap * sizeof *list);
+  char buf[4096];
+  long cur = -1;
+  ssize_t r;
+  if (!list) { close(fd); return -1; }
+  while ((r = read(fd, buf, sizeof buf)) != 0) {
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      free(list);
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    for (ssize_t i = 0; i <= r; i++) {
+      int digit = i < r && buf[i] >= '0' && buf[i] <= '9';
+      if (digit) {
+        cur = (cur < 0 ? 0 : cur * 10) + (buf[i] - '0');
+      } else if (cur >= 0 && i < r) {
+        if (n == cap) {
+          pid_t *nl = realloc(list, (cap *= 2) * sizeof *list);
+          if (!nl) { free(list); close(fd); errno = ENOMEM; return -1; }
+          list = nl;
+        }
+        list[n++] = (pid_t)cur;
+        cur = -1;
+      }
+    }
+  }
+  close(fd);
+  if (cur >= 0) {
+    if (n == cap) {
+      pid_t *nl = realloc(list, (cap + 1) * sizeof *list);
+      if (!nl) { free(list); errno = ENOMEM; return -1; }
+      list = nl;
+    }
+    list[n++] = (pid_t)cur;
+  }
+  *out = list;
+  return (int)n;
+}
+
+int os_environ_has(pid_t pid, const char *entry) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t elen = strlen(entry);
+  /* Entries are NUL-separated; match `entry` followed by NUL. */
+  char buf[8192];
+  size_t have = 0;
+  int found = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + have, sizeof buf - have);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    have += (size_t)r;
+    size_t start = 0;
+    for (size_t i = 0; i < have; i++) {
+      if (buf[i] != '\0') continue;
+      if (i - start == elen && memcmp(buf + start, entry, elen) == 0) found = 1;
+      start = i + 1;
+    }
+    if (found) break;
+    if (start == 0 && have == sizeof buf) start = have; /* overlong entry: skip */
+    memmove(buf, buf + start, have - start);
+    have -= start;
+  }
+  close(fd);
+  return found;
+}
+
+int os_mkdir_p(const char *path, mode_t mode) {
+  char tmp[PATH_MAX];
+  size_t len = strlen(path);
+  if (len == 0 || len >= sizeof tmp) {
+    errno = len ? ENAMETOOLONG : ENOENT;
+    return -1;
+  }
+  memcpy(tmp, path, len + 1);
+  for (char *p = tmp + 1; ; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (mkdir(tmp, mode) < 0 && errno != EEXIST) return -1;
+      if (c == '\0') break;
+      *p = c;
+    }
+  }
+  struct stat st;
+  if (stat(path, &st) < 0) return -1;
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
+  return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int os_atomic_write(const char *path, const char *data, size_t len, mode_t mode) {
+  char tmp[PATH_MAX];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  int fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) goto fail;
+  if (close(fd) < 0) {
+    fd = -1;
+    goto fail;
+  }
+  if (rename(tmp, path) < 0) {
+    fd = -1;
+    goto fail;
+  }
+  /* Make the rename itself durable. */
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash == dir) slash[1] = '\0';
+  else if (slash) *slash = '\0';
+  else snprintf(dir, sizeof dir, ".");
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return 0;
+fail:;
+  int e = errno;
+  if (fd >= 0) close(fd);
+  unlink(tmp);
+  errno = e;
+  return -1;
+}
+
+int os_copy(const char *src, const char *dst) {
+  int in = open(src, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return -1;
+  struct stat st;
+  if (fstat(in, &st) < 0) {
+    int e = errno;
+    close(in);
+    errno = e;
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(in);
+    errno = EISDIR;
+    return -1;
+  }
+  int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 07777);
+  if (out < 0) {
+    int e = errno;
+    close(in);
+    errno = e;
+    return -1;
+  }
+  char buf[65536];
+  int rc = 0;
+  for (;;) {
+    ssize_t r = read(in, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) { rc = -1; break; }
+    if (r == 0) break;
+    if (write_all(out, buf, (size_t)r) < 0) { rc = -1; break; }
+  }
+  int e = errno;
+  if (rc == 0 && fchmod(out, st.st_mode & 07777) < 0) { rc = -1; e = errno; }
+  close(in);
+  if (close(out) < 0 && rc == 0) { rc = -1; e = errno; }
+  errno = e;
+  return rc;
+}
+
+/* Matches one bracket expression at *pp against c; advances *pp past it.
+ * Returns 1 on a match, 0 on none, -1 when the bracket is not closed. */
+static int match_class(const char **pp, char c) {
+  const char *p = *pp + 1;
+  int negate = (*p == '!' || *p == '^');
+  if (negate) p++;
+  int hit = 0;
+  const char *first = p;
+  while (*p && (*p != ']' || p == first)) {
+    if (p[1] == '-' && p[2] && p[2] != ']') {
+      if (c >= p[0] && c <= p[2]) hit = 1;
+      p += 3;
+    } else {
+      if (c == *p) hit = 1;
+      p++;
+    }
+  }
+  if (*p != ']') return -1;
+  *pp = p + 1;
+  return hit != negate;
+}
+
+int os_match(const char *p, const char *s) {
+  while (*p) {
+    if (p[0] == '*' && p[1] == '*') {
+      while (*p == '*') p++;
+      if (*p == '/') {
+        /* A double star and slash also match no directory at all. */
+        if (os_match(p + 1, s)) return 1;
+      }
+      for (;; s++) {
+        if (os_match(p, s)) return 1;
+        if (*s == '\0') return 0;
+      }
+    }
+    if (*p == '*') {
+      p++;
+      for (;; s++) {
+        if (os_match(p, s)) return 1;
+        if (*s == '\0' || *s == '/') return 0;
+      }
+    }
+    if (*s == '\0') return 0;
+    if (*p == '?') {
+      if (*s == '/') return 0;
+      p++;
+      s++;
+      continue;
+    }
+    if (*p == '[' && *s != '/') {
+      int m = match_class(&p, *s);
+      if (m == 0) return 0;
+      if (m == 1) {
+        s++;
+        continue;
+      }
+      /* Unclosed '[': a literal character. */
+    }
+    if (*p != *s) return 0;
+    p++;
+    s++;
+  }
+  return *s == '\0';
+}

@@ -1,0 +1,54 @@
+/*
+ * oscore: the operating-system work behind the host modules, in plain C so it
+ * can be tested and fuzzed without Lua. Every function returns 0 on success
+ * or -1 with errno set, unless its comment says otherwise.
+ */
+#ifndef NOVAPIPE_OSCORE_H
+#define NOVAPIPE_OSCORE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The symbolic name of an errno value ("ENOENT"), or "EUNKNOWN". */
+const char *os_errname(int err);
+
+/* What a child needs at start. fd_* of -1 leave that descriptor as the
+ * parent's; others are dup2'ed onto 0, 1 and 2. envp NULL means inherit. */
+typedef struct OsSpawn {
+  char *const *argv;
+  char *const *envp;
+  const char *cwd;
+  int fd_in, fd_out, fd_err;
+} OsSpawn;
+
+/* Starts argv[0] (searched in PATH when it has no '/') as the leader of a
+ * new process group, with SIGKILL as its parent-death signal, default signal
+ * dispositions and the caller's signal mask as it was before the call.
+ * Uses vfork, so the cost does not grow with the parent's size. On failure
+ * returns -1 with errno set and *what naming the step ("chdir", "exec"). */
+int os_spawn(const OsSpawn *req, pid_t *pid, const char **what);
+
+/* Lists this process's direct children (including adopted orphans) into a
+ * malloc'ed array. Returns the count, or -1 with errno set. */
+int os_children(pid_t **out);
+
+/* 1 when the environment `pid` started with holds the entry `entry`
+ * ("NAME=value"), 0 when not, -1 when it cannot be read. */
+int os_environ_has(pid_t pid, const char *entry);
+
+/* mkdir -p: creates path and its missing parents with `mode`. */
+int os_mkdir_p(const char *path, mode_t mode);
+
+/* Writes data to a temporary file beside path, fsyncs it, sets `mode`, and
+ * renames it over path, so readers see the old file or the new, never half. */
+int os_atomic_write(const char *path, const char *data, size_t len, mode_t mode);
+
+/* Copies a regular file's bytes to dst (created or truncated), keeping the
+ * source's permission bits. */
+int os_copy(const char *src, const char *dst);
+
+/* glob-style match of `name` against `pattern` ('*', '?', '[..]', and
+ * '**' crossing '/'). Returns 1 on a match. */
+int os_match(const char *pattern, const char *name);
+
+#endif

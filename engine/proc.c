@@ -1,0 +1,1177 @@
+/*
+ * proc.c: novapipe.proc, child processes.
+ *
+ * A Process handle (userdata "novapipe.Process") owns one child started as
+ * the leader of its own process group. Output reaches its sinks through one
+ * loop, `pump`, which polls every live child's pipes and a self-pipe fed by
+ * the signal handlers, reaps children, enforces timeouts and forwards
+ * Ctrl-C. Between a pipe and its sink sits one filter point: when a filter or
+ * a line callback is set, bytes go through a LineBuf and each whole line
+ * through the filter before any sink sees it.
+ *
+ * When a leader ends, what is left of its tree (members of its group, and
+ * orphans adopted through PR_SET_CHILD_SUBREAPER that carry the handle's
+ * NOVAPIPE_JOB tag) gets TERM, a grace period, then KILL, so no process of a
+ * finished handle runs on.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host.h"
+#include "linebuf.h"
+#include "oscore.h"
+
+#define PROCESS_MT "novapipe.Process"
+#define CHUNK 65536
+#define DEFAULT_GRACE 3.0
+#define DEFAULT_MAX_LINE (1024 * 1024)
+#define CLEANUP_POLL 0.01
+
+extern char **environ;
+
+/* ------------------------------------------------------------------ */
+/* Signals                                                              */
+
+volatile sig_atomic_t np_interrupted = 0;
+static volatile sig_atomic_t interrupt_count = 0;
+static int sigpipe_fds[2] = {-1, -1};
+static lua_State *main_L = NULL;
+
+/* Hook set from the signal handler: stops running Lua code (lua.c's lstop). */
+static void lstop(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  np_raise_interrupted(L);
+}
+
+static void on_signal(int sig) {
+  int saved = errno;
+  if (sig == SIGINT || sig == SIGTERM) {
+    np_interrupted = sig;
+    interrupt_count++;
+    if (main_L)
+      lua_sethook(main_L, lstop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  }
+  if (sigpipe_fds[1] >= 0) {
+    ssize_t w = write(sigpipe_fds[1], "x", 1);
+    (void)w;
+  }
+  errno = saved;
+}
+
+void np_signals_init(lua_State *L) {
+  main_L = L;
+  if (sigpipe_fds[0] < 0 && pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+    sigpipe_fds[0] = sigpipe_fds[1] = -1;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  /* Orphans of our children's trees are re-parented to us, not to init. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+int np_signal_fd(void) { return sigpipe_fds[0]; }
+
+void np_signal_drain(void) {
+  char buf[64];
+  while (sigpipe_fds[0] >= 0 && read(sigpipe_fds[0], buf, sizeof buf) > 0) {}
+}
+
+int np_raise_interrupted(lua_State *L) {
+  lua_createtable(L, 0, 2);
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "interrupted");
+  lua_pushliteral(L, "interrupted");
+  lua_setfield(L, -2, "message");
+  return lua_error(L);
+}
+
+/* ------------------------------------------------------------------ */
+/* Handles                                                              */
+
+enum { K_INHERIT, K_NULL, K_CAPTURE, K_FILE, K_LINES, K_MERGED };
+enum { P_NEW, P_RUNNING, P_REAPED, P_DONE };
+
+typedef struct Buf {
+  char *p;
+  size_t len, cap;
+} Buf;
+
+struct Process;
+
+typedef struct Stream {
+  int fd;        /* our read end, -1 when none or closed */
+  int kind;
+  int out_fd;    /* K_FILE: the file; K_INHERIT through a filter: 1 or 2 */
+  int cb_ref;    /* K_LINES: the callback */
+  int lined;     /* bytes go through the LineBuf (filter or callback) */
+  LineBuf lb;
+  Buf cap;
+} Stream;
+
+typedef struct Process {
+  pid_t pid;
+  int state;
+  int wstatus;
+  struct rusage ru;
+  double t_start, t_end;
+  double deadline;  /* timeout deadline, 0 for none */
+  double grace;
+  double kill_at;   /* when a TERM escalates to KILL */
+  int stage;        /* 0 nothing sent, 1 TERM sent, 2 KILL sent */
+  int timed_out;
+  int cleanup;      /* end the leftovers of the tree when the leader ends */
+  unsigned id;
+  int filter_ref;
+  int err_ref;      /* an error raised by a filter or callback */
+  Stream out, err;
+  struct Process *prev, *next;
+} Process;
+
+static Process *live_head = NULL;
+static unsigned next_id = 1;
+static char live_key;  /* registry key of the table anchoring live handles */
+
+static void live_add(Process *p) {
+  p->prev = NULL;
+  p->next = live_head;
+  if (live_head) live_head->prev = p;
+  live_head = p;
+}
+
+static void live_remove(Process *p) {
+  if (p->prev) p->prev->next = p->next;
+  else if (live_head == p) live_head = p->next;
+  if (p->next) p->next->prev = p->prev;
+  p->prev = p->next = NULL;
+}
+
+double np_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int buf_add(Buf *b, const char *p, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n) cap *= 2;
+    char *nb = realloc(b->p, cap);
+    if (!nb) return -1;
+    b->p = nb;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        struct pollfd pfd = {fd, POLLOUT, 0};
+        poll(&pfd, 1, 100);
+        continue;
+      }
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* The tag every child's environment carries, so orphans can be traced. */
+static void job_tag(const Process *p, char *out, size_t size) {
+  snprintf(out, size, "NOVAPIPE_JOB=%d.%u", (int)getpid(), p->id);
+}
+
+/* Lists adopted orphans of p's tree (our children that are not live leaders
+ * and carry p's tag) into pids[]; returns the count. */
+static int tree_orphans(const Process *p, pid_t *pids, int max) {
+  pid_t *kids;
+  int n = os_children(&kids);
+  if (n <= 0) return 0;
+  char tag[64];
+  job_tag(p, tag, sizeof tag);
+  int found = 0;
+  for (int i = 0; i < n && found < max; i++) {
+    int known = 0;
+    for (Process *q = live_head; q; q = q->next)
+      if (q->pid == kids[i] && q->state == P_RUNNING) known = 1;
+    if (!known && os_environ_has(kids[i], tag) == 1) pids[found++] = kids[i];
+  }
+  free(kids);
+  return found;
+}
+
+/* Reaps adopted orphans that have ended (zombies among our children that
+ * are no live handle's leader). */
+static void reap_orphans(void) {
+  pid_t *kids;
+  int n = os_children(&kids);
+  if (n <= 0) return;
+  for (int i = 0; i < n; i++) {
+    int known = 0;
+    for (Process *q = live_head; q; q = q->next)
+      if (q->pid == kids[i] && q->state == P_RUNNING) known = 1;
+    if (known) continue;
+    char path[64], st[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)kids[i]);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t r = read(fd, st, sizeof st - 1);
+    close(fd);
+    if (r <= 0) continue;
+    st[r] = '\0';
+    char *paren = strrchr(st, ')');
+    if (paren && paren[1] == ' ' && paren[2] == 'Z') waitpid(kids[i], NULL, WNOHANG);
+  }
+  free(kids);
+}
+
+/* Sends sig to p's process group and to its adopted orphans (and their
+ * groups, when they lead one). Returns 1 when anything of the tree exists. */
+static int signal_tree(Process *p, int sig) {
+  int alive = 0;
+  if (p->pid > 0 && kill(-p->pid, sig) == 0) alive = 1;
+  pid_t orphans[64];
+  int n = tree_orphans(p, orphans, 64);
+  for (int i = 0; i < n; i++) {
+    if (getpgid(orphans[i]) == orphans[i]) kill(-orphans[i], sig);
+    kill(orphans[i], sig);
+    alive = 1;
+  }
+  return alive;
+}
+
+/* Starts ending p's tree: TERM now, KILL when the grace period ends. */
+static void escalate(Process *p, double now) {
+  if (p->stage == 0) {
+    signal_tree(p, SIGTERM);
+    signal_tree(p, SIGCONT);
+    p->stage = 1;
+    p->kill_at = now + p->grace;
+  }
+}
+
+static void kill_now(Process *p) {
+  signal_tree(p, SIGKILL);
+  p->stage = 2;
+}
+
+/* Applies the timeout and the TERM-to-KILL escalation at time `now`. */
+static void check_deadlines(Process *p, double now) {
+  if (p->state == P_RUNNING && p->deadline > 0 && now >= p->deadline && !p->timed_out) {
+    p->timed_out = 1;
+    escalate(p, now);
+  }
+  if (p->stage == 1 && now >= p->kill_at) kill_now(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* The filter point                                                     */
+
+typedef struct EmitCtx {
+  lua_State *L;
+  Process *p;
+  Stream *s;
+} EmitCtx;
+
+/* Records the first error raised by a filter or callback (on top of the
+ * stack) and starts ending the tree: the error is raised from wait(). */
+static void callback_failed(EmitCtx *c) {
+  if (c->p->err_ref == LUA_NOREF) {
+    c->p->err_ref = luaL_ref(c->L, LUA_REGISTRYINDEX);
+  } else {
+    lua_pop(c->L, 1);
+  }
+  escalate(c->p, np_now());
+}
+
+/* Delivers bytes to a stream's sink. `eol` appends a newline for sinks that
+ * take bytes. Returns 0, or -1 when the sink failed. */
+static int deliver(EmitCtx *c, const char *data, size_t n, int eol) {
+  Stream *s = c->s;
+  switch (s->kind) {
+    case K_CAPTURE:
+      if (buf_add(&s->cap, data, n) || (eol && buf_add(&s->cap, "\n", 1))) return -1;
+      return 0;
+    case K_FILE:
+    case K_INHERIT:
+      if (write_all(s->out_fd, data, n) < 0) return -1;
+      if (eol && write_all(s->out_fd, "\n", 1) < 0) return -1;
+      return 0;
+    case K_LINES: {
+      if (c->p->err_ref != LUA_NOREF) return 0;
+      lua_rawgeti(c->L, LUA_REGISTRYINDEX, s->cb_ref);
+      lua_pushlstring(c->L, data, n);
+      if (lua_pcall(c->L, 1, 0, 0) != LUA_OK) callback_failed(c);
+      return 0;
+    }
+    default:
+      return 0;
+  }
+}
+
+/* linebuf_emit: one whole line (or piece of an overlong one) through the
+ * filter, then to the sink. */
+static int emit_line(void *ctx, const char *line, size_t len, int eol) {
+  EmitCtx *c = ctx;
+  if (c->p->filter_ref != LUA_NOREF && c->p->err_ref == LUA_NOREF) {
+    lua_State *L = c->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->filter_ref);
+    lua_pushlstring(L, line, len);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+      callback_failed(c);
+      return 0;
+    }
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      size_t fl;
+      const char *f = lua_tolstring(L, -1, &fl);
+      int rc = deliver(c, f, fl, eol);
+      lua_pop(L, 1);
+      return rc;
+    }
+    int drop = !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (drop) return 0;
+  }
+  return deliver(c, line, len, eol);
+}
+
+static void stream_close(Stream *s) {
+  if (s->fd >= 0) close(s->fd);
+  s->fd = -1;
+}
+
+/* Reads what a stream's pipe holds (up to a few chunks) and hands it on.
+ * At end of file flushes a partial line and closes the pipe. */
+static void stream_read(lua_State *L, Process *p, Stream *s) {
+  static char chunk[CHUNK];
+  EmitCtx c = {L, p, s};
+  for (int round = 0; round < 8 && s->fd >= 0; round++) {
+    ssize_t r = read(s->fd, chunk, sizeof chunk);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return;
+      r = 0;
+    }
+    if (r == 0) {
+      if (s->lined) linebuf_finish(&s->lb, emit_line, &c);
+      stream_close(s);
+      return;
+    }
+    if (s->lined) {
+      linebuf_feed(&s->lb, chunk, (size_t)r, emit_line, &c);
+    } else {
+      deliver(&c, chunk, (size_t)r, 0);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* The loop                                                             */
+
+/* Reaps p when its leader has ended. */
+static void reap(Process *p) {
+  int st;
+  struct rusage ru;
+  pid_t r = wait4(p->pid, &st, WNOHANG, &ru);
+  if (r == p->pid) {
+    p->wstatus = st;
+    p->ru = ru;
+    p->t_end = np_now();
+    p->state = P_REAPED;
+  }
+}
+
+/* Moves a reaped p towards done: ends what is left of its tree, then drains
+ * and closes its pipes. */
+static void finish(lua_State *L, Process *p, double now) {
+  if (p->cleanup) {
+    int alive = (kill(-p->pid, 0) == 0);
+    pid_t orphans[64];
+    int n = tree_orphans(p, orphans, 64);
+    if (n > 0 || alive) {
+      reap_orphans();
+      if (p->stage == 0) escalate(p, now);
+      else signal_tree(p, p->stage == 2 ? SIGKILL : SIGTERM);
+      return;
+    }
+  }
+  /* Every writer we know of has ended: read what is left, then close. */
+  for (Stream *s = &p->out; ; s = &p->err) {
+    if (s->fd >= 0) {
+      int fl = fcntl(s->fd, F_GETFL);
+      if (fl >= 0) fcntl(s->fd, F_SETFL, fl | O_NONBLOCK);
+      while (s->fd >= 0) {
+        int before = s->fd;
+        stream_read(L, p, s);
+        if (s->fd == before) {
+          /* EAGAIN: a writer outside the tree holds it; stop here. */
+          if (s->lined) {
+            EmitCtx c = {L, p, s};
+            linebuf_finish(&s->lb, emit_line, &c);
+          }
+          stream_close(s);
+        }
+      }
+    }
+    if (s == &p->err) break;
+  }
+  p->state = P_DONE;
+  live_remove(p);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &live_key);
+  lua_pushnil(L);
+  lua_rawsetp(L, -2, p);
+  lua_pop(L, 1);
+}
+
+typedef int (*until_fn)(void *ctx);
+
+/* Runs the loop until `until(ctx)` is true (returns 1) or `timeout` seconds
+ * pass (returns 0; a negative timeout waits without end). Raises the
+ * interrupted error once every child has ended after SIGINT or SIGTERM. */
+static int pump(lua_State *L, until_fn until, void *ctx, double timeout) {
+  double start = np_now();
+  int handled = 0;
+  struct pollfd *pfds = NULL;
+  Stream **owners = NULL;
+  Process **procs = NULL;
+  size_t cap = 0;
+  int result = 0;
+  for (;;) {
+    double now = np_now();
+    if (np_interrupted) {
+      if (!handled)
+        for (Process *p = live_head; p; p = p->next) escalate(p, now);
+      if (interrupt_count > 1)
+        for (Process *p = live_head; p; p = p->next)
+          if (p->stage < 2) kill_now(p);
+      handled = 1;
+      if (live_head == NULL) break;
+    } else if (until(ctx)) {
+      result = 1;
+      break;
+    }
+    if (!np_interrupted && timeout >= 0 && now - start >= timeout) break;
+
+    size_t n = 1;
+    double wake = timeout >= 0 && !np_interrupted ? start + timeout : -1;
+    for (Process *p = live_head; p; p = p->next) {
+      check_deadlines(p, now);
+      n += 2;
+      if (p->deadline > 0 && p->state == P_RUNNING && (wake < 0 || p->deadline < wake)) wake = p->deadline;
+      if (p->stage == 1 && (wake < 0 || p->kill_at < wake)) wake = p->kill_at;
+      if (p->state == P_REAPED && (wake < 0 || now + CLEANUP_POLL < wake)) wake = now + CLEANUP_POLL;
+    }
+    if (n > cap) {
+      cap = n * 2;
+      struct pollfd *np_ = realloc(pfds, cap * sizeof *pfds);
+      if (np_) pfds = np_;
+      Stream **no = realloc(owners, cap * sizeof *owners);
+      if (no) owners = no;
+      Process **npr = realloc(procs, cap * sizeof *procs);
+      if (npr) procs = npr;
+      if (!np_ || !no || !npr) {
+        free(pfds);
+        free(owners);
+        free(procs);
+        return luaL_error(L, "out of memory in the process loop");
+      }
+    }
+    size_t k = 0;
+    pfds[k].fd = np_signal_fd();
+    pfds[k].events = POLLIN;
+    owners[k] = NULL;
+    procs[k++] = NULL;
+    for (Process *p = live_head; p; p = p->next) {
+      Stream *ss[2] = {&p->out, &p->err};
+      for (int i = 0; i < 2; i++) {
+        if (ss[i]->fd < 0) continue;
+        pfds[k].fd = ss[i]->fd;
+        pfds[k].events = POLLIN;
+        owners[k] = ss[i];
+        procs[k++] = p;
+      }
+    }
+    int ms = -1;
+    if (wake >= 0) {
+      double d = wake - now;
+      ms = d <= 0 ? 0 : (int)(d * 1000.0) + 1;
+    }
+    int rc = poll(pfds, k, ms);
+    if (rc < 0 && errno != EINTR) break;
+    if (rc > 0 && (pfds[0].revents & POLLIN)) np_signal_drain();
+    /* Read first, so a child that wrote and ended leaves nothing behind. */
+    for (size_t i = 1; rc > 0 && i < k; i++) {
+      if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) stream_read(L, procs[i], owners[i]);
+    }
+    now = np_now();
+    for (Process *p = live_head, *next; p; p = next) {
+      next = p->next;
+      if (p->state == P_RUNNING) reap(p);
+      if (p->state == P_REAPED) finish(L, p, now);
+    }
+  }
+  free(pfds);
+  free(owners);
+  free(procs);
+  if (np_interrupted) return np_raise_interrupted(L);
+  return result;
+}
+
+/* ------------------------------------------------------------------ */
+/* Spawning                                                             */
+
+static Process *check_process(lua_State *L, int idx) {
+  return (Process *)luaL_checkudata(L, idx, PROCESS_MT);
+}
+
+static void stream_init(Stream *s) {
+  memset(s, 0, sizeof *s);
+  s->fd = -1;
+  s->out_fd = -1;
+  s->cb_ref = LUA_NOREF;
+  s->kind = K_INHERIT;
+}
+
+/* Reads a stream option at index idx into s: nil/"inherit", "null",
+ * "capture", a function (line callback), {file = path, append = bool}, or
+ * for stderr "stdout". Raises on a wrong value. */
+static void parse_stream(lua_State *L, int idx, Stream *s, const char *name, int is_err) {
+  switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+      s->kind = K_INHERIT;
+      return;
+    case LUA_TFUNCTION:
+      s->kind = K_LINES;
+      lua_pushvalue(L, idx);
+      s->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      return;
+    case LUA_TSTRING: {
+      const char *v = lua_tostring(L, idx);
+      if (strcmp(v, "inherit") == 0) s->kind = K_INHERIT;
+      else if (strcmp(v, "null") == 0) s->kind = K_NULL;
+      else if (strcmp(v, "capture") == 0) s->kind = K_CAPTURE;
+      else if (is_err && strcmp(v, "stdout") == 0) s->kind = K_MERGED;
+      else luaL_error(L, "bad option '%s': '%s' is not inherit, null, capture%s, a function or {file=...}",
+                      name, v, is_err ? ", stdout" : "");
+      return;
+    }
+    case LUA_TTABLE: {
+      lua_getfield(L, idx, "file");
+      if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "bad option '%s': a table needs file = path", name);
+      lua_getfield(L, idx, "append");
+      int append = lua_toboolean(L, -1);
+      const char *path = lua_tostring(L, -2);
+      int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
+      if (fd < 0) {
+        int e = errno;
+        lua_pop(L, 2);
+        s->out_fd = -1;
+        s->kind = K_FILE;
+        lua_pushfstring(L, "open '%s'", path);
+        lua_pushinteger(L, e); /* reported by spawn as an environment failure */
+        return;
+      }
+      lua_pop(L, 2);
+      s->kind = K_FILE;
+      s->out_fd = fd;
+      return;
+    }
+    default:
+      luaL_error(L, "bad option '%s': %s is not a valid value", name, luaL_typename(L, idx));
+  }
+}
+
+static void stream_release(lua_State *L, Stream *s) {
+  stream_close(s);
+  if (s->kind == K_FILE && s->out_fd >= 0) close(s->out_fd);
+  s->out_fd = -1;
+  if (L && s->cb_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, s->cb_ref);
+  s->cb_ref = LUA_NOREF;
+  linebuf_free(&s->lb);
+  free(s->cap.p);
+  s->cap.p = NULL;
+  s->cap.len = s->cap.cap = 0;
+}
+
+static double opt_number(lua_State *L, int opts, const char *key, double dflt) {
+  lua_getfield(L, opts, key);
+  double v = dflt;
+  if (!lua_isnil(L, -1)) {
+    if (!lua_isnumber(L, -1)) luaL_error(L, "bad option '%s': a number expected, got %s", key, luaL_typename(L, -1));
+    v = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* Builds the child's environment as a Lua table of "K=V" strings at the top
+ * of the stack and returns a NULL-terminated array anchored in a userdata
+ * pushed above it. */
+static char **build_env(lua_State *L, int opts, const Process *p) {
+  lua_getfield(L, opts, "clear_env");
+  int clear = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, opts, "env");
+  int env = lua_gettop(L);
+  if (!lua_isnil(L, env)) luaL_checktype(L, env, LUA_TTABLE);
+  lua_newtable(L);
+  int list = lua_gettop(L);
+  int n = 0;
+  if (!clear) {
+    for (char **e = environ; *e; e++) {
+      const char *eq = strchr(*e, '=');
+      if (!eq || strncmp(*e, "NOVAPIPE_JOB=", 13) == 0) continue;
+      if (!lua_isnil(L, env)) {
+        lua_pushlstring(L, *e, (size_t)(eq - *e));
+        int t = lua_gettable(L, env);
+        lua_pop(L, 1);
+        if (t != LUA_TNIL) continue; /* overridden or removed */
+      }
+      lua_pushstring(L, *e);
+      lua_rawseti(L, list, ++n);
+    }
+  }
+  if (!lua_isnil(L, env)) {
+    lua_pushnil(L);
+    while (lua_next(L, env)) {
+      if (lua_type(L, -2) != LUA_TSTRING)
+        luaL_error(L, "bad option 'env': keys must be strings");
+      if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+        lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_rawseti(L, list, ++n);
+      } else if (lua_toboolean(L, -1)) {
+        luaL_error(L, "bad option 'env': value of '%s' must be a string or false", lua_tostring(L, -2));
+      }
+      lua_pop(L, 1);
+    }
+  }
+  char tag[64];
+  job_tag(p, tag, sizeof tag);
+  lua_pushstring(L, tag);
+  lua_rawseti(L, list, ++n);
+  char **envp = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+  for (int i = 1; i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    envp[i - 1] = (char *)lua_tostring(L, -1);
+    lua_pop(L, 1); /* still anchored by `list` */
+  }
+  envp[n] = NULL;
+  return envp;
+}
+
+static int close_fd(int fd) {
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
+/*
+ * proc.spawn(argv, opts) -> Process | nil, message, errname
+ * argv: a non-empty list of strings (argv[1] searched in PATH).
+ * opts: cwd, env (table; false removes), clear_env, stdin ("inherit",
+ * "null", {file=}), stdout and stderr (see parse_stream), filter (function
+ * line -> string|false), timeout, grace, cleanup (default true), max_line.
+ * Raises on a malformed argument; returns nil, msg, errname when the
+ * program cannot be started.
+ */
+static int l_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  if (np_interrupted) return np_raise_interrupted(L);
+  lua_settop(L, 2);
+  int argc = (int)luaL_len(L, 1);
+  if (argc < 1) return luaL_argerror(L, 1, "argv must hold the program to run");
+  char **argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(argc + 1), 0);
+  for (int i = 1; i <= argc; i++) {
+    lua_rawgeti(L, 1, i);
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      return luaL_error(L, "bad argument #1 to 'spawn' (argv[%d] is a %s, a string expected)", i, luaL_typename(L, -1));
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, 1, i); /* keep the converted string anchored */
+    argv[i - 1] = (char *)lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  argv[argc] = NULL;
+
+  /* The handle exists, closed, before any resource is acquired. */
+  Process *p = lua_newuserdatauv(L, sizeof(Process), 0);
+  memset(p, 0, sizeof *p);
+  p->state = P_NEW;
+  p->filter_ref = p->err_ref = LUA_NOREF;
+  stream_init(&p->out);
+  stream_init(&p->err);
+  luaL_setmetatable(L, PROCESS_MT);
+  int ud = lua_gettop(L);
+  p->id = next_id++;
+
+  const char *cwd = NULL;
+  lua_getfield(L, 2, "cwd");
+  if (!lua_isnil(L, -1)) cwd = luaL_checkstring(L, -1);
+  p->grace = opt_number(L, 2, "grace", DEFAULT_GRACE);
+  double timeout = opt_number(L, 2, "timeout", 0);
+  size_t max_line = (size_t)opt_number(L, 2, "max_line", DEFAULT_MAX_LINE);
+  if (max_line < 1) max_line = 1;
+  lua_getfield(L, 2, "cleanup");
+  p->cleanup = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  lua_getfield(L, 2, "filter");
+  if (!lua_isnil(L, -1)) {
+    luaL_checktype(L, -1, LUA_TFUNCTION);
+    p->filter_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  } else {
+    lua_pop(L, 1);
+  }
+  char **envp = build_env(L, 2, p);
+
+  /* stdin */
+  int fd_in = -1;
+  lua_getfield(L, 2, "stdin");
+  if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "null") == 0) {
+    fd_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  } else if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "file");
+    const char *path = luaL_checkstring(L, -1);
+    fd_in = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd_in < 0) {
+      int e = errno;
+      lua_pushfstring(L, "open '%s'", path);
+      return np_fail(L, lua_tostring(L, -1), e);
+    }
+  } else if (!lua_isnil(L, -1) && !(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "inherit") == 0)) {
+    return luaL_error(L, "bad option 'stdin': inherit, null or {file=...} expected");
+  }
+
+  /* stdout and stderr */
+  Stream *ss[2] = {&p->out, &p->err};
+  const char *names[2] = {"stdout", "stderr"};
+  int child_fd[2] = {-1, -1};
+  int status = 0;
+  for (int i = 0; i < 2; i++) {
+    lua_getfield(L, 2, names[i]);
+    int top = lua_gettop(L);
+    parse_stream(L, top, ss[i], names[i], i == 1);
+    if (lua_gettop(L) > top) { /* an open failure: message and errno pushed */
+      int e = (int)lua_tointeger(L, -1);
+      const char *what = lua_tostring(L, -2);
+      close_fd(fd_in);
+      stream_release(L, &p->out);
+      stream_release(L, &p->err);
+      return np_fail(L, what, e);
+    }
+    lua_pop(L, 1);
+  }
+  for (int i = 0; i < 2 && status == 0; i++) {
+    Stream *s = ss[i];
+    if (s->kind == K_MERGED) {
+      child_fd[i] = child_fd[0] >= 0 ? child_fd[0] : 1;
+      continue;
+    }
+    if (s->kind == K_INHERIT && p->filter_ref == LUA_NOREF) continue;
+    if (s->kind == K_NULL) {
+      child_fd[i] = open("/dev/null", O_WRONLY | O_CLOEXEC);
+      if (child_fd[i] < 0) status = -1;
+      continue;
+    }
+    /* Everything else reads through a pipe and the filter point. */
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+      status = -1;
+      break;
+    }
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    s->fd = pfd[0];
+    child_fd[i] = pfd[1];
+    if (s->kind == K_INHERIT) s->out_fd = i + 1;
+    s->lined = (s->kind == K_LINES || p->filter_ref != LUA_NOREF);
+    linebuf_init(&s->lb, max_line);
+  }
+  if (status < 0) {
+    int e = errno;
+    close_fd(fd_in);
+    close_fd(child_fd[0]);
+    if (child_fd[1] != child_fd[0] && child_fd[1] > 2) close_fd(child_fd[1]);
+    stream_release(L, &p->out);
+    stream_release(L, &p->err);
+    return np_fail(L, "spawn: pipe", e);
+  }
+
+  OsSpawn req = {argv, envp, cwd, fd_in, child_fd[0], child_fd[1]};
+  const char *what = "spawn";
+  pid_t pid;
+  int rc = os_spawn(&req, &pid, &what);
+  int spawn_err = errno;
+  close_fd(fd_in);
+  if (child_fd[0] >= 0) close(child_fd[0]);
+  if (child_fd[1] >= 0 && child_fd[1] != child_fd[0] && !(ss[1]->kind == K_MERGED && child_fd[1] == 1))
+    close(child_fd[1]);
+  if (rc < 0) {
+    stream_release(L, &p->out);
+    stream_release(L, &p->err);
+    if (p->filter_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, p->filter_ref);
+    p->filter_ref = LUA_NOREF;
+    if (strcmp(what, "chdir") == 0) {
+      lua_pushfstring(L, "spawn '%s': cannot enter '%s'", argv[0], cwd ? cwd : ".");
+    } else {
+      lua_pushfstring(L, "spawn '%s'", argv[0]);
+    }
+    return np_fail(L, lua_tostring(L, -1), spawn_err);
+  }
+  setpgid(pid, pid);
+  p->pid = pid;
+  p->state = P_RUNNING;
+  p->t_start = np_now();
+  p->deadline = timeout > 0 ? p->t_start + timeout : 0;
+  live_add(p);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &live_key);
+  lua_pushvalue(L, ud);
+  lua_rawsetp(L, -2, p);
+  lua_pop(L, 1);
+  lua_pushvalue(L, ud);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Handle methods                                                       */
+
+static int until_done(void *ctx) { return ((Process *)ctx)->state == P_DONE || ((Process *)ctx)->state == P_NEW; }
+
+/* Pushes the result table of a finished p: code, signal, timed_out,
+ * duration, cpu, maxrss (bytes), stdout/stderr (when captured), pid. */
+static void push_result(lua_State *L, Process *p) {
+  lua_createtable(L, 0, 10);
+  int code = -1, sig = 0;
+  if (WIFEXITED(p->wstatus)) code = WEXITSTATUS(p->wstatus);
+  else if (WIFSIGNALED(p->wstatus)) sig = WTERMSIG(p->wstatus);
+  if (p->timed_out) code = 124;
+  if (sig && !p->timed_out) code = 128 + sig;
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushinteger(L, sig);
+  lua_setfield(L, -2, "signal");
+  lua_pushboolean(L, p->timed_out);
+  lua_setfield(L, -2, "timed_out");
+  lua_pushnumber(L, p->t_end - p->t_start);
+  lua_setfield(L, -2, "duration");
+  double cpu = (double)p->ru.ru_utime.tv_sec + (double)p->ru.ru_utime.tv_usec / 1e6 +
+               (double)p->ru.ru_stime.tv_sec + (double)p->ru.ru_stime.tv_usec / 1e6;
+  lua_pushnumber(L, cpu);
+  lua_setfield(L, -2, "cpu");
+  lua_pushinteger(L, (lua_Integer)p->ru.ru_maxrss * 1024);
+  lua_setfield(L, -2, "maxrss");
+  lua_pushinteger(L, p->pid);
+  lua_setfield(L, -2, "pid");
+  if (p->out.kind == K_CAPTURE) {
+    lua_pushlstring(L, p->out.cap.p ? p->out.cap.p : "", p->out.cap.len);
+    lua_setfield(L, -2, "stdout");
+  }
+  if (p->err.kind == K_CAPTURE) {
+    lua_pushlstring(L, p->err.cap.p ? p->err.cap.p : "", p->err.cap.len);
+    lua_setfield(L, -2, "stderr");
+  }
+}
+
+/* Raises the error a filter or callback of p raised, if any. */
+static void raise_callback_error(lua_State *L, Process *p) {
+  if (p->err_ref == LUA_NOREF) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->err_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, p->err_ref);
+  p->err_ref = LUA_NOREF;
+  lua_error(L);
+}
+
+/*
+ * p:wait([timeout]) -> result | nil, "timeout"
+ * Runs the loop until p has ended and its output is delivered, then pushes
+ * its result table (see push_result). With a timeout, gives up waiting
+ * after that many seconds, leaving p running. Raises a filter's or
+ * callback's error, and "interrupted" after Ctrl-C.
+ */
+static int p_wait(lua_State *L) {
+  Process *p = check_process(L, 1);
+  double timeout = luaL_optnumber(L, 2, -1);
+  if (p->state == P_NEW) return luaL_error(L, "wait: the process was never started");
+  if (!pump(L, until_done, p, timeout)) {
+    luaL_pushfail(L);
+    lua_pushliteral(L, "timeout");
+    return 2;
+  }
+  raise_callback_error(L, p);
+  push_result(L, p);
+  return 1;
+}
+
+/*
+ * p:kill([signal]) -> boolean
+ * Without a signal, ends p's whole tree: TERM now, KILL after the grace
+ * period (the loop carries it out while anything waits). With a signal
+ * number or name ("TERM", "KILL", "INT", ...), sends just that to the
+ * group. Returns false when p had already ended.
+ */
+static int p_kill(lua_State *L) {
+  Process *p = check_process(L, 1);
+  if (p->state != P_RUNNING && p->state != P_REAPED) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (lua_isnoneornil(L, 2)) {
+    escalate(p, np_now());
+  } else {
+    int sig = 0;
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+      sig = (int)lua_tointeger(L, 2);
+    } else {
+      static const char *const names[] = {"TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT", NULL};
+      static const int sigs[] = {SIGTERM, SIGKILL, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGSTOP, SIGCONT};
+      sig = sigs[luaL_checkoption(L, 2, NULL, names)];
+    }
+    if (kill(-p->pid, sig) < 0 && errno == EINVAL) return luaL_argerror(L, 2, "invalid signal");
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int p_pid(lua_State *L) {
+  lua_pushinteger(L, check_process(L, 1)->pid);
+  return 1;
+}
+
+/* p:running() -> boolean: whether p's leader has not been reaped yet. */
+static int p_running(lua_State *L) {
+  Process *p = check_process(L, 1);
+  if (p->state == P_RUNNING) reap(p);
+  lua_pushboolean(L, p->state == P_RUNNING);
+  return 1;
+}
+
+static int p_tostring(lua_State *L) {
+  Process *p = check_process(L, 1);
+  static const char *const states[] = {"not started", "running", "ended", "done"};
+  lua_pushfstring(L, "novapipe.Process (pid %d, %s)", (int)p->pid, states[p->state]);
+  return 1;
+}
+
+/* Ends p's tree without Lua (no callbacks): TERM, grace, KILL, reap. */
+static void terminate_blocking(Process *p) {
+  if (p->state == P_RUNNING || p->state == P_REAPED) {
+    stream_close(&p->out);
+    stream_close(&p->err);
+    if (p->stage == 0) escalate(p, np_now());
+    double until = p->kill_at;
+    for (;;) {
+      if (p->state == P_RUNNING) reap(p);
+      int alive = (p->state == P_RUNNING) || kill(-p->pid, 0) == 0;
+      if (!alive) break;
+      if (np_now() >= until && p->stage < 2) kill_now(p);
+      reap_orphans();
+      struct timespec ts = {0, 5 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+    if (p->stage >= 1) signal_tree(p, SIGKILL);
+    reap_orphans();
+    p->state = P_DONE;
+    live_remove(p);
+  }
+}
+
+/* __gc and __close: a handle that goes away ends its tree (safety net). */
+static int p_gc(lua_State *L) {
+  Process *p = check_process(L, 1);
+  terminate_blocking(p);
+  stream_release(NULL, &p->out);
+  stream_release(NULL, &p->err);
+  return 0;
+}
+
+static int p_close(lua_State *L) {
+  Process *p = check_process(L, 1);
+  if (p->state == P_RUNNING || p->state == P_REAPED) {
+    escalate(p, np_now());
+    pump(L, until_done, p, -1);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Module functions                                                     */
+
+typedef struct AnyCtx {
+  lua_State *L;
+  int list;
+  int n;
+  int found;
+} AnyCtx;
+
+static int until_any(void *ctx) {
+  AnyCtx *a = ctx;
+  for (int i = 1; i <= a->n; i++) {
+    lua_rawgeti(a->L, a->list, i);
+    Process *p = luaL_testudata(a->L, -1, PROCESS_MT);
+    lua_pop(a->L, 1);
+    if (p && p->state == P_DONE) {
+      a->found = i;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/*
+ * proc.wait_any(handles[, timeout]) -> index, result | nil, "timeout"
+ * Runs the loop until one of the handles (a list) is done; returns its
+ * index and result table. Already-done handles count at once.
+ */
+static int l_wait_any(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  double timeout = luaL_optnumber(L, 2, -1);
+  AnyCtx a = {L, 1, (int)luaL_len(L, 1), 0};
+  if (a.n == 0) return luaL_argerror(L, 1, "no handles to wait for");
+  for (int i = 1; i <= a.n; i++) {
+    lua_rawgeti(L, 1, i);
+    check_process(L, -1);
+    lua_pop(L, 1);
+  }
+  if (!pump(L, until_any, &a, timeout)) {
+    luaL_pushfail(L);
+    lua_pushliteral(L, "timeout");
+    return 2;
+  }
+  lua_rawgeti(L, 1, a.found);
+  Process *p = check_process(L, -1);
+  raise_callback_error(L, p);
+  lua_pushinteger(L, a.found);
+  push_result(L, p);
+  return 2;
+}
+
+/* proc.live() -> integer: handles whose work is not finished. */
+static int l_live(lua_State *L) {
+  int n = 0;
+  for (Process *p = live_head; p; p = p->next) n++;
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+/* proc.children() -> {pid...}: this process's direct children, including
+ * adopted orphans, as the kernel lists them. */
+static int l_children(lua_State *L) {
+  pid_t *kids;
+  int n = os_children(&kids);
+  if (n < 0) return np_fail(L, "children", errno);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushinteger(L, kids[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  free(kids);
+  return 1;
+}
+
+/* proc.self() -> {pid, maxrss (bytes), cpu (seconds)} of novapipe itself. */
+static int l_self(lua_State *L) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, getpid());
+  lua_setfield(L, -2, "pid");
+  lua_pushinteger(L, (lua_Integer)ru.ru_maxrss * 1024);
+  lua_setfield(L, -2, "maxrss");
+  lua_pushnumber(L, (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                        (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+  lua_setfield(L, -2, "cpu");
+  return 1;
+}
+
+/* proc.interrupted() -> false | "SIGINT" | "SIGTERM" */
+static int l_interrupted(lua_State *L) {
+  if (!np_interrupted) lua_pushboolean(L, 0);
+  else lua_pushstring(L, np_interrupted == SIGINT ? "SIGINT" : "SIGTERM");
+  return 1;
+}
+
+/* proc.exists(pid) -> boolean: whether a process with that pid exists. */
+static int l_exists(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  lua_pushboolean(L, pid > 0 && (kill(pid, 0) == 0 || errno == EPERM));
+  return 1;
+}
+
+void np_proc_shutdown(void) {
+  if (live_head == NULL) return;
+  double now = np_now();
+  for (Process *p = live_head; p; p = p->next) {
+    stream_close(&p->out);
+    stream_close(&p->err);
+    escalate(p, now);
+  }
+  while (live_head) terminate_blocking(live_head);
+}
+
+static const luaL_Reg process_methods[] = {
+  {"wait", p_wait},
+  {"kill", p_kill},
+  {"pid", p_pid},
+  {"running", p_running},
+  {NULL, NULL},
+};
+
+static const luaL_Reg process_meta[] = {
+  {"__gc", p_gc},
+  {"__close", p_close},
+  {"__tostring", p_tostring},
+  {"__index", NULL},
+  {NULL, NULL},
+};
+
+static const luaL_Reg proc_funcs[] = {
+  {"spawn", l_spawn},
+  {"wait_any", l_wait_any},
+  {"live", l_live},
+  {"children", l_children},
+  {"self", l_self},
+  {"interrupted", l_interrupted},
+  {"exists", l_exists},
+  {NULL, NULL},
+};
+
+int luaopen_novapipe_proc(lua_State *L) {
+  luaL_newmetatable(L, PROCESS_MT);
+  luaL_setfuncs(L, process_meta, 0);
+  luaL_newlibtable(L, process_methods);
+  luaL_setfuncs(L, process_methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &live_key);
+  luaL_newlib(L, proc_funcs);
+  return 1;
+}

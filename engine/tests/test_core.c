@@ -1,0 +1,167 @@
+/*
+ * test_core: unit tests of the plain C core (linebuf, oscore), run by ctest.
+ * Prints "N passed, N failed" and exits non-zero on any failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "linebuf.h"
+#include "oscore.h"
+
+static int passed, failed;
+
+#define CHECK(cond) do { \
+  if (cond) passed++; \
+  else { failed++; fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); } \
+} while (0)
+
+typedef struct Lines {
+  char text[8192];
+  size_t len;
+  int count, pieces;
+} Lines;
+
+/* Records lines as "<line>|" and pieces as "<piece>~". */
+static int collect(void *ctx, const char *line, size_t len, int eol) {
+  Lines *l = ctx;
+  memcpy(l->text + l->len, line, len);
+  l->len += len;
+  l->text[l->len++] = eol ? '|' : '~';
+  l->text[l->len] = '\0';
+  if (eol) l->count++;
+  else l->pieces++;
+  return 0;
+}
+
+static void test_linebuf_across_reads(void) {
+  LineBuf lb;
+  Lines l = {{0}, 0, 0, 0};
+  linebuf_init(&lb, 1024);
+  const char *parts[] = {"ab", "c\nde", "f\n\ng", "h"};
+  for (int i = 0; i < 4; i++) linebuf_feed(&lb, parts[i], strlen(parts[i]), collect, &l);
+  linebuf_finish(&lb, collect, &l);
+  CHECK(strcmp(l.text, "abc|def||gh~") == 0);
+  CHECK(l.count == 3);
+  linebuf_free(&lb);
+}
+
+static void test_linebuf_long_lines_are_split_at_max(void) {
+  LineBuf lb;
+  Lines l = {{0}, 0, 0, 0};
+  linebuf_init(&lb, 4);
+  linebuf_feed(&lb, "abcdefghij\nxy", 13, collect, &l);
+  linebuf_feed(&lb, "z\n", 2, collect, &l);
+  CHECK(strcmp(l.text, "abcd~efgh~ij|xyz|") == 0);
+  linebuf_free(&lb);
+}
+
+static void test_linebuf_line_of_exactly_max_is_whole(void) {
+  LineBuf lb;
+  Lines l = {{0}, 0, 0, 0};
+  linebuf_init(&lb, 4);
+  linebuf_feed(&lb, "ab", 2, collect, &l);
+  linebuf_feed(&lb, "cd", 2, collect, &l);
+  linebuf_feed(&lb, "\n", 1, collect, &l);
+  CHECK(strcmp(l.text, "abcd|") == 0);
+  CHECK(l.pieces == 0);
+  linebuf_free(&lb);
+}
+
+static int stop_at_two(void *ctx, const char *line, size_t len, int eol) {
+  (void)line; (void)len; (void)eol;
+  return ++*(int *)ctx == 2 ? 7 : 0;
+}
+
+static void test_linebuf_emit_can_stop(void) {
+  LineBuf lb;
+  int seen = 0;
+  linebuf_init(&lb, 64);
+  CHECK(linebuf_feed(&lb, "a\nb\nc\n", 6, stop_at_two, &seen) == 7);
+  CHECK(seen == 2);
+  linebuf_free(&lb);
+}
+
+static void test_match(void) {
+  CHECK(os_match("*.py", "test_x.py"));
+  CHECK(!os_match("*.py", "a/test_x.py"));
+  CHECK(os_match("**/*.py", "a/b/test_x.py"));
+  CHECK(os_match("**/*.py", "test_x.py"));
+  CHECK(os_match("a/**", "a/b/c"));
+  CHECK(os_match("test_?.py", "test_1.py"));
+  CHECK(os_match("[!_]*", "x"));
+  CHECK(!os_match("[!_]*", "_x"));
+  CHECK(os_match("[a-c]x", "bx"));
+  CHECK(!os_match("t*", ""));
+}
+
+static void test_spawn_missing_program(void) {
+  char *argv[] = {"novapipe-no-such-program", NULL};
+  OsSpawn req = {argv, NULL, NULL, -1, -1, -1};
+  pid_t pid;
+  const char *what = "";
+  CHECK(os_spawn(&req, &pid, &what) == -1);
+  CHECK(errno == ENOENT);
+  CHECK(strcmp(what, "exec") == 0);
+}
+
+static void test_spawn_bad_cwd(void) {
+  char *argv[] = {"true", NULL};
+  OsSpawn req = {argv, NULL, "/nonexistent/dir", -1, -1, -1};
+  pid_t pid;
+  const char *what = "";
+  CHECK(os_spawn(&req, &pid, &what) == -1);
+  CHECK(strcmp(what, "chdir") == 0);
+}
+
+static void test_spawn_runs_in_own_group(void) {
+  char *argv[] = {"sh", "-c", "exit 3", NULL};
+  OsSpawn req = {argv, NULL, "/", -1, -1, -1};
+  pid_t pid;
+  const char *what;
+  CHECK(os_spawn(&req, &pid, &what) == 0);
+  CHECK(getpgid(pid) == pid || errno == ESRCH);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+}
+
+static void test_fs(void) {
+  char dir[] = "/tmp/np-core-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char path[256], file[300], copy[300];
+  snprintf(path, sizeof path, "%s/a/b/c", dir);
+  CHECK(os_mkdir_p(path, 0700) == 0);
+  CHECK(os_mkdir_p(path, 0700) == 0);
+  snprintf(file, sizeof file, "%s/report.json", path);
+  CHECK(os_atomic_write(file, "{}", 2, 0600) == 0);
+  struct stat st;
+  CHECK(stat(file, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == 2);
+  CHECK(os_mkdir_p(file, 0700) == -1 && errno == ENOTDIR);
+  snprintf(copy, sizeof copy, "%s/copy.json", dir);
+  CHECK(os_copy(file, copy) == 0);
+  CHECK(stat(copy, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == 2);
+  CHECK(os_copy(path, copy) == -1 && errno == EISDIR);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  CHECK(system(cmd) == 0);
+}
+
+int main(void) {
+  test_linebuf_across_reads();
+  test_linebuf_long_lines_are_split_at_max();
+  test_linebuf_line_of_exactly_max_is_whole();
+  test_linebuf_emit_can_stop();
+  test_match();
+  test_spawn_missing_program();
+  test_spawn_bad_cwd();
+  test_spawn_runs_in_own_group();
+  test_fs();
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,160 @@
+-- The command line: novapipe [-C DIR] [--no-color] [--version] COMMAND ...
+-- main(args) returns the exit code; the host calls it.
+local argparse = require "argparse"
+local lfs = require "lfs"
+local errors = require "novapipe._errors"
+local events = require "novapipe.events"
+local host = require "novapipe.host"
+local pipeline = require "novapipe.pipeline"
+local proc = require "novapipe.proc"
+local term = require "novapipe.term"
+
+local M = {}
+
+local function build_parser()
+  local p = argparse("novapipe", "A test pipeline engine: tiered, gated test runs and reports.")
+    :add_help(false)
+    :epilog("Exit codes: 0 passed, 1 tests failed, 2 usage or configuration error, 130 interrupted.\n"
+      .. "Run 'novapipe run PIPELINE --help' for a pipeline's own options.")
+  p:flag("-h --help", "Show this help and exit.")
+  p:option("-C", "Work in DIR instead of the current directory."):argname("<DIR>")
+  p:flag("--no-color", "No colour, whatever the terminal or FORCE_COLOR say.")
+  p:flag("--version", "Print the version and exit.")
+  p:command_target("command")
+  p:require_command(false)
+  local run = p:command("run", "Run a pipeline, by path or by name."):add_help(false):handle_options(false)
+  run:argument("pipeline", "A file (pipelines/all.lua) or a name (all, run_tests).")
+  run:argument("args", "The pipeline's own options."):args("*")
+  p:command("list", "List the named pipelines."):add_help(false)
+  local ex = p:command("exec", "Run a Lua script inside the host."):add_help(false):handle_options(false)
+  ex:argument("script", "The script; a first line starting with # is skipped.")
+  ex:argument("args", "Arguments, given to the script as arg and ..."):args("*")
+  return p
+end
+
+local function is_file(path)
+  return lfs.attributes(path, "mode") == "file"
+end
+
+---Where a pipeline named on the command line lives. A path is taken as it
+---is, or else relative to novapipe's own files; a name is looked up in the
+---project's pipelines/ and then in novapipe's.
+---@param name string
+---@return string path
+function M.resolve(name)
+  if name:find("/", 1, true) or name:match("%.lua$") then
+    if is_file(name) then return name end
+    local bundled = host.root .. "/" .. name
+    if not name:find("^/") and is_file(bundled) then return bundled end
+    errors.usage("no pipeline file '%s' (looked in %s and %s)", name, lfs.currentdir(), host.root)
+  end
+  for _, dir in ipairs({ "pipelines", host.root .. "/pipelines" }) do
+    local path = dir .. "/" .. name .. ".lua"
+    if is_file(path) then return path end
+  end
+  errors.usage("unknown pipeline '%s'; 'novapipe list' shows the available ones", name)
+end
+
+---The named pipelines: the project's first, then novapipe's own.
+---@return {name: string, path: string, description: string}[]
+function M.available()
+  local seen, list = {}, {}
+  for _, dir in ipairs({ "pipelines", host.root .. "/pipelines" }) do
+    if lfs.attributes(dir, "mode") == "directory" then
+      local names = {}
+      for f in lfs.dir(dir) do
+        local n = f:match("^(.+)%.lua$")
+        if n then names[#names + 1] = n end
+      end
+      table.sort(names)
+      for _, n in ipairs(names) do
+        if not seen[n] then
+          seen[n] = true
+          local path = dir .. "/" .. n .. ".lua"
+          local ok, def = pcall(pipeline.load, path)
+          local desc = ok and def.description or ("(cannot load: " .. tostring(def) .. ")")
+          list[#list + 1] = { name = n, path = path, description = desc }
+        end
+      end
+    end
+  end
+  return list
+end
+
+local function cmd_list()
+  local list = M.available()
+  local width = 4
+  for _, p in ipairs(list) do width = math.max(width, #p.name) end
+  for _, p in ipairs(list) do
+    term.print(("%s  %s"):format(term.style(("%-" .. width .. "s"):format(p.name), "bold"), p.description))
+  end
+  return errors.EXIT.passed
+end
+
+local function cmd_run(args)
+  local path = M.resolve(args.pipeline)
+  local def = pipeline.load(path)
+  local opts = pipeline.parse(def, args.pipeline, args.args, function(s) io.write(s) end)
+  if not opts then return errors.EXIT.passed end
+  local bus = events.new()
+  bus:subscribe(require("novapipe.reporters.console").new())
+  local outcome = pipeline.run(def, opts, { bus = bus, path = path, name = args.pipeline })
+  return outcome.exit
+end
+
+local function cmd_exec(args)
+  local chunk, err = loadfile(args.script)
+  if not chunk then errors.usage("%s", err) end
+  -- `arg` as lua.c sets it, so scripts such as busted's runner work.
+  local a = { [0] = args.script, [-1] = "novapipe" }
+  for i, v in ipairs(args.args) do a[i] = v end
+  _G.arg = a
+  local r = chunk(table.unpack(args.args))
+  if math.type(r) == "integer" then return r end
+  return errors.EXIT.passed
+end
+
+---Runs the command line. Returns the exit code; a bug in a pipeline or
+---script is reported with its traceback and exits 2.
+---@param argv string[]
+---@return integer
+function M.main(argv)
+  local parser = build_parser()
+  local ok, args = parser:pparse(argv)
+  if not ok then
+    io.stderr:write(("novapipe: %s (try 'novapipe --help')\n"):format(args))
+    return errors.EXIT.usage
+  end
+  term.init({ no_color = args.no_color })
+  if args.help then
+    io.write(parser:get_help(), "\n")
+    return errors.EXIT.passed
+  end
+  if args.version then
+    io.write(("novapipe %s (%s)\n"):format(host.version, host.lua))
+    return errors.EXIT.passed
+  end
+  if not args.command then
+    io.stderr:write("novapipe: a command is required: run, list or exec (try 'novapipe --help')\n")
+    return errors.EXIT.usage
+  end
+  if args.C then
+    if lfs.attributes(args.C, "mode") ~= "directory" or not lfs.chdir(args.C) then
+      io.stderr:write(("novapipe: -C %s: not a directory that can be entered\n"):format(args.C))
+      return errors.EXIT.usage
+    end
+  end
+  local commands = { run = cmd_run, list = cmd_list, exec = cmd_exec }
+  local done, code = xpcall(commands[args.command], function(e)
+    if errors.is_usage(e) or errors.is_interrupt(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end, args)
+  if done then return code end
+  if errors.is_interrupt(code) or proc.interrupted() then
+    error(code, 0) -- the host turns it into exit 130
+  end
+  io.stderr:write("novapipe: ", tostring(code), "\n")
+  return errors.EXIT.usage
+end
+
+return M

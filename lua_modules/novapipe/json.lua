@@ -1,0 +1,74 @@
+-- JSON through lua-cjson, with errors that name the file, line and column.
+local cjson = require "cjson"
+local fs = require "novapipe.fs"
+
+local M = {}
+
+M.null = cjson.null
+
+local decoder = cjson.new()
+decoder.decode_invalid_numbers(false)
+
+local encoder = cjson.new()
+encoder.encode_number_precision(14)
+
+---Turns a character offset into "line:column".
+local function position(text, offset)
+  local line, col = 1, 1
+  local last_nl = 0
+  for i in text:sub(1, offset - 1):gmatch("()\n") do
+    line = line + 1
+    last_nl = i
+  end
+  col = offset - last_nl
+  return line, col
+end
+
+---Decodes JSON text.
+---@param text string
+---@param name? string what the text is, for messages (a file name)
+---@return any value
+---@return string? error "name:line:col: message" when the text is not JSON
+function M.decode(text, name)
+  local ok, value = pcall(decoder.decode, text)
+  if ok then return value end
+  local msg = tostring(value)
+  local at = tonumber(msg:match("at character (%d+)"))
+  local where = name or "<json>"
+  if at then
+    local line, col = position(text, at)
+    where = ("%s:%d:%d"):format(where, line, col)
+  end
+  msg = msg:gsub("^.-: ", ""):gsub(" at character %d+", "")
+  return nil, ("%s: %s"):format(where, msg)
+end
+
+---Reads and decodes a JSON file.
+---@param path string
+---@return any value
+---@return string? error
+function M.read(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read("a")
+  f:close()
+  return M.decode(text, path)
+end
+
+---Encodes a value as JSON (lua-cjson 2.1: an empty table becomes {}).
+---@param value any
+---@return string
+function M.encode(value)
+  return encoder.encode(value)
+end
+
+---Writes a value as JSON atomically, owner-only (0600).
+---@param path string
+---@param value any
+---@return boolean|nil ok
+---@return string? error
+function M.write(path, value)
+  return fs.atomic_write(path, M.encode(value) .. "\n", "0600")
+end
+
+return M

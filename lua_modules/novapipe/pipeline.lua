@@ -1,0 +1,199 @@
+-- Pipelines: a definition (declared options and stages), how a file is
+-- loaded, and how stages run with gating between them.
+local argparse = require "argparse"
+local errors = require "novapipe._errors"
+local events = require "novapipe.events"
+local time = require "novapipe.time"
+
+local M = {}
+
+local PIPELINE = {}
+
+---@class novapipe.Option
+---@field [1] string names, e.g. "--parallel -p"
+---@field [2] string help text
+---@field arg? string the value's name; without it the option is a flag
+---@field default? any
+---@field convert? fun(s: string): any
+---@field choices? string[]
+---@field count? string|integer how often it may appear ("*" for a list)
+
+---@class novapipe.Stage
+---@field name string
+---@field needs? (string|novapipe.Stage)[] stages that must pass first
+---@field run fun(ctx: table): novapipe.StageResult|boolean
+
+---@class novapipe.StageResult
+---@field status "passed"|"failed"|"error"|"skipped"|"empty"
+---@field summary? string one line shown beside the stage
+---@field reason? string why it was skipped or errored
+---@field duration? number
+
+---@class novapipe.Pipeline
+---@field description string
+---@field options? novapipe.Option[]
+---@field stages fun(opts: table, ctx: table): novapipe.Stage[]
+
+local option_keys = { [1] = true, [2] = true, arg = true, default = true, convert = true, choices = true, count = true }
+
+---Declares a pipeline. Raises (a programmer error) on a malformed one.
+---@param def novapipe.Pipeline
+---@return novapipe.Pipeline
+function M.pipeline(def)
+  if type(def) ~= "table" then error("pipeline: a table expected", 2) end
+  if type(def.description) ~= "string" then error("pipeline: description must be a string", 2) end
+  if type(def.stages) ~= "function" then error("pipeline: stages must be a function(opts, ctx)", 2) end
+  for i, o in ipairs(def.options or {}) do
+    if type(o[1]) ~= "string" or type(o[2]) ~= "string" then
+      error(("pipeline: option %d needs a name and a help text"):format(i), 2)
+    end
+    for k in pairs(o) do
+      if not option_keys[k] then error(("pipeline: option %s has an unknown key '%s'"):format(o[1], tostring(k)), 2) end
+    end
+  end
+  return setmetatable(def, PIPELINE)
+end
+
+---Declares a stage.
+---@param def novapipe.Stage
+---@return novapipe.Stage
+function M.stage(def)
+  if type(def) ~= "table" or type(def.name) ~= "string" then error("stage: a name is required", 2) end
+  if type(def.run) ~= "function" then error(("stage '%s': run must be a function"):format(def.name), 2) end
+  return def
+end
+
+---Whether a value was made by M.pipeline.
+function M.is_pipeline(v)
+  return getmetatable(v) == PIPELINE
+end
+
+---Loads a pipeline file. A syntax error or a file that does not return a
+---pipeline is a configuration error (exit 2) naming the file.
+---@param path string
+---@return novapipe.Pipeline
+function M.load(path)
+  local chunk, err = loadfile(path)
+  if not chunk then errors.usage("%s", err) end
+  local def = chunk()
+  if not M.is_pipeline(def) then
+    errors.usage("%s: does not return a pipeline (end it with `return np.pipeline { ... }`)", path)
+  end
+  return def
+end
+
+---Builds the argparse parser of a pipeline's declared options.
+---@param def novapipe.Pipeline
+---@param name string how the pipeline was named on the command line
+function M.parser(def, name)
+  local p = argparse("novapipe run " .. name, def.description):add_help(false)
+  p:flag("-h --help", "Show this help and exit.")
+  for _, o in ipairs(def.options or {}) do
+    local opt
+    if o.arg then
+      opt = p:option(o[1], o[2]):argname("<" .. o.arg .. ">")
+      if o.convert then opt:convert(o.convert) end
+      if o.choices then opt:choices(o.choices) end
+      if o.count then opt:count(o.count) end
+      if o.count == "*" and o.default == nil then opt:default({}) end
+    else
+      opt = p:flag(o[1], o[2])
+    end
+    if o.default ~= nil then opt:default(o.default) end
+  end
+  return p
+end
+
+---Parses a pipeline's arguments. Prints help and returns nil for --help;
+---raises a usage error for anything it does not know.
+---@return table|nil opts
+function M.parse(def, name, args, print_fn)
+  local parser = M.parser(def, name)
+  local ok, opts = parser:pparse(args)
+  if not ok then
+    errors.usage("%s: %s (try 'novapipe run %s --help')", name, opts, name)
+  end
+  if opts.help then
+    (print_fn or io.write)(parser:get_help() .. "\n")
+    return nil
+  end
+  opts.help = nil
+  return opts
+end
+
+local function name_of(dep)
+  return type(dep) == "table" and dep.name or dep
+end
+
+local function normalise(result, started)
+  if result == true or result == nil then result = { status = "passed" }
+  elseif result == false then result = { status = "failed" } end
+  if type(result) ~= "table" or type(result.status) ~= "string" then
+    error("a stage must return true, false or a table with a status", 0)
+  end
+  result.duration = result.duration or (time.now() - started)
+  return result
+end
+
+---Runs stages in order. A stage runs only when every stage it needs passed
+---(an "empty" stage counts as passed); otherwise it is skipped with the
+---reason. A stage that raises is a bug in the pipeline: the error goes up
+---with its traceback. Returns the outcome {exit, duration, results}.
+---@param def novapipe.Pipeline
+---@param opts table parsed options
+---@param ctx table {bus = events bus}
+function M.run(def, opts, ctx)
+  local bus = ctx.bus or events.new()
+  local started = time.now()
+  bus:emit("pipeline_start", def, opts)
+  local stages = def.stages(opts, ctx) or {}
+  local by_name, results, order = {}, {}, {}
+  for i, st in ipairs(stages) do
+    if type(st) ~= "table" or type(st.run) ~= "function" then
+      error(("stage %d is not a stage (make it with np.stage)"):format(i), 0)
+    end
+    if by_name[st.name] then error(("two stages are named '%s'"):format(st.name), 0) end
+    by_name[st.name] = st
+  end
+  for _, st in ipairs(stages) do
+    for _, dep in ipairs(st.needs or {}) do
+      if not by_name[name_of(dep)] then
+        error(("stage '%s' needs '%s', which is not in this pipeline"):format(st.name, name_of(dep)), 0)
+      end
+    end
+  end
+  for _, st in ipairs(stages) do
+    local blocked
+    for _, dep in ipairs(st.needs or {}) do
+      local r = results[name_of(dep)]
+      if r == nil then
+        blocked = ("needs '%s', which comes later"):format(name_of(dep))
+      elseif r.status ~= "passed" and r.status ~= "empty" then
+        blocked = ("skipped: '%s' %s"):format(name_of(dep), r.status == "skipped" and "was skipped" or "did not pass")
+      end
+      if blocked then break end
+    end
+    bus:emit("stage_start", st)
+    local t0 = time.now()
+    local result
+    if blocked then
+      result = { status = "skipped", reason = blocked, duration = 0 }
+    else
+      result = normalise(st.run(ctx), t0)
+    end
+    results[st.name] = result
+    order[#order + 1] = { stage = st, result = result }
+    bus:emit("stage_end", st, result)
+  end
+  local exit = errors.EXIT.passed
+  for _, row in ipairs(order) do
+    local s = row.result.status
+    if s == "error" then exit = errors.EXIT.usage
+    elseif s == "failed" and exit == errors.EXIT.passed then exit = errors.EXIT.failed end
+  end
+  local outcome = { exit = exit, duration = time.now() - started, results = order }
+  bus:emit("pipeline_end", def, outcome)
+  return outcome
+end
+
+return M

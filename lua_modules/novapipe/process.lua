@@ -1,0 +1,126 @@
+-- Processes, the Lua layer over novapipe.proc, modelled on neovim's
+-- vim.system: process.run(argv, opts):wait() returns a result table.
+local lfs = require "lfs"
+local proc = require "novapipe.proc"
+
+local M = {}
+
+---@class novapipe.Result
+---@field code integer exit code; 124 after a timeout, 128+N after signal N
+---@field signal integer the signal that ended the process, 0 for none
+---@field timed_out boolean
+---@field duration number wall seconds
+---@field cpu number user+system CPU seconds
+---@field maxrss integer peak resident set size in bytes
+---@field stdout? string captured standard output
+---@field stderr? string captured standard error
+---@field pid integer
+
+local output_filter = nil
+
+---Sets the filter every process started through this module passes its
+---output through (a function line -> string|false), or nil for none.
+---PHI masking plugs in here.
+---@param fn? fun(line: string): string|false
+function M.set_filter(fn)
+  assert(fn == nil or type(fn) == "function", "filter must be a function or nil")
+  output_filter = fn
+end
+
+---@return fun(line: string): string|false|nil
+function M.filter()
+  return output_filter
+end
+
+local function with_defaults(opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  if o.stdout == nil then o.stdout = "capture" end
+  if o.stderr == nil then o.stderr = "capture" end
+  if o.filter == nil then o.filter = output_filter end
+  return o
+end
+
+---Starts a process. Output is captured unless opts say otherwise.
+---@param argv string[]
+---@param opts? table see novapipe.proc.spawn
+---@return novapipe.Process|nil handle
+---@return string? error
+---@return string? errname
+function M.start(argv, opts)
+  return proc.spawn(argv, with_defaults(opts))
+end
+
+---Runs a process to its end.
+---@param argv string[]
+---@param opts? table see novapipe.proc.spawn
+---@return novapipe.Result|nil result
+---@return string? error
+---@return string? errname
+function M.run(argv, opts)
+  local p, err, errname = M.start(argv, opts)
+  if not p then return nil, err, errname end
+  return p:wait()
+end
+
+---Runs many processes with at most `max` at once, in the order given.
+---Each job is {argv, opts}. on_start(i, handle) and on_done(i, result)
+---are called as jobs start and end. A job that cannot start gets a result
+---with code 127 and `error` set.
+---@param jobs table[]
+---@param opts? {max?: integer, on_start?: fun(i: integer, p: novapipe.Process), on_done?: fun(i: integer, r: novapipe.Result)}
+---@return novapipe.Result[]
+function M.run_all(jobs, opts)
+  opts = opts or {}
+  local max = opts.max or 4
+  assert(max >= 1, "max must be at least 1")
+  local results, running, index_of = {}, {}, {}
+  local next_job = 1
+  local function finish(i, r)
+    results[i] = r
+    if opts.on_done then opts.on_done(i, r) end
+  end
+  while next_job <= #jobs or #running > 0 do
+    while #running < max and next_job <= #jobs do
+      local i = next_job
+      next_job = next_job + 1
+      local p, err, errname = M.start(jobs[i][1], jobs[i][2])
+      if p then
+        running[#running + 1] = p
+        index_of[p] = i
+        if opts.on_start then opts.on_start(i, p) end
+      else
+        finish(i, { code = 127, signal = 0, timed_out = false, duration = 0, cpu = 0,
+                    maxrss = 0, error = err, errname = errname })
+      end
+    end
+    if #running > 0 then
+      local k, r = proc.wait_any(running)
+      local p = table.remove(running, k)
+      finish(index_of[p], r)
+      index_of[p] = nil
+    end
+  end
+  return results
+end
+
+local function executable(path)
+  local a = lfs.attributes(path)
+  return a ~= nil and a.mode == "file" and a.permissions:find("x", 1, true) ~= nil
+end
+
+---Finds a program in PATH (or checks a path that has a '/').
+---@param name string
+---@return string|nil path
+function M.which(name)
+  if name:find("/", 1, true) then
+    return executable(name) and name or nil
+  end
+  for dir in (os.getenv("PATH") or ""):gmatch("[^:]+") do
+    local path = dir .. "/" .. name
+    if executable(path) then return path end
+  end
+  return nil
+end
+
+return M
