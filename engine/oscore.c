@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,14 @@ int os_spawn(const OsSpawn *req, pid_t *pidp, const char **what) {
         if (fl < 0 || fcntl(i, F_SETFD, fl & ~FD_CLOEXEC) < 0) goto fail_dup;
       } else if (dup2(fds[i], i) < 0) {
         goto fail_dup;
+      }
+    }
+    /* Descriptors opened without O_CLOEXEC (Lua's io.open, C modules)
+     * must not reach the program either: mark every one past 2. */
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+      for (int fd = 3; fd < 1024; fd++) {
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
       }
     }
     if (req->cwd && chdir(req->cwd) < 0) {
@@ -130,6 +139,10 @@ int os_children(pid_t **out) {
       list = nl;
     }
     list[n++] = (pid_t)cur;
+  }
+  if (n == 0) {
+    free(list);
+    list = NULL;
   }
   *out = list;
   return (int)n;

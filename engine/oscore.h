@@ -29,7 +29,8 @@ typedef struct OsSpawn {
 int os_spawn(const OsSpawn *req, pid_t *pid, const char **what);
 
 /* Lists this process's direct children (including adopted orphans) into a
- * malloc'ed array. Returns the count, or -1 with errno set. */
+ * malloc'ed array (NULL when there are none). Returns the count, or -1 with
+ * errno set. */
 int os_children(pid_t **out);
 
 /* 1 when the environment `pid` started with holds the entry `entry`

@@ -50,7 +50,9 @@ static int l_iso8601(lua_State *L) {
   } else {
     snprintf(zone, sizeof zone, "Z");
   }
-  lua_pushfstring(L, "%s.%03d%s", date, ms, zone);
+  char out[128];
+  snprintf(out, sizeof out, "%s.%03d%s", date, ms, zone);
+  lua_pushstring(L, out);
   return 1;
 }
 

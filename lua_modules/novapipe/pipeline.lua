@@ -125,11 +125,15 @@ local function name_of(dep)
   return type(dep) == "table" and dep.name or dep
 end
 
-local function normalise(result, started)
-  if result == true or result == nil then result = { status = "passed" }
+local statuses = { passed = true, failed = true, error = true, skipped = true, empty = true }
+
+local function normalise(stage, result, started)
+  if result == true then result = { status = "passed" }
   elseif result == false then result = { status = "failed" } end
-  if type(result) ~= "table" or type(result.status) ~= "string" then
-    error("a stage must return true, false or a table with a status", 0)
+  if type(result) ~= "table" or not statuses[result.status] then
+    error(("stage '%s' returned %s: return true, false or a table whose status is passed, failed, "
+      .. "error, skipped or empty"):format(stage.name, type(result) == "table" and "a table without a valid status"
+      or tostring(result)), 0)
   end
   result.duration = result.duration or (time.now() - started)
   return result
@@ -179,7 +183,7 @@ function M.run(def, opts, ctx)
     if blocked then
       result = { status = "skipped", reason = blocked, duration = 0 }
     else
-      result = normalise(st.run(ctx), t0)
+      result = normalise(st, st.run(ctx), t0)
     end
     results[st.name] = result
     order[#order + 1] = { stage = st, result = result }

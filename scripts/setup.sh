@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Sets novapipe up on Debian 12: installs the Debian packages it needs (as
+# root; otherwise prints the one apt-get line to run) and builds build/novapipe.
+#   scripts/setup.sh            packages + release build in build/
+#   scripts/setup.sh --asan     also a sanitizer build in build-asan/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake pkg-config
+  liblua5.4-dev lua5.4 lua-filesystem-dev lua-cjson-dev lua-busted lua-expat lua-argparse
+  python3 python3-pytest python3-pytest-cov python3-pytest-xdist python3-coverage
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "novapipe setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "novapipe setup: missing Debian packages; run as root:" >&2
+    echo "  apt-get install -y ${missing[*]}" >&2
+    exit 2
+  fi
+fi
+
+build() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j "$(nproc)" >/dev/null
+}
+
+build build
+if [[ ${1:-} == --asan ]]; then
+  build build-asan -DNOVAPIPE_SANITIZE=ON
+fi
+echo "novapipe setup: built build/novapipe"

@@ -1,0 +1,136 @@
+local fs = require "novapipe.fs"
+local lfs = require "lfs"
+local time = require "novapipe.time"
+local term = require "novapipe.term"
+local H = require "spec.support.h"
+
+describe("novapipe.fs", function()
+  local dir
+  before_each(function() dir = H.tmpdir() end)
+  after_each(function() H.rmrf(dir) end)
+
+  it("reports failures as nil, message, errname", function()
+    local ok, msg, errname = fs.atomic_write("/nonexistent/dir/file", "x")
+    assert.is_nil(ok)
+    assert.equal("ENOENT", errname)
+    assert.matches("write '/nonexistent/dir/file'", msg)
+    assert.equal("ENOENT", select(3, fs.copy(dir .. "/missing", dir .. "/x")))
+    assert.equal("ENOENT", select(3, fs.realpath(dir .. "/missing")))
+    assert.equal("ENOTDIR", select(3, fs.walk("/etc/hostname")))
+  end)
+
+  it("writes atomically, owner-only, replacing the old file whole", function()
+    assert.is_true(fs.atomic_write(dir .. "/r.json", "old"))
+    assert.is_true(fs.atomic_write(dir .. "/r.json", "new"))
+    assert.equal("new", H.read(dir .. "/r.json"))
+    assert.equal("rw-------", lfs.attributes(dir .. "/r.json", "permissions"))
+    -- no temporary file is left beside it
+    assert.same({ "r.json" }, fs.walk(dir))
+  end)
+
+  it("makes directories with parents, owner-only by default", function()
+    assert.is_true(fs.mkdir_p(dir .. "/a/b/c"))
+    assert.is_true(fs.mkdir_p(dir .. "/a/b/c"))
+    assert.equal("rwx------", lfs.attributes(dir .. "/a/b/c", "permissions"))
+    assert.is_true(fs.mkdir_p(dir .. "/open", "0755"))
+    assert.equal("rwxr-xr-x", lfs.attributes(dir .. "/open", "permissions"))
+  end)
+
+  it("copies and chmods", function()
+    H.write(dir .. "/a", "data")
+    assert.is_true(fs.chmod(dir .. "/a", "0640"))
+    assert.is_true(fs.copy(dir .. "/a", dir .. "/b"))
+    assert.equal("data", H.read(dir .. "/b"))
+    assert.equal("rw-r-----", lfs.attributes(dir .. "/b", "permissions"))
+    assert.has_error(function() fs.chmod(dir .. "/a", "999") end)
+  end)
+
+  it("walks a tree sorted, with include and exclude patterns", function()
+    for _, p in ipairs({ "tests/unit/test_a.py", "tests/unit/helper.py", "tests/venv/test_b.py",
+                         "tests/venv/__pycache__/test_b.pyc", "tests/test_c.py", "README.md" }) do
+      local parent = p:match("^(.*)/")
+      if parent then assert(fs.mkdir_p(dir .. "/" .. parent)) end
+      H.write(dir .. "/" .. p, "")
+    end
+    assert.same({ "tests/test_c.py", "tests/unit/test_a.py", "tests/venv/test_b.py" },
+      fs.walk(dir, { include = { "test_*.py" }, exclude = { "__pycache__" } }))
+    assert.same({ "tests/unit/helper.py", "tests/unit/test_a.py" }, fs.walk(dir, { include = { "tests/unit/**" } }))
+    assert.same({ "README.md", "tests", "tests/test_c.py" },
+      fs.walk(dir, { exclude = { "unit", "venv" }, dirs = true }))
+  end)
+
+  it("does not follow symbolic links to directories", function()
+    assert(fs.mkdir_p(dir .. "/real"))
+    H.write(dir .. "/real/f", "")
+    assert(lfs.link(dir .. "/real", dir .. "/loop", true))
+    assert.same({ "loop", "real/f" }, fs.walk(dir))
+  end)
+
+  it("resolves real paths and matches patterns", function()
+    assert.equal("/", fs.realpath("/tmp/.."))
+    assert.is_true(fs.match("**/test_*.py", "a/b/test_x.py"))
+    assert.is_false(fs.match("*.py", "a/x.py"))
+  end)
+end)
+
+describe("novapipe.python", function()
+  local python = require "novapipe.python"
+
+  it("finds a Python that can import pytest, even when python3 on PATH cannot", function()
+    local py = assert(python.find({ "pytest" }))
+    local r = require("novapipe.process").run({ py, "-c", "import pytest" })
+    assert.equal(0, r.code)
+  end)
+
+  it("names the Debian package to install when no Python has a module", function()
+    local py, err = python.find({ "pytest", "novapipe_no_such_module" })
+    assert.is_nil(py)
+    assert.equal("no Python can import pytest, novapipe_no_such_module; install it with: "
+      .. "apt-get install python3-pytest python3-novapipe-no-such-module (or set NOVAPIPE_PYTHON)", err)
+  end)
+end)
+
+describe("novapipe.time", function()
+  it("has a monotonic clock that moves forward through a sleep", function()
+    local t0 = time.now()
+    time.sleep(0.05)
+    assert.is_true(time.now() - t0 >= 0.05)
+  end)
+
+  it("formats ISO 8601 in UTC and local time", function()
+    assert.equal("2001-09-09T01:46:40.000Z", time.iso8601(1000000000))
+    assert.equal("1970-01-01T00:00:01.500Z", time.iso8601(1.5))
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%d[+-]%d%d:%d%d$", time.iso8601(nil, true))
+    assert.is_true(math.abs(time.wall() - os.time()) < 2)
+  end)
+end)
+
+describe("novapipe.term", function()
+  local function child(env, code, flag)
+    local process = require "novapipe.process"
+    local f = os.tmpname()
+    H.write(f, code)
+    local argv = { H.bin, flag or "--version", "exec", f }
+    if not flag then table.remove(argv, 2) end
+    local r = assert(process.run(argv, { env = env }))
+    os.remove(f)
+    return r.stdout
+  end
+
+  it("decides colour from NO_COLOR, FORCE_COLOR and the terminal", function()
+    local code = "local t = require 'novapipe.term'; io.write(t.style('x', 'red', 'bold'))"
+    assert.equal("x", child({ NO_COLOR = false, FORCE_COLOR = false }, code))
+    assert.equal("\27[31m\27[1mx\27[0m", child({ FORCE_COLOR = "1", NO_COLOR = false }, code))
+    assert.equal("x", child({ FORCE_COLOR = "1", NO_COLOR = "1" }, code))
+    assert.equal("x", child({ FORCE_COLOR = "1", NO_COLOR = false }, code, "--no-color"))
+  end)
+
+  it("prints status lines as plain lines off a terminal, once per change", function()
+    local out = child({}, "local t = require 'novapipe.term'; t.status('a'); t.status('a'); t.status('b'); t.print('done')")
+    assert.equal("a\nb\ndone\n", out)
+  end)
+
+  it("raises on an unknown style", function()
+    assert.has_error(function() term.style("x", "sparkly") end)
+  end)
+end)

@@ -1,0 +1,239 @@
+local proc = require "novapipe.proc"
+local time = require "novapipe.time"
+local H = require "spec.support.h"
+
+describe("novapipe.proc", function()
+  describe("when things go wrong", function()
+    it("reports a program that does not exist as nil, message, ENOENT", function()
+      local p, msg, errname = proc.spawn({ "novapipe-no-such-program" })
+      assert.is_nil(p)
+      assert.equal("ENOENT", errname)
+      assert.matches("spawn 'novapipe%-no%-such%-program': No such file or directory", msg)
+    end)
+
+    it("reports a working directory that does not exist", function()
+      local p, msg, errname = proc.spawn({ "true" }, { cwd = "/nonexistent/novapipe" })
+      assert.is_nil(p)
+      assert.equal("ENOENT", errname)
+      assert.matches("cannot enter '/nonexistent/novapipe'", msg)
+    end)
+
+    it("raises on a malformed argv or option", function()
+      assert.has_error(function() proc.spawn({}) end)
+      assert.has_error(function() proc.spawn({ "true", {} }) end)
+      assert.has_error(function() proc.spawn({ "true" }, { stdout = "sideways" }) end)
+      assert.has_error(function() proc.spawn({ "true" }, { timeout = "soon" }) end)
+    end)
+
+    it("reports a child killed by a signal", function()
+      local p = assert(proc.spawn({ "sh", "-c", "kill -SEGV $$" }))
+      local r = p:wait()
+      assert.equal(11, r.signal)
+      assert.equal(128 + 11, r.code)
+      assert.is_false(r.timed_out)
+    end)
+
+    it("kills a timed-out tree whose grandchild ignores TERM, reporting 124", function()
+      local marker = H.marker()
+      -- The grandchild ignores TERM and sleeps; only KILL ends it.
+      local script = ("trap '' TERM; sleep %s"):format(marker)
+      local p = assert(proc.spawn({ "sh", "-c", ("sh -c %q & wait"):format(script) },
+        { timeout = 0.5, grace = 0.3 }))
+      local t0 = time.now()
+      assert.is_nil(p:wait(0.3))
+      assert.is_number(H.find_process("sleep", marker), "the grandchild never ran")
+      local r = p:wait()
+      local elapsed = time.now() - t0
+      assert.is_true(r.timed_out)
+      assert.equal(124, r.code)
+      assert.is_true(r.duration >= 0.5)
+      assert.is_true(elapsed < 30)
+      assert.is_nil(H.find_process("sleep", marker))
+    end)
+
+    it("ends a grandchild that left the process group with setsid", function()
+      local marker = H.marker()
+      local p = assert(proc.spawn({ "sh", "-c", ("setsid sleep %s & sleep 0.4"):format(marker) }, { grace = 0.3 }))
+      assert.is_nil(p:wait(0.2))
+      local pid = H.find_process("sleep", marker)
+      assert.is_number(pid, "the grandchild never ran")
+      assert.is_true(pid ~= p:pid())
+      local r = p:wait()
+      assert.equal(0, r.code)
+      assert.is_nil(H.find_process("sleep", marker))
+    end)
+
+    it("ends leftovers of a tree when the leader exits", function()
+      local marker = H.marker()
+      local dir = H.tmpdir()
+      local p = assert(proc.spawn({ "sh", "-c", ("sleep %s & echo $! > %s/pid"):format(marker, dir) }, { grace = 0.3 }))
+      assert.equal(0, p:wait().code)
+      local pid = tonumber(H.read(dir .. "/pid"))
+      assert.is_number(pid, "the leftover never started")
+      assert.is_false(proc.exists(pid))
+      H.rmrf(dir)
+    end)
+
+    it("raises a line callback's error from wait and ends the child", function()
+      local marker = H.marker()
+      local p = assert(proc.spawn({ "sh", "-c", "echo one; sleep " .. marker }, {
+        stdout = function() error("callback broke") end, grace = 0.2,
+      }))
+      assert.has_error(function() p:wait() end, "callback broke")
+      assert.is_nil(H.find_process("sleep", marker))
+    end)
+  end)
+
+  describe("output", function()
+    it("captures stdout and stderr separately", function()
+      local r = assert(proc.spawn({ "sh", "-c", "echo out; echo err >&2; exit 3" },
+        { stdout = "capture", stderr = "capture" })):wait()
+      assert.equal(3, r.code)
+      assert.equal("out\n", r.stdout)
+      assert.equal("err\n", r.stderr)
+    end)
+
+    it("merges stderr into stdout in order", function()
+      local r = assert(proc.spawn({ "sh", "-c", "echo a; echo b >&2; echo c" },
+        { stdout = "capture", stderr = "stdout" })):wait()
+      assert.equal("a\nb\nc\n", r.stdout)
+    end)
+
+    it("writes to a file, owner-only", function()
+      local dir = H.tmpdir()
+      local r = assert(proc.spawn({ "printf", "x\\ny" }, { stdout = { file = dir .. "/out.txt" } })):wait()
+      assert.equal(0, r.code)
+      assert.equal("x\ny", H.read(dir .. "/out.txt"))
+      assert.equal("rw-------", require("lfs").attributes(dir .. "/out.txt", "permissions"))
+      H.rmrf(dir)
+    end)
+
+    it("delivers whole lines across read boundaries, longer than the read buffer", function()
+      local lines = {}
+      -- 3 lines of 200,000 bytes, each far past the 64 KiB read buffer.
+      local script = "for c in a b c; do head -c 200000 /dev/zero | tr '\\0' $c; echo; done; printf tail"
+      local r = assert(proc.spawn({ "sh", "-c", script }, {
+        stdout = function(line) lines[#lines + 1] = line end,
+      })):wait()
+      assert.equal(0, r.code)
+      assert.equal(4, #lines)
+      assert.equal(string.rep("a", 200000), lines[1])
+      assert.equal(string.rep("c", 200000), lines[3])
+      assert.equal("tail", lines[4])
+    end)
+
+    it("passes every line through the filter before any sink", function()
+      local seen = {}
+      local r = assert(proc.spawn({ "sh", "-c", "echo ssn 123-45-6789; echo ok; echo drop me >&2" }, {
+        stdout = "capture",
+        stderr = function(l) seen[#seen + 1] = l end,
+        filter = function(line)
+          if line:find("drop") then return false end
+          return (line:gsub("%d%d%d%-%d%d%-%d%d%d%d", "***-**-****"))
+        end,
+      })):wait()
+      assert.equal("ssn ***-**-****\nok\n", r.stdout)
+      assert.same({}, seen)
+    end)
+
+    it("does not leak descriptors into children", function()
+      local keep = assert(io.open("/dev/null"))
+      local r = assert(proc.spawn({ "sh", "-c", "ls /proc/self/fd" }, { stdout = "capture", stdin = "null" })):wait()
+      keep:close()
+      local fds = {}
+      for fd in r.stdout:gmatch("%d+") do fds[#fds + 1] = tonumber(fd) end
+      table.sort(fds)
+      -- 0, 1, 2 and the descriptor ls itself opens to list the directory.
+      assert.is_true(#fds <= 4, "child saw fds " .. table.concat(fds, ","))
+      for _, fd in ipairs(fds) do
+        assert.is_true(fd <= 3, "child inherited fd " .. fd)
+      end
+    end)
+  end)
+
+  describe("environment", function()
+    it("honours cwd", function()
+      local r = assert(proc.spawn({ "pwd" }, { cwd = "/tmp", stdout = "capture" })):wait()
+      assert.equal("/tmp\n", r.stdout)
+    end)
+
+    it("inherits, adds and removes variables", function()
+      local r = assert(proc.spawn({ "sh", "-c", "echo \"$HOME|$NP_ADDED|${PATH:+set}|${NP_GONE:-gone}\"" }, {
+        env = { NP_ADDED = "yes", NP_GONE = false }, stdout = "capture",
+      })):wait()
+      assert.equal(os.getenv("HOME") .. "|yes|set|gone\n", r.stdout)
+    end)
+
+    it("replaces the environment with clear_env", function()
+      local r = assert(proc.spawn({ "/usr/bin/env" }, { clear_env = true, env = { ONLY = "1" }, stdout = "capture" })):wait()
+      local names = {}
+      for name in r.stdout:gmatch("([%w_]+)=") do names[#names + 1] = name end
+      table.sort(names)
+      assert.same({ "NOVAPIPE_JOB", "ONLY" }, names)
+    end)
+  end)
+
+  describe("handles", function()
+    it("reports wall time, CPU time and peak RSS", function()
+      local r = assert(proc.spawn({ "sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done" })):wait()
+      assert.equal(0, r.code)
+      assert.is_true(r.duration > 0)
+      assert.is_true(r.cpu > 0)
+      assert.is_true(r.maxrss > 100 * 1024)
+    end)
+
+    it("waits with a timeout of its own, leaving the child running", function()
+      local p = assert(proc.spawn({ "sleep", "5" }))
+      local r, why = p:wait(0.1)
+      assert.is_nil(r)
+      assert.equal("timeout", why)
+      assert.is_true(p:running())
+      p:kill("KILL")
+      assert.equal(9, p:wait().signal)
+    end)
+
+    it("kills the whole group with TERM, then KILL after the grace period", function()
+      local p = assert(proc.spawn({ "sh", "-c", "trap '' TERM; sleep 30 & wait" }, { grace = 0.2 }))
+      time.sleep(0.1)
+      assert.is_true(p:kill())
+      local r = p:wait()
+      assert.equal(9, r.signal)
+      assert.is_false(p:kill())
+    end)
+
+    it("shows its state in tostring", function()
+      local p = assert(proc.spawn({ "true" }))
+      assert.matches("novapipe.Process %(pid %d+, running%)", tostring(p))
+      p:wait()
+      assert.matches("done", tostring(p))
+    end)
+
+    it("closes a <close> handle by ending its tree", function()
+      local pid
+      do
+        local p <close> = assert(proc.spawn({ "sleep", "30" }, { grace = 0.2 }))
+        pid = p:pid()
+      end
+      assert.is_false(proc.exists(pid))
+    end)
+
+    it("runs 200 processes with at most 4 at once, each with its own status", function()
+      local process = require "novapipe.process"
+      local jobs = {}
+      for i = 1, 200 do jobs[i] = { { "sh", "-c", "exit " .. (i % 7) }, { stdout = "null", stderr = "null" } } end
+      local most = 0
+      local results = process.run_all(jobs, {
+        max = 4,
+        on_start = function()
+          -- The kernel's own list of our children (adopted orphans included).
+          local n = #assert(proc.children())
+          if n > most then most = n end
+        end,
+      })
+      assert.equal(200, #results)
+      for i, r in ipairs(results) do assert.equal(i % 7, r.code) end
+      assert.is_true(most <= 4, "saw " .. most .. " children at once")
+      assert.is_true(most >= 2)
+    end)
+  end)
+end)

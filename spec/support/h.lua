@@ -1,0 +1,67 @@
+-- Helpers the specs share: temporary directories, files, the binary.
+local lfs = require "lfs"
+local fs = require "novapipe.fs"
+
+local H = {}
+
+H.bin = os.getenv("NOVAPIPE_BIN") or (lfs.currentdir() .. "/build/novapipe")
+H.sanitized = os.getenv("NOVAPIPE_SANITIZED") == "1" or os.getenv("NOVAPIPE_SANITIZED") == "ON"
+
+---Makes a fresh temporary directory and returns its path.
+function H.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(fs.mkdir_p(p))
+  return p
+end
+
+---Removes a tree (rm -rf through a real process).
+function H.rmrf(path)
+  local proc = require "novapipe.proc"
+  local p = assert(proc.spawn({ "rm", "-rf", path }, { stdout = "null", stderr = "null" }))
+  p:wait()
+end
+
+function H.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+function H.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+---Runs the novapipe binary with args; returns the result (captured output).
+function H.novapipe(args, opts)
+  local process = require "novapipe.process"
+  local argv = { H.bin }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  opts = opts or {}
+  opts.env = opts.env or {}
+  return assert(process.run(argv, opts))
+end
+
+---A unique duration for `sleep`, so a spec can find its own processes by
+---command line ("sleep 3600.123456").
+function H.marker()
+  H._n = (H._n or 0) + 1
+  return ("3600.%d%03d"):format(math.random(100000, 999999), H._n)
+end
+
+---The pid of a process whose argv is exactly `argv`, or nil.
+function H.find_process(...)
+  local want = table.concat({ ... }, "\0") .. "\0"
+  for pid in lfs.dir("/proc") do
+    if pid:match("^%d+$") and H.read("/proc/" .. pid .. "/cmdline") == want then
+      return tonumber(pid)
+    end
+  end
+  return nil
+end
+
+return H

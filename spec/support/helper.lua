@@ -1,0 +1,2 @@
+-- Loaded by busted before the specs: shared helpers, reached through
+-- require "spec.support.h".

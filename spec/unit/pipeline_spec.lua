@@ -1,0 +1,103 @@
+local pipeline = require "novapipe.pipeline"
+local events = require "novapipe.events"
+local errors = require "novapipe._errors"
+
+local function recorder()
+  local seen = {}
+  local bus = events.new()
+  bus:subscribe({
+    stage_end = function(_, stage, result) seen[#seen + 1] = stage.name .. "=" .. result.status end,
+  })
+  return bus, seen
+end
+
+local function def(stages, options)
+  return pipeline.pipeline {
+    description = "test",
+    options = options,
+    stages = function() return stages end,
+  }
+end
+
+local function stage(name, result, needs)
+  return pipeline.stage { name = name, needs = needs, run = function() return result end }
+end
+
+describe("a pipeline definition", function()
+  it("is refused without a description or stages", function()
+    assert.has_error(function() pipeline.pipeline { stages = function() end } end, "pipeline: description must be a string")
+    assert.has_error(function() pipeline.pipeline { description = "x" } end)
+  end)
+
+  it("is refused with an option key it does not know", function()
+    assert.has_error(function()
+      pipeline.pipeline { description = "x", stages = function() end, options = { { "--a", "help", argh = "N" } } }
+    end, "pipeline: option --a has an unknown key 'argh'")
+  end)
+
+  it("parses declared flags and options, with conversions and defaults", function()
+    local d = def({}, {
+      { "--quick", "fast" },
+      { "--parallel -p", "workers", arg = "N", convert = tonumber },
+      { "--format", "fmt", arg = "F", choices = { "html", "json" }, default = "html" },
+    })
+    local opts = pipeline.parse(d, "t", { "--quick", "-p", "4" })
+    assert.same({ quick = true, parallel = 4, format = "html" }, opts)
+  end)
+
+  it("raises a usage error naming the pipeline for an unknown option", function()
+    local ok, e = pcall(pipeline.parse, def({}), "t", { "--nope" })
+    assert.is_false(ok)
+    assert.is_true(errors.is_usage(e))
+    assert.equal("t: unknown option '--nope' (try 'novapipe run t --help')", e.message)
+  end)
+
+  it("prints help and returns nil for --help", function()
+    local out = {}
+    assert.is_nil(pipeline.parse(def({}, { { "--quick", "fast run" } }), "t", { "--help" }, function(s) out[#out + 1] = s end))
+    assert.matches("%-%-quick%s+fast run", table.concat(out))
+  end)
+end)
+
+describe("running stages", function()
+  it("skips a stage whose dependency failed and exits 1", function()
+    local bus, seen = recorder()
+    local out = pipeline.run(def({ stage("a", false), stage("b", true, { "a" }), stage("c", true) }), {}, { bus = bus })
+    assert.same({ "a=failed", "b=skipped", "c=passed" }, seen)
+    assert.equal(1, out.exit)
+    assert.matches("'a' did not pass", out.results[2].result.reason)
+  end)
+
+  it("skips transitively and lets empty stages count as passed", function()
+    local bus, seen = recorder()
+    local out = pipeline.run(def({
+      stage("a", { status = "empty" }), stage("b", true, { "a" }),
+      stage("x", false), stage("y", true, { "x" }), stage("z", true, { "y" }),
+    }), {}, { bus = bus })
+    assert.same({ "a=empty", "b=passed", "x=failed", "y=skipped", "z=skipped" }, seen)
+    assert.equal(1, out.exit)
+  end)
+
+  it("exits 2 when a stage reports a configuration error, 0 when all passed", function()
+    assert.equal(2, pipeline.run(def({ stage("a", false), stage("b", { status = "error" }) }), {}, {}).exit)
+    assert.equal(0, pipeline.run(def({ stage("a", true), stage("b", { status = "passed" }) }), {}, {}).exit)
+  end)
+
+  it("refuses a stage that returns nothing or an unknown status", function()
+    assert.has_error(function() pipeline.run(def({ stage("a", nil) }), {}, {}) end)
+    assert.has_error(function() pipeline.run(def({ stage("a", { status = "ok" }) }), {}, {}) end)
+  end)
+
+  it("refuses duplicate names and dependencies that do not exist", function()
+    assert.has_error(function() pipeline.run(def({ stage("a", true), stage("a", true) }), {}, {}) end,
+      "two stages are named 'a'")
+    assert.has_error(function() pipeline.run(def({ stage("a", true, { "ghost" }) }), {}, {}) end,
+      "stage 'a' needs 'ghost', which is not in this pipeline")
+  end)
+
+  it("accepts a stage object as a dependency", function()
+    local a = stage("a", false)
+    local out = pipeline.run(def({ a, stage("b", true, { a }) }), {}, {})
+    assert.equal("skipped", out.results[2].result.status)
+  end)
+end)
