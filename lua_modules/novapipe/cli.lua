@@ -1,17 +1,18 @@
 -- The command line: novapipe [-C DIR] [--no-color] [--version] COMMAND ...
 -- main(args) returns the exit code; the host calls it.
-local argparse = require "argparse"
 local lfs = require "lfs"
 local errors = require "novapipe._errors"
-local events = require "novapipe.events"
 local host = require "novapipe.host"
-local pipeline = require "novapipe.pipeline"
 local proc = require "novapipe.proc"
 local term = require "novapipe.term"
+
+-- Loaded when a command needs them, so `novapipe exec` starts fast.
+local function pipeline() return require "novapipe.pipeline" end
 
 local M = {}
 
 local function build_parser()
+  local argparse = require "argparse"
   local p = argparse("novapipe", "A test pipeline engine: tiered, gated test runs and reports.")
     :add_help(false)
     :epilog("Exit codes: 0 passed, 1 tests failed, 2 usage or configuration error, 130 interrupted.\n"
@@ -71,7 +72,7 @@ function M.available()
         if not seen[n] then
           seen[n] = true
           local path = dir .. "/" .. n .. ".lua"
-          local ok, def = pcall(pipeline.load, path)
+          local ok, def = pcall(pipeline().load, path)
           local desc = ok and def.description or ("(cannot load: " .. tostring(def) .. ")")
           list[#list + 1] = { name = n, path = path, description = desc }
         end
@@ -93,12 +94,13 @@ end
 
 local function cmd_run(args)
   local path = M.resolve(args.pipeline)
-  local def = pipeline.load(path)
-  local opts = pipeline.parse(def, args.pipeline, args.args, function(s) io.write(s) end)
+  local p = pipeline()
+  local def = p.load(path)
+  local opts = p.parse(def, args.pipeline, args.args, function(s) io.write(s) end)
   if not opts then return errors.EXIT.passed end
-  local bus = events.new()
+  local bus = require("novapipe.events").new()
   bus:subscribe(require("novapipe.reporters.console").new())
-  local outcome = pipeline.run(def, opts, { bus = bus, path = path, name = args.pipeline })
+  local outcome = p.run(def, opts, { bus = bus, path = path, name = args.pipeline })
   return outcome.exit
 end
 
@@ -114,22 +116,56 @@ local function cmd_exec(args)
   return errors.EXIT.passed
 end
 
+-- The fast path: the well-formed shapes `[-C DIR] [--no-color] run P ...`,
+-- `exec S ...` and `list`, read without loading argparse. Anything else
+-- (help, --version, every mistake) returns nil and goes to argparse, which
+-- stays the one authority for usage text and errors.
+local function scan(argv)
+  local a, i = { args = {} }, 1
+  while true do
+    local w = argv[i]
+    if w == "-C" and argv[i + 1] then
+      a.C, i = argv[i + 1], i + 2
+    elseif w == "--no-color" then
+      a.no_color, i = true, i + 1
+    else
+      break
+    end
+  end
+  local cmd, first = argv[i], argv[i + 1]
+  if cmd == "list" and argv[i + 1] == nil then
+    a.command = "list"
+  elseif (cmd == "run" or cmd == "exec") and first then
+    a.command = cmd
+    a[cmd == "run" and "pipeline" or "script"] = first
+    table.move(argv, i + 2, #argv, 1, a.args)
+  else
+    return nil
+  end
+  return a
+end
+
 ---Runs the command line. Returns the exit code; a bug in a pipeline or
 ---script is reported with its traceback and exits 2.
 ---@param argv string[]
 ---@return integer
 function M.main(argv)
-  local parser = build_parser()
-  local ok, args = parser:pparse(argv)
-  if not ok then
-    io.stderr:write(("novapipe: %s (try 'novapipe --help')\n"):format(args))
-    return errors.EXIT.usage
+  local args = scan(argv)
+  if not args then
+    local parser = build_parser()
+    local ok
+    ok, args = parser:pparse(argv)
+    if not ok then
+      io.stderr:write(("novapipe: %s (try 'novapipe --help')\n"):format(args))
+      return errors.EXIT.usage
+    end
+    if args.help then
+      term.init({ no_color = args.no_color })
+      io.write(parser:get_help(), "\n")
+      return errors.EXIT.passed
+    end
   end
   term.init({ no_color = args.no_color })
-  if args.help then
-    io.write(parser:get_help(), "\n")
-    return errors.EXIT.passed
-  end
   if args.version then
     io.write(("novapipe %s (%s)\n"):format(host.version, host.lua))
     return errors.EXIT.passed

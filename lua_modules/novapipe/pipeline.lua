@@ -1,6 +1,5 @@
 -- Pipelines: a definition (declared options and stages), how a file is
 -- loaded, and how stages run with gating between them.
-local argparse = require "argparse"
 local errors = require "novapipe._errors"
 local events = require "novapipe.events"
 local time = require "novapipe.time"
@@ -86,7 +85,7 @@ end
 ---@param def novapipe.Pipeline
 ---@param name string how the pipeline was named on the command line
 function M.parser(def, name)
-  local p = argparse("novapipe run " .. name, def.description):add_help(false)
+  local p = require("argparse")("novapipe run " .. name, def.description):add_help(false)
   p:flag("-h --help", "Show this help and exit.")
   for _, o in ipairs(def.options or {}) do
     local opt

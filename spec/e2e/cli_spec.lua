@@ -137,9 +137,10 @@ return np.pipeline {
   end)
 
   describe("leaves no process behind", function()
-    it("on Ctrl-C with 4 children running: all end and it exits 130", function()
-      local marker = H.marker()
-      H.write(dir .. "/four.lua", ([[
+    for _, sig in ipairs({ "INT", "TERM" }) do
+      it("on SIG" .. sig .. " with 4 children running: all end and it exits 130", function()
+        local marker = H.marker()
+        H.write(dir .. "/four.lua", ([[
 local process = require "novapipe.process"
 local jobs = {}
 for i = 1, 4 do
@@ -149,20 +150,22 @@ for i = 1, 4 do
 end
 process.run_all(jobs, { max = 4 })
 ]]):format(marker, marker))
-      local p = assert(proc.spawn({ H.bin, "exec", dir .. "/four.lua" }, { stdout = "capture", stderr = "capture" }))
-      assert.is_true(wait_until(function()
-        local n = 0
-        for pid in lfs.dir("/proc") do
-          if pid:match("^%d+$") and H.read("/proc/" .. pid .. "/cmdline") == "sleep\0" .. marker .. "\0" then n = n + 1 end
-        end
-        return n == 4
-      end, 10), "the 4 children never ran")
-      p:kill("INT")
-      local r = p:wait()
-      assert.equal(130, r.code)
-      assert.matches("interrupted", r.stderr)
-      assert.is_nil(H.find_process("sleep", marker))
-    end)
+        local p = assert(proc.spawn({ H.bin, "exec", dir .. "/four.lua" }, { stdout = "capture", stderr = "capture" }))
+        assert.is_true(wait_until(function()
+          local n = 0
+          for pid in lfs.dir("/proc") do
+            if pid:match("^%d+$") and H.read("/proc/" .. pid .. "/cmdline") == "sleep\0" .. marker .. "\0" then n = n + 1 end
+          end
+          return n == 4
+        end, 10), "the 4 children never ran")
+        p:kill(sig)
+        local r = p:wait()
+        assert.equal(130, r.code)
+        assert.matches("interrupted", r.stderr)
+        assert.is_nil(H.find_process("sleep", marker))
+      end)
+
+    end
 
     it("when novapipe itself is killed with SIGKILL, its children do not run on", function()
       local marker = H.marker()
@@ -181,6 +184,29 @@ proc.spawn({ "sleep", "%s" }):wait()
   -- The RSS bound is a property of the release build: under AddressSanitizer
   -- the quarantine of freed memory (256 MB) holds every line string the
   -- callback saw. The runs themselves are checked in both builds.
+  describe("installed with cmake --install", function()
+    it("finds its Lua files beside itself, from any directory", function()
+      local prefix = dir .. "/prefix"
+      local build = H.bin:match("^(.*)/[^/]+$")
+      local r = assert(require("novapipe.process").run({ "cmake", "--install", build, "--prefix", prefix }))
+      assert.equal(0, r.code, r.stderr)
+      local installed = prefix .. "/bin/novapipe"
+      r = assert(require("novapipe.process").run({ installed, "--no-color", "list" }, { cwd = "/" }))
+      assert.equal(0, r.code, r.stderr)
+      assert.matches("all%s+Run the project's test tiers", r.stdout)
+      assert.is_true(r.stdout:find(prefix, 1, true) == nil)
+    end)
+
+    it("without its Lua files, says where it looked and exits 2", function()
+      local lonely = dir .. "/novapipe"
+      assert(require("novapipe.fs").copy(H.bin, lonely))
+      local r = assert(require("novapipe.process").run({ lonely, "list" }, { cwd = "/", env = { NOVAPIPE_HOME = false } }))
+      assert.equal(2, r.code)
+      assert.equal("novapipe: cannot find novapipe's Lua modules beside the executable; reinstall novapipe "
+        .. "or set NOVAPIPE_HOME to its share/novapipe directory\n", r.stderr)
+    end)
+  end)
+
   describe("streams output in bounded memory", function()
     local limit = 32 * 1024 * 1024
     local function run_script(body)
