@@ -1,0 +1,64 @@
+---@meta novapipe.fs
+-- LuaLS stubs for the C module novapipe.fs (engine/fs.c). Failures return
+-- nil, message, errname; malformed arguments raise.
+
+---@class novapipe.fs
+local fs = {}
+
+---@alias novapipe.Mode integer|string an octal mode, 384 or "0600"
+
+---Temporary file beside path, fsync, rename: readers see old or new, never half.
+---@param path string
+---@param data string
+---@param mode? novapipe.Mode default "0600"
+---@return true|nil ok
+---@return string? message
+---@return string? errname
+function fs.atomic_write(path, data, mode) end
+
+---@param path string
+---@param mode? novapipe.Mode default "0700"
+---@return true|nil ok
+---@return string? message
+---@return string? errname
+function fs.mkdir_p(path, mode) end
+
+---Copies a regular file's bytes and permission bits.
+---@param src string
+---@param dst string
+---@return true|nil ok
+---@return string? message
+---@return string? errname
+function fs.copy(src, dst) end
+
+---@param path string
+---@param mode novapipe.Mode
+---@return true|nil ok
+---@return string? message
+---@return string? errname
+function fs.chmod(path, mode) end
+
+---@param path string
+---@return string|nil absolute
+---@return string? message
+---@return string? errname
+function fs.realpath(path) end
+
+---'*' and '?' stay within a path component, '**' crosses them, '[a-z]' and
+---'[!x]' are classes.
+---@param pattern string
+---@param path string
+---@return boolean
+function fs.match(pattern, path) end
+
+---Files under root, relative to it, sorted depth first. A pattern with '/'
+---matches the relative path, one without the base name; an excluded
+---directory is not entered; symbolic links are not followed.
+---@param root string
+---@param opts? {include?: string[], exclude?: string[], dirs?: boolean}
+---@return string[]|nil paths
+---@return string? message
+---@return string? errname
+function fs.walk(root, opts) end
+
+return fs
