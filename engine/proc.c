@@ -227,18 +227,21 @@ static int tree_orphans(const Process *p, pid_t *pids, int max) {
   return found;
 }
 
-/* Reaps adopted orphans that have ended (zombies among our children that
- * are no live handle's leader). */
+/* Reaps adopted orphans that have ended: zombies among our children that
+ * are no live handle's leader. Only those outside novapipe's own process
+ * group, which every child of a handle leaves: a child that io.popen or
+ * os.execute started stays in it and keeps its status for pclose. */
 static void reap_orphans(void) {
   pid_t *kids;
   int n = os_children(&kids);
   if (n <= 0) return;
+  pid_t own_group = getpgrp();
   for (int i = 0; i < n; i++) {
     int known = 0;
-    for (Process *q = live_head; q; q = q->next)
-      if (q->pid == kids[i] && q->state == P_RUNNING) known = 1;
+    for (Process *q = live_head; q && !known; q = q->next)
+      known = (q->pid == kids[i] && q->state == P_RUNNING);
     if (known) continue;
-    char path[64], st[256];
+    char path[64], st[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)kids[i]);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
@@ -246,8 +249,12 @@ static void reap_orphans(void) {
     close(fd);
     if (r <= 0) continue;
     st[r] = '\0';
+    /* "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses. */
     char *paren = strrchr(st, ')');
-    if (paren && paren[1] == ' ' && paren[2] == 'Z') waitpid(kids[i], NULL, WNOHANG);
+    char state;
+    int ppid, pgrp;
+    if (!paren || sscanf(paren + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) continue;
+    if (state == 'Z' && pgrp != own_group) waitpid(kids[i], NULL, WNOHANG);
   }
   free(kids);
 }
@@ -525,7 +532,10 @@ static int pump(lua_State *L, until_fn until, void *ctx, double timeout) {
     }
     int rc = poll(pfds, k, ms);
     if (rc < 0 && errno != EINTR) break;
-    if (rc > 0 && (pfds[0].revents & POLLIN)) np_signal_drain();
+    if (rc > 0 && (pfds[0].revents & POLLIN)) {
+      np_signal_drain();
+      reap_orphans();
+    }
     /* Read first, so a child that wrote and ended leaves nothing behind. */
     for (size_t i = 1; rc > 0 && i < k; i++) {
       if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) stream_read(L, procs[i], owners[i]);

@@ -130,6 +130,18 @@ describe("novapipe.term", function()
     assert.equal("a\nb\ndone\n", out)
   end)
 
+  it("draws the status line in place on a terminal, and colour there by default", function()
+    local f = os.tmpname()
+    H.write(f, "local t = require 'novapipe.term'; t.status('a'); t.status('b'); t.print(t.style('done', 'green')); t.status(nil)")
+    -- util-linux's script gives the child a pseudo-terminal.
+    local r = assert(require("novapipe.process").run({ "script", "-qec", H.bin .. " exec " .. f, "/dev/null" },
+      { env = { CI = false, NO_COLOR = false, FORCE_COLOR = false, TERM = "xterm" } }))
+    os.remove(f)
+    assert.equal(0, r.code)
+    local out = r.stdout:gsub("\r\n", "\n")
+    assert.equal("a\r\27[2Kb\r\27[2K\27[32mdone\27[0m\nb\r\27[2K", out)
+  end)
+
   it("raises on an unknown style", function()
     assert.has_error(function() term.style("x", "sparkly") end)
   end)

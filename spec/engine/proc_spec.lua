@@ -74,6 +74,20 @@ describe("novapipe.proc", function()
       H.rmrf(dir)
     end)
 
+    it("reaps an adopted orphan that ends on its own, leaving no zombie", function()
+      local p = assert(proc.spawn({ "sh", "-c", "setsid sleep 0.2 &" }, { cleanup = false }))
+      p:wait()
+      time.sleep(0.4)
+      local adopted = assert(proc.children())
+      assert.is_true(#adopted >= 1, "the orphan was never adopted")
+      -- Any child ending wakes the loop, which reaps the zombie orphan.
+      assert(proc.spawn({ "true" })):wait()
+      for _, pid in ipairs(assert(proc.children())) do
+        local stat = H.read("/proc/" .. pid .. "/stat") or ""
+        assert.is_nil(stat:match("%) Z "), "zombie child " .. pid)
+      end
+    end)
+
     it("raises a line callback's error from wait and ends the child", function()
       local marker = H.marker()
       local p = assert(proc.spawn({ "sh", "-c", "echo one; sleep " .. marker }, {
