@@ -24,11 +24,26 @@ const char *os_errname(int err) {
 /* Signals whose handlers the parent may have set; the child gets defaults. */
 static const int reset_signals[] = {SIGINT, SIGTERM, SIGCHLD, SIGPIPE, SIGQUIT, SIGHUP, SIGWINCH};
 
+/* In the child: reports the failing step and errno through the error pipe
+ * and exits. */
+static void child_fail(int fd, int step) {
+  int msg[2] = {step, errno};
+  ssize_t w = write(fd, msg, sizeof msg);
+  (void)w;
+  _exit(127);
+}
+
 int os_spawn(const OsSpawn *req, pid_t *pidp, const char **what) {
+  static const char *steps[] = {"spawn", "redirect", "chdir", "exec"};
   sigset_t all, old;
-  volatile int child_err = 0;
-  volatile int child_step = 0;
   pid_t parent = getpid();
+  /* The child reports a failure before exec through this pipe; a successful
+   * exec closes it (close-on-exec), so the parent reads end of file. */
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) < 0) {
+    *what = "pipe";
+    return -1;
+  }
   sigfillset(&all);
   /* No handler of ours may run in the child while it shares our memory. */
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -47,9 +62,9 @@ int os_spawn(const OsSpawn *req, pid_t *pidp, const char **what) {
       if (fds[i] == i) {
         /* dup2 onto itself keeps close-on-exec: clear it instead. */
         int fl = fcntl(i, F_GETFD);
-        if (fl < 0 || fcntl(i, F_SETFD, fl & ~FD_CLOEXEC) < 0) goto fail_dup;
+        if (fl < 0 || fcntl(i, F_SETFD, fl & ~FD_CLOEXEC) < 0) child_fail(errpipe[1], 1);
       } else if (dup2(fds[i], i) < 0) {
-        goto fail_dup;
+        child_fail(errpipe[1], 1);
       }
     }
     /* Descriptors opened without O_CLOEXEC (Lua's io.open, C modules)
@@ -60,35 +75,30 @@ int os_spawn(const OsSpawn *req, pid_t *pidp, const char **what) {
         if (fl >= 0) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
       }
     }
-    if (req->cwd && chdir(req->cwd) < 0) {
-      child_step = 2;
-      child_err = errno;
-      _exit(127);
-    }
+    if (req->cwd && chdir(req->cwd) < 0) child_fail(errpipe[1], 2);
     sigprocmask(SIG_SETMASK, &old, NULL);
     execvpe(req->argv[0], req->argv, req->envp ? req->envp : environ);
-    child_step = 3;
-    child_err = errno;
-    _exit(127);
-  fail_dup:
-    child_step = 1;
-    child_err = errno;
-    _exit(127);
+    child_fail(errpipe[1], 3);
   }
   int fork_err = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(errpipe[1]);
   if (pid < 0) {
+    close(errpipe[0]);
     *what = "fork";
     errno = fork_err;
     return -1;
   }
-  if (child_err) {
+  int msg[2];
+  ssize_t r;
+  while ((r = read(errpipe[0], msg, sizeof msg)) < 0 && errno == EINTR) {}
+  close(errpipe[0]);
+  if (r == (ssize_t)sizeof msg) {
     /* The child failed before exec: reap it and report why. */
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    static const char *steps[] = {"spawn", "redirect", "chdir", "exec"};
-    *what = steps[child_step];
-    errno = child_err;
+    *what = steps[msg[0] >= 0 && msg[0] < 4 ? msg[0] : 0];
+    errno = msg[1];
     return -1;
   }
   *pidp = pid;

@@ -24,8 +24,9 @@ typedef struct OsSpawn {
 /* Starts argv[0] (searched in PATH when it has no '/') as the leader of a
  * new process group, with SIGKILL as its parent-death signal, default signal
  * dispositions and the caller's signal mask as it was before the call.
- * Uses vfork, so the cost does not grow with the parent's size. On failure
- * returns -1 with errno set and *what naming the step ("chdir", "exec"). */
+ * Uses vfork, so the cost does not grow with the parent's size; a failure
+ * before exec comes back through a close-on-exec pipe. On failure returns
+ * -1 with errno set and *what naming the step ("chdir", "exec"). */
 int os_spawn(const OsSpawn *req, pid_t *pid, const char **what);
 
 /* Lists this process's direct children (including adopted orphans) into a
