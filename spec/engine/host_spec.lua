@@ -4,6 +4,19 @@ local time = require "novapipe.time"
 local term = require "novapipe.term"
 local H = require "spec.support.h"
 
+describe("the host's Lua", function()
+  it("has LuaFileSystem, lua-cjson, LuaExpat and argparse without any path set-up", function()
+    assert.is_function(require("lfs").attributes)
+    assert.equal('[1,2]', require("cjson").encode({ 1, 2 }))
+    local names = {}
+    local p = require("lxp").new({ StartElement = function(_, name) names[#names + 1] = name end })
+    assert.truthy(p:parse("<testsuite><testcase/></testsuite>"))
+    p:close()
+    assert.same({ "testsuite", "testcase" }, names)
+    assert.is_table(require("argparse")("x"))
+  end)
+end)
+
 describe("novapipe.fs", function()
   local dir
   before_each(function() dir = H.tmpdir() end)
