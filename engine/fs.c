@@ -53,6 +53,13 @@ static int l_mkdir_p(lua_State *L) {
   return result(L, os_mkdir_p(path, opt_mode(L, 2, 0700)), "mkdir", path);
 }
 
+/* fs.rmtree(path) -> true | nil, msg, errname: rm -rf, links not followed;
+ * a path that does not exist is not an error. */
+static int l_rmtree(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  return result(L, os_rmtree(path), "remove", path);
+}
+
 /* fs.copy(src, dst) -> true | nil, msg, errname (keeps permission bits) */
 static int l_copy(lua_State *L) {
   const char *src = luaL_checkstring(L, 1);
@@ -240,6 +247,7 @@ static const luaL_Reg fs_funcs[] = {
   {"atomic_write", l_atomic_write},
   {"mkdir_p", l_mkdir_p},
   {"copy", l_copy},
+  {"rmtree", l_rmtree},
   {"chmod", l_chmod},
   {"realpath", l_realpath},
   {"match", l_match},

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <linux/close_range.h>
 #include <signal.h>
@@ -73,6 +74,14 @@ int os_spawn(const OsSpawn *req, pid_t *pidp, const char **what) {
       for (int fd = 3; fd < 1024; fd++) {
         int fl = fcntl(fd, F_GETFD);
         if (fl >= 0) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+      }
+    }
+    if (req->fd_extra >= 0) {
+      if (req->fd_extra == 3) {
+        int fl = fcntl(3, F_GETFD);
+        if (fl < 0 || fcntl(3, F_SETFD, fl & ~FD_CLOEXEC) < 0) child_fail(errpipe[1], 1);
+      } else if (dup2(req->fd_extra, 3) < 0) {
+        child_fail(errpipe[1], 1);
       }
     }
     if (req->cwd && chdir(req->cwd) < 0) child_fail(errpipe[1], 2);
@@ -186,6 +195,20 @@ int os_environ_has(pid_t pid, const char *entry) {
   }
   close(fd);
   return found;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+  (void)st;
+  (void)ftw;
+  int rc = (type == FTW_DP) ? rmdir(path) : unlink(path);
+  return (rc < 0 && errno != ENOENT) ? -1 : 0;
+}
+
+int os_rmtree(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) < 0) return errno == ENOENT ? 0 : -1;
+  if (!S_ISDIR(st.st_mode)) return unlink(path);
+  return nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
 int os_mkdir_p(const char *path, mode_t mode) {

@@ -12,13 +12,15 @@
 /* The symbolic name of an errno value ("ENOENT"), or "EUNKNOWN". */
 const char *os_errname(int err);
 
-/* What a child needs at start. fd_* of -1 leave that descriptor as the
- * parent's; others are dup2'ed onto 0, 1 and 2. envp NULL means inherit. */
+/* What a child needs at start. fd_in, fd_out and fd_err of -1 leave that
+ * descriptor as the parent's; others are dup2'ed onto 0, 1 and 2. fd_extra,
+ * when not -1, becomes descriptor 3. envp NULL means inherit. */
 typedef struct OsSpawn {
   char *const *argv;
   char *const *envp;
   const char *cwd;
   int fd_in, fd_out, fd_err;
+  int fd_extra;
 } OsSpawn;
 
 /* Starts argv[0] (searched in PATH when it has no '/') as the leader of a
@@ -37,6 +39,10 @@ int os_children(pid_t **out);
 /* 1 when the environment `pid` started with holds the entry `entry`
  * ("NAME=value"), 0 when not, -1 when it cannot be read. */
 int os_environ_has(pid_t pid, const char *entry);
+
+/* rm -rf: removes path and everything below it, not following symbolic
+ * links. A path that does not exist is not an error. */
+int os_rmtree(const char *path);
 
 /* mkdir -p: creates path and its missing parents with `mode`. */
 int os_mkdir_p(const char *path, mode_t mode);

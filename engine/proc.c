@@ -37,6 +37,10 @@
 #define DEFAULT_GRACE 3.0
 #define DEFAULT_MAX_LINE (1024 * 1024)
 #define CLEANUP_POLL 0.01
+#define NSTREAMS 3
+#define S_OUT 0
+#define S_ERR 1
+#define S_EV 2
 
 extern char **environ;
 
@@ -124,6 +128,7 @@ typedef struct Stream {
   int out_fd;    /* K_FILE: the file; K_INHERIT through a filter: 1 or 2 */
   int cb_ref;    /* K_LINES: the callback */
   int lined;     /* bytes go through the LineBuf (filter or callback) */
+  int filtered;  /* lines go through the process's filter */
   LineBuf lb;
   Buf cap;
 } Stream;
@@ -143,7 +148,7 @@ typedef struct Process {
   unsigned id;
   int filter_ref;
   int err_ref;      /* an error raised by a filter or callback */
-  Stream out, err;
+  Stream st[NSTREAMS]; /* stdout, stderr, and the events descriptor (fd 3) */
   struct Process *prev, *next;
 } Process;
 
@@ -347,7 +352,7 @@ static int deliver(EmitCtx *c, const char *data, size_t n, int eol) {
  * filter, then to the sink. */
 static int emit_line(void *ctx, const char *line, size_t len, int eol) {
   EmitCtx *c = ctx;
-  if (c->p->filter_ref != LUA_NOREF && c->p->err_ref == LUA_NOREF) {
+  if (c->s->filtered && c->p->err_ref == LUA_NOREF) {
     lua_State *L = c->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->filter_ref);
     lua_pushlstring(L, line, len);
@@ -372,6 +377,10 @@ static int emit_line(void *ctx, const char *line, size_t len, int eol) {
 static void stream_close(Stream *s) {
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
+}
+
+static void streams_close(Process *p) {
+  for (int i = 0; i < NSTREAMS; i++) stream_close(&p->st[i]);
 }
 
 /* Reads what a stream's pipe holds (up to a few chunks) and hands it on.
@@ -430,7 +439,8 @@ static void finish(lua_State *L, Process *p, double now) {
     }
   }
   /* Every writer we know of has ended: read what is left, then close. */
-  for (Stream *s = &p->out; ; s = &p->err) {
+  for (int i = 0; i < NSTREAMS; i++) {
+    Stream *s = &p->st[i];
     if (s->fd >= 0) {
       int fl = fcntl(s->fd, F_GETFL);
       if (fl >= 0) fcntl(s->fd, F_SETFL, fl | O_NONBLOCK);
@@ -447,7 +457,6 @@ static void finish(lua_State *L, Process *p, double now) {
         }
       }
     }
-    if (s == &p->err) break;
   }
   p->state = P_DONE;
   live_remove(p);
@@ -490,7 +499,7 @@ static int pump(lua_State *L, until_fn until, void *ctx, double timeout) {
     double wake = timeout >= 0 && !np_interrupted ? start + timeout : -1;
     for (Process *p = live_head; p; p = p->next) {
       check_deadlines(p, now);
-      n += 2;
+      n += NSTREAMS;
       if (p->deadline > 0 && p->state == P_RUNNING && (wake < 0 || p->deadline < wake)) wake = p->deadline;
       if (p->stage == 1 && (wake < 0 || p->kill_at < wake)) wake = p->kill_at;
       if (p->state == P_REAPED && (wake < 0 || now + CLEANUP_POLL < wake)) wake = now + CLEANUP_POLL;
@@ -516,12 +525,11 @@ static int pump(lua_State *L, until_fn until, void *ctx, double timeout) {
     owners[k] = NULL;
     procs[k++] = NULL;
     for (Process *p = live_head; p; p = p->next) {
-      Stream *ss[2] = {&p->out, &p->err};
-      for (int i = 0; i < 2; i++) {
-        if (ss[i]->fd < 0) continue;
-        pfds[k].fd = ss[i]->fd;
+      for (int i = 0; i < NSTREAMS; i++) {
+        if (p->st[i].fd < 0) continue;
+        pfds[k].fd = p->st[i].fd;
         pfds[k].events = POLLIN;
-        owners[k] = ss[i];
+        owners[k] = &p->st[i];
         procs[k++] = p;
       }
     }
@@ -628,6 +636,10 @@ static void stream_release(lua_State *L, Stream *s) {
   free(s->cap.p);
   s->cap.p = NULL;
   s->cap.len = s->cap.cap = 0;
+}
+
+static void streams_release(lua_State *L, Process *p) {
+  for (int i = 0; i < NSTREAMS; i++) stream_release(L, &p->st[i]);
 }
 
 static double opt_number(lua_State *L, int opts, const char *key, double dflt) {
@@ -738,8 +750,7 @@ static int l_spawn(lua_State *L) {
   memset(p, 0, sizeof *p);
   p->state = P_NEW;
   p->filter_ref = p->err_ref = LUA_NOREF;
-  stream_init(&p->out);
-  stream_init(&p->err);
+  for (int i = 0; i < NSTREAMS; i++) stream_init(&p->st[i]);
   luaL_setmetatable(L, PROCESS_MT);
   int ud = lua_gettop(L);
   p->id = next_id++;
@@ -781,33 +792,40 @@ static int l_spawn(lua_State *L) {
     return luaL_error(L, "bad option 'stdin': inherit, null or {file=...} expected");
   }
 
-  /* stdout and stderr */
-  Stream *ss[2] = {&p->out, &p->err};
-  const char *names[2] = {"stdout", "stderr"};
-  int child_fd[2] = {-1, -1};
+  /* stdout, stderr, and the events descriptor */
+  static const char *const names[NSTREAMS] = {"stdout", "stderr", "events"};
+  int child_fd[NSTREAMS] = {-1, -1, -1};
   int status = 0;
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < NSTREAMS; i++) {
     lua_getfield(L, 2, names[i]);
     int top = lua_gettop(L);
-    parse_stream(L, top, ss[i], names[i], i == 1);
+    if (i == S_EV) {
+      if (!lua_isnil(L, top) && !lua_isfunction(L, top))
+        return luaL_error(L, "bad option 'events': a function (called with each line) expected");
+      if (lua_isnil(L, top)) p->st[i].kind = K_NULL;
+      else parse_stream(L, top, &p->st[i], names[i], 0);
+      lua_pop(L, 1);
+      continue;
+    }
+    parse_stream(L, top, &p->st[i], names[i], i == S_ERR);
     if (lua_gettop(L) > top) { /* an open failure: message and errno pushed */
       int e = (int)lua_tointeger(L, -1);
       const char *what = lua_tostring(L, -2);
       close_fd(fd_in);
-      stream_release(L, &p->out);
-      stream_release(L, &p->err);
+      streams_release(L, p);
       return np_fail(L, what, e);
     }
     lua_pop(L, 1);
   }
-  for (int i = 0; i < 2 && status == 0; i++) {
-    Stream *s = ss[i];
+  for (int i = 0; i < NSTREAMS && status == 0; i++) {
+    Stream *s = &p->st[i];
     if (s->kind == K_MERGED) {
-      child_fd[i] = child_fd[0] >= 0 ? child_fd[0] : 1;
+      child_fd[i] = child_fd[S_OUT] >= 0 ? child_fd[S_OUT] : STDOUT_FILENO;
       continue;
     }
     if (s->kind == K_INHERIT && p->filter_ref == LUA_NOREF) continue;
     if (s->kind == K_NULL) {
+      if (i == S_EV) continue; /* no events descriptor at all */
       child_fd[i] = open("/dev/null", O_WRONLY | O_CLOEXEC);
       if (child_fd[i] < 0) status = -1;
       continue;
@@ -822,31 +840,37 @@ static int l_spawn(lua_State *L) {
     s->fd = pfd[0];
     child_fd[i] = pfd[1];
     if (s->kind == K_INHERIT) s->out_fd = i + 1;
-    s->lined = (s->kind == K_LINES || p->filter_ref != LUA_NOREF);
+    /* Events are the host's own protocol: lines, but not filtered. */
+    s->filtered = (i != S_EV && p->filter_ref != LUA_NOREF);
+    s->lined = (s->kind == K_LINES || s->filtered);
     linebuf_init(&s->lb, max_line);
   }
+  /* Closes our copies of the child's ends (never our own stdout). */
+  int e = errno;
+  for (int i = 0; i < NSTREAMS; i++) {
+    int fd = child_fd[i];
+    if (fd < 0 || fd == STDOUT_FILENO || (i == S_ERR && fd == child_fd[S_OUT])) continue;
+    if (status < 0) close(fd);
+  }
   if (status < 0) {
-    int e = errno;
     close_fd(fd_in);
-    close_fd(child_fd[0]);
-    if (child_fd[1] != child_fd[0] && child_fd[1] > 2) close_fd(child_fd[1]);
-    stream_release(L, &p->out);
-    stream_release(L, &p->err);
+    streams_release(L, p);
     return np_fail(L, "spawn: pipe", e);
   }
 
-  OsSpawn req = {argv, envp, cwd, fd_in, child_fd[0], child_fd[1]};
+  OsSpawn req = {argv, envp, cwd, fd_in, child_fd[S_OUT], child_fd[S_ERR], child_fd[S_EV]};
   const char *what = "spawn";
   pid_t pid;
   int rc = os_spawn(&req, &pid, &what);
   int spawn_err = errno;
   close_fd(fd_in);
-  if (child_fd[0] >= 0) close(child_fd[0]);
-  if (child_fd[1] >= 0 && child_fd[1] != child_fd[0] && !(ss[1]->kind == K_MERGED && child_fd[1] == 1))
-    close(child_fd[1]);
+  for (int i = 0; i < NSTREAMS; i++) {
+    int fd = child_fd[i];
+    if (fd < 0 || fd == STDOUT_FILENO || (i == S_ERR && fd == child_fd[S_OUT])) continue;
+    close(fd);
+  }
   if (rc < 0) {
-    stream_release(L, &p->out);
-    stream_release(L, &p->err);
+    streams_release(L, p);
     if (p->filter_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, p->filter_ref);
     p->filter_ref = LUA_NOREF;
     if (strcmp(what, "chdir") == 0) {
@@ -900,12 +924,12 @@ static void push_result(lua_State *L, Process *p) {
   lua_setfield(L, -2, "maxrss");
   lua_pushinteger(L, p->pid);
   lua_setfield(L, -2, "pid");
-  if (p->out.kind == K_CAPTURE) {
-    lua_pushlstring(L, p->out.cap.p ? p->out.cap.p : "", p->out.cap.len);
+  if (p->st[S_OUT].kind == K_CAPTURE) {
+    lua_pushlstring(L, p->st[S_OUT].cap.p ? p->st[S_OUT].cap.p : "", p->st[S_OUT].cap.len);
     lua_setfield(L, -2, "stdout");
   }
-  if (p->err.kind == K_CAPTURE) {
-    lua_pushlstring(L, p->err.cap.p ? p->err.cap.p : "", p->err.cap.len);
+  if (p->st[S_ERR].kind == K_CAPTURE) {
+    lua_pushlstring(L, p->st[S_ERR].cap.p ? p->st[S_ERR].cap.p : "", p->st[S_ERR].cap.len);
     lua_setfield(L, -2, "stderr");
   }
 }
@@ -993,8 +1017,7 @@ static int p_tostring(lua_State *L) {
 /* Ends p's tree without Lua (no callbacks): TERM, grace, KILL, reap. */
 static void terminate_blocking(Process *p) {
   if (p->state == P_RUNNING || p->state == P_REAPED) {
-    stream_close(&p->out);
-    stream_close(&p->err);
+    streams_close(p);
     if (p->stage == 0) escalate(p, np_now());
     double until = p->kill_at;
     for (;;) {
@@ -1017,8 +1040,7 @@ static void terminate_blocking(Process *p) {
 static int p_gc(lua_State *L) {
   Process *p = check_process(L, 1);
   terminate_blocking(p);
-  stream_release(NULL, &p->out);
-  stream_release(NULL, &p->err);
+  streams_release(NULL, p);
   return 0;
 }
 
@@ -1135,12 +1157,19 @@ static int l_exists(lua_State *L) {
   return 1;
 }
 
+/* proc.shutdown(): ends every live tree now (TERM, grace, KILL) and reaps
+ * it, without running Lua callbacks; for clean-up after an interrupt. */
+static int l_shutdown(lua_State *L) {
+  (void)L;
+  np_proc_shutdown();
+  return 0;
+}
+
 void np_proc_shutdown(void) {
   if (live_head == NULL) return;
   double now = np_now();
   for (Process *p = live_head; p; p = p->next) {
-    stream_close(&p->out);
-    stream_close(&p->err);
+    streams_close(p);
     escalate(p, now);
   }
   while (live_head) terminate_blocking(live_head);
@@ -1170,6 +1199,7 @@ static const luaL_Reg proc_funcs[] = {
   {"self", l_self},
   {"interrupted", l_interrupted},
   {"exists", l_exists},
+  {"shutdown", l_shutdown},
   {NULL, NULL},
 };
 

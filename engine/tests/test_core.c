@@ -102,7 +102,7 @@ static void test_match(void) {
 
 static void test_spawn_missing_program(void) {
   char *argv[] = {"novapipe-no-such-program", NULL};
-  OsSpawn req = {argv, NULL, NULL, -1, -1, -1};
+  OsSpawn req = {argv, NULL, NULL, -1, -1, -1, -1};
   pid_t pid;
   const char *what = "";
   CHECK(os_spawn(&req, &pid, &what) == -1);
@@ -112,7 +112,7 @@ static void test_spawn_missing_program(void) {
 
 static void test_spawn_bad_cwd(void) {
   char *argv[] = {"true", NULL};
-  OsSpawn req = {argv, NULL, "/nonexistent/dir", -1, -1, -1};
+  OsSpawn req = {argv, NULL, "/nonexistent/dir", -1, -1, -1, -1};
   pid_t pid;
   const char *what = "";
   CHECK(os_spawn(&req, &pid, &what) == -1);
@@ -121,7 +121,7 @@ static void test_spawn_bad_cwd(void) {
 
 static void test_spawn_runs_in_own_group(void) {
   char *argv[] = {"sh", "-c", "exit 3", NULL};
-  OsSpawn req = {argv, NULL, "/", -1, -1, -1};
+  OsSpawn req = {argv, NULL, "/", -1, -1, -1, -1};
   pid_t pid;
   const char *what;
   CHECK(os_spawn(&req, &pid, &what) == 0);
@@ -147,9 +147,19 @@ static void test_fs(void) {
   CHECK(os_copy(file, copy) == 0);
   CHECK(stat(copy, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == 2);
   CHECK(os_copy(path, copy) == -1 && errno == EISDIR);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  CHECK(system(cmd) == 0);
+  /* rmtree removes the tree but not what a symbolic link in it points to */
+  char outside[] = "/tmp/np-core-out-XXXXXX";
+  CHECK(mkdtemp(outside) != NULL);
+  char keep[300], link[300];
+  snprintf(keep, sizeof keep, "%s/keep", outside);
+  CHECK(os_atomic_write(keep, "k", 1, 0600) == 0);
+  snprintf(link, sizeof link, "%s/link", dir);
+  CHECK(symlink(outside, link) == 0);
+  CHECK(os_rmtree(dir) == 0);
+  CHECK(stat(dir, &st) == -1 && errno == ENOENT);
+  CHECK(stat(keep, &st) == 0);
+  CHECK(os_rmtree(dir) == 0); /* gone already: fine */
+  CHECK(os_rmtree(outside) == 0);
 }
 
 int main(void) {

@@ -150,6 +150,24 @@ describe("novapipe.proc", function()
       assert.same({}, seen)
     end)
 
+    it("gives the child an events descriptor 3, read as lines and never filtered", function()
+      local events = {}
+      local r = assert(proc.spawn({ "sh", "-c", "echo a 123-45-6789 >&3; echo out; printf 'b' >&3" }, {
+        stdout = "capture",
+        events = function(line) events[#events + 1] = line end,
+        filter = function(line) return (line:gsub("%d", "#")) end,
+      })):wait()
+      assert.equal(0, r.code)
+      assert.equal("out\n", r.stdout)
+      assert.same({ "a 123-45-6789", "b" }, events)
+    end)
+
+    it("gives no descriptor 3 without an events callback", function()
+      local r = assert(proc.spawn({ "sh", "-c", "echo x >&3" }, { stderr = "capture" })):wait()
+      assert.equal(2, r.code)
+      assert.matches("Bad file descriptor", r.stderr)
+    end)
+
     it("does not leak descriptors into children", function()
       local keep = assert(io.open("/dev/null"))
       local r = assert(proc.spawn({ "sh", "-c", "ls /proc/self/fd" }, { stdout = "capture", stdin = "null" })):wait()
@@ -213,6 +231,16 @@ describe("novapipe.proc", function()
       local r = p:wait()
       assert.equal(9, r.signal)
       assert.is_false(p:kill())
+    end)
+
+    it("ends every live tree at once with proc.shutdown", function()
+      local a = assert(proc.spawn({ "sleep", "30" }, { grace = 0.2 }))
+      local b = assert(proc.spawn({ "sh", "-c", "trap '' TERM; sleep 30 & wait" }, { grace = 0.2 }))
+      time.sleep(0.1)
+      proc.shutdown()
+      assert.equal(0, proc.live())
+      assert.is_false(proc.exists(a:pid()))
+      assert.is_false(proc.exists(b:pid()))
     end)
 
     it("shows its state in tostring", function()
