@@ -60,6 +60,20 @@ static int l_rmtree(lua_State *L) {
   return result(L, os_rmtree(path), "remove", path);
 }
 
+/* fs.mkdtemp([prefix = "novapipe-"]) -> path | nil, msg, errname: a new
+ * directory (0700) under $TMPDIR or /tmp. */
+static int l_mkdtemp(lua_State *L) {
+  const char *prefix = luaL_optstring(L, 1, "novapipe-");
+  if (strchr(prefix, '/')) return luaL_argerror(L, 1, "a prefix, not a path");
+  const char *tmp = getenv("TMPDIR");
+  if (!tmp || !*tmp) tmp = "/tmp";
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/%sXXXXXX", tmp, prefix) >= (int)sizeof path) return np_fail(L, "mkdtemp", ENAMETOOLONG);
+  if (!mkdtemp(path)) return result(L, -1, "mkdtemp", path);
+  lua_pushstring(L, path);
+  return 1;
+}
+
 /* fs.copy(src, dst) -> true | nil, msg, errname (keeps permission bits) */
 static int l_copy(lua_State *L) {
   const char *src = luaL_checkstring(L, 1);
@@ -248,6 +262,7 @@ static const luaL_Reg fs_funcs[] = {
   {"mkdir_p", l_mkdir_p},
   {"copy", l_copy},
   {"rmtree", l_rmtree},
+  {"mkdtemp", l_mkdtemp},
   {"chmod", l_chmod},
   {"realpath", l_realpath},
   {"match", l_match},

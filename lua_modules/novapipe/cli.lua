@@ -100,6 +100,10 @@ local function cmd_run(args)
   if not opts then return errors.EXIT.passed end
   local bus = require("novapipe.events").new()
   bus:subscribe(require("novapipe.reporters.console").new())
+  local step_summary = os.getenv("GITHUB_STEP_SUMMARY")
+  if step_summary and step_summary ~= "" then
+    bus:subscribe(require("novapipe.reporters.markdown").new(step_summary))
+  end
   local outcome = p.run(def, opts, { bus = bus, path = path, name = args.pipeline })
   return outcome.exit
 end

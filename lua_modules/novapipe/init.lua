@@ -11,4 +11,12 @@ np.process = require "novapipe.process"
 np.json = require "novapipe.json"
 np.version = require("novapipe.host").version
 
+---The stages that run the project's test tiers (see novapipe.tiers): a
+---group that goes into a pipeline's list of stages as it is.
+---@param opts? novapipe.TierOpts
+---@return novapipe.Stage[]
+function np.tiers(opts)
+  return require("novapipe.tiers").stages(opts or {})
+end
+
 return np

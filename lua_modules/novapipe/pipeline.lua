@@ -138,6 +138,19 @@ local function normalise(stage, result, started)
   return result
 end
 
+-- Stages may come in groups (np.tiers returns one): a list of stages.
+local function flatten(list, out)
+  out = out or {}
+  for _, st in ipairs(list) do
+    if type(st) == "table" and st.run == nil and st[1] ~= nil then
+      flatten(st, out)
+    else
+      out[#out + 1] = st
+    end
+  end
+  return out
+end
+
 ---Runs stages in order. A stage runs only when every stage it needs passed
 ---(an "empty" stage counts as passed); otherwise it is skipped with the
 ---reason. A stage that raises is a bug in the pipeline: the error goes up
@@ -149,7 +162,7 @@ function M.run(def, opts, ctx)
   local bus = ctx.bus or events.new()
   local started = time.now()
   bus:emit("pipeline_start", def, opts)
-  local stages = def.stages(opts, ctx) or {}
+  local stages = flatten(def.stages(opts, ctx) or {})
   local by_name, results, order = {}, {}, {}
   for i, st in ipairs(stages) do
     if type(st) ~= "table" or type(st.run) ~= "function" then

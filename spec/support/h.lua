@@ -9,17 +9,12 @@ H.sanitized = os.getenv("NOVAPIPE_SANITIZED") == "1" or os.getenv("NOVAPIPE_SANI
 
 ---Makes a fresh temporary directory and returns its path.
 function H.tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(fs.mkdir_p(p))
-  return p
+  return assert(fs.mkdtemp("novapipe-spec-"))
 end
 
 ---Removes a tree (rm -rf through a real process).
 function H.rmrf(path)
-  local proc = require "novapipe.proc"
-  local p = assert(proc.spawn({ "rm", "-rf", path }, { stdout = "null", stderr = "null" }))
-  p:wait()
+  assert(fs.rmtree(path))
 end
 
 function H.write(path, text)

@@ -1,5 +1,7 @@
--- The console reporter: a line per stage as it starts and ends, then a
--- summary table. Colour and the live status line come from novapipe.term.
+-- The console reporter: a line per stage as it ends (with its counts, and
+-- what pytest said about failures), then a summary table and the totals.
+-- Colour and the live status line come from novapipe.term.
+local junit = require "novapipe.junit"
 local term = require "novapipe.term"
 
 local M = {}
@@ -35,7 +37,7 @@ function M:pipeline_start(pipeline)
 end
 
 function M:stage_start(stage)
-  term.status(("%s running..."):format(stage.name))
+  if term.live() then term.status(("%s ..."):format(stage.name)) end
 end
 
 function M:stage_end(stage, result)
@@ -44,6 +46,9 @@ function M:stage_end(stage, result)
   if result.summary and result.summary ~= "" then line = line .. "  " .. result.summary end
   self.out(line)
   if result.reason then self.out("      " .. result.reason) end
+  if result.details then
+    for _, l in ipairs(result.details) do self.out("      " .. term.style(l, "dim")) end
+  end
   self.rows[#self.rows + 1] = { stage = stage, result = result }
 end
 
@@ -52,9 +57,23 @@ function M:pipeline_end(_, outcome)
   self.out("")
   self.out(term.style("Summary", "bold"))
   local width = 5
-  for _, row in ipairs(self.rows) do width = math.max(width, #row.stage.name) end
+  local any_counts = false
   for _, row in ipairs(self.rows) do
-    self.out(("  %-" .. width .. "s  %s  %8s"):format(row.stage.name, badge(row.result.status), seconds(row.result.duration)))
+    width = math.max(width, #row.stage.name)
+    any_counts = any_counts or row.result.counts ~= nil
+  end
+  local total = junit.zero()
+  for _, row in ipairs(self.rows) do
+    local r = row.result
+    local line = ("  %-" .. width .. "s  %s  %8s"):format(row.stage.name, badge(r.status), seconds(r.duration))
+    if r.counts then
+      junit.add(total, r.counts)
+      line = line .. "  " .. require("novapipe.tiers").describe(r.counts)
+    end
+    self.out(line)
+  end
+  if any_counts then
+    self.out(("Total: %d tests: %s"):format(total.tests, require("novapipe.tiers").describe(total)))
   end
   local verdict = ({ [0] = { "passed", "green" }, [1] = { "failed", "red" }, [2] = { "configuration error", "red" } })[outcome.exit]
     or { "exit " .. outcome.exit, "red" }

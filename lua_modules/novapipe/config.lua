@@ -1,0 +1,172 @@
+-- Project configuration: novapipe's defaults (those of the reference
+-- scripts), changed by an optional novapipe.lua at the project root.
+--
+-- novapipe.lua returns a table of settings, or a function that receives the
+-- configuration and changes it in place:
+--
+--   return {
+--     python = "/usr/bin/python3",
+--     tiers = {
+--       integration = { services = { "postgresql" }, timeout = 900 },
+--       contract = { dir = "contract", needs = { "venv" }, after = "venv" },
+--     },
+--   }
+local errors = require "novapipe._errors"
+
+local M = {}
+
+M.FILE = "novapipe.lua"
+
+---@class novapipe.Tier
+---@field name string
+---@field dir string directory under `tests`
+---@field needs? string[] tiers that must pass first when all tiers run
+---@field env? table<string, string> environment for the tier's pytest
+---@field services? string[] services started for the tier ("postgresql")
+---@field timeout? number seconds; the tier's whole process tree is ended then
+
+---@class novapipe.Config
+---@field tests string the directory holding the tier directories
+---@field python? string a Python (path or name) to try first
+---@field results string where JUnit XML goes with --junit
+---@field coverage {source: string[], html: string, data: string}
+---@field database_url string DATABASE_URL for tiers without a database service
+---@field tiers novapipe.Tier[]
+
+---@return novapipe.Config
+function M.defaults()
+  return {
+    tests = "backend/app/tests",
+    python = nil,
+    results = "backend/test-results",
+    coverage = { source = { "backend/app" }, html = "backend/coverage_html", data = "backend" },
+    database_url = "postgresql://postgres:postgres@localhost:5432/novamind_test",
+    tiers = {
+      { name = "standalone", dir = "standalone" },
+      { name = "venv", dir = "venv", needs = { "standalone" } },
+      { name = "integration", dir = "integration", needs = { "venv" }, env = { TESTING = "True" } },
+    },
+  }
+end
+
+local SERVICES = { postgresql = true }
+
+local settings = {
+  tests = "string", python = "string", results = "string", database_url = "string",
+  coverage = "table", tiers = "table",
+}
+local tier_fields = {
+  dir = "string", needs = "table", env = "table", services = "table", timeout = "number", after = "string",
+}
+local coverage_fields = { source = "table", html = "string", data = "string" }
+
+local function fail(fmt, ...)
+  errors.usage(M.FILE .. ": " .. fmt, ...)
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+local function check_fields(where, t, fields)
+  for _, k in ipairs(sorted_keys(t)) do
+    local want = fields[k]
+    if not want then
+      fail("unknown setting '%s' in %s (known: %s)", tostring(k), where, table.concat(sorted_keys(fields), ", "))
+    end
+    if type(t[k]) ~= want then
+      fail("'%s' in %s must be a %s, not a %s", k, where, want, type(t[k]))
+    end
+  end
+end
+
+local function find_tier(cfg, name)
+  for i, t in ipairs(cfg.tiers) do
+    if t.name == name then return t, i end
+  end
+end
+
+---Checks a configuration, raising a usage error that names the setting.
+---@param cfg novapipe.Config
+function M.validate(cfg)
+  local seen = {}
+  for i, t in ipairs(cfg.tiers) do
+    if type(t) ~= "table" or type(t.name) ~= "string" then fail("tier %d has no name", i) end
+    if seen[t.name] then fail("two tiers are named '%s'", t.name) end
+    seen[t.name] = true
+    local fields = {}
+    for k, v in pairs(t) do if k ~= "name" then fields[k] = v end end
+    check_fields("tier '" .. t.name .. "'", fields, tier_fields)
+    for _, s in ipairs(t.services or {}) do
+      if not SERVICES[s] then fail("tier '%s' asks for service '%s'; novapipe provides: postgresql", t.name, tostring(s)) end
+    end
+    for _, n in ipairs(t.needs or {}) do
+      if not seen[n] then fail("tier '%s' needs '%s', which is not a tier before it", t.name, tostring(n)) end
+    end
+    if t.timeout and t.timeout <= 0 then fail("tier '%s': timeout must be positive", t.name) end
+  end
+  return cfg
+end
+
+-- Applies a table of settings onto cfg.
+local function merge(cfg, user)
+  check_fields("the settings", user, settings)
+  for k, v in pairs(user) do
+    if k == "coverage" then
+      check_fields("coverage", v, coverage_fields)
+      for ck, cv in pairs(v) do cfg.coverage[ck] = cv end
+    elseif k == "tiers" then
+      for _, name in ipairs(sorted_keys(v)) do
+        local change = v[name]
+        if type(name) ~= "string" or type(change) ~= "table" then
+          fail("tiers must map names to tables, as tiers = { integration = { timeout = 600 } }")
+        end
+        check_fields("tier '" .. name .. "'", change, tier_fields)
+        local tier = find_tier(cfg, name)
+        if not tier then
+          tier = { name = name, dir = name }
+          local _, at = find_tier(cfg, change.after or "")
+          if change.after and not at then fail("tier '%s' comes after '%s', which is not a tier", name, change.after) end
+          table.insert(cfg.tiers, at and at + 1 or #cfg.tiers + 1, tier)
+        end
+        for fk, fv in pairs(change) do
+          if fk ~= "after" then tier[fk] = fv end
+        end
+      end
+    else
+      cfg[k] = v
+    end
+  end
+end
+
+---Loads the configuration: the defaults, changed by `path` (default
+---novapipe.lua in the current directory) when it exists. A syntax error,
+---an error it raises or a setting it gets wrong is one line and exit 2.
+---@param path? string
+---@return novapipe.Config
+function M.load(path)
+  path = path or M.FILE
+  local cfg = M.defaults()
+  local f = io.open(path, "rb")
+  if not f then return M.validate(cfg) end
+  f:close()
+  local chunk, err = loadfile(path)
+  if not chunk then errors.usage("%s", err) end
+  local ok, user = pcall(chunk)
+  if not ok then errors.usage("%s", tostring(user)) end
+  if type(user) == "function" then
+    local done, res = pcall(user, cfg)
+    if not done then errors.usage("%s", tostring(res)) end
+    if type(res) == "table" then cfg = res end
+  elseif type(user) == "table" then
+    merge(cfg, user)
+  elseif user ~= nil then
+    fail("must return a table of settings or a function(config), not a %s", type(user))
+  end
+  return M.validate(cfg)
+end
+
+return M

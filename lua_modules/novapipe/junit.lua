@@ -1,0 +1,118 @@
+-- Reading pytest's JUnit XML with LuaExpat: exact counts of every outcome.
+--
+-- How pytest (7.x) records outcomes, and how they are counted here:
+--   <failure>                                 failed
+--   <error>                                   errors (setup/teardown errors,
+--                                             collection failures, internal errors)
+--   <skipped type="pytest.xfail">             xfailed
+--   <skipped> "xfail-marked test passes unexpectedly"
+--                                             failed (a strict XPASS; pytest counts it failed)
+--   <skipped> (other)                         skipped
+--   property novapipe_outcome=xpassed         xpassed (set by novapipe's pytest plugin)
+--   nothing of the above                      passed
+local lxp = require "lxp"
+
+local M = {}
+
+---@class novapipe.JUnitCounts
+---@field tests integer
+---@field passed integer
+---@field failed integer
+---@field errors integer
+---@field skipped integer
+---@field xfailed integer
+---@field xpassed integer
+
+---@class novapipe.JUnitProblem
+---@field id string classname::name
+---@field outcome "failed"|"errors"
+---@field message string
+---@field file? string
+---@field line? integer
+
+---@return novapipe.JUnitCounts
+function M.zero()
+  return { tests = 0, passed = 0, failed = 0, errors = 0, skipped = 0, xfailed = 0, xpassed = 0 }
+end
+
+M.KINDS = { "passed", "failed", "errors", "skipped", "xfailed", "xpassed" }
+
+local STRICT_XPASS = "xfail-marked test passes unexpectedly"
+
+local function classify(case)
+  if case.error then return "errors" end
+  if case.failure then return "failed" end
+  if case.skipped then
+    if case.skipped.type == "pytest.xfail" then return "xfailed" end
+    if case.skipped.message == STRICT_XPASS then return "failed" end
+    return "skipped"
+  end
+  if case.props.novapipe_outcome == "xpassed" then return "xpassed" end
+  return "passed"
+end
+
+---Parses a JUnit XML file as pytest writes it.
+---@param path string
+---@return {counts: novapipe.JUnitCounts, problems: novapipe.JUnitProblem[], collection_errors: string[]}|nil
+---@return string? error "path:line: message" when the file is unreadable or not XML
+function M.read(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local counts, problems, collection = M.zero(), {}, {}
+  local case
+  local parser = lxp.new({
+    StartElement = function(_, name, attrs)
+      if name == "testcase" then
+        case = { attrs = attrs, props = {} }
+      elseif case then
+        if name == "failure" or name == "error" or name == "skipped" then
+          case[name] = case[name] or { type = attrs.type, message = attrs.message or "" }
+        elseif name == "property" and attrs.name then
+          case.props[attrs.name] = attrs.value
+        end
+      end
+    end,
+    EndElement = function(_, name)
+      if name == "testcase" and case then
+        local kind = classify(case)
+        counts[kind] = counts[kind] + 1
+        counts.tests = counts.tests + 1
+        local a = case.attrs
+        local id = (a.classname and a.classname ~= "" and (a.classname .. "::") or "") .. (a.name or "?")
+        if kind == "failed" or kind == "errors" then
+          local detail = case.error or case.failure or case.skipped
+          problems[#problems + 1] = { id = id, outcome = kind, message = detail.message,
+                                      file = a.file, line = tonumber(a.line) }
+          if case.error and case.error.message == "collection failure" then
+            collection[#collection + 1] = a.name or id
+          end
+        end
+        case = nil
+      end
+    end,
+  })
+  local ok, perr, line = true, nil, nil
+  while true do
+    local chunk = f:read(65536)
+    if not chunk then break end
+    ok, perr, line = parser:parse(chunk)
+    if not ok then break end
+  end
+  if ok then ok, perr, line = parser:parse() end
+  parser:close()
+  f:close()
+  if not ok then
+    return nil, ("%s:%s: not valid JUnit XML: %s"):format(path, tostring(line or "?"), tostring(perr))
+  end
+  return { counts = counts, problems = problems, collection_errors = collection }
+end
+
+---Adds counts b into a.
+---@param a novapipe.JUnitCounts
+---@param b novapipe.JUnitCounts
+function M.add(a, b)
+  for k, v in pairs(b) do a[k] = (a[k] or 0) + v end
+  return a
+end
+
+return M

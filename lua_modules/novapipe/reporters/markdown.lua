@@ -1,0 +1,50 @@
+-- The Markdown reporter: appends a summary table to a file, such as the
+-- one GitHub Actions names in GITHUB_STEP_SUMMARY.
+local junit = require "novapipe.junit"
+
+local M = {}
+M.__index = M
+
+---@param path string the file to append to
+function M.new(path)
+  return setmetatable({ path = path, rows = {} }, M)
+end
+
+function M:stage_end(stage, result)
+  self.rows[#self.rows + 1] = { stage = stage, result = result }
+end
+
+local icons = { passed = "✅", failed = "❌", error = "❌", skipped = "⏭️", empty = "⚪" }
+
+local function cell(s)
+  return (tostring(s or ""):gsub("|", "\\|"):gsub("\n", " "))
+end
+
+function M:pipeline_end(def, outcome)
+  local lines = {
+    ("### novapipe: %s"):format(cell(def.description)),
+    "",
+    "| stage | status | time | passed | failed | errors | skipped | xfailed | xpassed | note |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  }
+  local total = junit.zero()
+  for _, row in ipairs(self.rows) do
+    local r, c = row.result, row.result.counts or {}
+    if r.counts then junit.add(total, r.counts) end
+    lines[#lines + 1] = ("| %s | %s %s | %.2fs | %s | %s | %s | %s | %s | %s | %s |"):format(
+      cell(row.stage.name), icons[r.status] or "", r.status, r.duration or 0,
+      c.passed or "", c.failed or "", c.errors or "", c.skipped or "", c.xfailed or "", c.xpassed or "",
+      cell(r.reason))
+  end
+  lines[#lines + 1] = ("| **total** | exit %d | %.2fs | %d | %d | %d | %d | %d | %d | |"):format(outcome.exit,
+    outcome.duration, total.passed, total.failed, total.errors, total.skipped, total.xfailed, total.xpassed)
+  local f = io.open(self.path, "a")
+  if not f then
+    io.stderr:write(("novapipe: cannot append the summary to %s\n"):format(self.path))
+    return
+  end
+  f:write(table.concat(lines, "\n"), "\n\n")
+  f:close()
+end
+
+return M

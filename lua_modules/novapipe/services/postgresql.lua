@@ -1,0 +1,155 @@
+-- A throwaway PostgreSQL for a test tier: initdb into a temporary directory,
+-- a server listening on a Unix socket in that directory only (no TCP), a
+-- fresh database, and DATABASE_URL for the tier. stop() ends the server and
+-- removes the directory, also after Ctrl-C. PostgreSQL refuses to run as
+-- root: then its programs run as the `postgres` user (Debian's package
+-- creates it) through setpriv.
+local fs = require "novapipe.fs"
+local lfs = require "lfs"
+local proc = require "novapipe.proc"
+local process = require "novapipe.process"
+local time = require "novapipe.time"
+
+local M = {}
+
+local DB = "novapipe_test"
+
+---The directory of PostgreSQL's server programs (Debian keeps them out of
+---PATH), the newest version first.
+---@return string|nil
+function M.bindir()
+  local env = os.getenv("NOVAPIPE_PG_BINDIR")
+  if env and env ~= "" then return env end
+  local versions = {}
+  if lfs.attributes("/usr/lib/postgresql", "mode") == "directory" then
+    for v in lfs.dir("/usr/lib/postgresql") do
+      if tonumber(v) and lfs.attributes("/usr/lib/postgresql/" .. v .. "/bin/initdb") then
+        versions[#versions + 1] = tonumber(v)
+      end
+    end
+  end
+  table.sort(versions)
+  if #versions > 0 then return ("/usr/lib/postgresql/%d/bin"):format(versions[#versions]) end
+  local initdb = process.which("initdb")
+  return initdb and initdb:match("^(.*)/") or nil
+end
+
+local function is_root()
+  for line in io.lines("/proc/self/status") do
+    local uid = line:match("^Uid:%s+(%d+)")
+    if uid then return uid == "0" end
+  end
+  return false
+end
+
+local function tail(path, n)
+  local lines = {}
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  for line in f:lines() do
+    lines[#lines + 1] = line
+    if #lines > n then table.remove(lines, 1) end
+  end
+  f:close()
+  return table.concat(lines, "\n")
+end
+
+local Service = {}
+Service.__index = Service
+
+---Ends the server and removes its directory. Safe to call twice, and after
+---Ctrl-C (then without starting any process).
+function Service:stop()
+  if self.stopped then return end
+  self.stopped = true
+  if self.server then
+    if proc.interrupted() then
+      proc.shutdown()
+    elseif self.server:running() then
+      -- SIGINT is PostgreSQL's fast shutdown; KILL follows the grace period.
+      self.server:kill("INT")
+      if not self.server:wait(10) then
+        self.server:kill("KILL")
+        self.server:wait()
+      end
+    end
+  end
+  fs.rmtree(self.dir)
+end
+
+Service.__close = Service.stop
+Service.__gc = Service.stop
+
+---Starts a server. Returns the service ({url, dir, stop}) or nil and one
+---line saying what is missing.
+---@param opts? {timeout?: number}
+---@return table|nil service
+---@return string? error
+function M.start(opts)
+  opts = opts or {}
+  local bin = M.bindir()
+  if not bin then
+    return nil, "PostgreSQL is not installed; install it with: apt-get install postgresql"
+  end
+  local root = is_root()
+  local as = {}
+  if root then
+    if not process.which("setpriv") then return nil, "setpriv is missing; install it with: apt-get install util-linux" end
+    as = { "setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--" }
+  end
+  local dir, err = fs.mkdtemp("novapipe-pg-")
+  if not dir then return nil, err end
+  local svc = setmetatable({ dir = dir, data = dir .. "/data", log = dir .. "/server.log" }, Service)
+  if root then
+    local r = process.run({ "chown", "postgres:postgres", dir })
+    if not r or r.code ~= 0 then
+      svc:stop()
+      return nil, "cannot give the PostgreSQL directory to the postgres user (is there one? apt-get install postgresql)"
+    end
+  end
+  local function run(argv)
+    local full = {}
+    for _, a in ipairs(as) do full[#full + 1] = a end
+    for _, a in ipairs(argv) do full[#full + 1] = a end
+    return process.run(full, { stdin = "null", cwd = dir })
+  end
+  local r, serr = run({ bin .. "/initdb", "-D", svc.data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                        "--no-sync", "--no-instructions" })
+  if not r or r.code ~= 0 then
+    svc:stop()
+    return nil, "initdb failed: " .. (serr or ((r.stderr or "") .. (r.stdout or "")):gsub("%s+$", ""))
+  end
+  local argv = {}
+  for _, a in ipairs(as) do argv[#argv + 1] = a end
+  for _, a in ipairs({ bin .. "/postgres", "-D", svc.data, "-k", dir, "-c", "listen_addresses=",
+                       "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off" }) do
+    argv[#argv + 1] = a
+  end
+  local server, perr = proc.spawn(argv, { stdin = "null", stdout = { file = svc.log }, stderr = "stdout", grace = 5 })
+  if not server then
+    svc:stop()
+    return nil, perr
+  end
+  svc.server = server
+  -- Ready when it answers on the socket.
+  local deadline = time.now() + (opts.timeout or 30)
+  while true do
+    local pr = process.run({ bin .. "/pg_isready", "-q", "-h", dir, "-U", "postgres" }, { stdin = "null" })
+    if pr and pr.code == 0 then break end
+    if not server:running() or time.now() > deadline then
+      local why = tail(svc.log, 5)
+      svc:stop()
+      return nil, "PostgreSQL did not start: " .. why
+    end
+    time.sleep(0.05)
+  end
+  r = process.run({ bin .. "/createdb", "-h", dir, "-U", "postgres", DB }, { stdin = "null" })
+  if not r or r.code ~= 0 then
+    svc:stop()
+    return nil, "createdb failed: " .. (r and r.stderr or "")
+  end
+  svc.url = ("postgresql://postgres@/%s?host=%s"):format(DB, dir)
+  return svc
+end
+
+return M

@@ -1,0 +1,392 @@
+-- Test tiers: one stage per tier, each a pytest run over the tier's
+-- directory, with exact counts from JUnit, live progress from novapipe's
+-- pytest plugin, services (a throwaway PostgreSQL), coverage and timeouts.
+local cjson = require "cjson"
+local config = require "novapipe.config"
+local errors = require "novapipe._errors"
+local fs = require "novapipe.fs"
+local host = require "novapipe.host"
+local junit = require "novapipe.junit"
+local lfs = require "lfs"
+local pipeline = require "novapipe.pipeline"
+local process = require "novapipe.process"
+local pytest_config = require "novapipe.pytest_config"
+local python = require "novapipe.python"
+local term = require "novapipe.term"
+local time = require "novapipe.time"
+
+local M = {}
+
+---@class novapipe.TierOpts
+---@field only? string[] run just these tiers (no gating between them)
+---@field coverage? boolean
+---@field junit? boolean keep JUnit XML in the results directory
+---@field verbose? boolean stream pytest's own output
+---@field markers? string a pytest -m expression
+---@field filter? string a path (run just it, in the tier holding it) or a -k expression
+---@field parallel? integer pytest-xdist workers
+---@field failfast? boolean stop at the first failure
+---@field strict? boolean an empty tier fails
+---@field security? boolean only tests marked security
+---@field timeout? number seconds, for every tier (a tier's own timeout wins)
+---@field config? novapipe.Config default: config.load()
+
+local PYTEST_EXIT = {
+  [2] = "pytest was interrupted",
+  [3] = "internal error in pytest or one of its plugins",
+  [4] = "pytest usage error",
+}
+
+---"3 passed, 1 failed" from counts (kinds that are not zero), "no tests"
+---when there are none.
+---@param counts novapipe.JUnitCounts
+---@return string
+function M.describe(counts)
+  local parts = {}
+  for _, k in ipairs(junit.KINDS) do
+    if (counts[k] or 0) > 0 then parts[#parts + 1] = ("%d %s"):format(counts[k], k == "errors" and "errors" or k) end
+  end
+  return #parts > 0 and table.concat(parts, ", ") or "no tests"
+end
+
+---The -m expression: --markers and --security together.
+---@param opts novapipe.TierOpts
+---@return string|nil
+function M.marker_expr(opts)
+  if opts.security and opts.markers then return ("(%s) and security"):format(opts.markers) end
+  if opts.security then return "security" end
+  return opts.markers
+end
+
+---Where --filter points: a path (possibly with ::node) under this tier's
+---directory gives {path = ...}; a path elsewhere gives {outside = true};
+---anything that is not a path gives {k = expr}.
+---@param filter string
+---@param dir string the tier's directory
+function M.filter_target(filter, dir)
+  local file = filter:match("^(.-)::") or filter
+  if lfs.attributes(file) then
+    local real, rdir = fs.realpath(file), fs.realpath(dir)
+    if real and rdir and (real == rdir or real:sub(1, #rdir + 1) == rdir .. "/") then
+      return { path = filter }
+    end
+    return { outside = true }
+  end
+  return { k = filter }
+end
+
+---The pytest command line for one tier.
+---@param py string
+---@param target string what pytest runs (the tier's directory or a path in it)
+---@param opts novapipe.TierOpts
+---@param junit_path string
+---@param k? string a -k expression
+---@param cov_sources? string[]
+---@return string[]
+function M.argv(py, target, opts, junit_path, k, cov_sources)
+  local argv = { py, "-m", "pytest", target, "-p", "novapipe_pytest", "--junitxml=" .. junit_path }
+  local function add(...) for _, a in ipairs({ ... }) do argv[#argv + 1] = a end end
+  if opts.verbose then add("-v") end
+  local m = M.marker_expr(opts)
+  if m then add("-m", m) end
+  if k then add("-k", k) end
+  if opts.parallel and opts.parallel > 1 then add("-n", tostring(opts.parallel)) end
+  if opts.failfast then add("--exitfirst") end
+  for _, src in ipairs(cov_sources or {}) do add("--cov=" .. src) end
+  if cov_sources then add("--cov-report=") end
+  return argv
+end
+
+-- The Python modules a run needs, for python.find.
+local function needed_modules(opts)
+  local m = { "pytest" }
+  if opts.coverage then m[#m + 1] = "pytest_cov"; m[#m + 1] = "coverage" end
+  if opts.parallel and opts.parallel > 1 then m[#m + 1] = "xdist" end
+  return m
+end
+
+-- Keeps what a failed run should show: pytest's short summary section and
+-- the last lines, in bounded memory.
+local function output_keeper()
+  local keep = { summary = {}, tail = {} }
+  local in_summary = false
+  function keep.line(line)
+    if line:find("short test summary info", 1, true) then in_summary = true end
+    if in_summary and #keep.summary < 200 then keep.summary[#keep.summary + 1] = line end
+    keep.tail[#keep.tail + 1] = line
+    if #keep.tail > 30 then table.remove(keep.tail, 1) end
+  end
+  return keep
+end
+
+-- Follows the plugin's events: counts so far and the tests running now.
+local function progress(tier_name)
+  local st = { collected = nil, done = 0, failed = 0, running = {}, order = {}, t0 = time.now(), last_plain = time.now() }
+  local live = term.live()
+  local function show()
+    local total = st.collected and ("/" .. st.collected) or ""
+    local text = ("%s  %d%s tests  %d failed  %.1fs"):format(tier_name, st.done, total, st.failed, time.now() - st.t0)
+    if live then
+      term.status(text)
+    elseif time.now() - st.last_plain >= 15 then
+      st.last_plain = time.now()
+      term.print(text)
+    end
+  end
+  function st.event(line)
+    local ok, ev = pcall(cjson.decode, line)
+    if not ok or type(ev) ~= "table" then return end
+    if ev.e == "collected" then
+      st.collected = ev.n
+    elseif ev.e == "start" then
+      st.running[ev.id] = true
+    elseif ev.e == "finish" then
+      st.running[ev.id] = nil
+      st.done = st.done + 1
+    elseif ev.e == "result" and (ev.outcome == "failed" or ev.outcome == "error") then
+      st.failed = st.failed + 1
+    end
+    show()
+  end
+  function st.running_now()
+    local ids = {}
+    for id in pairs(st.running) do ids[#ids + 1] = id end
+    table.sort(ids)
+    return ids
+  end
+  return st
+end
+
+-- Starts the services a tier asks for; returns the environment to add and
+-- a list of services to stop, or nil and an error.
+local function start_services(tier, cfg)
+  local env, started = {}, {}
+  for _, name in ipairs(tier.services or {}) do
+    if name == "postgresql" then
+      local given = os.getenv("DATABASE_URL")
+      if given and given ~= "" then
+        env.DATABASE_URL = given
+      else
+        local svc, err = require("novapipe.services.postgresql").start()
+        if not svc then
+          for _, s in ipairs(started) do s:stop() end
+          return nil, err
+        end
+        started[#started + 1] = svc
+        env.DATABASE_URL = svc.url
+      end
+    end
+  end
+  if tier.name == "integration" and not env.DATABASE_URL then
+    env.DATABASE_URL = os.getenv("DATABASE_URL") or cfg.database_url
+  end
+  return env, started
+end
+
+local function stop_all(services)
+  for i = #services, 1, -1 do services[i]:stop() end
+end
+
+-- Runs one tier; returns a stage result.
+local function run_tier(session, tier)
+  local cfg, opts = session.cfg, session.opts
+  local dir = cfg.tests .. "/" .. tier.dir
+  local target, k = dir, nil
+  if opts.filter then
+    local f = M.filter_target(opts.filter, dir)
+    if f.outside then
+      return { status = "skipped", reason = ("--filter %s is not in this tier"):format(opts.filter) }
+    end
+    target, k = f.path or dir, f.k
+  end
+  local py, perr = session.python()
+  if not py then return { status = "error", reason = perr } end
+
+  local junit_path, private_dir
+  if opts.junit then
+    assert(fs.mkdir_p(cfg.results))
+    junit_path = ("%s/%s-results.xml"):format(cfg.results, tier.name)
+  else
+    private_dir = assert(fs.mkdtemp("novapipe-junit-"))
+    junit_path = private_dir .. "/" .. tier.name .. ".xml"
+  end
+  os.remove(junit_path)
+  local cov_file
+  if opts.coverage then
+    assert(fs.mkdir_p(cfg.coverage.data, "0755"))
+    cov_file = ("%s/.coverage.%s"):format(cfg.coverage.data, tier.name)
+    os.remove(cov_file)
+  end
+
+  local env, services = start_services(tier, cfg)
+  if not env then
+    if private_dir then fs.rmtree(private_dir) end
+    return { status = "error", reason = services }
+  end
+  -- Whatever happens now (a failure, Ctrl-C), the services are stopped.
+  local guard <close> = setmetatable({}, { __close = function() stop_all(services) end })
+  for name, value in pairs(tier.env or {}) do env[name] = value end
+  env.NOVAPIPE_EVENTS_FD = "3"
+  local pypath = os.getenv("PYTHONPATH")
+  env.PYTHONPATH = host.root .. "/python" .. (pypath and pypath ~= "" and (":" .. pypath) or "")
+  if cov_file then env.COVERAGE_FILE = cov_file end
+
+  local argv = M.argv(py, target, opts, junit_path, k, opts.coverage and cfg.coverage.source or nil)
+  local keep = output_keeper()
+  local prog = progress(tier.name)
+  local timeout = tier.timeout or opts.timeout
+  local r, err = process.run(argv, {
+    env = env, stdin = "null",
+    stdout = opts.verbose and "inherit" or keep.line,
+    stderr = "stdout",
+    events = prog.event,
+    timeout = timeout,
+  })
+  term.status(nil)
+  if not r then
+    if private_dir then fs.rmtree(private_dir) end
+    return { status = "error", reason = err }
+  end
+
+  local report, jerr = junit.read(junit_path)
+  if private_dir then fs.rmtree(private_dir) end
+  local result = { counts = report and report.counts or nil, duration = r.duration }
+  if report then
+    result.summary = M.describe(report.counts)
+    result.problems = report.problems
+  end
+  if r.timed_out then
+    local running = prog.running_now()
+    result.status = "failed"
+    result.reason = ("timed out after %gs%s"):format(timeout,
+      #running > 0 and ("; running: " .. table.concat(running, ", ")) or "")
+    result.summary = result.summary or ("%d tests done before the timeout"):format(prog.done)
+  elseif r.signal ~= 0 then
+    result.status = "error"
+    result.reason = ("pytest was ended by signal %d"):format(r.signal)
+  elseif r.code == 0 then
+    result.status = "passed"
+  elseif r.code == 1 then
+    result.status = "failed"
+  elseif r.code == 5 then
+    result.status = opts.strict and "failed" or "empty"
+    result.reason = "no tests collected in " .. target .. (opts.strict and " (--strict)" or "")
+    result.summary = "no tests"
+  elseif r.code == 2 and report and #report.collection_errors > 0 then
+    result.status = "failed"
+    result.reason = "collection errors in " .. table.concat(report.collection_errors, ", ")
+  else
+    result.status = "error"
+    local last = keep.tail[#keep.tail] or ""
+    result.reason = ("%s (exit %d): %s"):format(PYTEST_EXIT[r.code] or "pytest failed", r.code, last)
+  end
+  if not report and result.status ~= "empty" and not r.timed_out and result.status ~= "error" then
+    result.status = "error"
+    result.reason = ("pytest wrote no JUnit report: %s"):format(jerr)
+  end
+  -- What pytest said, for a run that did not pass (its own output was not
+  -- streamed): the short test summary, else its last lines.
+  if (result.status == "failed" or result.status == "error") and not opts.verbose then
+    result.details = #keep.summary > 0 and keep.summary or keep.tail
+  end
+  if cov_file and lfs.attributes(cov_file) then
+    session.coverage_files[#session.coverage_files + 1] = cov_file
+    process.run({ py, "-m", "coverage", "html", "--data-file=" .. cov_file, "-q",
+                  "-d", ("%s/%s_tests"):format(cfg.coverage.html, tier.name) }, { stdin = "null" })
+  end
+  return result
+end
+
+-- Combines the tiers' coverage data into one file, an HTML report and a
+-- terminal report.
+local function run_coverage(session)
+  local cfg = session.cfg
+  if #session.coverage_files == 0 then return { status = "skipped", reason = "no coverage data from this run" } end
+  local py, perr = session.python()
+  if not py then return { status = "error", reason = perr } end
+  local combined = cfg.coverage.data .. "/.coverage"
+  os.remove(combined)
+  local argv = { py, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. combined }
+  for _, f in ipairs(session.coverage_files) do argv[#argv + 1] = f end
+  local r = assert(process.run(argv, { stdin = "null" }))
+  if r.code ~= 0 then return { status = "error", reason = "coverage combine failed: " .. (r.stderr or r.stdout or "") } end
+  local html = cfg.coverage.html .. "/combined"
+  r = assert(process.run({ py, "-m", "coverage", "html", "-q", "--data-file=" .. combined, "-d", html }, { stdin = "null" }))
+  if r.code ~= 0 then return { status = "error", reason = "coverage html failed: " .. (r.stderr or "") } end
+  r = assert(process.run({ py, "-m", "coverage", "report", "--data-file=" .. combined }, { stdin = "null" }))
+  local report = {}
+  for line in (r.stdout or ""):gmatch("[^\n]+") do report[#report + 1] = line end
+  local total = (report[#report] or ""):match("^TOTAL.-(%d+%%)%s*$")
+  return { status = "passed", summary = total and ("total " .. total .. ", HTML in " .. html) or ("HTML in " .. html),
+           details = report }
+end
+
+-- Creates the tests directory's missing tier directories, each with an
+-- __init__.py (the reference's behaviour). The tests directory itself must
+-- exist.
+local function ensure_dirs(cfg)
+  if lfs.attributes(cfg.tests, "mode") ~= "directory" then
+    errors.usage("test directory %s does not exist in %s (run from the project root, use -C DIR, or set tests in %s)",
+      cfg.tests, lfs.currentdir(), config.FILE)
+  end
+  for _, tier in ipairs(cfg.tiers) do
+    local dir = cfg.tests .. "/" .. tier.dir
+    if lfs.attributes(dir, "mode") ~= "directory" then assert(fs.mkdir_p(dir, "0755")) end
+    local init = dir .. "/__init__.py"
+    if not lfs.attributes(init) then
+      local f = assert(io.open(init, "w"))
+      f:close()
+    end
+  end
+end
+
+---The stages that run the configured tiers.
+---@param opts novapipe.TierOpts
+---@return novapipe.Stage[]
+function M.stages(opts)
+  local cfg = opts.config or config.load()
+  ensure_dirs(cfg)
+  local selected = {}
+  if opts.only and #opts.only > 0 then
+    local known = {}
+    for _, t in ipairs(cfg.tiers) do known[t.name] = true end
+    for _, name in ipairs(opts.only) do
+      if not known[name] then
+        local names = {}
+        for _, t in ipairs(cfg.tiers) do names[#names + 1] = t.name end
+        errors.usage("unknown tier '%s' (tiers: %s)", name, table.concat(names, ", "))
+      end
+      selected[name] = true
+    end
+  end
+  local gated = not (opts.only and #opts.only > 0)
+
+  local found, find_err
+  local session = { cfg = cfg, opts = opts, coverage_files = {} }
+  function session.python()
+    if found == nil and find_err == nil then
+      found, find_err = python.find(needed_modules(opts), cfg.python)
+    end
+    return found, find_err
+  end
+
+  local note = pytest_config.skipped_tiers(cfg)
+  if note then term.print(term.style("note: ", "yellow", "bold") .. note) end
+
+  local stages = {}
+  for _, tier in ipairs(cfg.tiers) do
+    if gated or selected[tier.name] then
+      stages[#stages + 1] = pipeline.stage {
+        name = tier.name,
+        needs = gated and tier.needs or nil,
+        run = function() return run_tier(session, tier) end,
+      }
+    end
+  end
+  if opts.coverage then
+    stages[#stages + 1] = pipeline.stage { name = "coverage", run = function() return run_coverage(session) end }
+  end
+  return stages
+end
+
+return M
