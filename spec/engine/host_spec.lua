@@ -111,8 +111,23 @@ describe("novapipe.python", function()
   it("names the Debian package to install when no Python has a module", function()
     local py, err = python.find({ "pytest", "novapipe_no_such_module" })
     assert.is_nil(py)
-    assert.equal("no Python can import pytest, novapipe_no_such_module; install it with: "
-      .. "apt-get install python3-pytest python3-novapipe-no-such-module (or set NOVAPIPE_PYTHON)", err)
+    assert.equal("no Python can import novapipe_no_such_module; install it with: "
+      .. "apt-get install python3-novapipe-no-such-module (or set NOVAPIPE_PYTHON)", err)
+  end)
+
+  it("tries only the Python named explicitly, and says what it lacks", function()
+    local dir = H.tmpdir()
+    -- A real Python without site-packages: no pytest.
+    H.write(dir .. "/python", "#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n")
+    assert(require("novapipe.fs").chmod(dir .. "/python", "0755"))
+    local py, err = python.find({ "pytest" }, dir .. "/python")
+    assert.is_nil(py)
+    assert.equal(("python in novapipe.lua names %s/python, which cannot import pytest; install python3-pytest "
+      .. "for it, or choose another Python"):format(dir), err)
+    py, err = python.find({ "pytest" }, dir .. "/nothing-here")
+    assert.is_nil(py)
+    assert.matches("is not a Python that runs", err)
+    H.rmrf(dir)
   end)
 end)
 
