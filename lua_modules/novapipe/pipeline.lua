@@ -26,6 +26,7 @@ local PIPELINE = {}
 ---@field status "passed"|"failed"|"error"|"skipped"|"empty"
 ---@field summary? string one line shown beside the stage
 ---@field reason? string why it was skipped or errored
+---@field neutral? boolean a skipped stage the user left out by choice: it does not stop those that need it
 ---@field duration? number
 
 ---@class novapipe.Pipeline
@@ -152,8 +153,8 @@ local function flatten(list, out)
 end
 
 ---Runs stages in order. A stage runs only when every stage it needs passed
----(an "empty" stage counts as passed); otherwise it is skipped with the
----reason. A stage that raises is a bug in the pipeline: the error goes up
+---(an "empty" stage counts as passed, and so does a "skipped" one marked
+---neutral); otherwise it is skipped with the reason. A stage that raises is a bug in the pipeline: the error goes up
 ---with its traceback. Returns the outcome {exit, duration, results}.
 ---@param def novapipe.Pipeline
 ---@param opts table parsed options
@@ -184,7 +185,7 @@ function M.run(def, opts, ctx)
       local r = results[name_of(dep)]
       if r == nil then
         blocked = ("needs '%s', which comes later"):format(name_of(dep))
-      elseif r.status ~= "passed" and r.status ~= "empty" then
+      elseif r.status ~= "passed" and r.status ~= "empty" and not (r.status == "skipped" and r.neutral) then
         blocked = ("skipped: '%s' %s"):format(name_of(dep), r.status == "skipped" and "was skipped" or "did not pass")
       end
       if blocked then break end

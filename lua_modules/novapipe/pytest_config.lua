@@ -58,7 +58,7 @@ end
 
 -- A TOML string array value in [tool.pytest.ini_options], or a string.
 local function toml_list(body, key)
-  local raw = body:match("\n%s*" .. key .. "%s*=%s*(%b[])") or body:match("^%s*" .. key .. "%s*=%s*(%b[])")
+  local raw = body:match("\n%s*" .. key .. "%s*=%s*(%b[])")
   if raw then
     local list = {}
     for item in raw:gmatch("[\"']([^\"']*)[\"']") do list[#list + 1] = item end
@@ -82,8 +82,8 @@ function M.norecursedirs(root)
     return "pytest.ini", v and words(v) or nil
   end
   local toml = read(root .. "/pyproject.toml")
-  local body = toml and toml:match("%[tool%.pytest%.ini_options%]([^%[]*)")
-  if body then return "pyproject.toml", toml_list(body, "norecursedirs") end
+  local body = toml and ini_section(toml, "tool.pytest.ini_options")
+  if body then return "pyproject.toml", toml_list("\n" .. body, "norecursedirs") end
   for _, c in ipairs({ { "tox.ini", "pytest" }, { "setup.cfg", "tool:pytest" } }) do
     local text = read(root .. "/" .. c[1])
     local sec = text and ini_section(text, c[2])

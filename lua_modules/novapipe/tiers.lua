@@ -195,7 +195,7 @@ local function run_tier(session, tier)
   if opts.filter then
     local f = M.filter_target(opts.filter, dir)
     if f.outside then
-      return { status = "skipped", reason = ("--filter %s is not in this tier"):format(opts.filter) }
+      return { status = "skipped", neutral = true, reason = ("--filter %s is not in this tier"):format(opts.filter) }
     end
     target, k = f.path or dir, f.k
   end

@@ -95,6 +95,13 @@ describe("running stages", function()
       "stage 'a' needs 'ghost', which is not in this pipeline")
   end)
 
+  it("lets a stage left out by choice (skipped, neutral) not stop those that need it", function()
+    local bus, seen = recorder()
+    pipeline.run(def({ stage("a", { status = "skipped", neutral = true }), stage("b", true, { "a" }),
+                       stage("c", { status = "skipped" }), stage("d", true, { "c" }) }), {}, { bus = bus })
+    assert.same({ "a=skipped", "b=passed", "c=skipped", "d=skipped" }, seen)
+  end)
+
   it("accepts a stage object as a dependency", function()
     local a = stage("a", false)
     local out = pipeline.run(def({ a, stage("b", true, { a }) }), {}, {})
