@@ -2,6 +2,10 @@
 -- without pytest (pyenv, a virtualenv), so each candidate is asked. A Python
 -- chosen explicitly ($NOVAPIPE_PYTHON, or `python` in novapipe.lua) is the
 -- only one tried: another would not be what was asked for.
+--
+-- The tiers ask without a separate start: pytest runs through a bootstrap
+-- that checks the modules first and exits with a marker when one is
+-- missing, so a Python that has them costs nothing extra.
 local process = require "novapipe.process"
 
 local M = {}
@@ -35,43 +39,94 @@ local function missing(exe, modules)
   return list
 end
 
----Finds a Python that can import every module in `modules`.
+-- Starts pytest after checking, without importing them, that the modules
+-- novapipe needs are there; when one is missing, says which and exits with
+-- MISSING_EXIT before pytest does anything.
+M.MISSING_EXIT = 97
+M.MISSING_MARK = "novapipe-missing:"
+local BOOTSTRAP = table.concat({
+  "import importlib.util as u, os, sys",
+  "m = [n for n in os.environ.pop('NOVAPIPE_REQUIRE', 'pytest').split(',') if u.find_spec(n) is None]",
+  "if m: sys.stderr.write('" .. M.MISSING_MARK .. " ' + ' '.join(m) + '\\n'); sys.exit(" .. M.MISSING_EXIT .. ")",
+  "import pytest",
+  "sys.argv[0] = 'pytest'",
+  "sys.exit(pytest.console_main())",
+}, "\n")
+
+---The candidates for running pytest, in order: the explicitly chosen one
+---alone ($NOVAPIPE_PYTHON, else `python` in novapipe.lua), or python3 on
+---PATH then /usr/bin/python3. Each with where it came from.
+---@param configured? string
+---@return {exe: string|nil, name: string, source?: string}[]
+function M.candidates(configured)
+  local env = os.getenv("NOVAPIPE_PYTHON")
+  if env and env ~= "" then return { { exe = process.which(env), name = env, source = "NOVAPIPE_PYTHON" } } end
+  if configured then return { { exe = process.which(configured), name = configured, source = "python in novapipe.lua" } } end
+  local list, seen = {}, {}
+  for _, name in ipairs({ "python3", "/usr/bin/python3" }) do
+    local exe = process.which(name)
+    if exe and not seen[exe] then
+      seen[exe] = true
+      list[#list + 1] = { exe = exe, name = name }
+    end
+  end
+  return list
+end
+
+---The command line that runs pytest with `args` under `exe`, checking
+---first for `modules` (the environment must carry NOVAPIPE_REQUIRE, see
+---M.require_env).
+---@param exe string
+---@param args string[]
+---@return string[]
+function M.pytest_argv(exe, args)
+  local argv = { exe, "-c", BOOTSTRAP }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return argv
+end
+
+---@param modules string[]
+---@return string
+function M.require_env(modules)
+  return table.concat(modules, ",")
+end
+
+---The one line for a search that found no Python with `lacks` (what the
+---closest candidate missed).
+---@param candidate? {exe: string|nil, name: string, source?: string}
+---@param lacks string[]|nil
+---@return string
+function M.not_found(candidate, lacks)
+  if candidate and candidate.source then
+    if not candidate.exe or not lacks then
+      return ("%s names '%s', which is not a Python that runs"):format(candidate.source, candidate.name)
+    end
+    return ("%s names %s, which cannot import %s; install %s for it, or choose another Python")
+      :format(candidate.source, candidate.exe, table.concat(lacks, ", "), M.debian_packages(lacks))
+  end
+  lacks = lacks or { "pytest" }
+  return ("no Python can import %s; install it with: apt-get install %s (or set NOVAPIPE_PYTHON)")
+    :format(table.concat(lacks, ", "), M.debian_packages(lacks))
+end
+
+---Finds a Python that can import every module in `modules` (one Python
+---start per candidate; the tiers avoid even that, see M.pytest_argv).
 ---@param modules? string[] default {"pytest"}
 ---@param configured? string `python` from novapipe.lua
 ---@return string|nil python
 ---@return string? error one line naming what to install
 function M.find(modules, configured)
   modules = modules or { "pytest" }
-  local env = os.getenv("NOVAPIPE_PYTHON")
-  local explicit, source = nil, nil
-  if env and env ~= "" then explicit, source = env, "NOVAPIPE_PYTHON"
-  elseif configured then explicit, source = configured, "python in novapipe.lua" end
-  if explicit then
-    local exe = process.which(explicit)
-    local lacks = exe and missing(exe, modules)
-    if not exe or not lacks then
-      return nil, ("%s names '%s', which is not a Python that runs"):format(source, explicit)
-    end
-    if #lacks > 0 then
-      return nil, ("%s names %s, which cannot import %s; install %s for it, or choose another Python")
-        :format(source, exe, table.concat(lacks, ", "), M.debian_packages(lacks))
-    end
-    return exe
+  local list = M.candidates(configured)
+  local lacks
+  for _, c in ipairs(list) do
+    local m = c.exe and missing(c.exe, modules)
+    if m and #m == 0 then return c.exe end
+    -- Name what the closest candidate lacks.
+    if m and (not lacks or #m < #lacks) then lacks = m end
   end
-  local seen, lacks = {}, nil
-  for _, name in ipairs({ "python3", "/usr/bin/python3" }) do
-    local exe = process.which(name)
-    if exe and not seen[exe] then
-      seen[exe] = true
-      local m = missing(exe, modules)
-      if m and #m == 0 then return exe end
-      -- Name what the closest candidate lacks.
-      if m and (not lacks or #m < #lacks) then lacks = m end
-    end
-  end
-  lacks = lacks and #lacks > 0 and lacks or modules
-  return nil, ("no Python can import %s; install it with: apt-get install %s (or set NOVAPIPE_PYTHON)")
-    :format(table.concat(lacks, ", "), M.debian_packages(lacks))
+  local explicit = list[1] and list[1].source and list[1] or nil
+  return nil, M.not_found(explicit, lacks or (not explicit and modules or nil))
 end
 
 return M

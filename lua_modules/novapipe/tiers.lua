@@ -75,18 +75,18 @@ function M.filter_target(filter, dir)
   return { k = filter }
 end
 
----The pytest command line for one tier.
----@param py string
+---pytest's arguments for one tier.
 ---@param target string what pytest runs (the tier's directory or a path in it)
 ---@param opts novapipe.TierOpts
 ---@param junit_path string
 ---@param k? string a -k expression
 ---@param cov_sources? string[]
 ---@return string[]
-function M.argv(py, target, opts, junit_path, k, cov_sources)
-  local argv = { py, "-m", "pytest", target, "-p", "novapipe_pytest", "--junitxml=" .. junit_path }
+function M.pytest_args(target, opts, junit_path, k, cov_sources)
+  local argv = { target, "-p", "novapipe_pytest", "--junitxml=" .. junit_path }
   local function add(...) for _, a in ipairs({ ... }) do argv[#argv + 1] = a end end
-  if opts.verbose then add("-v") end
+  -- -v when pytest's output is streamed, -q when only novapipe reads it.
+  add(opts.verbose and "-v" or "-q")
   local m = M.marker_expr(opts)
   if m then add("-m", m) end
   if k then add("-k", k) end
@@ -140,11 +140,10 @@ local function progress(tier_name)
       st.collected = ev.n
     elseif ev.e == "start" then
       st.running[ev.id] = true
-    elseif ev.e == "finish" then
+    elseif ev.e == "done" then
       st.running[ev.id] = nil
       st.done = st.done + 1
-    elseif ev.e == "result" and (ev.outcome == "failed" or ev.outcome == "error") then
-      st.failed = st.failed + 1
+      if ev.o == "failed" or ev.o == "error" then st.failed = st.failed + 1 end
     end
     show()
   end
@@ -199,9 +198,6 @@ local function run_tier(session, tier)
     end
     target, k = f.path or dir, f.k
   end
-  local py, perr = session.python()
-  if not py then return { status = "error", reason = perr } end
-
   local junit_path, private_dir
   if opts.junit then
     assert(fs.mkdir_p(cfg.results))
@@ -231,11 +227,11 @@ local function run_tier(session, tier)
   env.PYTHONPATH = host.root .. "/python" .. (pypath and pypath ~= "" and (":" .. pypath) or "")
   if cov_file then env.COVERAGE_FILE = cov_file end
 
-  local argv = M.argv(py, target, opts, junit_path, k, opts.coverage and cfg.coverage.source or nil)
+  local args = M.pytest_args(target, opts, junit_path, k, opts.coverage and cfg.coverage.source or nil)
   local keep = output_keeper()
   local prog = progress(tier.name)
   local timeout = tier.timeout or opts.timeout
-  local r, err = process.run(argv, {
+  local r, err, py = session.run_pytest(args, {
     env = env, stdin = "null",
     stdout = opts.verbose and "inherit" or keep.line,
     stderr = "stdout",
@@ -302,8 +298,7 @@ end
 local function run_coverage(session)
   local cfg = session.cfg
   if #session.coverage_files == 0 then return { status = "skipped", reason = "no coverage data from this run" } end
-  local py, perr = session.python()
-  if not py then return { status = "error", reason = perr } end
+  local py = session.python
   local combined = cfg.coverage.data .. "/.coverage"
   os.remove(combined)
   local argv = { py, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. combined }
@@ -361,13 +356,46 @@ function M.stages(opts)
   end
   local gated = not (opts.only and #opts.only > 0)
 
-  local found, find_err
-  local session = { cfg = cfg, opts = opts, coverage_files = {} }
-  function session.python()
-    if found == nil and find_err == nil then
-      found, find_err = python.find(needed_modules(opts), cfg.python)
+  local session = { cfg = cfg, opts = opts, coverage_files = {}, python = nil }
+  local candidates = python.candidates(cfg.python)
+  local required = python.require_env(needed_modules(opts))
+  -- Runs pytest with the first candidate Python that has what the run
+  -- needs (the bootstrap says, see novapipe.python); remembers it.
+  function session.run_pytest(args, spawn_opts)
+    spawn_opts.env.NOVAPIPE_REQUIRE = required
+    local lacks
+    for i, c in ipairs(candidates) do
+      if c.exe then
+        local saw_missing
+        local sink = spawn_opts.stdout
+        local o = {}
+        for key, v in pairs(spawn_opts) do o[key] = v end
+        -- The bootstrap's marker goes to stderr before pytest starts.
+        o.stderr = function(line)
+          local m = line:match("^" .. python.MISSING_MARK:gsub("%-", "%%-") .. " (.*)$")
+          if m then
+            saw_missing = {}
+            for name in m:gmatch("%S+") do saw_missing[#saw_missing + 1] = name end
+          elseif type(sink) == "function" then
+            sink(line)
+          else
+            io.stdout:write(line, "\n")
+          end
+        end
+        local r, err = process.run(python.pytest_argv(c.exe, args), o)
+        if not r then return nil, err end
+        if not (r.code == python.MISSING_EXIT and saw_missing) then
+          session.python = c.exe
+          -- A Python that worked goes first from now on.
+          table.remove(candidates, i)
+          table.insert(candidates, 1, c)
+          return r, nil, c.exe
+        end
+        if not lacks or #saw_missing < #lacks then lacks = saw_missing end
+      end
     end
-    return found, find_err
+    local explicit = candidates[1] and candidates[1].source and candidates[1] or nil
+    return nil, python.not_found(explicit, lacks)
   end
 
   local note = pytest_config.skipped_tiers(cfg)

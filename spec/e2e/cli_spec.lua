@@ -193,8 +193,13 @@ proc.spawn({ "sleep", "%s" }):wait()
       local installed = prefix .. "/bin/novapipe"
       r = assert(require("novapipe.process").run({ installed, "--no-color", "list" }, { cwd = "/" }))
       assert.equal(0, r.code, r.stderr)
-      assert.matches("all%s+Run the project's test tiers", r.stdout)
-      assert.is_true(r.stdout:find(prefix, 1, true) == nil)
+      assert.matches("all%s+Every test tier", r.stdout)
+      assert.matches("run_tests%s+Run the test tiers", r.stdout)
+      -- A tier run from the installed copy finds its pytest plugin there.
+      local clinic = lfs.currentdir() .. "/examples/clinic"
+      r = assert(require("novapipe.process").run({ installed, "-C", clinic, "--no-color", "run", "run_tests", "--standalone" }))
+      assert.equal(0, r.code, r.stdout .. r.stderr)
+      assert.matches("PASS%s+standalone[^\n]*%d+ passed", r.stdout)
     end)
 
     it("without its Lua files, says where it looked and exits 2", function()

@@ -1,0 +1,73 @@
+-- run_tests against a bare pytest run on a synthetic suite of 120 files
+-- (6 tests each), side by side, interleaved; the team's original
+-- run_tests.py as a second rival when its path is given.
+--   build/novapipe exec bench/run_tests.lua [build/novapipe] [rounds] [path/to/run_tests.py]
+local fs = require "novapipe.fs"
+local proc = require "novapipe.proc"
+local python = require "novapipe.python"
+local time = require "novapipe.time"
+
+local bin = assert(fs.realpath(arg[1] or "build/novapipe"))
+local rounds = tonumber(arg[2] or "5")
+local reference = arg[3] and assert(fs.realpath(arg[3]))
+local py = assert(python.find({ "pytest" }))
+
+local root = assert(fs.mkdtemp("novapipe-bench-"))
+local tests = root .. "/backend/app/tests/standalone"
+assert(fs.mkdir_p(tests, "0755"))
+for _, d in ipairs({ "/backend", "/backend/app", "/backend/app/tests", "/backend/app/tests/standalone" }) do
+  assert(fs.atomic_write(root .. d .. "/__init__.py", "", "0644"))
+end
+for i = 1, 120 do
+  local lines = { "import pytest", "" }
+  for t = 1, 6 do
+    lines[#lines + 1] = ("def test_%d_%d():\n    assert sum(range(%d)) == %d\n"):format(i, t, t * 10, (t * 10) * (t * 10 - 1) // 2)
+  end
+  assert(fs.atomic_write(("%s/test_%03d.py"):format(tests, i), table.concat(lines, "\n"), "0644"))
+end
+
+-- `python` for the reference script, which runs "python -m pytest".
+local shim = root .. "/bin"
+assert(fs.mkdir_p(shim))
+assert(require("lfs").link(py, shim .. "/python", true))
+
+-- Both sides write into a pipe that is read (as a CI log or a terminal
+-- would), not into /dev/null, where pytest's writes cost nothing.
+local function discard() end
+
+local function timed(argv, env)
+  local t0 = time.now()
+  local r = assert(proc.spawn(argv, { cwd = root, stdout = discard, stderr = discard, env = env })):wait()
+  assert(r.code == 0, table.concat(argv, " ") .. " failed with " .. r.code)
+  return time.now() - t0
+end
+
+-- The target row runs novapipe with the interpreter the bare run uses; the
+-- next one lets it search PATH, to show what the search costs here.
+local cases = {
+  { "novapipe run run_tests --standalone", { bin, "run", "run_tests", "--standalone" }, { NOVAPIPE_PYTHON = py } },
+  { "python3 -m pytest <tier>", { py, "-m", "pytest", "-q", "backend/app/tests/standalone" } },
+  { "novapipe ..., searching PATH for Python", { bin, "run", "run_tests", "--standalone" }, { NOVAPIPE_PYTHON = false } },
+}
+if reference then
+  cases[#cases + 1] = { "reference run_tests.py --standalone", { py, reference, "--standalone" },
+                        { PATH = shim .. ":" .. os.getenv("PATH") } }
+end
+local times = {}
+for _ = 1, rounds do
+  for i, c in ipairs(cases) do
+    times[i] = times[i] or {}
+    table.insert(times[i], timed(c[2], c[3]))
+  end
+end
+local function median(xs)
+  table.sort(xs)
+  return xs[(#xs + 1) // 2]
+end
+local base = median(times[2])
+for i, c in ipairs(cases) do
+  local m = median(times[i])
+  print(("%-38s median %6.3fs  ratio to bare pytest %5.3f%s"):format(c[1], m, m / base,
+    i == 1 and "  (target <= 1.05)" or ""))
+end
+if os.getenv("NOVAPIPE_BENCH_KEEP") then print("kept " .. root) else fs.rmtree(root) end
