@@ -1,27 +1,39 @@
--- The main job on the bundled example, with real pytest.
+-- The main job on the bundled example: real pytest, a real PostgreSQL.
 local H = require "spec.support.h"
-local fs = require "novapipe.fs"
+local lfs = require "lfs"
 
-describe("pipelines/all.lua", function()
-  it("passes on the bundled example, running every tier", function()
-    local r = H.novapipe({ "-C", "examples/clinic", "--no-color", "run", "pipelines/all.lua" })
+describe("pipelines/all.lua on the bundled example", function()
+  local copy
+  before_each(function()
+    -- A copy, so reports written by the run do not land in the source tree.
+    copy = H.tmpdir()
+    local r = require("novapipe.process").run({ "cp", "-a", "examples/clinic/.", copy })
+    assert.equal(0, r.code, r.stderr)
+  end)
+  after_each(function() H.rmrf(copy) end)
+
+  it("passes every tier, the integration tier against PostgreSQL, with JUnit and coverage", function()
+    local r = H.novapipe({ "-C", copy, "--no-color", "run", "pipelines/all.lua" }, { env = { DATABASE_URL = false } })
     assert.equal(0, r.code, r.stdout .. r.stderr)
     for _, tier in ipairs({ "standalone", "venv", "integration" }) do
-      assert.matches("PASS%s+" .. tier, r.stdout)
+      assert.matches("PASS%s+" .. tier .. "[^\n]*%d+ passed", r.stdout)
+      assert.is_not_nil(lfs.attributes(copy .. "/backend/test-results/" .. tier .. "-results.xml"))
+      assert.is_not_nil(lfs.attributes(copy .. "/backend/coverage_html/" .. tier .. "_tests/index.html"))
     end
+    assert.matches("PASS%s+coverage[^\n]*total %d+%%", r.stdout)
+    assert.is_not_nil(lfs.attributes(copy .. "/backend/coverage_html/combined/index.html"))
+    -- test_the_database_is_postgresql ran and passed in the integration tier
+    local xml = H.read(copy .. "/backend/test-results/integration-results.xml")
+    assert.matches('name="test_the_database_is_postgresql"', xml)
+    assert.is_nil(xml:find("<failure", 1, true))
   end)
 
   it("fails with exit 1 and skips the later tiers when a test fails", function()
-    local dir = H.tmpdir()
-    for _, tier in ipairs({ "standalone", "venv" }) do
-      assert(fs.mkdir_p(dir .. "/backend/app/tests/" .. tier))
-    end
-    H.write(dir .. "/backend/app/tests/standalone/test_x.py", "def test_bad():\n    assert 1 == 2\n")
-    H.write(dir .. "/backend/app/tests/venv/test_y.py", "def test_ok():\n    pass\n")
-    local r = H.novapipe({ "-C", dir, "--no-color", "run", "all" })
+    H.write(copy .. "/backend/app/tests/standalone/test_broken_rule.py", "def test_bad():\n    assert 1 == 2\n")
+    local r = H.novapipe({ "-C", copy, "--no-color", "run", "all" })
     assert.equal(1, r.code)
     assert.matches("FAIL%s+standalone", r.stdout)
     assert.matches("SKIP%s+venv", r.stdout)
-    H.rmrf(dir)
+    assert.matches("SKIP%s+integration", r.stdout)
   end)
 end)
