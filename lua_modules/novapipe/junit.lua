@@ -99,7 +99,8 @@ function M.read(path)
     if not ok then break end
   end
   if ok then ok, perr, line = parser:parse() end
-  parser:close()
+  -- LuaExpat's close raises on a document that did not end well.
+  pcall(parser.close, parser)
   f:close()
   if not ok then
     return nil, ("%s:%s: not valid JUnit XML: %s"):format(path, tostring(line or "?"), tostring(perr))

@@ -1,0 +1,70 @@
+local config = require "novapipe.config"
+local errors = require "novapipe._errors"
+local H = require "spec.support.h"
+
+local function load_text(text)
+  local dir = H.tmpdir()
+  H.write(dir .. "/novapipe.lua", text)
+  local ok, cfg = pcall(config.load, dir .. "/novapipe.lua")
+  H.rmrf(dir)
+  return ok, cfg
+end
+
+local function names(cfg)
+  local list = {}
+  for i, t in ipairs(cfg.tiers) do list[i] = t.name end
+  return list
+end
+
+describe("configuration", function()
+  it("defaults to the reference's tiers, paths and DATABASE_URL", function()
+    local cfg = config.load("/nonexistent/novapipe.lua")
+    assert.same({ "standalone", "venv", "integration" }, names(cfg))
+    assert.equal("backend/app/tests", cfg.tests)
+    assert.same({ "venv" }, cfg.tiers[3].needs)
+    assert.same({ TESTING = "True" }, cfg.tiers[3].env)
+    assert.equal("postgresql://postgres:postgres@localhost:5432/novamind_test", cfg.database_url)
+  end)
+
+  it("changes a tier by name and adds one after another", function()
+    local ok, cfg = load_text([[return {
+      tiers = {
+        integration = { services = { "postgresql" }, timeout = 600 },
+        contract = { dir = "contract", needs = { "venv" }, after = "venv" },
+      },
+      coverage = { source = { "src" } },
+    }]])
+    assert.is_true(ok, tostring(cfg))
+    assert.same({ "standalone", "venv", "contract", "integration" }, names(cfg))
+    assert.same({ "postgresql" }, cfg.tiers[4].services)
+    assert.equal(600, cfg.tiers[4].timeout)
+    assert.same({ "src" }, cfg.coverage.source)
+    assert.equal("backend/coverage_html", cfg.coverage.html)
+  end)
+
+  it("lets a function change the configuration in place", function()
+    local ok, cfg = load_text("return function(c) table.remove(c.tiers, 3); c.tests = 'tests' end")
+    assert.is_true(ok, tostring(cfg))
+    assert.same({ "standalone", "venv" }, names(cfg))
+    assert.equal("tests", cfg.tests)
+  end)
+
+  local function refused(text, pattern)
+    local ok, e = load_text(text)
+    assert.is_false(ok)
+    assert.is_true(errors.is_usage(e), tostring(e))
+    assert.matches(pattern, e.message)
+  end
+
+  it("refuses mistakes with one line naming the setting", function()
+    refused("return { tierz = {} }", "unknown setting 'tierz' in the settings")
+    refused("return { tests = 3 }", "'tests' in the settings must be a string, not a number")
+    refused("return { tiers = { venv = { timout = 3 } } }", "unknown setting 'timout' in tier 'venv'")
+    refused("return { tiers = { x = { after = 'nope' } } }", "tier 'x' comes after 'nope', which is not a tier")
+    refused("return { tiers = { venv = { needs = { 'integration' } } } }", "tier 'venv' needs 'integration', which is not a tier before it")
+    refused("return { tiers = { venv = { timeout = -1 } } }", "tier 'venv': timeout must be positive")
+    refused("return 42", "must return a table of settings or a function")
+    refused("return {", "novapipe.lua:1: ")
+    refused("error('boom')", "boom")
+  end)
+end)
