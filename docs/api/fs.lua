@@ -31,6 +31,20 @@ function fs.mkdir_p(path, mode) end
 ---@return string? errname
 function fs.copy(src, dst) end
 
+---rm -rf: symbolic links are removed, not followed; a missing path is fine.
+---@param path string
+---@return true|nil ok
+---@return string? message
+---@return string? errname
+function fs.rmtree(path) end
+
+---A new directory (0700) under $TMPDIR or /tmp.
+---@param prefix? string default "novapipe-"
+---@return string|nil path
+---@return string? message
+---@return string? errname
+function fs.mkdtemp(prefix) end
+
 ---@param path string
 ---@param mode novapipe.Mode
 ---@return true|nil ok

@@ -18,6 +18,7 @@ local proc = {}
 ---@field stdout? novapipe.StreamOpt
 ---@field stderr? novapipe.StreamOpt
 ---@field filter? fun(line: string): string|false every line of output passes here before any sink; false drops it
+---@field events? fun(line: string) called with each line the child writes to its descriptor 3 (not filtered)
 ---@field timeout? number seconds; then the tree gets TERM, grace, KILL and the result says timed_out, code 124
 ---@field grace? number seconds between TERM and KILL (default 3)
 ---@field cleanup? boolean end what is left of the tree when the leader exits (default true)
@@ -69,6 +70,10 @@ function proc.interrupted() end
 ---@param pid integer
 ---@return boolean
 function proc.exists(pid) end
+
+---Ends every live tree now (TERM, grace, KILL) and reaps it, running no Lua
+---callback: clean-up after an interrupt.
+function proc.shutdown() end
 
 ---Runs the loop until the process has ended and its output is delivered.
 ---Raises an error a filter or callback raised, and "interrupted" after
