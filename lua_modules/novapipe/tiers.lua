@@ -124,7 +124,7 @@ local function progress(tier_name)
   local st = { collected = nil, done = 0, failed = 0, running = {}, order = {}, t0 = time.now(), last_plain = time.now() }
   local live = term.live()
   local function show()
-    local total = st.collected and ("/" .. st.collected) or ""
+    local total = st.collected and ("/%d"):format(st.collected) or ""
     local text = ("%s  %d%s tests  %d failed  %.1fs"):format(tier_name, st.done, total, st.failed, time.now() - st.t0)
     if live then
       term.status(text)

@@ -76,6 +76,17 @@ describe("novapipe run run_tests", function()
       assert.matches("test directory backend/app/tests does not exist", r.stderr)
     end)
 
+    it("when the project asks for PostgreSQL and it is not installed, naming the package", function()
+      local root = new_project({
+        ["novapipe.lua"] = "return { tiers = { integration = { services = { 'postgresql' } } } }\n",
+        [TESTS .. "integration/test_db.py"] = PASSING,
+      })
+      local r = run(root, { "--integration" }, { env = { DATABASE_URL = false, NOVAPIPE_PG_BINDIR = root .. "/no-pg" } })
+      assert.equal(2, r.code)
+      assert.matches("ERROR%s+integration[^\n]*\n%s+PostgreSQL is not installed %(no initdb and postgres in [^)]*%); "
+        .. "install it with: apt%-get install postgresql", r.stdout)
+    end)
+
     it("when no Python can import pytest, naming the package", function()
       local root = new_project({ [TESTS .. "standalone/test_a.py"] = PASSING })
       H.write(root .. "/python", "#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n")
@@ -272,6 +283,19 @@ def test_plain(): pass
       H.rmrf(root .. "/backend/test-results")
       assert.equal(0, run(root, { "--standalone" }).code)
       assert.is_nil(lfs.attributes(root .. "/backend/test-results"))
+    end)
+  end)
+
+  describe("progress", function()
+    it("shows a live line on a terminal: the tier, tests done, failures, time", function()
+      local root = new_project({ [TESTS .. "standalone/test_a.py"] =
+        "import time\ndef test_a(): time.sleep(0.3)\ndef test_b(): time.sleep(0.3)\ndef test_c(): assert 0\n" })
+      local cmd = ("%s -C %s run run_tests --standalone"):format(H.bin, root)
+      local r = assert(require("novapipe.process").run({ "script", "-qec", cmd, "/dev/null" },
+        { env = { CI = false, TERM = "xterm", NO_COLOR = "1" } }))
+      assert.equal(1, r.code)
+      assert.matches("\r\27%[2Kstandalone  2/3 tests  0 failed  [%d.]+s", r.stdout)
+      assert.matches("FAIL%s+standalone", r.stdout)
     end)
   end)
 

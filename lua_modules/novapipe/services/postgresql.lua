@@ -88,8 +88,9 @@ Service.__gc = Service.stop
 function M.start(opts)
   opts = opts or {}
   local bin = M.bindir()
-  if not bin then
-    return nil, "PostgreSQL is not installed; install it with: apt-get install postgresql"
+  if not bin or not lfs.attributes(bin .. "/initdb") or not lfs.attributes(bin .. "/postgres") then
+    return nil, ("PostgreSQL is not installed%s; install it with: apt-get install postgresql")
+      :format(bin and (" (no initdb and postgres in " .. bin .. ")") or "")
   end
   local root = is_root()
   local as = {}
