@@ -198,13 +198,19 @@ local function run_tier(session, tier)
     end
     target, k = f.path or dir, f.k
   end
-  local junit_path, private_dir
+  -- Whatever happens from here (a failure, a timeout, Ctrl-C), the services
+  -- are stopped and the private JUnit directory is removed.
+  local scope <close> = setmetatable({ services = {} }, { __close = function(self)
+    stop_all(self.services)
+    if self.private then fs.rmtree(self.private) end
+  end })
+  local junit_path
   if opts.junit then
     assert(fs.mkdir_p(cfg.results))
     junit_path = ("%s/%s-results.xml"):format(cfg.results, tier.name)
   else
-    private_dir = assert(fs.mkdtemp("novapipe-junit-"))
-    junit_path = private_dir .. "/" .. tier.name .. ".xml"
+    scope.private = assert(fs.mkdtemp("novapipe-junit-"))
+    junit_path = scope.private .. "/" .. tier.name .. ".xml"
   end
   os.remove(junit_path)
   local cov_file
@@ -215,12 +221,8 @@ local function run_tier(session, tier)
   end
 
   local env, services = start_services(tier, cfg)
-  if not env then
-    if private_dir then fs.rmtree(private_dir) end
-    return { status = "error", reason = services }
-  end
-  -- Whatever happens now (a failure, Ctrl-C), the services are stopped.
-  local guard <close> = setmetatable({}, { __close = function() stop_all(services) end })
+  if not env then return { status = "error", reason = services } end
+  scope.services = services
   for name, value in pairs(tier.env or {}) do env[name] = value end
   env.NOVAPIPE_EVENTS_FD = "3"
   local pypath = os.getenv("PYTHONPATH")
@@ -239,13 +241,9 @@ local function run_tier(session, tier)
     timeout = timeout,
   })
   term.status(nil)
-  if not r then
-    if private_dir then fs.rmtree(private_dir) end
-    return { status = "error", reason = err }
-  end
+  if not r then return { status = "error", reason = err } end
 
   local report, jerr = junit.read(junit_path)
-  if private_dir then fs.rmtree(private_dir) end
   local result = { counts = report and report.counts or nil, duration = r.duration }
   if report then
     result.summary = M.describe(report.counts)

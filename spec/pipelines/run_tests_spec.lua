@@ -334,8 +334,11 @@ def test_plain(): pass
         [TESTS .. "integration/test_db.py"] =
           ("import subprocess\ndef test_waits():\n    subprocess.run(['sleep', '%s'])\n"):format(marker),
       })
+      -- Its own TMPDIR, to see that nothing novapipe made there is left.
+      local tmp = root .. "/tmp"
+      assert(fs.mkdir_p(tmp))
       local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--integration" },
-        { stdout = "capture", stderr = "capture", env = { DATABASE_URL = false } }))
+        { stdout = "capture", stderr = "capture", env = { DATABASE_URL = false, TMPDIR = tmp } }))
       local deadline = time.now() + 60
       while not H.find_process("sleep", marker) and time.now() < deadline do time.sleep(0.05) end
       assert.is_number(H.find_process("sleep", marker), "the integration test never started")
@@ -355,6 +358,7 @@ def test_plain(): pass
         assert.is_nil(cmd:find(data, 1, true), "a PostgreSQL process is left: " .. cmd:gsub("%z", " "))
       end
       assert.is_nil(lfs.attributes((data:gsub("/data$", ""))))
+      assert.same({}, fs.walk(tmp, { dirs = true }))
     end)
   end)
 end)
