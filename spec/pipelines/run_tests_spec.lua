@@ -336,7 +336,8 @@ def test_plain(): pass
       })
       -- Its own TMPDIR, to see that nothing novapipe made there is left.
       local tmp = root .. "/tmp"
-      assert(fs.mkdir_p(tmp))
+      assert(fs.mkdir_p(tmp, "0711"))
+      assert(fs.chmod(root, "0711")) -- the postgres user must reach its directory
       local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--integration" },
         { stdout = "capture", stderr = "capture", env = { DATABASE_URL = false, TMPDIR = tmp } }))
       local deadline = time.now() + 60
