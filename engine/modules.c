@@ -16,6 +16,7 @@ static const luaL_Reg modules[] = {
   {"novapipe.fs", luaopen_novapipe_fs},
   {"novapipe.time", luaopen_novapipe_time},
   {"novapipe.term", luaopen_novapipe_term},
+  {"novapipe.pyscan", luaopen_novapipe_pyscan},
   {"lfs", luaopen_lfs},
   {"cjson", luaopen_cjson},
   {NULL, NULL},

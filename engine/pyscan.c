@@ -1,0 +1,1327 @@
+#include "pyscan.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ================================================================== */
+/* The tokenizer                                                        */
+
+static void lex_error(PyLexer *lx, int line, const char *msg) {
+  if (lx->error[0]) return;
+  snprintf(lx->error, sizeof lx->error, "%s", msg);
+  lx->error_line = line;
+}
+
+static int is_name_start(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+}
+
+static int is_name_char(unsigned char c) {
+  return is_name_start(c) || (c >= '0' && c <= '9');
+}
+
+/* Consumes a newline (\n, \r\n or \r) at cur; returns 1 when there was one. */
+static int eat_newline(PyLexer *lx) {
+  if (lx->cur < lx->end && *lx->cur == '\r') {
+    lx->cur++;
+    if (lx->cur < lx->end && *lx->cur == '\n') lx->cur++;
+    lx->line++;
+    return 1;
+  }
+  if (lx->cur < lx->end && *lx->cur == '\n') {
+    lx->cur++;
+    lx->line++;
+    return 1;
+  }
+  return 0;
+}
+
+void pylex_init(PyLexer *lx, const char *src, size_t n) {
+  memset(lx, 0, sizeof *lx);
+  lx->src = src;
+  lx->end = src + n;
+  lx->cur = src;
+  if (n >= 3 && (unsigned char)src[0] == 0xEF && (unsigned char)src[1] == 0xBB && (unsigned char)src[2] == 0xBF)
+    lx->cur += 3;
+  lx->line = 1;
+  lx->at_line_start = 1;
+  lx->emitted_newline = 1;
+}
+
+static int scan_string(PyLexer *lx, char quote, int triple, int fmt, int nest);
+
+/* Inside an f-string's replacement field: skips to its closing '}' (which
+ * it consumes), through nested brackets and strings of any quote. */
+static int scan_fexpr(PyLexer *lx, int nest) {
+  int depth = 0;
+  while (lx->cur < lx->end) {
+    char c = *lx->cur;
+    if (c == '\r' || c == '\n') {
+      eat_newline(lx);
+      continue;
+    }
+    if (c == '\'' || c == '"') {
+      int triple = lx->end - lx->cur >= 3 && lx->cur[1] == c && lx->cur[2] == c;
+      lx->cur += triple ? 3 : 1;
+      if (scan_string(lx, c, triple, 0, nest + 1) < 0) return -1;
+      continue;
+    }
+    if (is_name_start((unsigned char)c)) {
+      /* a prefixed string inside the expression: f"{f'{x}'}" */
+      const char *s = lx->cur;
+      while (lx->cur < lx->end && is_name_char((unsigned char)*lx->cur)) lx->cur++;
+      size_t n = (size_t)(lx->cur - s);
+      if (n <= 2 && lx->cur < lx->end && (*lx->cur == '\'' || *lx->cur == '"')) {
+        int f = memchr(s, 'f', n) || memchr(s, 'F', n);
+        char q = *lx->cur;
+        int triple = lx->end - lx->cur >= 3 && lx->cur[1] == q && lx->cur[2] == q;
+        lx->cur += triple ? 3 : 1;
+        if (scan_string(lx, q, triple, f, nest + 1) < 0) return -1;
+      }
+      continue;
+    }
+    if (c == '(' || c == '[' || c == '{') depth++;
+    else if (c == ')' || c == ']') depth--;
+    else if (c == '}') {
+      if (depth == 0) {
+        lx->cur++;
+        return 0;
+      }
+      depth--;
+    } else if (c == '#') {
+      lex_error(lx, lx->line, "f-string expression part cannot include '#'");
+      return -1;
+    }
+    lx->cur++;
+  }
+  lex_error(lx, lx->line, "f-string: expecting '}'");
+  return -1;
+}
+
+/* Scans a string's body, cur just past the opening quote(s), to just past
+ * the closing ones. */
+static int scan_string(PyLexer *lx, char quote, int triple, int fmt, int nest) {
+  int start_line = lx->line;
+  if (nest > 64) {
+    lex_error(lx, lx->line, "too many nested f-strings");
+    return -1;
+  }
+  while (lx->cur < lx->end) {
+    char c = *lx->cur;
+    if (c == '\\') {
+      /* Also in raw strings a backslash keeps the next quote in. */
+      lx->cur++;
+      if (lx->cur < lx->end && !eat_newline(lx)) lx->cur++;
+      continue;
+    }
+    if (c == '\r' || c == '\n') {
+      if (!triple) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "unterminated string literal (detected at line %d)", lx->line);
+        lex_error(lx, start_line, msg);
+        return -1;
+      }
+      eat_newline(lx);
+      continue;
+    }
+    if (c == '\0') {
+      lex_error(lx, lx->line, "source code cannot contain null bytes");
+      return -1;
+    }
+    if (c == quote) {
+      if (!triple) {
+        lx->cur++;
+        return 0;
+      }
+      if (lx->end - lx->cur >= 3 && lx->cur[1] == quote && lx->cur[2] == quote) {
+        lx->cur += 3;
+        return 0;
+      }
+      lx->cur++;
+      continue;
+    }
+    if (fmt && c == '{') {
+      if (lx->cur + 1 < lx->end && lx->cur[1] == '{') {
+        lx->cur += 2;
+        continue;
+      }
+      lx->cur++;
+      if (scan_fexpr(lx, nest) < 0) return -1;
+      continue;
+    }
+    lx->cur++;
+  }
+  char msg[96];
+  snprintf(msg, sizeof msg, "unterminated %sstring literal (detected at line %d)", triple ? "triple-quoted " : "",
+           lx->line);
+  lex_error(lx, start_line, msg);
+  return -1;
+}
+
+/* Operators of three and two characters, longest first. */
+static const char *const ops3[] = {"**=", "//=", ">>=", "<<=", "...", NULL};
+static const char *const ops2[] = {"**", "//", ">>", "<<", "<=", ">=", "==", "!=", "->", ":=", "+=", "-=", "*=",
+                                   "/=", "%=", "&=", "|=", "^=", "@=", NULL};
+
+static int fail(PyLexer *lx, PyTok *tok) {
+  tok->type = PYT_ERROR;
+  tok->p = lx->cur;
+  tok->n = 0;
+  tok->line = lx->error_line;
+  lx->done = 1;
+  return PYT_ERROR;
+}
+
+/* At the start of a line (outside brackets): measures indentation, skips
+ * blank and comment-only lines, and queues INDENT or DEDENTs. Returns the
+ * token type to emit now, or 0 for none. */
+static int line_start(PyLexer *lx, PyTok *tok) {
+  for (;;) {
+    int col = 0;
+    while (lx->cur < lx->end) {
+      char c = *lx->cur;
+      if (c == ' ') col++;
+      else if (c == '\t') col = (col / 8 + 1) * 8;
+      else if (c == '\f') col = 0;
+      else break;
+      lx->cur++;
+    }
+    if (lx->cur >= lx->end) return 0;
+    char c = *lx->cur;
+    if (c == '#') {
+      while (lx->cur < lx->end && *lx->cur != '\n' && *lx->cur != '\r') lx->cur++;
+      if (!eat_newline(lx)) return 0;
+      continue;
+    }
+    if (c == '\n' || c == '\r') {
+      eat_newline(lx);
+      continue;
+    }
+    if (c == '\\' && lx->cur + 1 < lx->end && (lx->cur[1] == '\n' || lx->cur[1] == '\r')) {
+      /* a continuation on an otherwise empty line: part of the next line */
+      lx->cur++;
+      eat_newline(lx);
+      continue;
+    }
+    lx->at_line_start = 0;
+    int top = lx->indents[lx->nindent];
+    if (col > top) {
+      if (lx->nindent >= PY_MAX_INDENT) {
+        lex_error(lx, lx->line, "too many levels of indentation");
+        return fail(lx, tok);
+      }
+      lx->indents[++lx->nindent] = col;
+      tok->type = PYT_INDENT;
+      tok->p = lx->cur;
+      tok->n = 0;
+      tok->line = lx->line;
+      return PYT_INDENT;
+    }
+    while (col < lx->indents[lx->nindent]) {
+      lx->nindent--;
+      lx->pending_dedents++;
+    }
+    if (col != lx->indents[lx->nindent]) {
+      lex_error(lx, lx->line, "unindent does not match any outer indentation level");
+      return fail(lx, tok);
+    }
+    return 0;
+  }
+}
+
+int pylex_next(PyLexer *lx, PyTok *tok) {
+  tok->fstring = 0;
+  if (lx->done) {
+    tok->type = PYT_END;
+    tok->p = lx->end;
+    tok->n = 0;
+    tok->line = lx->line;
+    return PYT_END;
+  }
+  if (lx->at_line_start && lx->depth == 0) {
+    int t = line_start(lx, tok);
+    if (t) {
+      lx->emitted_newline = 0;
+      return t;
+    }
+  }
+  if (lx->pending_dedents > 0) {
+    lx->pending_dedents--;
+    tok->type = PYT_DEDENT;
+    tok->p = lx->cur;
+    tok->n = 0;
+    tok->line = lx->line;
+    return PYT_DEDENT;
+  }
+  for (;;) {
+    while (lx->cur < lx->end && (*lx->cur == ' ' || *lx->cur == '\t' || *lx->cur == '\f')) lx->cur++;
+    if (lx->cur >= lx->end) break;
+    char c = *lx->cur;
+    if (c == '#') {
+      while (lx->cur < lx->end && *lx->cur != '\n' && *lx->cur != '\r') lx->cur++;
+      continue;
+    }
+    if (c == '\\') {
+      lx->cur++;
+      if (!eat_newline(lx)) {
+        lex_error(lx, lx->line, "unexpected character after line continuation character");
+        return fail(lx, tok);
+      }
+      if (lx->cur >= lx->end) {
+        lex_error(lx, lx->line, "unexpected EOF while parsing");
+        return fail(lx, tok);
+      }
+      continue;
+    }
+    if (c == '\n' || c == '\r') {
+      int line = lx->line;
+      const char *at = lx->cur;
+      eat_newline(lx);
+      if (lx->depth > 0 || lx->emitted_newline) continue;
+      lx->at_line_start = 1;
+      lx->emitted_newline = 1;
+      tok->type = PYT_NEWLINE;
+      tok->p = at;
+      tok->n = 0;
+      tok->line = line;
+      return PYT_NEWLINE;
+    }
+    break;
+  }
+  if (lx->cur >= lx->end) {
+    if (lx->depth > 0) {
+      lex_error(lx, lx->line, "'(' was never closed (end of file inside brackets)");
+      return fail(lx, tok);
+    }
+    tok->p = lx->end;
+    tok->n = 0;
+    tok->line = lx->line;
+    if (!lx->emitted_newline) {
+      lx->emitted_newline = 1;
+      tok->type = PYT_NEWLINE;
+      return PYT_NEWLINE;
+    }
+    if (lx->nindent > 0) {
+      lx->nindent--;
+      tok->type = PYT_DEDENT;
+      return PYT_DEDENT;
+    }
+    lx->done = 1;
+    tok->type = PYT_END;
+    return PYT_END;
+  }
+  lx->emitted_newline = 0;
+  const char *s = lx->cur;
+  unsigned char c = (unsigned char)*s;
+  tok->p = s;
+  tok->line = lx->line;
+  if (c == '\0') {
+    lex_error(lx, lx->line, "source code cannot contain null bytes");
+    return fail(lx, tok);
+  }
+  if (is_name_start(c)) {
+    while (lx->cur < lx->end && is_name_char((unsigned char)*lx->cur)) lx->cur++;
+    size_t n = (size_t)(lx->cur - s);
+    if (n <= 2 && lx->cur < lx->end && (*lx->cur == '\'' || *lx->cur == '"')) {
+      /* a string prefix: r b u f rb br fr rf, any case */
+      int ok = 1, f = 0, r = 0, b = 0, u = 0;
+      for (size_t i = 0; i < n; i++) {
+        char p = (char)(s[i] | 0x20);
+        if (p == 'f') f++;
+        else if (p == 'r') r++;
+        else if (p == 'b') b++;
+        else if (p == 'u') u++;
+        else ok = 0;
+      }
+      if (ok && f <= 1 && r <= 1 && b <= 1 && u <= 1 && !(f && b) && !(u && n > 1)) {
+        char q = *lx->cur;
+        int triple = lx->end - lx->cur >= 3 && lx->cur[1] == q && lx->cur[2] == q;
+        int line = lx->line;
+        lx->cur += triple ? 3 : 1;
+        if (scan_string(lx, q, triple, f, 0) < 0) return fail(lx, tok);
+        tok->type = PYT_STRING;
+        tok->fstring = f;
+        tok->n = (size_t)(lx->cur - s);
+        tok->line = line;
+        return PYT_STRING;
+      }
+    }
+    tok->type = PYT_NAME;
+    tok->n = n;
+    return PYT_NAME;
+  }
+  if ((c >= '0' && c <= '9') || (c == '.' && lx->cur + 1 < lx->end && lx->cur[1] >= '0' && lx->cur[1] <= '9')) {
+    lx->cur++;
+    while (lx->cur < lx->end) {
+      char d = *lx->cur;
+      if ((d == '+' || d == '-') && ((lx->cur[-1] | 0x20) == 'e') && !((s[0] == '0') && s + 1 < lx->end && (s[1] | 0x20) == 'x')) {
+        lx->cur++;
+        continue;
+      }
+      if (!is_name_char((unsigned char)d) && d != '.') break;
+      lx->cur++;
+    }
+    tok->type = PYT_NUMBER;
+    tok->n = (size_t)(lx->cur - s);
+    return PYT_NUMBER;
+  }
+  if (c == '\'' || c == '"') {
+    int triple = lx->end - lx->cur >= 3 && lx->cur[1] == (char)c && lx->cur[2] == (char)c;
+    lx->cur += triple ? 3 : 1;
+    if (scan_string(lx, (char)c, triple, 0, 0) < 0) return fail(lx, tok);
+    tok->type = PYT_STRING;
+    tok->n = (size_t)(lx->cur - s);
+    return PYT_STRING;
+  }
+  tok->type = PYT_OP;
+  if (c == '(' || c == '[' || c == '{') {
+    if (++lx->depth > PY_MAX_NEST) {
+      lex_error(lx, lx->line, "too many nested parentheses");
+      return fail(lx, tok);
+    }
+  } else if (c == ')' || c == ']' || c == '}') {
+    if (lx->depth == 0) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "unmatched '%c'", c);
+      lex_error(lx, lx->line, msg);
+      return fail(lx, tok);
+    }
+    lx->depth--;
+  }
+  for (int i = 0; ops3[i]; i++) {
+    if (lx->end - s >= 3 && memcmp(s, ops3[i], 3) == 0) {
+      lx->cur += 3;
+      tok->n = 3;
+      return PYT_OP;
+    }
+  }
+  for (int i = 0; ops2[i]; i++) {
+    if (lx->end - s >= 2 && memcmp(s, ops2[i], 2) == 0) {
+      lx->cur += 2;
+      tok->n = 2;
+      return PYT_OP;
+    }
+  }
+  if (strchr("()[]{}:;,.=+-*/%@&|^~<>!", c) == NULL || (c == '!' && !(lx->cur + 1 < lx->end && lx->cur[1] == '='))) {
+    char msg[64];
+    if (c >= 0x20 && c < 0x7f) snprintf(msg, sizeof msg, "invalid character '%c'", c);
+    else snprintf(msg, sizeof msg, "invalid character (byte 0x%02x)", c);
+    lex_error(lx, lx->line, msg);
+    return fail(lx, tok);
+  }
+  lx->cur++;
+  tok->n = 1;
+  return PYT_OP;
+}
+
+/* ================================================================== */
+/* Storage for strings the extractor makes (dotted names)              */
+
+typedef struct Arena {
+  char *p;
+  size_t len, cap;
+} Arena;
+
+/* Appends bytes; returns the offset or (size_t)-1 when out of memory. */
+static size_t arena_add(Arena *a, const char *p, size_t n) {
+  if (a->len + n > a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 4096;
+    while (cap < a->len + n) cap *= 2;
+    char *np = realloc(a->p, cap);
+    if (!np) return (size_t)-1;
+    a->p = np;
+    a->cap = cap;
+  }
+  memcpy(a->p + a->len, p, n);
+  size_t off = a->len;
+  a->len += n;
+  return off;
+}
+
+/* A string kept as an offset into the arena (which may move) or a pointer
+ * into the source. */
+typedef struct Ref {
+  size_t off; /* (size_t)-1: use p */
+  const char *p;
+  size_t n;
+} Ref;
+
+static PyStr deref(const Arena *a, Ref r) {
+  PyStr s = {r.off == (size_t)-1 ? r.p : a->p + r.off, r.n};
+  return s;
+}
+
+static Ref src_ref(const char *p, size_t n) {
+  Ref r = {(size_t)-1, p, n};
+  return r;
+}
+
+/* ================================================================== */
+/* The extractor                                                        */
+
+enum { K_OTHER, K_DEF, K_CLASS, K_TYPECHECK, K_OPTIONAL, K_TRY };
+
+#define MAX_ARGS 32
+
+typedef struct Decor {
+  Ref name;
+  int call;
+  int line;
+  int nargs;
+  Ref keys[MAX_ARGS], values[MAX_ARGS];
+  int kinds[MAX_ARGS];
+} Decor;
+
+typedef struct RefList {
+  Ref *v;
+  int n, cap;
+} RefList;
+
+typedef struct Func {
+  Ref name;
+  int line;
+  int is_async;
+  Ref klass, parent;
+  RefList params;
+  Decor *decors;
+  int ndecors;
+  RefList names;
+  /* a set of names: indexes into names.v, open addressing */
+  int *slots;
+  int nslots;
+} Func;
+
+typedef struct Imp {
+  Ref module;
+  int level, is_from, star, line, type_checking, optional;
+  Ref function;
+  int first_name, nnames; /* into the names list */
+} Imp;
+
+typedef struct Block {
+  int kind;
+  int func;        /* index into funcs of a K_DEF block */
+  Ref klass;       /* name of a K_CLASS block */
+  int try_start;   /* K_TRY: first import made inside */
+} Block;
+
+typedef struct Scanner {
+  const PyVisitor *v;
+  PyLexer lx;
+  Arena arena;
+  int oom;
+  /* the current logical line */
+  PyTok *toks;
+  int ntoks, captoks;
+  /* blocks */
+  Block blocks[PY_MAX_INDENT + 2];
+  int nblocks;
+  int pending_kind;    /* the kind of block the last line opened */
+  int pending_func;
+  Ref pending_class;
+  int pending_try_start;
+  int pending_line;
+  /* a try block just closed at each indentation level: its imports */
+  int last_try_start[PY_MAX_INDENT + 2], last_try_end[PY_MAX_INDENT + 2];
+  /* decorators waiting for their def or class */
+  Decor *decors;
+  int ndecors, capdecors;
+  /* open functions (a stack; nested defs) */
+  Func *funcs;
+  int nfuncs, capfuncs;
+  /* imports, reported at the end */
+  Imp *imps;
+  int nimps, capimps;
+  struct ImpName {
+    Ref name, alias;
+  } *impnames;
+  int nimpnames, capimpnames;
+  int error;
+} Scanner;
+
+static int grow(void **p, int *cap, int need, size_t size) {
+  if (need <= *cap) return 0;
+  int nc = *cap ? *cap * 2 : 16;
+  while (nc < need) nc *= 2;
+  void *np = realloc(*p, (size_t)nc * size);
+  if (!np) return -1;
+  *p = np;
+  *cap = nc;
+  return 0;
+}
+
+static int reflist_add(Scanner *s, RefList *l, Ref r) {
+  if (grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) {
+    s->oom = 1;
+    return -1;
+  }
+  l->v[l->n++] = r;
+  return 0;
+}
+
+static int tok_is(const PyTok *t, const char *text) {
+  size_t n = strlen(text);
+  return (t->type == PYT_NAME || t->type == PYT_OP) && t->n == n && memcmp(t->p, text, n) == 0;
+}
+
+static const char *const keywords[] = {
+  "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+  "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+  "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", NULL};
+
+static int is_keyword(const PyTok *t) {
+  if (t->type != PYT_NAME) return 0;
+  for (int i = 0; keywords[i]; i++)
+    if (t->n == strlen(keywords[i]) && memcmp(t->p, keywords[i], t->n) == 0) return 1;
+  return 0;
+}
+
+/* Reads a dotted chain NAME (. NAME)* at toks[i]; returns the index after
+ * it and its text in *out (in the arena when it has dots). */
+static int dotted(Scanner *s, int i, int end, Ref *out) {
+  if (i >= end || s->toks[i].type != PYT_NAME) return i;
+  int j = i + 1;
+  while (j + 1 < end && tok_is(&s->toks[j], ".") && s->toks[j + 1].type == PYT_NAME) j += 2;
+  if (j == i + 1) {
+    *out = src_ref(s->toks[i].p, s->toks[i].n);
+    return j;
+  }
+  size_t off = (size_t)-1, n = 0;
+  for (int k = i; k < j; k += 2) {
+    if (k > i) {
+      size_t o = arena_add(&s->arena, ".", 1);
+      if (o == (size_t)-1) s->oom = 1;
+      n++;
+    }
+    size_t o = arena_add(&s->arena, s->toks[k].p, s->toks[k].n);
+    if (o == (size_t)-1) {
+      s->oom = 1;
+      return j;
+    }
+    if (off == (size_t)-1) off = o;
+    n += s->toks[k].n;
+  }
+  out->off = off;
+  out->p = NULL;
+  out->n = n;
+  return j;
+}
+
+/* The contents of a simple string literal token (prefix and quotes off). */
+static Ref string_value(const PyTok *t) {
+  const char *p = t->p, *e = t->p + t->n;
+  while (p < e && *p != '\'' && *p != '"') p++;
+  size_t q = (e - p >= 6 && p[1] == p[0] && p[2] == p[0]) ? 3 : 1;
+  if ((size_t)(e - p) < 2 * q) return src_ref(p, 0);
+  return src_ref(p + q, (size_t)(e - p) - 2 * q);
+}
+
+static uint32_t hash_bytes(const char *p, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 16777619u;
+  return h;
+}
+
+/* Adds a name to a function's set of names (once). */
+static void func_name(Scanner *s, Func *f, Ref r) {
+  PyStr str = deref(&s->arena, r);
+  if (f->nslots == 0 || f->names.n * 2 >= f->nslots) {
+    int ns = f->nslots ? f->nslots * 2 : 64;
+    int *slots = malloc((size_t)ns * sizeof *slots);
+    if (!slots) {
+      s->oom = 1;
+      return;
+    }
+    for (int i = 0; i < ns; i++) slots[i] = -1;
+    for (int i = 0; i < f->names.n; i++) {
+      PyStr e = deref(&s->arena, f->names.v[i]);
+      uint32_t h = hash_bytes(e.p, e.n) & (uint32_t)(ns - 1);
+      while (slots[h] >= 0) h = (h + 1) & (uint32_t)(ns - 1);
+      slots[h] = i;
+    }
+    free(f->slots);
+    f->slots = slots;
+    f->nslots = ns;
+  }
+  uint32_t h = hash_bytes(str.p, str.n) & (uint32_t)(f->nslots - 1);
+  while (f->slots[h] >= 0) {
+    PyStr e = deref(&s->arena, f->names.v[f->slots[h]]);
+    if (e.n == str.n && memcmp(e.p, str.p, str.n) == 0) return;
+    h = (h + 1) & (uint32_t)(f->nslots - 1);
+  }
+  if (reflist_add(s, &f->names, r) == 0) f->slots[h] = f->names.n - 1;
+}
+
+/* The innermost open function, or NULL. */
+static Func *current_func(Scanner *s) {
+  for (int i = s->nblocks - 1; i >= 0; i--)
+    if (s->blocks[i].kind == K_DEF) return &s->funcs[s->blocks[i].func];
+  return NULL;
+}
+
+static int in_kind(Scanner *s, int kind) {
+  for (int i = 0; i < s->nblocks; i++)
+    if (s->blocks[i].kind == kind) return 1;
+  return 0;
+}
+
+/* Records the names (dotted chains) in toks[i, end) for the innermost
+ * function, and literal dynamic imports anywhere. */
+static void scan_names(Scanner *s, int i, int end) {
+  Func *f = current_func(s);
+  while (i < end) {
+    PyTok *t = &s->toks[i];
+    if (t->type != PYT_NAME || is_keyword(t) || (i > 0 && tok_is(&s->toks[i - 1], "."))) {
+      i++;
+      continue;
+    }
+    Ref chain;
+    int j = dotted(s, i, end, &chain);
+    if (f) func_name(s, f, chain);
+    /* importlib.import_module("x"), import_module("x"), __import__("x") */
+    PyTok *last = &s->toks[j - 1];
+    if ((tok_is(last, "import_module") || tok_is(last, "__import__")) && j + 2 < end && tok_is(&s->toks[j], "(") &&
+        s->toks[j + 1].type == PYT_STRING && !s->toks[j + 1].fstring &&
+        (tok_is(&s->toks[j + 2], ")") || tok_is(&s->toks[j + 2], ","))) {
+      if (s->v->dynamic_import)
+        s->v->dynamic_import(s->v->ctx, deref(&s->arena, string_value(&s->toks[j + 1])), deref(&s->arena, chain),
+                             s->toks[j + 1].line);
+    }
+    i = j;
+  }
+}
+
+/* The index of the ':' that ends a compound statement's header in
+ * [i, end), at bracket depth 0 and not a lambda's; -1 if none. */
+static int header_colon(Scanner *s, int i, int end) {
+  int depth = 0, lambdas = 0;
+  for (int k = i; k < end; k++) {
+    PyTok *t = &s->toks[k];
+    if (t->type != PYT_OP && !tok_is(t, "lambda")) continue;
+    if (tok_is(t, "lambda")) lambdas++;
+    else if (t->n == 1 && strchr("([{", t->p[0])) depth++;
+    else if (t->n == 1 && strchr(")]}", t->p[0])) depth--;
+    else if (depth == 0 && tok_is(t, ":")) {
+      if (lambdas > 0) lambdas--;
+      else return k;
+    }
+  }
+  return -1;
+}
+
+/* The end of the comma-separated item starting at i (depth 0 within
+ * [i, end)). */
+static int item_end(Scanner *s, int i, int end) {
+  int depth = 0;
+  for (int k = i; k < end; k++) {
+    PyTok *t = &s->toks[k];
+    if (t->type == PYT_OP && t->n == 1) {
+      if (strchr("([{", t->p[0])) depth++;
+      else if (strchr(")]}", t->p[0])) depth--;
+      else if (t->p[0] == ',' && depth == 0) return k;
+    }
+  }
+  return end;
+}
+
+/* The index of the bracket closing the one at i, or end. */
+static int closing(Scanner *s, int i, int end) {
+  int depth = 0;
+  for (int k = i; k < end; k++) {
+    PyTok *t = &s->toks[k];
+    if (t->type == PYT_OP && t->n == 1) {
+      if (strchr("([{", t->p[0])) depth++;
+      else if (strchr(")]}", t->p[0]) && --depth == 0) return k;
+    }
+  }
+  return end;
+}
+
+static int add_import_name(Scanner *s, Ref name, Ref alias) {
+  if (grow((void **)&s->impnames, &s->capimpnames, s->nimpnames + 1, sizeof *s->impnames)) {
+    s->oom = 1;
+    return -1;
+  }
+  s->impnames[s->nimpnames].name = name;
+  s->impnames[s->nimpnames].alias = alias;
+  s->nimpnames++;
+  return 0;
+}
+
+static Imp *new_import(Scanner *s, int line) {
+  if (grow((void **)&s->imps, &s->capimps, s->nimps + 1, sizeof *s->imps)) {
+    s->oom = 1;
+    return NULL;
+  }
+  Imp *m = &s->imps[s->nimps++];
+  memset(m, 0, sizeof *m);
+  m->line = line;
+  m->type_checking = in_kind(s, K_TYPECHECK);
+  m->optional = in_kind(s, K_OPTIONAL);
+  Func *f = current_func(s);
+  m->function = f ? f->name : src_ref("", 0);
+  m->first_name = s->nimpnames;
+  return m;
+}
+
+static const Ref no_ref = {(size_t)-1, "", 0};
+
+/* import a.b as c, d  |  from ..x import (a as b, c)  |  from x import * */
+static void parse_import(Scanner *s, int i, int end) {
+  int line = s->toks[i].line;
+  if (tok_is(&s->toks[i], "import")) {
+    i++;
+    while (i < end) {
+      int e = item_end(s, i, end);
+      Imp *m = new_import(s, line);
+      if (!m) return;
+      int j = dotted(s, i, e, &m->module);
+      Ref alias = no_ref;
+      if (j + 1 < e && tok_is(&s->toks[j], "as")) alias = src_ref(s->toks[j + 1].p, s->toks[j + 1].n);
+      add_import_name(s, m->module, alias);
+      m->nnames = 1;
+      i = e + 1;
+    }
+    return;
+  }
+  /* from */
+  Imp *m = new_import(s, line);
+  if (!m) return;
+  m->is_from = 1;
+  m->module = no_ref;
+  i++;
+  while (i < end && (tok_is(&s->toks[i], ".") || tok_is(&s->toks[i], "..."))) {
+    m->level += (int)s->toks[i].n;
+    i++;
+  }
+  if (i < end && !tok_is(&s->toks[i], "import")) i = dotted(s, i, end, &m->module);
+  if (i >= end || !tok_is(&s->toks[i], "import")) return;
+  i++;
+  if (i < end && tok_is(&s->toks[i], "(")) {
+    i++;
+    if (end > i && tok_is(&s->toks[end - 1], ")")) end--;
+  }
+  if (i < end && tok_is(&s->toks[i], "*")) {
+    m->star = 1;
+    return;
+  }
+  while (i < end) {
+    int e = item_end(s, i, end);
+    if (i < e && s->toks[i].type == PYT_NAME) {
+      Ref alias = no_ref;
+      if (i + 2 < e && tok_is(&s->toks[i + 1], "as"))
+        alias = src_ref(s->toks[i + 2].p, s->toks[i + 2].n);
+      add_import_name(s, src_ref(s->toks[i].p, s->toks[i].n), alias);
+      m->nnames++;
+    }
+    i = e + 1;
+  }
+}
+
+/* @name(args) */
+static void parse_decorator(Scanner *s, int i, int end) {
+  if (grow((void **)&s->decors, &s->capdecors, s->ndecors + 1, sizeof *s->decors)) {
+    s->oom = 1;
+    return;
+  }
+  Decor *d = &s->decors[s->ndecors];
+  memset(d, 0, sizeof *d);
+  d->line = s->toks[i].line;
+  d->name = no_ref;
+  int j = dotted(s, i + 1, end, &d->name);
+  if (j == i + 1) return; /* not a plain dotted decorator: ignore */
+  s->ndecors++;
+  if (j < end && tok_is(&s->toks[j], "(")) {
+    d->call = 1;
+    int close = closing(s, j, end);
+    int k = j + 1;
+    while (k < close && d->nargs < MAX_ARGS) {
+      int e = item_end(s, k, close);
+      if (k < e) {
+        int a = d->nargs++;
+        d->keys[a] = no_ref;
+        int v = k;
+        if (e - k >= 3 && s->toks[k].type == PYT_NAME && tok_is(&s->toks[k + 1], "=")) {
+          d->keys[a] = src_ref(s->toks[k].p, s->toks[k].n);
+          v = k + 2;
+        }
+        if (e - v == 1 && s->toks[v].type == PYT_STRING && !s->toks[v].fstring) {
+          d->values[a] = string_value(&s->toks[v]);
+          d->kinds[a] = 's';
+        } else if (s->toks[v].type == PYT_NAME && dotted(s, v, e, &d->values[a]) == e) {
+          d->kinds[a] = 'n';
+        } else {
+          d->values[a] = src_ref(s->toks[v].p, (size_t)(s->toks[e - 1].p + s->toks[e - 1].n - s->toks[v].p));
+          d->kinds[a] = 'r';
+        }
+      }
+      k = e + 1;
+    }
+  }
+}
+
+/* Fills a PyDecorator array (caller frees) from the pending decorators. */
+static PyDecorator *build_decorators(Scanner *s, Decor *ds, int n, PyArg **args_out) {
+  size_t count = n > 0 ? (size_t)n : 1, total = 1;
+  for (int i = 0; i < n; i++) total += (size_t)ds[i].nargs;
+  PyDecorator *out = calloc(count, sizeof *out);
+  PyArg *args = calloc(total, sizeof *args);
+  if (!out || !args) {
+    free(out);
+    free(args);
+    s->oom = 1;
+    *args_out = NULL;
+    return NULL;
+  }
+  int a = 0;
+  for (int i = 0; i < n; i++) {
+    out[i].name = deref(&s->arena, ds[i].name);
+    out[i].call = ds[i].call;
+    out[i].line = ds[i].line;
+    out[i].args = args + a;
+    out[i].nargs = ds[i].nargs;
+    for (int k = 0; k < ds[i].nargs; k++, a++) {
+      args[a].key = deref(&s->arena, ds[i].keys[k]);
+      args[a].value = deref(&s->arena, ds[i].values[k]);
+      args[a].kind = ds[i].kinds[k];
+    }
+  }
+  *args_out = args;
+  return out;
+}
+
+static PyStr *build_strs(Scanner *s, const RefList *l) {
+  PyStr *out = malloc((size_t)(l->n ? l->n : 1) * sizeof *out);
+  if (!out) {
+    s->oom = 1;
+    return NULL;
+  }
+  for (int i = 0; i < l->n; i++) out[i] = deref(&s->arena, l->v[i]);
+  return out;
+}
+
+/* def name(params) [-> x]: opens a function (reported when it ends). */
+static int parse_def(Scanner *s, int i, int end, int is_async) {
+  if (i + 1 >= end || s->toks[i + 1].type != PYT_NAME) return -1;
+  if (grow((void **)&s->funcs, &s->capfuncs, s->nfuncs + 1, sizeof *s->funcs)) {
+    s->oom = 1;
+    return -1;
+  }
+  Func *f = &s->funcs[s->nfuncs];
+  memset(f, 0, sizeof *f);
+  f->name = src_ref(s->toks[i + 1].p, s->toks[i + 1].n);
+  f->line = s->toks[i].line;
+  f->is_async = is_async;
+  Func *outer = current_func(s);
+  f->parent = outer ? outer->name : no_ref;
+  f->klass = no_ref;
+  if (s->nblocks > 0 && s->blocks[s->nblocks - 1].kind == K_CLASS) f->klass = s->blocks[s->nblocks - 1].klass;
+  f->decors = s->ndecors ? malloc((size_t)s->ndecors * sizeof(Decor)) : NULL;
+  if (s->ndecors && !f->decors) {
+    s->oom = 1;
+    return -1;
+  }
+  if (s->ndecors) memcpy(f->decors, s->decors, (size_t)s->ndecors * sizeof(Decor));
+  f->ndecors = s->ndecors;
+  s->ndecors = 0;
+  int open = i + 2;
+  if (open < end && tok_is(&s->toks[open], "(")) {
+    int close = closing(s, open, end);
+    int k = open + 1;
+    while (k < close) {
+      int e = item_end(s, k, close);
+      int p = k;
+      int stars = 0;
+      while (p < e && (tok_is(&s->toks[p], "*") || tok_is(&s->toks[p], "**"))) {
+        stars += (int)s->toks[p].n;
+        p++;
+      }
+      if (p < e && s->toks[p].type == PYT_NAME) {
+        Ref r = src_ref(s->toks[p].p, s->toks[p].n);
+        if (stars) {
+          size_t off = arena_add(&s->arena, stars == 2 ? "**" : "*", (size_t)stars);
+          size_t o2 = arena_add(&s->arena, s->toks[p].p, s->toks[p].n);
+          if (off == (size_t)-1 || o2 == (size_t)-1) s->oom = 1;
+          r.off = off;
+          r.p = NULL;
+          r.n = (size_t)stars + s->toks[p].n;
+        }
+        reflist_add(s, &f->params, r);
+      }
+      k = e + 1;
+    }
+  }
+  return s->nfuncs++;
+}
+
+/* Reports the function on top of the stack and frees it. */
+static void end_function(Scanner *s) {
+  Func *f = &s->funcs[s->nfuncs - 1];
+  PyArg *args = NULL;
+  PyDecorator *decs = build_decorators(s, f->decors, f->ndecors, &args);
+  PyStr *params = build_strs(s, &f->params);
+  PyStr *names = build_strs(s, &f->names);
+  if (decs && params && names && s->v->function) {
+    PyFunction fn = {deref(&s->arena, f->name), f->line, f->is_async, deref(&s->arena, f->klass),
+                     deref(&s->arena, f->parent), params, f->params.n, decs, f->ndecors, names, f->names.n};
+    s->v->function(s->v->ctx, &fn);
+  }
+  free(decs);
+  free(args);
+  free(params);
+  free(names);
+  free(f->decors);
+  free(f->params.v);
+  free(f->names.v);
+  free(f->slots);
+  s->nfuncs--;
+}
+
+/* class name(bases): reported now. */
+static Ref parse_class(Scanner *s, int i, int end) {
+  Ref name = no_ref;
+  if (i + 1 >= end || s->toks[i + 1].type != PYT_NAME) return name;
+  name = src_ref(s->toks[i + 1].p, s->toks[i + 1].n);
+  RefList bases = {0};
+  int open = i + 2;
+  if (open < end && tok_is(&s->toks[open], "(")) {
+    int close = closing(s, open, end);
+    int k = open + 1;
+    while (k < close) {
+      int e = item_end(s, k, close);
+      Ref b;
+      if (s->toks[k].type == PYT_NAME && dotted(s, k, e, &b) == e) reflist_add(s, &bases, b);
+      k = e + 1;
+    }
+  }
+  PyArg *args = NULL;
+  PyDecorator *decs = build_decorators(s, s->decors, s->ndecors, &args);
+  PyStr *bs = build_strs(s, &bases);
+  if (decs && bs && s->v->klass) {
+    PyClass c = {deref(&s->arena, name), s->toks[i].line, bs, bases.n, decs, s->ndecors};
+    s->v->klass(s->v->ctx, &c);
+  }
+  s->ndecors = 0;
+  free(decs);
+  free(args);
+  free(bs);
+  free(bases.v);
+  return name;
+}
+
+/* NAME [: annotation] = value at module level. */
+static void parse_assignment(Scanner *s, int i, int end) {
+  int eq = -1;
+  if (i + 1 < end && tok_is(&s->toks[i + 1], "=")) eq = i + 1;
+  else if (i + 1 < end && tok_is(&s->toks[i + 1], ":")) {
+    for (int k = i + 2; k < end; k++)
+      if (tok_is(&s->toks[k], "=")) {
+        eq = k;
+        break;
+      }
+  }
+  if (eq < 0) return;
+  RefList names = {0};
+  for (int k = eq + 1; k < end;) {
+    if (s->toks[k].type == PYT_NAME && !is_keyword(&s->toks[k])) {
+      Ref r;
+      k = dotted(s, k, end, &r);
+      reflist_add(s, &names, r);
+    } else {
+      k++;
+    }
+  }
+  PyStr *ns = build_strs(s, &names);
+  if (ns && s->v->assignment) {
+    PyAssign a = {deref(&s->arena, src_ref(s->toks[i].p, s->toks[i].n)), s->toks[i].line, ns, names.n};
+    s->v->assignment(s->v->ctx, &a);
+  }
+  free(ns);
+  free(names.v);
+}
+
+static int names_any(Scanner *s, int i, int end, const char *a, const char *b) {
+  for (int k = i; k < end; k++)
+    if (tok_is(&s->toks[k], a) || (b && tok_is(&s->toks[k], b))) return 1;
+  return 0;
+}
+
+/* One simple statement in toks[i, end) (no ';'). */
+static void simple_statement(Scanner *s, int i, int end) {
+  if (i >= end) return;
+  PyTok *t = &s->toks[i];
+  if (tok_is(t, "import") || (tok_is(t, "from") && !(i > 0 && tok_is(&s->toks[i - 1], "yield")))) {
+    parse_import(s, i, end);
+    return;
+  }
+  if (s->nblocks == 0 && t->type == PYT_NAME && !is_keyword(t)) parse_assignment(s, i, end);
+  scan_names(s, i, end);
+}
+
+static void statement(Scanner *s, int i, int end);
+
+/* Simple statements separated by ';'. */
+static void simple_statements(Scanner *s, int i, int end) {
+  int start = i;
+  for (int k = i; k <= end; k++) {
+    if (k == end || tok_is(&s->toks[k], ";")) {
+      simple_statement(s, start, k);
+      start = k + 1;
+    }
+  }
+}
+
+static void push_block(Scanner *s, int kind, int func, Ref klass, int try_start) {
+  if (s->nblocks >= PY_MAX_INDENT + 1) return;
+  Block *b = &s->blocks[s->nblocks++];
+  b->kind = kind;
+  b->func = func;
+  b->klass = klass;
+  b->try_start = try_start;
+}
+
+/* Closes the innermost block (at a DEDENT, or after an inline body). */
+static void pop_block(Scanner *s) {
+  if (s->nblocks == 0) return;
+  Block *b = &s->blocks[--s->nblocks];
+  int level = s->nblocks;
+  if (b->kind == K_DEF) end_function(s);
+  if (b->kind == K_TRY) {
+    s->last_try_start[level] = b->try_start;
+    s->last_try_end[level] = s->nimps;
+  }
+}
+
+/* A logical line: a compound statement's header (with or without an inline
+ * body) or simple statements. */
+static void statement(Scanner *s, int i, int end) {
+  if (i >= end) return;
+  PyTok *t = &s->toks[i];
+  int level = s->nblocks;
+  int is_except = tok_is(t, "except"), keeps_try = is_except || tok_is(t, "else") || tok_is(t, "finally");
+  if (!keeps_try && level <= PY_MAX_INDENT) s->last_try_start[level] = s->last_try_end[level] = 0;
+  if (tok_is(t, "@")) {
+    parse_decorator(s, i, end);
+    return;
+  }
+  int is_async = tok_is(t, "async");
+  PyTok *kw = is_async && i + 1 < end ? &s->toks[i + 1] : t;
+  static const char *const compound[] = {"def", "class", "if", "elif", "else", "try", "except", "finally",
+                                         "with", "for", "while", "match", "case", NULL};
+  int is_compound = 0;
+  for (int k = 0; compound[k]; k++)
+    if (tok_is(kw, compound[k])) is_compound = 1;
+  int colon = is_compound ? header_colon(s, i, end) : -1;
+  if ((tok_is(kw, "match") || tok_is(kw, "case")) && (colon < 0 || colon != end - 1)) is_compound = 0;
+  if (!is_compound || colon < 0) {
+    s->ndecors = 0;
+    simple_statements(s, i, end);
+    return;
+  }
+  int kind = K_OTHER, func = -1, try_start = 0;
+  Ref klass = no_ref;
+  int hstart = is_async ? i + 1 : i;
+  if (tok_is(kw, "def")) {
+    func = parse_def(s, hstart, colon, is_async);
+    kind = func >= 0 ? K_DEF : K_OTHER;
+  } else if (tok_is(kw, "class")) {
+    klass = parse_class(s, hstart, colon);
+    kind = K_CLASS;
+    scan_names(s, hstart + 2, colon);
+  } else {
+    s->ndecors = 0;
+    scan_names(s, hstart + 1, colon);
+    if (tok_is(kw, "if")) {
+      int n = colon - (hstart + 1);
+      PyTok *a = &s->toks[hstart + 1];
+      if ((n == 1 && tok_is(a, "TYPE_CHECKING")) ||
+          (n == 3 && a->type == PYT_NAME && tok_is(&s->toks[hstart + 2], ".") && tok_is(&s->toks[hstart + 3], "TYPE_CHECKING")))
+        kind = K_TYPECHECK;
+    } else if (tok_is(kw, "try")) {
+      kind = K_TRY;
+      try_start = s->nimps;
+    } else if (is_except) {
+      if (level <= PY_MAX_INDENT && names_any(s, hstart + 1, colon, "ImportError", "ModuleNotFoundError")) {
+        for (int k = s->last_try_start[level]; k < s->last_try_end[level]; k++) s->imps[k].optional = 1;
+      }
+    } else if (tok_is(kw, "with")) {
+      for (int k = hstart + 1; k + 2 < colon; k++) {
+        if (tok_is(&s->toks[k], "suppress") && tok_is(&s->toks[k + 1], "(") &&
+            names_any(s, k + 2, closing(s, k + 1, colon), "ImportError", "ModuleNotFoundError"))
+          kind = K_OPTIONAL;
+      }
+    }
+  }
+  if (colon + 1 < end) {
+    /* an inline body: `if x: import y` */
+    push_block(s, kind, func, klass, try_start);
+    simple_statements(s, colon + 1, end);
+    pop_block(s);
+    s->pending_kind = -1;
+  } else {
+    s->pending_kind = kind;
+    s->pending_func = func;
+    s->pending_class = klass;
+    s->pending_try_start = try_start;
+    s->pending_line = t->line;
+  }
+}
+
+static void report_error(Scanner *s, int line, const char *msg) {
+  if (s->error) return;
+  s->error = 1;
+  if (s->v->error) s->v->error(s->v->ctx, line, msg);
+}
+
+/* Checks UTF-8; returns 0 or the line of the first invalid sequence. */
+static int utf8_error_line(const char *p, size_t n) {
+  int line = 1;
+  const unsigned char *u = (const unsigned char *)p, *e = u + n;
+  while (u < e) {
+    unsigned char c = *u;
+    if (c < 0x80) {
+      if (c == '\n') line++;
+      u++;
+      continue;
+    }
+    int len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4 || e - u < len) return line;
+    for (int k = 1; k < len; k++)
+      if ((u[k] & 0xC0) != 0x80) return line;
+    u += len;
+  }
+  return 0;
+}
+
+/* The PEP 263 declaration in one of the first two lines, if any. */
+static PyStr coding(const char *src, size_t n) {
+  PyStr none = {"", 0};
+  const char *p = src, *e = src + n;
+  if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
+  for (int line = 0; line < 2 && p < e; line++) {
+    const char *eol = p;
+    while (eol < e && *eol != '\n' && *eol != '\r') eol++;
+    const char *q = p;
+    while (q < eol && (*q == ' ' || *q == '\t' || *q == '\f')) q++;
+    if (q < eol && *q == '#') {
+      for (const char *c = q; c + 6 < eol; c++) {
+        if (memcmp(c, "coding", 6) == 0 && (c[6] == ':' || c[6] == '=')) {
+          const char *v = c + 7;
+          while (v < eol && (*v == ' ' || *v == '\t')) v++;
+          const char *ve = v;
+          while (ve < eol && (is_name_char((unsigned char)*ve) || *ve == '-' || *ve == '.')) ve++;
+          PyStr r = {v, (size_t)(ve - v)};
+          return r;
+        }
+      }
+    } else if (q < eol) {
+      break; /* a line of code: no declaration after it */
+    }
+    p = eol;
+    if (p < e && *p == '\r') p++;
+    if (p < e && *p == '\n') p++;
+  }
+  return none;
+}
+
+static int utf8_name(PyStr enc) {
+  static const char *const names[] = {"utf-8", "utf8", "UTF-8", "UTF8", "utf_8", NULL};
+  if (enc.n == 0) return 1;
+  for (int i = 0; names[i]; i++)
+    if (enc.n == strlen(names[i]) && memcmp(enc.p, names[i], enc.n) == 0) return 1;
+  if (enc.n > 6 && memcmp(enc.p, "utf-8-", 6) == 0) return 1;
+  return 0;
+}
+
+static void report_imports(Scanner *s) {
+  if (!s->v->import) return;
+  PyImportName *names = malloc((size_t)(s->nimpnames ? s->nimpnames : 1) * sizeof *names);
+  if (!names) {
+    s->oom = 1;
+    return;
+  }
+  for (int i = 0; i < s->nimpnames; i++) {
+    names[i].name = deref(&s->arena, s->impnames[i].name);
+    names[i].alias = deref(&s->arena, s->impnames[i].alias);
+  }
+  for (int i = 0; i < s->nimps; i++) {
+    Imp *m = &s->imps[i];
+    PyImport imp = {deref(&s->arena, m->module), m->level, m->is_from, names + m->first_name, m->nnames,
+                    m->star, m->line, m->type_checking, m->optional, deref(&s->arena, m->function)};
+    s->v->import(s->v->ctx, &imp);
+  }
+  free(names);
+}
+
+int pyscan(const char *src, size_t n, const PyVisitor *v) {
+  Scanner *s = calloc(1, sizeof *s);
+  if (!s) return -1;
+  s->v = v;
+  s->pending_kind = -1;
+  PyStr enc = coding(src, n);
+  if (v->encoding) v->encoding(v->ctx, enc.n ? enc : (PyStr){"utf-8", 5});
+  if (utf8_name(enc)) {
+    int bad = utf8_error_line(src, n);
+    if (bad) report_error(s, bad, "invalid UTF-8 in source (no encoding declared that allows it)");
+  }
+  pylex_init(&s->lx, src, n);
+  PyTok tok;
+  while (!s->error && !s->oom) {
+    int type = pylex_next(&s->lx, &tok);
+    if (type == PYT_ERROR) {
+      report_error(s, s->lx.error_line, s->lx.error);
+      break;
+    }
+    if (type == PYT_END) break;
+    if (type == PYT_INDENT) {
+      if (s->pending_kind < 0) {
+        report_error(s, tok.line, "unexpected indent");
+        break;
+      }
+      push_block(s, s->pending_kind, s->pending_func, s->pending_class, s->pending_try_start);
+      s->pending_kind = -1;
+      continue;
+    }
+    if (s->pending_kind >= 0 && type != PYT_NEWLINE) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "expected an indented block after the statement on line %d", s->pending_line);
+      report_error(s, tok.line, msg);
+      break;
+    }
+    if (type == PYT_DEDENT) {
+      pop_block(s);
+      continue;
+    }
+    if (type == PYT_NEWLINE) {
+      if (s->ntoks > 0) statement(s, 0, s->ntoks);
+      s->ntoks = 0;
+      continue;
+    }
+    if (grow((void **)&s->toks, &s->captoks, s->ntoks + 1, sizeof *s->toks)) {
+      s->oom = 1;
+      break;
+    }
+    s->toks[s->ntoks++] = tok;
+  }
+  if (!s->error && s->pending_kind >= 0) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "expected an indented block after the statement on line %d", s->pending_line);
+    report_error(s, s->lx.line, msg);
+  }
+  /* Report what is open (functions cut short by an error included). */
+  while (s->nblocks > 0) pop_block(s);
+  while (s->nfuncs > 0) end_function(s);
+  report_imports(s);
+  int rc = (s->error || s->oom) ? -1 : 0;
+  if (s->oom && !s->error && v->error) v->error(v->ctx, s->lx.line, "out of memory");
+  free(s->toks);
+  free(s->decors);
+  free(s->funcs);
+  free(s->imps);
+  free(s->impnames);
+  free(s->arena.p);
+  free(s);
+  return rc;
+}

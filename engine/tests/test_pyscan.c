@@ -1,0 +1,158 @@
+/*
+ * test_pyscan: the Python scanner's edge cases, run by ctest. Each case
+ * scans a source and compares a one-line-per-fact summary.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyscan.h"
+
+static int passed, failed;
+
+typedef struct Sum {
+  char text[8192];
+  size_t len;
+} Sum;
+
+static void add(Sum *s, const char *fmt, const char *a, size_t an, int b) {
+  char tmp[512];
+  int n = snprintf(tmp, sizeof tmp, fmt, (int)an, a, b);
+  if (n > 0 && s->len + (size_t)n < sizeof s->text) {
+    memcpy(s->text + s->len, tmp, (size_t)n);
+    s->len += (size_t)n;
+    s->text[s->len] = '\0';
+  }
+}
+
+static void on_import(void *ctx, const PyImport *m) {
+  Sum *s = ctx;
+  add(s, "import %.*s@%d", m->module.p, m->module.n, m->level);
+  for (int i = 0; i < m->nnames; i++) add(s, " %.*s%d", m->names[i].name.p, m->names[i].name.n, m->names[i].alias.n > 0);
+  if (m->type_checking) add(s, " TC%.*s", "", 0, 0);
+  if (m->optional) add(s, " OPT%.*s", "", 0, 0);
+  add(s, ";%.*s", "", 0, 0);
+}
+
+static void on_dynamic(void *ctx, PyStr module, PyStr via, int line) {
+  (void)via;
+  add(ctx, "dyn %.*s:%d;", module.p, module.n, line);
+}
+
+static void on_function(void *ctx, const PyFunction *f) {
+  Sum *s = ctx;
+  add(s, "def %.*s(", f->name.p, f->name.n, 0);
+  for (int i = 0; i < f->nparams; i++) add(s, "%.*s,", f->params[i].p, f->params[i].n, 0);
+  add(s, ")%.*s", "", 0, 0);
+  for (int i = 0; i < f->ndecorators; i++) add(s, "@%.*s", f->decorators[i].name.p, f->decorators[i].name.n, 0);
+  add(s, ";%.*s", "", 0, 0);
+}
+
+static void on_error(void *ctx, int line, const char *message) {
+  add(ctx, "error %.*s:%d;", message, strlen(message), line);
+}
+
+static const char *scan(const char *src, size_t n) {
+  static Sum s;
+  memset(&s, 0, sizeof s);
+  PyVisitor v = {&s, NULL, on_import, on_dynamic, on_function, NULL, NULL, on_error};
+  pyscan(src, n, &v);
+  return s.text;
+}
+
+#define EXPECT(src, want) expect(__LINE__, src, sizeof(src) - 1, want)
+
+static void expect(int line, const char *src, size_t n, const char *want) {
+  const char *got = scan(src, n);
+  if (strcmp(got, want) == 0) {
+    passed++;
+  } else {
+    failed++;
+    fprintf(stderr, "test_pyscan.c:%d:\n  want: %s\n  got:  %s\n", line, want, got);
+  }
+}
+
+/* Counts the tokens of a source, for the lexer's own cases. */
+static int count_tokens(const char *src, int type) {
+  PyLexer lx;
+  PyTok t;
+  int n = 0;
+  pylex_init(&lx, src, strlen(src));
+  for (;;) {
+    int k = pylex_next(&lx, &t);
+    if (k == PYT_END || k == PYT_ERROR) break;
+    if (k == type) n++;
+  }
+  return n;
+}
+
+int main(void) {
+  /* strings of every form hide what is inside them */
+  EXPECT("s = 'import a'\nt = \"import b\"\nu = r'\\' import c'\n", "");
+  EXPECT("x = '''\nimport a\n''' ; y = b\"\"\"import b\"\"\"\nimport real\n", "import real@0 real0;");
+  EXPECT("x = rb'\\n' + Rb\"x\" + BR'y' + u'z' + F'{a}'\nimport ok\n", "import ok@0 ok0;");
+  /* f-strings with nested quotes and braces (PEP 701), format specs */
+  EXPECT("x = f\"{d[\"k\"]} {y:{w}} {{not}} {f'{z}'}\"\nimport ok\n", "import ok@0 ok0;");
+  EXPECT("x = f'''{\n  a\n}'''\nimport ok\n", "import ok@0 ok0;");
+  /* comments */
+  EXPECT("# import a\nimport b  # import c 'unclosed\n", "import b@0 b0;");
+  /* continuation lines */
+  EXPECT("import a.b.\\\n    c\nfrom x import (y,\n   z as w,\n)\n", "import a.b.c@0 a.b.c0;import x@0 y0 z1;");
+  /* relative imports, star, ... as one token */
+  EXPECT("from ... import a\nfrom .m import *\nfrom . import b, c\n", "import @3 a0;import m@1;import @1 b0 c0;");
+  /* TYPE_CHECKING, try/except ImportError, suppress, inline bodies */
+  EXPECT("if TYPE_CHECKING:\n    import a\nelse:\n    import b\nif typing.TYPE_CHECKING: import c\n",
+         "import a@0 a0 TC;import b@0 b0;import c@0 c0 TC;");
+  EXPECT("try:\n    import a\nexcept (ValueError, ImportError):\n    a = None\ntry:\n    import b\nexcept KeyError:\n    pass\n",
+         "import a@0 a0 OPT;import b@0 b0;");
+  EXPECT("try: import a\nexcept ModuleNotFoundError: pass\nwith contextlib.suppress(ImportError):\n    import b\n",
+         "import a@0 a0 OPT;import b@0 b0 OPT;");
+  /* dynamic imports with literals only */
+  EXPECT("m = importlib.import_module('x.y')\nn = __import__(\"z\")\no = import_module(name)\n", "dyn x.y:1;dyn z:2;");
+  /* functions: params without annotations and defaults, decorators */
+  EXPECT("@pytest.fixture(scope='module')\n@other\nasync def f(a: int = 3, *args, b=(1, 2), **kw) -> None:\n    pass\n",
+         "def f(a,*args,b,**kw,)@pytest.fixture@other;");
+  EXPECT("class T:\n    def m(self, x): return x\ndef g(): pass\n", "def m(self,x,);def g();");
+  /* encodings, BOM, CRLF, lone CR */
+  EXPECT("\xef\xbb\xbfimport a\r\nimport b\rimport c\n", "import a@0 a0;import b@0 b0;import c@0 c0;");
+  EXPECT("# -*- coding: latin-1 -*-\nname = 'caf\xe9'\nimport a\n", "import a@0 a0;");
+  /* errors, each with its line; facts before them still come */
+  EXPECT("import a\nx = 'abc\nimport b\n", "error unterminated string literal (detected at line 2):2;import a@0 a0;");
+  EXPECT("x = '''abc\n\n", "error unterminated triple-quoted string literal (detected at line 3):1;");
+  EXPECT("x = (1,\n2\n", "error '(' was never closed (end of file inside brackets):3;");
+  EXPECT("x = 1)\n", "error unmatched ')':1;");
+  EXPECT("if x:\n        a = 1\n    b = 2\n", "error unindent does not match any outer indentation level:3;");
+  EXPECT("if x:\nimport a\n", "error expected an indented block after the statement on line 1:2;");
+  EXPECT("  import a\n", "error unexpected indent:1;");
+  EXPECT("import a\nx = 1\0\n", "error source code cannot contain null bytes:2;import a@0 a0;");
+  EXPECT("x = 'caf\xe9'\n", "error invalid UTF-8 in source (no encoding declared that allows it):1;");
+  EXPECT("x = 1 $ 2\n", "error invalid character '$':1;");
+  EXPECT("x = 1 \\ 2\n", "error unexpected character after line continuation character:1;");
+  /* deep nesting: 500 is fine, past the limit is an error, never a crash */
+  {
+    size_t n = 500;
+    char *src = malloc(2 * n + 16);
+    memset(src, '(', n);
+    memset(src + n, ')', n);
+    memcpy(src + 2 * n, "\nimport a\n", 11);
+    const char *got = scan(src, strlen(src));
+    if (strcmp(got, "import a@0 a0;") == 0) passed++;
+    else { failed++; fprintf(stderr, "500 deep: %s\n", got); }
+    free(src);
+    n = 5000;
+    src = malloc(n + 2);
+    memset(src, '[', n);
+    src[n] = '\n';
+    src[n + 1] = '\0';
+    got = scan(src, n + 1);
+    if (strstr(got, "too many nested parentheses")) passed++;
+    else { failed++; fprintf(stderr, "5000 deep: %s\n", got); }
+    free(src);
+  }
+  /* the lexer: INDENT/DEDENT pairs, blank and comment lines inside blocks */
+  if (count_tokens("if a:\n    b\n\n    # c\n    d\ne\n", PYT_INDENT) == 1 &&
+      count_tokens("if a:\n    if b:\n        c\n", PYT_DEDENT) == 2) passed++;
+  else { failed++; fprintf(stderr, "indent counting\n"); }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
