@@ -1,7 +1,16 @@
--- novapipe's configuration for the clinic example: the integration tier
--- gets a throwaway PostgreSQL (DATABASE_URL), unless DATABASE_URL is set.
+-- novapipe's configuration for the clinic example.
+local venv = {}
+for _, name in ipairs(require("novapipe.config").defaults().analyze.indicators.venv) do
+  -- This project's domain layer is pure Python (the reference's is not):
+  -- importing it does not make a test need packages.
+  if name ~= "app.domain" then venv[#venv + 1] = name end
+end
+
 return {
   tiers = {
+    -- A throwaway PostgreSQL (DATABASE_URL) for the integration tier, unless
+    -- DATABASE_URL is set.
     integration = { services = { "postgresql" }, timeout = 300 },
   },
+  analyze = { indicators = { venv = venv } },
 }

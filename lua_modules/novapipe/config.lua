@@ -32,10 +32,37 @@ M.FILE = "novapipe.lua"
 ---@field coverage {source: string[], html: string, data: string}
 ---@field database_url string DATABASE_URL for tiers without a database service
 ---@field tiers novapipe.Tier[]
+---@field analyze novapipe.AnalyzeConfig
+
+---@class novapipe.AnalyzeConfig
+---@field roots string[] package roots: with "backend", backend.app.x is also app.x for indicators
+---@field standalone_exceptions string[] packages a standalone test may import
+---@field indicators {venv: string[], integration: string[], security: string[]}
+---@field fixture_hints {integration: string[], venv: string[]} fixture names that suggest a tier when no definition is found
+
+-- The reference's indicator lists (analyze_tests.py).
+local function analyze_defaults()
+  return {
+    roots = { "backend" },
+    standalone_exceptions = { "pytest", "unittest", "typing_extensions" },
+    indicators = {
+      venv = { "fastapi", "sqlalchemy", "pydantic", "numpy", "pandas", "passlib", "cryptography", "httpx",
+               "starlette", "jose", "jwt", "bcrypt", "redis", "celery", "alembic", "boto3", "requests",
+               "app.domain", "app.core", "app.application" },
+      integration = { "psycopg2", "asyncpg", "aiobotocore", "aiohttp", "motor", "docker", "kubernetes",
+                      "redis.asyncio", "test_client", "TestClient", "database", "db_session",
+                      "app.infrastructure.persistence", "app.infrastructure.external" },
+      security = { "security", "hipaa", "phi", "authentication", "authorization", "encryption",
+                   "app.infrastructure.security" },
+    },
+    fixture_hints = { integration = { "db_session", "database", "test_client" }, venv = {} },
+  }
+end
 
 ---@return novapipe.Config
 function M.defaults()
   return {
+    analyze = analyze_defaults(),
     tests = "backend/app/tests",
     python = nil,
     results = "backend/test-results",
@@ -53,8 +80,9 @@ local SERVICES = { postgresql = true }
 
 local settings = {
   tests = "string", python = "string", results = "string", database_url = "string",
-  coverage = "table", tiers = "table",
+  coverage = "table", tiers = "table", analyze = "table",
 }
+local analyze_fields = { roots = "table", standalone_exceptions = "table", indicators = "table", fixture_hints = "table" }
 local tier_fields = {
   dir = "string", needs = "table", env = "table", services = "table", timeout = "number", after = "string",
 }
@@ -115,7 +143,19 @@ end
 local function merge(cfg, user)
   check_fields("the settings", user, settings)
   for k, v in pairs(user) do
-    if k == "coverage" then
+    if k == "analyze" then
+      check_fields("analyze", v, analyze_fields)
+      for ak, av in pairs(v) do
+        if ak == "indicators" or ak == "fixture_hints" then
+          for tk, list in pairs(av) do
+            if type(list) ~= "table" then fail("analyze.%s.%s must be a list of names", ak, tostring(tk)) end
+            cfg.analyze[ak][tk] = list
+          end
+        else
+          cfg.analyze[ak] = av
+        end
+      end
+    elseif k == "coverage" then
       check_fields("coverage", v, coverage_fields)
       for ck, cv in pairs(v) do cfg.coverage[ck] = cv end
     elseif k == "tiers" then

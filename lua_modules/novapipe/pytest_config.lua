@@ -68,31 +68,45 @@ local function toml_list(body, key)
   return str and words(str) or nil
 end
 
----The configuration file pytest would use and its norecursedirs (nil when
----it does not set them).
+---The configuration file pytest would use and a setting's value there
+---as a list of words (nil when the file does not set it).
+---@param key string an ini setting: norecursedirs, python_files, ...
 ---@param root? string default "."
 ---@return string|nil file
----@return string[]|nil norecursedirs
-function M.norecursedirs(root)
+---@return string[]|nil value
+function M.setting(key, root)
   root = root or "."
   local ini = read(root .. "/pytest.ini")
   if ini then
     local body = ini_section(ini, "pytest") or ""
-    local v = ini_value(body, "norecursedirs")
+    local v = ini_value(body, key)
     return "pytest.ini", v and words(v) or nil
   end
   local toml = read(root .. "/pyproject.toml")
   local body = toml and ini_section(toml, "tool.pytest.ini_options")
-  if body then return "pyproject.toml", toml_list("\n" .. body, "norecursedirs") end
+  if body then return "pyproject.toml", toml_list("\n" .. body, key) end
   for _, c in ipairs({ { "tox.ini", "pytest" }, { "setup.cfg", "tool:pytest" } }) do
     local text = read(root .. "/" .. c[1])
     local sec = text and ini_section(text, c[2])
     if sec then
-      local v = ini_value(sec, "norecursedirs")
+      local v = ini_value(sec, key)
       return c[1], v and words(v) or nil
     end
   end
   return nil, nil
+end
+
+---The configuration file pytest would use and its norecursedirs.
+function M.norecursedirs(root)
+  return M.setting("norecursedirs", root)
+end
+
+---The patterns of files pytest collects (python_files), default
+---test_*.py and *_test.py.
+---@return string[]
+function M.python_files(root)
+  local _, v = M.setting("python_files", root)
+  return v or { "test_*.py", "*_test.py" }
 end
 
 local SECTION = { ["pytest.ini"] = "[pytest]", ["tox.ini"] = "[pytest]", ["setup.cfg"] = "[tool:pytest]",

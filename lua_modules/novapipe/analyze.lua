@@ -1,0 +1,614 @@
+-- Classifying test files into tiers, with the evidence for each verdict.
+--
+-- The facts come from the C scanner (novapipe.pyscan); every rule is here:
+--   1. an explicit tier marker wins (integration, then venv, then standalone);
+--   2. otherwise integration evidence, then venv evidence, else standalone;
+--   3. a file that does not parse is unknown, with its error.
+-- Evidence is what the file imports (not optional ones: try/except
+-- ImportError, suppress(ImportError), `if TYPE_CHECKING:`), what its local
+-- helpers import, and what the fixtures its tests request use. Indicators
+-- match dotted prefixes at component boundaries, also with a package root
+-- ("backend") taken off. Project code the test imports (outside the test
+-- tree) is followed only to learn whether it needs packages: at most venv
+-- evidence, since code that imports a database layer is not a test that
+-- talks to a database.
+local fs = require "novapipe.fs"
+local lfs = require "lfs"
+local pyscan = require "novapipe.pyscan"
+local stdlib = require "novapipe.data.stdlib"
+
+local M = {}
+
+M.CATEGORIES = { "standalone", "venv", "integration", "security", "unknown" }
+M.TIER_MARKERS = { "integration", "venv", "standalone" }
+
+-- Fixtures pytest itself provides: no evidence either way.
+local BUILTIN_FIXTURES = {}
+for _, n in ipairs({ "request", "tmp_path", "tmp_path_factory", "tmpdir", "tmpdir_factory", "monkeypatch", "capsys",
+                     "capsysbinary", "capfd", "capfdbinary", "caplog", "recwarn", "pytestconfig", "cache",
+                     "doctest_namespace", "record_property", "record_xml_attribute", "record_testsuite_property",
+                     "testdir", "pytester", "worker_id", "event_loop" }) do
+  BUILTIN_FIXTURES[n] = true
+end
+
+local function set_of(list)
+  local s = {}
+  for _, v in ipairs(list or {}) do s[v] = true end
+  return s
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+local function basename(path)
+  return path:match("([^/]*)$")
+end
+
+local function is_file(path)
+  return lfs.attributes(path, "mode") == "file"
+end
+
+-- Whether `module` is `prefix` or below it, at a component boundary.
+local function under(module, prefix)
+  return module == prefix or module:sub(1, #prefix + 1) == prefix .. "."
+end
+
+local Analyzer = {}
+Analyzer.__index = Analyzer
+
+---@param cfg novapipe.Config
+---@param root string the directory analysed
+---@param project? string the project root (default the current directory)
+function M.new(cfg, root, project)
+  local a = cfg.analyze
+  local self = setmetatable({
+    cfg = cfg, acfg = a, root = root:gsub("/+$", ""), project = project or ".",
+    facts = {}, fixtures_of = {}, conftests_of = {}, bindings_of = {}, needs_of = {},
+    exceptions = set_of(a.standalone_exceptions),
+    hints = { integration = set_of(a.fixture_hints.integration), venv = set_of(a.fixture_hints.venv) },
+    errors = {},
+  }, Analyzer)
+  return self
+end
+
+-- The facts of a file, scanned once; nil and an error when unreadable.
+function Analyzer:scan(path)
+  local f = self.facts[path]
+  if f == nil then
+    local facts, err = pyscan.file(path)
+    f = facts or { read_error = err }
+    self.facts[path] = f
+  end
+  return f
+end
+
+-- The module's names for indicator matching: itself, and with each
+-- package root taken off.
+function Analyzer:aliases(module)
+  local list = { module }
+  for _, r in ipairs(self.acfg.roots) do
+    if under(module, r) and module ~= r then list[#list + 1] = module:sub(#r + 2) end
+  end
+  return list
+end
+
+-- The first indicator of `tier` that `module` matches, or nil.
+function Analyzer:indicator(module, tier)
+  for _, m in ipairs(self:aliases(module)) do
+    for _, ind in ipairs(self.acfg.indicators[tier] or {}) do
+      if under(m, ind) then return ind end
+    end
+  end
+end
+
+-- Whether a dotted path is a security one: a component equal to a keyword,
+-- or under a dotted keyword.
+function Analyzer:security_path(path)
+  for _, m in ipairs(self:aliases(path)) do
+    local parts = {}
+    for c in m:gmatch("[^.]+") do parts[c] = true end
+    for _, kw in ipairs(self.acfg.indicators.security or {}) do
+      if kw:find(".", 1, true) then
+        if under(m, kw) then return kw end
+      elseif parts[kw] then
+        return kw
+      end
+    end
+  end
+end
+
+-- Resolves a dotted module to a file under the project: a/b.py or
+-- a/b/__init__.py, relative to the project root and to each package root.
+function Analyzer:module_file(module)
+  local rel = module:gsub("%.", "/")
+  for _, base in ipairs({ self.project }) do
+    for _, cand in ipairs({ base .. "/" .. rel .. ".py", base .. "/" .. rel .. "/__init__.py" }) do
+      if is_file(cand) then return cand end
+    end
+  end
+end
+
+-- Resolves a relative import from `file`: {files} it may refer to.
+function Analyzer:relative_files(file, imp)
+  local dir = dirname(file)
+  for _ = 2, imp.level do dir = dirname(dir) end
+  local base = imp.module ~= "" and (dir .. "/" .. imp.module:gsub("%.", "/")) or dir
+  local out = {}
+  for _, cand in ipairs({ base .. ".py", base .. "/__init__.py" }) do
+    if is_file(cand) then out[#out + 1] = cand end
+  end
+  for _, n in ipairs(imp.names or {}) do
+    for _, cand in ipairs({ base .. "/" .. n.name .. ".py", base .. "/" .. n.name .. "/__init__.py" }) do
+      if is_file(cand) then out[#out + 1] = cand end
+    end
+  end
+  return out
+end
+
+function Analyzer:in_tree(path)
+  return path:sub(1, #self.root + 1) == self.root .. "/"
+end
+
+-- Whether project code (a file outside the test tree) needs packages:
+-- returns the first non-standard-library package it (or project code it
+-- imports) needs, or false. Memoized, cycle-safe.
+function Analyzer:needs_packages(path)
+  local memo = self.needs_of[path]
+  if memo ~= nil then return memo end
+  self.needs_of[path] = false -- cycles: assume not while visiting
+  local facts = self:scan(path)
+  local found = false
+  for _, imp in ipairs(facts.imports or {}) do
+    if not imp.optional and not imp.type_checking then
+      if imp.level and imp.level > 0 then
+        for _, f in ipairs(self:relative_files(path, imp)) do
+          found = found or self:needs_packages(f)
+        end
+      elseif imp.module ~= "" then
+        local top = imp.module:match("^[^.]+")
+        if not stdlib[top] and not self.exceptions[top] then
+          local local_file = self:module_file(imp.module)
+          if local_file then found = found or self:needs_packages(local_file)
+          else found = found or top end
+        end
+      end
+    end
+    if found then break end
+  end
+  self.needs_of[path] = found
+  return found
+end
+
+-- Name -> {level, module, name} for what a file's imports bind: `import
+-- a.b` binds a, `import a.b as m` binds m to a.b, `from .x import y as z`
+-- binds z to {level = 1, module = "x", name = "y"}.
+function Analyzer:bindings(path)
+  local b = self.bindings_of[path]
+  if b then return b end
+  b = {}
+  for _, imp in ipairs(self:scan(path).imports or {}) do
+    if not imp.optional and not imp.type_checking then
+      if imp.from then
+        for _, n in ipairs(imp.names) do
+          b[n.alias or n.name] = { level = imp.level, module = imp.module, name = n.name }
+        end
+      else
+        for _, n in ipairs(imp.names) do
+          if n.alias then b[n.alias] = { level = 0, module = imp.module }
+          else
+            local top = imp.module:match("^[^.]+")
+            b[top] = { level = 0, module = top }
+          end
+        end
+      end
+    end
+  end
+  self.bindings_of[path] = b
+  return b
+end
+
+-- The absolute dotted name a dotted use in `path` stands for, through the
+-- file's imports; nil for names that are not imported, and for relative ones
+-- (then the binding is returned second).
+function Analyzer:resolve(path, dotted)
+  local head = dotted:match("^[^.]+")
+  local bnd = head and self:bindings(path)[head]
+  if not bnd then return nil end
+  if bnd.level > 0 then return nil, bnd end
+  local base = bnd.name and (bnd.module ~= "" and (bnd.module .. "." .. bnd.name) or bnd.name) or bnd.module
+  return base .. dotted:sub(#head + 1)
+end
+
+-- The fixtures a file defines: name -> function facts.
+function Analyzer:fixtures(path)
+  local fx = self.fixtures_of[path]
+  if fx then return fx end
+  fx = {}
+  local facts = self:scan(path)
+  for _, fn in ipairs(facts.functions or {}) do
+    if not fn.parent then
+      for _, d in ipairs(fn.decorators or {}) do
+        local target = self:resolve(path, d.name) or d.name
+        if target == "pytest.fixture" or target == "pytest_asyncio.fixture" then
+          local name, autouse = fn.name, false
+          for _, a in ipairs(d.args or {}) do
+            if a.key == "name" and a.kind == "string" then name = a.value end
+            if a.key == "autouse" and a.value == "True" then autouse = true end
+          end
+          fx[name] = { fn = fn, file = path, autouse = autouse }
+        end
+      end
+    end
+  end
+  self.fixtures_of[path] = fx
+  return fx
+end
+
+-- conftest.py files that apply to a file, nearest first, up to the project.
+function Analyzer:conftests(file)
+  local dir = dirname(file)
+  local c = self.conftests_of[dir]
+  if c then return c end
+  c = {}
+  local d = dir
+  local stop = fs.realpath(self.project) or self.project
+  while true do
+    local cand = d .. "/conftest.py"
+    if is_file(cand) and cand ~= file then c[#c + 1] = cand end
+    local real = fs.realpath(d)
+    if not real or real == stop or real == "/" or d == "." then break end
+    local parent = dirname(d)
+    if parent == d then break end
+    d = parent
+  end
+  self.conftests_of[dir] = c
+  return c
+end
+
+-- The definition of fixture `name` seen from `file`: the file itself, then
+-- the nearest conftest.py (nearer shadows farther).
+function Analyzer:find_fixture(file, name)
+  local own = self:fixtures(file)[name]
+  if own then return own end
+  for _, c in ipairs(self:conftests(file)) do
+    local f = self:fixtures(c)[name]
+    if f then return f end
+  end
+end
+
+local function where(path, line)
+  return ("%s:%d"):format(basename(path), line)
+end
+
+-- Evidence from one module a file uses (through an import, a dynamic
+-- import or a fixture's body): `text` says how ("imports"), `at` where
+-- (" (file:line)", or "").
+-- Imported `names` count too (from fastapi.testclient import TestClient).
+-- Adds {tier, text} entries to ev.
+function Analyzer:module_evidence(module, names, text, at, ev, seen)
+  for _, n in ipairs(names or {}) do
+    for _, tier in ipairs({ "integration", "venv" }) do
+      for _, ind in ipairs(self.acfg.indicators[tier]) do
+        if ind == n then
+          ev[#ev + 1] = { tier = tier, text = ("%s: %s %s from %s%s"):format(tier, text, n, module, at) }
+          return
+        end
+      end
+    end
+  end
+  local candidates = { module }
+  for _, n in ipairs(names or {}) do candidates[#candidates + 1] = module .. "." .. n end
+  for _, tier in ipairs({ "integration", "venv" }) do
+    for _, m in ipairs(candidates) do
+      if self:indicator(m, tier) then
+        ev[#ev + 1] = { tier = tier, text = ("%s: %s %s%s"):format(tier, text, m, at) }
+        return
+      end
+    end
+  end
+  local top = module:match("^[^.]+")
+  if top == nil or stdlib[top] or self.exceptions[top] then return end
+  local file = self:module_file(module)
+  if file and self:in_tree(file) then
+    self:file_evidence(file, ev, seen, ("local helper %s"):format(module))
+  elseif file then
+    local pkg = self:needs_packages(file)
+    if pkg then
+      ev[#ev + 1] = { tier = "venv", text = ("venv: %s %s%s, project code that needs %s"):format(text, module, at, pkg) }
+    end
+  else
+    ev[#ev + 1] = { tier = "venv", text = ("venv: %s %s%s, a package, not the standard library"):format(text, module, at) }
+  end
+end
+
+-- Evidence from a file's imports (a test file or a local helper).
+function Analyzer:file_evidence(path, ev, seen, via)
+  if seen[path] then return end
+  seen[path] = true
+  local facts = self:scan(path)
+  local prefix = via and (via .. ": ") or ""
+  for _, imp in ipairs(facts.imports or {}) do
+    local what = imp.module ~= "" and imp.module or "."
+    if imp.optional or imp.type_checking then
+      ev.notes[#ev.notes + 1] = ("optional: %simport %s (%s) %s, so it does not raise the tier"):format(prefix,
+        what, where(path, imp.line), imp.type_checking and "is under `if TYPE_CHECKING:`" or "is guarded against ImportError")
+    elseif imp.level > 0 then
+      for _, f in ipairs(self:relative_files(path, imp)) do
+        self:file_evidence(f, ev, seen, ("local helper %s"):format(basename(f)))
+      end
+    else
+      local names = {}
+      if imp.from then for _, n in ipairs(imp.names) do names[#names + 1] = n.name end end
+      self:module_evidence(imp.module, names, prefix .. "imports", (" (%s)"):format(where(path, imp.line)), ev, seen)
+    end
+  end
+  for _, d in ipairs(facts.dynamic_imports or {}) do
+    self:module_evidence(d.module, nil, prefix .. "imports dynamically", (" (%s)"):format(where(path, d.line)), ev, seen)
+  end
+end
+
+-- Evidence from a fixture: what its body uses (through its file's
+-- imports) and the fixtures it requests, transitively.
+function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
+  if visiting[name] then return end
+  visiting[name] = true
+  local start = #ev
+  if BUILTIN_FIXTURES[name] then return end
+  local fx = self:find_fixture(file, name)
+  local label = chain and (chain .. " -> " .. name) or name
+  if not fx then
+    for _, tier in ipairs({ "integration", "venv" }) do
+      if self.hints[tier][name] then
+        ev[#ev + 1] = { tier = tier, text = ("%s: fixture %s has no definition; its name suggests it"):format(tier, label) }
+        return
+      end
+    end
+    return
+  end
+  local at = where(fx.file, fx.fn.line)
+  local how = ("fixture %s (%s) uses"):format(label, at)
+  for _, used in ipairs(fx.fn.names or {}) do
+    local full, rel = self:resolve(fx.file, used)
+    if full then
+      self:module_evidence(full, nil, how, "", ev, {})
+    elseif rel then
+      local imp = { level = rel.level, module = rel.module, names = { { name = rel.name } } }
+      for _, f in ipairs(self:relative_files(fx.file, imp)) do
+        self:file_evidence(f, ev, {}, ("fixture %s (%s) uses local helper %s"):format(label, at, basename(f)))
+      end
+    end
+  end
+  -- One reason per fixture and tier: the first use that decides.
+  local kept, by_tier = start, {}
+  for i = start + 1, #ev do
+    if not by_tier[ev[i].tier] then
+      by_tier[ev[i].tier] = true
+      kept = kept + 1
+      ev[kept] = ev[i]
+    end
+  end
+  for i = #ev, kept + 1, -1 do ev[i] = nil end
+  for _, p in ipairs(fx.fn.params or {}) do
+    if p ~= "self" and p ~= "cls" and p ~= "request" and not p:find("^%*") then
+      self:fixture_evidence(fx.file, p, ev, visiting, label)
+    end
+  end
+end
+
+-- The marker names a file's decorators and pytestmark use.
+function Analyzer:markers(path, facts)
+  local prefixes = { "pytest.mark." }
+  for name, bnd in pairs(self:bindings(path)) do
+    local full = bnd.level == 0 and (bnd.name and (bnd.module .. "." .. bnd.name) or bnd.module) or nil
+    if full == "pytest" and name ~= "pytest" then prefixes[#prefixes + 1] = name .. ".mark." end
+    if full == "pytest.mark" then prefixes[#prefixes + 1] = name .. "." end
+  end
+  local found, list = {}, {}
+  local function add(dotted, line)
+    for _, p in ipairs(prefixes) do
+      if dotted:sub(1, #p) == p then
+        local m = dotted:sub(#p + 1):match("^[^.]+")
+        if m and not found[m] then
+          found[m] = line
+          list[#list + 1] = m
+        end
+      end
+    end
+  end
+  for _, fn in ipairs(facts.functions or {}) do
+    for _, d in ipairs(fn.decorators or {}) do add(d.name, d.line) end
+  end
+  for _, c in ipairs(facts.classes or {}) do
+    for _, d in ipairs(c.decorators or {}) do add(d.name, d.line) end
+  end
+  for _, a in ipairs(facts.assignments or {}) do
+    if a.target == "pytestmark" then
+      for _, n in ipairs(a.names) do add(n, a.line) end
+    end
+  end
+  return list, found
+end
+
+-- The fixtures a file's tests request: parameters of test functions and
+-- of test methods in Test* classes (not self/cls, not parametrized
+-- arguments), usefixtures, and autouse fixtures in scope.
+function Analyzer:requested(path, facts)
+  local classes, usefix = {}, {}
+  local list, seen = {}, {}
+  local function add(name, line)
+    if not seen[name] then
+      seen[name] = true
+      list[#list + 1] = { name = name, line = line }
+    end
+  end
+  local function parametrized(decorators)
+    local p = {}
+    for _, d in ipairs(decorators or {}) do
+      if d.name:match("mark%.parametrize$") and d.args and d.args[1] and d.args[1].kind == "string" then
+        for n in d.args[1].value:gmatch("[%w_]+") do p[n] = true end
+      end
+      if d.name:match("mark%.usefixtures$") then
+        for _, a in ipairs(d.args or {}) do
+          if a.kind == "string" then usefix[#usefix + 1] = { name = a.value, line = d.line } end
+        end
+      end
+    end
+    return p
+  end
+  for _, c in ipairs(facts.classes or {}) do
+    classes[c.name] = c
+    if c.name:match("^Test") then parametrized(c.decorators) end
+  end
+  for _, fn in ipairs(facts.functions or {}) do
+    local is_test = fn.name:match("^test") and not fn.parent and
+      (not fn.class or (fn.class:match("^Test") ~= nil))
+    if is_test then
+      local skip = parametrized(fn.decorators)
+      for _, p in ipairs(fn.params or {}) do
+        if p ~= "self" and p ~= "cls" and not p:find("^%*") and not skip[p] then add(p, fn.line) end
+      end
+    end
+  end
+  for _, u in ipairs(usefix) do add(u.name, u.line) end
+  -- autouse fixtures in scope: this file's, then its conftests'
+  local scopes = { path }
+  for _, c in ipairs(self:conftests(path)) do scopes[#scopes + 1] = c end
+  for _, f in ipairs(scopes) do
+    local names = {}
+    for name, fx in pairs(self:fixtures(f)) do
+      if fx.autouse then names[#names + 1] = name end
+    end
+    table.sort(names)
+    for _, n in ipairs(names) do add(n, 0) end
+  end
+  return list
+end
+
+---Classifies one test file.
+---@param path string
+---@return table detail (the reference's test_details entry, with reasons)
+function Analyzer:classify(path)
+  local detail = { path = path, file_name = basename(path), category = "unknown", imports = {}, fixtures = {},
+                   markers = {}, is_security = false, reasons = {} }
+  local facts = self:scan(path)
+  if facts.read_error then
+    detail.errors = { facts.read_error }
+    detail.reasons = { "unknown: the file cannot be read: " .. facts.read_error }
+    self.errors[#self.errors + 1] = ("%s: %s"):format(path, facts.read_error)
+    return detail
+  end
+  local seen_imp = {}
+  for _, imp in ipairs(facts.imports) do
+    local m = (imp.level > 0 and string.rep(".", imp.level) or "") .. imp.module
+    if not seen_imp[m] then
+      seen_imp[m] = true
+      detail.imports[#detail.imports + 1] = m
+    end
+  end
+  if facts.error then
+    local msg = ("syntax error at line %d: %s"):format(facts.error.line, facts.error.message)
+    detail.errors = { msg }
+    detail.reasons = { "unknown: " .. msg }
+    self.errors[#self.errors + 1] = ("%s:%d: %s"):format(path, facts.error.line, facts.error.message)
+    return detail
+  end
+  local markers, marker_lines = self:markers(path, facts)
+  detail.markers = markers
+  local requested = self:requested(path, facts)
+  for _, r in ipairs(requested) do detail.fixtures[#detail.fixtures + 1] = r.name end
+
+  local ev = { notes = {} }
+  self:file_evidence(path, ev, {}, nil)
+  local visiting = {}
+  for _, r in ipairs(requested) do self:fixture_evidence(path, r.name, ev, visiting, nil) end
+
+  -- security: a marker, or a security import path
+  local reasons = {}
+  for _, m in ipairs(markers) do
+    if m == "security" then
+      detail.is_security = true
+      reasons[#reasons + 1] = ("security: marker security (line %d)"):format(marker_lines[m])
+      break
+    end
+  end
+  if not detail.is_security then
+    for _, imp in ipairs(facts.imports) do
+      local paths = { imp.module }
+      for _, n in ipairs(imp.names) do paths[#paths + 1] = imp.module .. "." .. n.name end
+      for _, p in ipairs(paths) do
+        local kw = p ~= "" and self:security_path(p)
+        if kw then
+          detail.is_security = true
+          reasons[#reasons + 1] = ("security: imports %s (line %d), matching '%s'"):format(p, imp.line, kw)
+          break
+        end
+      end
+      if detail.is_security then break end
+    end
+  end
+
+  local category
+  for _, tier in ipairs(M.TIER_MARKERS) do
+    if marker_lines[tier] then
+      category = tier
+      table.insert(reasons, 1, ("%s: marker %s (line %d) decides"):format(tier, tier, marker_lines[tier]))
+      break
+    end
+  end
+  if not category then
+    for _, tier in ipairs({ "integration", "venv" }) do
+      for _, e in ipairs(ev) do
+        if e.tier == tier then
+          category = category or tier
+          if category == tier then table.insert(reasons, #reasons + 1, e.text) end
+        end
+      end
+      if category then break end
+    end
+  end
+  if not category then
+    category = "standalone"
+    table.insert(reasons, 1, "standalone: only the standard library, pytest and local helpers")
+  end
+  for _, n in ipairs(ev.notes) do reasons[#reasons + 1] = n end
+  detail.category = category
+  detail.reasons = reasons
+  return detail
+end
+
+---The test files pytest would collect under root, by `python_files`.
+---@param root string
+---@param patterns string[]
+---@return string[]|nil files
+---@return string? error
+function M.test_files(root, patterns)
+  local files, err = fs.walk(root, { include = patterns, exclude = { "__pycache__", ".git", ".hg", "node_modules", ".tox" } })
+  if not files then return nil, err end
+  for i, f in ipairs(files) do files[i] = root .. "/" .. f end
+  return files
+end
+
+---Analyses every test file under the analyzer's root; returns the report
+---(the reference's keys: summary, categorized_tests, test_details, errors).
+---@param files string[]
+function Analyzer:report(files)
+  local categorized = {}
+  for _, c in ipairs(M.CATEGORIES) do categorized[c] = {} end
+  local details = {}
+  for _, f in ipairs(files) do
+    local d = self:classify(f)
+    details[f] = d
+    table.insert(categorized[d.category], f)
+    if d.is_security then table.insert(categorized.security, f) end
+  end
+  local total = #files
+  local summary = { total_tests = total }
+  for _, c in ipairs(M.CATEGORIES) do
+    summary[c .. "_count"] = #categorized[c]
+    summary[c .. "_percentage"] = total > 0 and (#categorized[c] / total * 100) or 0
+  end
+  return { summary = summary, categorized_tests = categorized, test_details = details, errors = self.errors }
+end
+
+return M
