@@ -90,9 +90,6 @@ static int scan_fexpr(PyLexer *lx, int nest) {
         return 0;
       }
       depth--;
-    } else if (c == '#') {
-      lex_error(lx, lx->line, "f-string expression part cannot include '#'");
-      return -1;
     }
     lx->cur++;
   }
@@ -160,10 +157,30 @@ static int scan_string(PyLexer *lx, char quote, int triple, int fmt, int nest) {
   return -1;
 }
 
-/* Operators of three and two characters, longest first. */
-static const char *const ops3[] = {"**=", "//=", ">>=", "<<=", "...", NULL};
-static const char *const ops2[] = {"**", "//", ">>", "<<", "<=", ">=", "==", "!=", "->", ":=", "+=", "-=", "*=",
-                                   "/=", "%=", "&=", "|=", "^=", "@=", NULL};
+/* The length of the operator at s (1 to 3 bytes; 0 for a character that
+ * is no operator). */
+static int op_length(const char *s, const char *end) {
+  char c = s[0], d = s + 1 < end ? s[1] : '\0', e = s + 2 < end ? s[2] : '\0';
+  switch (c) {
+    case '(': case ')': case '[': case ']': case '{': case '}': case ',': case ';': case '~':
+      return 1;
+    case '.':
+      return (d == '.' && e == '.') ? 3 : 1;
+    case '*': case '/': case '<': case '>':
+      if (d == c) return e == '=' ? 3 : 2;
+      return d == '=' ? 2 : 1;
+    case '-':
+      return (d == '>' || d == '=') ? 2 : 1;
+    case ':':
+      return d == '=' ? 2 : 1;
+    case '!':
+      return d == '=' ? 2 : 0;
+    case '=': case '+': case '%': case '&': case '|': case '^': case '@':
+      return d == '=' ? 2 : 1;
+    default:
+      return 0;
+  }
+}
 
 static int fail(PyLexer *lx, PyTok *tok) {
   tok->type = PYT_ERROR;
@@ -390,29 +407,16 @@ int pylex_next(PyLexer *lx, PyTok *tok) {
     }
     lx->depth--;
   }
-  for (int i = 0; ops3[i]; i++) {
-    if (lx->end - s >= 3 && memcmp(s, ops3[i], 3) == 0) {
-      lx->cur += 3;
-      tok->n = 3;
-      return PYT_OP;
-    }
-  }
-  for (int i = 0; ops2[i]; i++) {
-    if (lx->end - s >= 2 && memcmp(s, ops2[i], 2) == 0) {
-      lx->cur += 2;
-      tok->n = 2;
-      return PYT_OP;
-    }
-  }
-  if (strchr("()[]{}:;,.=+-*/%@&|^~<>!", c) == NULL || (c == '!' && !(lx->cur + 1 < lx->end && lx->cur[1] == '='))) {
+  int n = op_length(s, lx->end);
+  if (n == 0) {
     char msg[64];
     if (c >= 0x20 && c < 0x7f) snprintf(msg, sizeof msg, "invalid character '%c'", c);
     else snprintf(msg, sizeof msg, "invalid character (byte 0x%02x)", c);
     lex_error(lx, lx->line, msg);
     return fail(lx, tok);
   }
-  lx->cur++;
-  tok->n = 1;
+  lx->cur += n;
+  tok->n = (size_t)n;
   return PYT_OP;
 }
 
@@ -480,6 +484,7 @@ typedef struct RefList {
 } RefList;
 
 typedef struct Func {
+  int collect;   /* whether its body's names are kept */
   Ref name;
   int line;
   int is_async;
@@ -561,10 +566,15 @@ static int reflist_add(Scanner *s, RefList *l, Ref r) {
   return 0;
 }
 
-static int tok_is(const PyTok *t, const char *text) {
-  size_t n = strlen(text);
-  return (t->type == PYT_NAME || t->type == PYT_OP) && t->n == n && memcmp(t->p, text, n) == 0;
+/* Whether a name or operator token is `text` (a literal: its length is
+ * known at compile time). */
+static inline int tok_is_n(const PyTok *t, const char *text, size_t n) {
+  return t->n == n && (t->type == PYT_NAME || t->type == PYT_OP) && t->p[0] == text[0] && memcmp(t->p, text, n) == 0;
 }
+#define tok_is(t, lit) tok_is_n((t), "" lit, sizeof(lit) - 1)
+
+static inline int is_open(char c) { return c == '(' || c == '[' || c == '{'; }
+static inline int is_close(char c) { return c == ')' || c == ']' || c == '}'; }
 
 static const char *const keywords[] = {
   "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
@@ -572,9 +582,12 @@ static const char *const keywords[] = {
   "not", "or", "pass", "raise", "return", "try", "while", "with", "yield", NULL};
 
 static int is_keyword(const PyTok *t) {
-  if (t->type != PYT_NAME) return 0;
+  if (t->type != PYT_NAME || t->n < 2 || t->n > 8) return 0;
+  /* keywords start with a lower-case letter, or with F, N, T */
+  char c = t->p[0];
+  if (!((c >= 'a' && c <= 'y') || c == 'F' || c == 'N' || c == 'T')) return 0;
   for (int i = 0; keywords[i]; i++)
-    if (t->n == strlen(keywords[i]) && memcmp(t->p, keywords[i], t->n) == 0) return 1;
+    if (keywords[i][0] == t->p[0] && keywords[i][t->n] == '\0' && memcmp(t->p, keywords[i], t->n) == 0) return 1;
   return 0;
 }
 
@@ -667,10 +680,34 @@ static int in_kind(Scanner *s, int kind) {
   return 0;
 }
 
+/* A literal dynamic import whose callee is the chain toks[i, j):
+ * importlib.import_module("x"), import_module("x"), __import__("x"). */
+static void scan_dynamic(Scanner *s, int i, int j, int end) {
+  if (!(j + 2 < end && tok_is(&s->toks[j], "(") && s->toks[j + 1].type == PYT_STRING && !s->toks[j + 1].fstring &&
+        (tok_is(&s->toks[j + 2], ")") || tok_is(&s->toks[j + 2], ","))))
+    return;
+  if (!s->v->dynamic_import) return;
+  PyStr via = {s->toks[i].p, (size_t)(s->toks[j - 1].p + s->toks[j - 1].n - s->toks[i].p)};
+  s->v->dynamic_import(s->v->ctx, deref(&s->arena, string_value(&s->toks[j + 1])), via, s->toks[j + 1].line);
+}
+
 /* Records the names (dotted chains) in toks[i, end) for the innermost
- * function, and literal dynamic imports anywhere. */
+ * function (when it keeps them), and literal dynamic imports anywhere. */
 static void scan_names(Scanner *s, int i, int end) {
   Func *f = current_func(s);
+  if (f && !f->collect) f = NULL;
+  if (!f) {
+    /* No names to keep: only look for literal dynamic imports. */
+    for (int k = i; k + 2 < end; k++) {
+      PyTok *t = &s->toks[k];
+      if (t->type == PYT_NAME && (tok_is(t, "import_module") || tok_is(t, "__import__"))) {
+        int start = k;
+        while (start >= i + 2 && tok_is(&s->toks[start - 1], ".") && s->toks[start - 2].type == PYT_NAME) start -= 2;
+        scan_dynamic(s, start, k + 1, end);
+      }
+    }
+    return;
+  }
   while (i < end) {
     PyTok *t = &s->toks[i];
     if (t->type != PYT_NAME || is_keyword(t) || (i > 0 && tok_is(&s->toks[i - 1], "."))) {
@@ -679,16 +716,9 @@ static void scan_names(Scanner *s, int i, int end) {
     }
     Ref chain;
     int j = dotted(s, i, end, &chain);
-    if (f) func_name(s, f, chain);
-    /* importlib.import_module("x"), import_module("x"), __import__("x") */
+    func_name(s, f, chain);
     PyTok *last = &s->toks[j - 1];
-    if ((tok_is(last, "import_module") || tok_is(last, "__import__")) && j + 2 < end && tok_is(&s->toks[j], "(") &&
-        s->toks[j + 1].type == PYT_STRING && !s->toks[j + 1].fstring &&
-        (tok_is(&s->toks[j + 2], ")") || tok_is(&s->toks[j + 2], ","))) {
-      if (s->v->dynamic_import)
-        s->v->dynamic_import(s->v->ctx, deref(&s->arena, string_value(&s->toks[j + 1])), deref(&s->arena, chain),
-                             s->toks[j + 1].line);
-    }
+    if (tok_is(last, "import_module") || tok_is(last, "__import__")) scan_dynamic(s, i, j, end);
     i = j;
   }
 }
@@ -700,9 +730,11 @@ static int header_colon(Scanner *s, int i, int end) {
   for (int k = i; k < end; k++) {
     PyTok *t = &s->toks[k];
     if (t->type != PYT_OP && !tok_is(t, "lambda")) continue;
-    if (tok_is(t, "lambda")) lambdas++;
-    else if (t->n == 1 && strchr("([{", t->p[0])) depth++;
-    else if (t->n == 1 && strchr(")]}", t->p[0])) depth--;
+    if (tok_is(t, "lambda")) {
+      if (depth == 0) lambdas++;
+    }
+    else if (t->n == 1 && is_open(t->p[0])) depth++;
+    else if (t->n == 1 && is_close(t->p[0])) depth--;
     else if (depth == 0 && tok_is(t, ":")) {
       if (lambdas > 0) lambdas--;
       else return k;
@@ -718,8 +750,8 @@ static int item_end(Scanner *s, int i, int end) {
   for (int k = i; k < end; k++) {
     PyTok *t = &s->toks[k];
     if (t->type == PYT_OP && t->n == 1) {
-      if (strchr("([{", t->p[0])) depth++;
-      else if (strchr(")]}", t->p[0])) depth--;
+      if (is_open(t->p[0])) depth++;
+      else if (is_close(t->p[0])) depth--;
       else if (t->p[0] == ',' && depth == 0) return k;
     }
   }
@@ -732,8 +764,8 @@ static int closing(Scanner *s, int i, int end) {
   for (int k = i; k < end; k++) {
     PyTok *t = &s->toks[k];
     if (t->type == PYT_OP && t->n == 1) {
-      if (strchr("([{", t->p[0])) depth++;
-      else if (strchr(")]}", t->p[0]) && --depth == 0) return k;
+      if (is_open(t->p[0])) depth++;
+      else if (is_close(t->p[0]) && --depth == 0) return k;
     }
   }
   return end;
@@ -925,6 +957,7 @@ static int parse_def(Scanner *s, int i, int end, int is_async) {
   }
   if (s->ndecors) memcpy(f->decors, s->decors, (size_t)s->ndecors * sizeof(Decor));
   f->ndecors = s->ndecors;
+  f->collect = s->v->names == PYSCAN_NAMES_ALL || (s->v->names == PYSCAN_NAMES_DECORATED && s->ndecors > 0);
   s->ndecors = 0;
   int open = i + 2;
   if (open < end && tok_is(&s->toks[open], "(")) {
@@ -1044,7 +1077,7 @@ static void parse_assignment(Scanner *s, int i, int end) {
 
 static int names_any(Scanner *s, int i, int end, const char *a, const char *b) {
   for (int k = i; k < end; k++)
-    if (tok_is(&s->toks[k], a) || (b && tok_is(&s->toks[k], b))) return 1;
+    if (tok_is_n(&s->toks[k], a, strlen(a)) || (b && tok_is_n(&s->toks[k], b, strlen(b)))) return 1;
   return 0;
 }
 
@@ -1108,11 +1141,10 @@ static void statement(Scanner *s, int i, int end) {
   }
   int is_async = tok_is(t, "async");
   PyTok *kw = is_async && i + 1 < end ? &s->toks[i + 1] : t;
-  static const char *const compound[] = {"def", "class", "if", "elif", "else", "try", "except", "finally",
-                                         "with", "for", "while", "match", "case", NULL};
-  int is_compound = 0;
-  for (int k = 0; compound[k]; k++)
-    if (tok_is(kw, compound[k])) is_compound = 1;
+  int is_compound = kw->type == PYT_NAME &&
+    (tok_is(kw, "def") || tok_is(kw, "class") || tok_is(kw, "if") || tok_is(kw, "elif") || tok_is(kw, "else") ||
+     tok_is(kw, "try") || tok_is(kw, "except") || tok_is(kw, "finally") || tok_is(kw, "with") ||
+     tok_is(kw, "for") || tok_is(kw, "while") || tok_is(kw, "match") || tok_is(kw, "case"));
   int colon = is_compound ? header_colon(s, i, end) : -1;
   if ((tok_is(kw, "match") || tok_is(kw, "case")) && (colon < 0 || colon != end - 1)) is_compound = 0;
   if (!is_compound || colon < 0) {

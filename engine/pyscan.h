@@ -141,7 +141,12 @@ typedef struct PyVisitor {
   void (*klass)(void *ctx, const PyClass *c);
   void (*assignment)(void *ctx, const PyAssign *a);
   void (*error)(void *ctx, int line, const char *message);
+  /* Which functions get their body's names: PYSCAN_NAMES_ALL (0), only
+   * decorated ones (fixtures always are), or none. */
+  int names;
 } PyVisitor;
+
+enum { PYSCAN_NAMES_ALL = 0, PYSCAN_NAMES_DECORATED, PYSCAN_NAMES_NONE };
 
 /* Scans source and reports facts to v (any callback may be NULL). Imports
  * are reported at the end, once try/except blocks are known. Returns 0, or

@@ -7,6 +7,7 @@
  *                     type_checking, optional, function}
  *   dynamic_imports  {module, via, line}: import_module("x"), __import__("x")
  *   functions        {name, line, async, class, parent, params, decorators, names}
+ *                    (params, decorators and names are absent when empty)
  *   classes          {name, line, bases, decorators}
  *   assignments      {target, line, names}: module-level NAME = ...
  *   error            {line, message} when the source has a syntax error
@@ -133,12 +134,19 @@ static void on_function(void *ctx, const PyFunction *f) {
   set_bool(L, "async", f->is_async);
   set_str(L, "class", f->klass);
   set_str(L, "parent", f->parent);
-  push_strs(L, f->params, f->nparams);
-  lua_setfield(L, -2, "params");
-  push_decorators(L, f->decorators, f->ndecorators);
-  lua_setfield(L, -2, "decorators");
-  push_strs(L, f->names, f->nnames);
-  lua_setfield(L, -2, "names");
+  /* Lists that would be empty are left out: absent means none. */
+  if (f->nparams) {
+    push_strs(L, f->params, f->nparams);
+    lua_setfield(L, -2, "params");
+  }
+  if (f->ndecorators) {
+    push_decorators(L, f->decorators, f->ndecorators);
+    lua_setfield(L, -2, "decorators");
+  }
+  if (f->nnames) {
+    push_strs(L, f->names, f->nnames);
+    lua_setfield(L, -2, "names");
+  }
   lua_rawseti(L, o->functions, ++o->nfunctions);
 }
 
@@ -176,8 +184,8 @@ static void on_error(void *ctx, int line, const char *message) {
   lua_setfield(L, o->facts, "error");
 }
 
-/* Pushes the facts of src. */
-static int push_facts(lua_State *L, const char *src, size_t n) {
+/* Pushes the facts of src; `names` is a PYSCAN_NAMES_ value. */
+static int push_facts(lua_State *L, const char *src, size_t n, int names) {
   lua_checkstack(L, 40);
   Out o;
   memset(&o, 0, sizeof o);
@@ -192,22 +200,35 @@ static int push_facts(lua_State *L, const char *src, size_t n) {
     lua_setfield(L, o.facts, lists[i]);
     *slots[i] = lua_gettop(L);
   }
-  PyVisitor v = {&o, on_encoding, on_import, on_dynamic, on_function, on_class, on_assignment, on_error};
+  PyVisitor v = {&o, on_encoding, on_import, on_dynamic, on_function, on_class, on_assignment, on_error, names};
   pyscan(src, n, &v);
   lua_settop(L, o.facts);
   return 1;
 }
 
-/* pyscan.scan(source) -> facts */
+/* The `names` option of opts at idx: "all" (default), "decorated", "none". */
+static int names_option(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return PYSCAN_NAMES_ALL;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  lua_getfield(L, idx, "names");
+  static const char *const opts[] = {"all", "decorated", "none", NULL};
+  int v = luaL_checkoption(L, -1, "all", opts);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* pyscan.scan(source[, {names = "all"|"decorated"|"none"}]) -> facts */
 static int l_scan(lua_State *L) {
   size_t n;
   const char *src = luaL_checklstring(L, 1, &n);
-  return push_facts(L, src, n);
+  return push_facts(L, src, n, names_option(L, 2));
 }
 
-/* pyscan.file(path) -> facts | nil, msg, errname: reads and scans a file. */
+/* pyscan.file(path[, opts]) -> facts | nil, msg, errname: reads and scans a
+ * file; opts as for scan. */
 static int l_file(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
+  int names = names_option(L, 2);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
@@ -234,7 +255,7 @@ static int l_file(lua_State *L) {
     got += (size_t)r;
   }
   close(fd);
-  push_facts(L, buf, got);
+  push_facts(L, buf, got, names);
   free(buf);
   return 1;
 }

@@ -55,7 +55,7 @@ static void on_error(void *ctx, int line, const char *message) {
 static const char *scan(const char *src, size_t n) {
   static Sum s;
   memset(&s, 0, sizeof s);
-  PyVisitor v = {&s, NULL, on_import, on_dynamic, on_function, NULL, NULL, on_error};
+  PyVisitor v = {&s, NULL, on_import, on_dynamic, on_function, NULL, NULL, on_error, PYSCAN_NAMES_ALL};
   pyscan(src, n, &v);
   return s.text;
 }
@@ -94,6 +94,9 @@ int main(void) {
   /* f-strings with nested quotes and braces (PEP 701), format specs */
   EXPECT("x = f\"{d[\"k\"]} {y:{w}} {{not}} {f'{z}'}\"\nimport ok\n", "import ok@0 ok0;");
   EXPECT("x = f'''{\n  a\n}'''\nimport ok\n", "import ok@0 ok0;");
+  /* a lambda inside brackets does not take the header's colon; '#' in a format spec */
+  EXPECT("with a(1, lambda: None), \\\n     b:\n    import x\n", "import x@0 x0;");
+  EXPECT("y = f\"{flags:#b} {x!r:>{w}}\"\nimport ok\n", "import ok@0 ok0;");
   /* comments */
   EXPECT("# import a\nimport b  # import c 'unclosed\n", "import b@0 b0;");
   /* continuation lines */

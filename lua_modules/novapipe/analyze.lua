@@ -19,6 +19,8 @@ local stdlib = require "novapipe.data.stdlib"
 
 local M = {}
 
+local SCAN_OPTS = { names = "decorated" }
+
 M.CATEGORIES = { "standalone", "venv", "integration", "security", "unknown" }
 M.TIER_MARKERS = { "integration", "venv", "standalone" }
 
@@ -66,6 +68,8 @@ function M.new(cfg, root, project)
     cfg = cfg, acfg = a, root = root:gsub("/+$", ""), project = project or ".",
     facts = {}, fixtures_of = {}, conftests_of = {}, bindings_of = {}, needs_of = {},
     exceptions = set_of(a.standalone_exceptions),
+    ind_sets = { venv = set_of(a.indicators.venv), integration = set_of(a.indicators.integration) },
+    module_files = {},
     hints = { integration = set_of(a.fixture_hints.integration), venv = set_of(a.fixture_hints.venv) },
     errors = {},
   }, Analyzer)
@@ -76,7 +80,8 @@ end
 function Analyzer:scan(path)
   local f = self.facts[path]
   if f == nil then
-    local facts, err = pyscan.file(path)
+    -- Body names matter only for fixtures, and fixtures are decorated.
+    local facts, err = pyscan.file(path, SCAN_OPTS)
     f = facts or { read_error = err }
     self.facts[path] = f
   end
@@ -93,11 +98,15 @@ function Analyzer:aliases(module)
   return list
 end
 
--- The first indicator of `tier` that `module` matches, or nil.
+-- The indicator of `tier` that `module` matches (the shortest), or nil:
+-- each dotted prefix of the module, and of its aliases, looked up.
 function Analyzer:indicator(module, tier)
+  local set = self.ind_sets[tier]
   for _, m in ipairs(self:aliases(module)) do
-    for _, ind in ipairs(self.acfg.indicators[tier] or {}) do
-      if under(m, ind) then return ind end
+    local prefix
+    for comp in m:gmatch("[^.]+") do
+      prefix = prefix and (prefix .. "." .. comp) or comp
+      if set[prefix] then return prefix end
     end
   end
 end
@@ -121,12 +130,18 @@ end
 -- Resolves a dotted module to a file under the project: a/b.py or
 -- a/b/__init__.py, relative to the project root and to each package root.
 function Analyzer:module_file(module)
+  local known = self.module_files[module]
+  if known ~= nil then return known or nil end
   local rel = module:gsub("%.", "/")
-  for _, base in ipairs({ self.project }) do
-    for _, cand in ipairs({ base .. "/" .. rel .. ".py", base .. "/" .. rel .. "/__init__.py" }) do
-      if is_file(cand) then return cand end
+  local found = false
+  for _, cand in ipairs({ self.project .. "/" .. rel .. ".py", self.project .. "/" .. rel .. "/__init__.py" }) do
+    if is_file(cand) then
+      found = cand
+      break
     end
   end
+  self.module_files[module] = found
+  return found or nil
 end
 
 -- Resolves a relative import from `file`: {files} it may refer to.
@@ -289,11 +304,9 @@ end
 function Analyzer:module_evidence(module, names, text, at, ev, seen)
   for _, n in ipairs(names or {}) do
     for _, tier in ipairs({ "integration", "venv" }) do
-      for _, ind in ipairs(self.acfg.indicators[tier]) do
-        if ind == n then
-          ev[#ev + 1] = { tier = tier, text = ("%s: %s %s from %s%s"):format(tier, text, n, module, at) }
-          return
-        end
+      if self.ind_sets[tier][n] then
+        ev[#ev + 1] = { tier = tier, text = ("%s: %s %s from %s%s"):format(tier, text, n, module, at) }
+        return
       end
     end
   end
@@ -574,6 +587,9 @@ function Analyzer:classify(path)
   for _, n in ipairs(ev.notes) do reasons[#reasons + 1] = n end
   detail.category = category
   detail.reasons = reasons
+  -- A test file's facts are not needed again (conftests and helpers, read
+  -- through other files, stay cached).
+  if not basename(path):match("^conftest") then self.facts[path] = nil end
   return detail
 end
 
