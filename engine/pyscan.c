@@ -586,8 +586,11 @@ static int is_keyword(const PyTok *t) {
   /* keywords start with a lower-case letter, or with F, N, T */
   char c = t->p[0];
   if (!((c >= 'a' && c <= 'y') || c == 'F' || c == 'N' || c == 'T')) return 0;
+  static size_t lengths[sizeof keywords / sizeof keywords[0]];
+  if (lengths[0] == 0)
+    for (int i = 0; keywords[i]; i++) lengths[i] = strlen(keywords[i]);
   for (int i = 0; keywords[i]; i++)
-    if (keywords[i][0] == t->p[0] && keywords[i][t->n] == '\0' && memcmp(t->p, keywords[i], t->n) == 0) return 1;
+    if (lengths[i] == t->n && keywords[i][0] == c && memcmp(t->p, keywords[i], t->n) == 0) return 1;
   return 0;
 }
 
@@ -782,6 +785,8 @@ static int add_import_name(Scanner *s, Ref name, Ref alias) {
   return 0;
 }
 
+static const Ref no_ref = {(size_t)-1, "", 0};
+
 static Imp *new_import(Scanner *s, int line) {
   if (grow((void **)&s->imps, &s->capimps, s->nimps + 1, sizeof *s->imps)) {
     s->oom = 1;
@@ -789,6 +794,7 @@ static Imp *new_import(Scanner *s, int line) {
   }
   Imp *m = &s->imps[s->nimps++];
   memset(m, 0, sizeof *m);
+  m->module = no_ref;
   m->line = line;
   m->type_checking = in_kind(s, K_TYPECHECK);
   m->optional = in_kind(s, K_OPTIONAL);
@@ -798,8 +804,6 @@ static Imp *new_import(Scanner *s, int line) {
   return m;
 }
 
-static const Ref no_ref = {(size_t)-1, "", 0};
-
 /* import a.b as c, d  |  from ..x import (a as b, c)  |  from x import * */
 static void parse_import(Scanner *s, int i, int end) {
   int line = s->toks[i].line;
@@ -807,6 +811,10 @@ static void parse_import(Scanner *s, int i, int end) {
     i++;
     while (i < end) {
       int e = item_end(s, i, end);
+      if (s->toks[i].type != PYT_NAME) { /* not a module name: nothing to record */
+        i = e + 1;
+        continue;
+      }
       Imp *m = new_import(s, line);
       if (!m) return;
       int j = dotted(s, i, e, &m->module);
@@ -974,6 +982,7 @@ static int parse_def(Scanner *s, int i, int end, int is_async) {
       if (p < e && s->toks[p].type == PYT_NAME) {
         Ref r = src_ref(s->toks[p].p, s->toks[p].n);
         if (stars) {
+          stars = stars >= 2 ? 2 : 1; /* `* **x` is not Python; keep it well formed */
           size_t off = arena_add(&s->arena, stars == 2 ? "**" : "*", (size_t)stars);
           size_t o2 = arena_add(&s->arena, s->toks[p].p, s->toks[p].n);
           if (off == (size_t)-1 || o2 == (size_t)-1) s->oom = 1;

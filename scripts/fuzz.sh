@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# Fuzzes the line assembler (engine/linebuf.c) with libFuzzer for a while.
-#   scripts/fuzz.sh [seconds]      (needs clang: apt-get install clang)
+# Fuzzes a parser of novapipe's with libFuzzer under AddressSanitizer and
+# UndefinedBehaviorSanitizer (needs clang: apt-get install clang).
+#   scripts/fuzz.sh pyscan [seconds]    the Python scanner (engine/pyscan.c)
+#   scripts/fuzz.sh linebuf [seconds]   the line assembler (engine/linebuf.c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target=${1:-pyscan}
+seconds=${2:-60}
 command -v clang >/dev/null || { echo "fuzz: clang is missing; apt-get install clang" >&2; exit 2; }
-mkdir -p build-fuzz/corpus
-clang -g -O1 -fsanitize=fuzzer,address,undefined -Iengine \
-  engine/tests/fuzz_linebuf.c engine/linebuf.c -o build-fuzz/fuzz_linebuf
-build-fuzz/fuzz_linebuf -max_total_time="${1:-60}" -max_len=4096 build-fuzz/corpus
+case $target in
+  pyscan) sources="engine/tests/fuzz_pyscan.c engine/pyscan.c"; seed=spec/fixtures/pyscan-corpus ;;
+  linebuf) sources="engine/tests/fuzz_linebuf.c engine/linebuf.c"; seed= ;;
+  *) echo "fuzz: unknown target '$target' (pyscan or linebuf)" >&2; exit 2 ;;
+esac
+mkdir -p "build-fuzz/$target-corpus"
+# shellcheck disable=SC2086
+clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iengine \
+  $sources -o "build-fuzz/fuzz_$target"
+"build-fuzz/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+  "build-fuzz/$target-corpus" ${seed:+"$seed"}

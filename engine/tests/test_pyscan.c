@@ -97,6 +97,10 @@ int main(void) {
   /* a lambda inside brackets does not take the header's colon; '#' in a format spec */
   EXPECT("with a(1, lambda: None), \\\n     b:\n    import x\n", "import x@0 x0;");
   EXPECT("y = f\"{flags:#b} {x!r:>{w}}\"\nimport ok\n", "import ok@0 ok0;");
+  /* malformed parameters keep at most two stars */
+  EXPECT("def f(* **x, ***y): pass\n", "def f(**x,**y,);");
+  /* an import of something that is not a name */
+  EXPECT("import 8ytes\nimport ok\n", "import ok@0 ok0;");
   /* comments */
   EXPECT("# import a\nimport b  # import c 'unclosed\n", "import b@0 b0;");
   /* continuation lines */

@@ -1,0 +1,55 @@
+---@meta novapipe.pyscan
+-- LuaLS stubs for the C module novapipe.pyscan (engine/pyscan_lua.c).
+
+---@class novapipe.pyscan
+local pyscan = {}
+
+---@class novapipe.PyImport
+---@field module string dotted; "" for `from . import x`
+---@field level integer leading dots of a relative import
+---@field from? boolean
+---@field names {name: string, alias?: string}[]
+---@field star? boolean
+---@field line integer
+---@field type_checking? boolean
+---@field optional? boolean
+---@field function? string
+
+---@class novapipe.PyDecorator
+---@field name string dotted
+---@field call? boolean
+---@field line integer
+---@field args {key?: string, value: string, kind: "string"|"name"|"raw"}[]
+
+---@class novapipe.PyFunction
+---@field name string
+---@field line integer
+---@field async? boolean
+---@field class? string
+---@field parent? string
+---@field params? string[]
+---@field decorators? novapipe.PyDecorator[]
+---@field names? string[]
+
+---@class novapipe.PyFacts
+---@field encoding string
+---@field imports novapipe.PyImport[]
+---@field dynamic_imports {module: string, via: string, line: integer}[]
+---@field functions novapipe.PyFunction[]
+---@field classes {name: string, line: integer, bases: string[], decorators: novapipe.PyDecorator[]}[]
+---@field assignments {target: string, line: integer, names: string[]}[]
+---@field error? {line: integer, message: string}
+
+---@param source string
+---@param opts? {names?: "all"|"decorated"|"none"}
+---@return novapipe.PyFacts
+function pyscan.scan(source, opts) end
+
+---@param path string
+---@param opts? {names?: "all"|"decorated"|"none"}
+---@return novapipe.PyFacts|nil facts
+---@return string? message
+---@return string? errname
+function pyscan.file(path, opts) end
+
+return pyscan

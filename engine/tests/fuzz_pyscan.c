@@ -1,0 +1,45 @@
+/*
+ * libFuzzer harness for the Python scanner: any bytes, no crash, no leak,
+ * no read outside the input (AddressSanitizer), and facts that make sense:
+ * lines within the source, imports with a level that is not negative.
+ * Build and run: scripts/fuzz.sh pyscan [seconds]; seed corpus in
+ * spec/fixtures/pyscan-corpus/.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyscan.h"
+
+typedef struct Ctx {
+  int lines;
+} Ctx;
+
+static void check_line(const Ctx *c, int line) {
+  if (line < 1 || line > c->lines + 1) abort();
+}
+
+static void on_import(void *ctx, const PyImport *m) {
+  check_line(ctx, m->line);
+  if (m->level < 0 || m->nnames < 0) abort();
+}
+
+static void on_function(void *ctx, const PyFunction *f) {
+  check_line(ctx, f->line);
+  for (int i = 0; i < f->nnames; i++)
+    if (f->names[i].n == 0) abort();
+}
+
+static void on_error(void *ctx, int line, const char *message) {
+  check_line(ctx, line);
+  if (!message[0]) abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  Ctx c = {1};
+  for (size_t i = 0; i < size; i++)
+    if (data[i] == '\n' || (data[i] == '\r' && (i + 1 >= size || data[i + 1] != '\n'))) c.lines++;
+  PyVisitor v = {&c, NULL, on_import, NULL, on_function, NULL, NULL, on_error, (int)(size % 3)};
+  pyscan((const char *)data, size, &v);
+  return 0;
+}
