@@ -627,4 +627,65 @@ function Analyzer:report(files)
   return { summary = summary, categorized_tests = categorized, test_details = details, errors = self.errors }
 end
 
+local DEFAULT_OUTPUT = "backend/test-classification-report.json"
+
+local function pct(summary, c)
+  return ("%d (%.1f%%)"):format(summary[c .. "_count"], summary[c .. "_percentage"])
+end
+
+---The stage that classifies a tree's test files and prints the summary
+---(np.analyze). A path that is not a directory is a usage error.
+---@param opts? {path?: string, report?: boolean, output?: string, explain?: boolean, config?: novapipe.Config}
+---@return novapipe.Stage
+function M.stage(opts)
+  opts = opts or {}
+  local config = require "novapipe.config"
+  local errors = require "novapipe._errors"
+  local json = require "novapipe.json"
+  local pipeline = require "novapipe.pipeline"
+  local pytest_config = require "novapipe.pytest_config"
+  local term = require "novapipe.term"
+  local cfg = opts.config or config.load()
+  local root = (opts.path or cfg.tests):gsub("/+$", "")
+  if lfs.attributes(root, "mode") ~= "directory" then
+    errors.usage("--path %s: %s", root, lfs.attributes(root) and "not a directory" or "no such directory")
+  end
+  return pipeline.stage {
+    name = "analyze",
+    run = function()
+      local files = assert(M.test_files(root, pytest_config.python_files()))
+      local report = M.new(cfg, root):report(files)
+      local s = report.summary
+      term.print(term.style("Test Analysis Summary", "bold"))
+      term.print(("Total tests: %d"):format(s.total_tests))
+      term.print("Standalone tests: " .. pct(s, "standalone"))
+      term.print("VENV tests: " .. pct(s, "venv"))
+      term.print("Integration tests: " .. pct(s, "integration"))
+      term.print("Security tests: " .. pct(s, "security"))
+      term.print("Unknown tests: " .. pct(s, "unknown"))
+      if opts.explain then
+        for _, f in ipairs(files) do
+          local d = report.test_details[f]
+          term.print(("%s: %s%s"):format(f, d.category, d.is_security and " (security)" or ""))
+          for _, r in ipairs(d.reasons) do term.print("    " .. r) end
+        end
+      end
+      if #report.errors > 0 then
+        term.print(term.style("Errors:", "red", "bold"))
+        for _, e in ipairs(report.errors) do term.print("- " .. e) end
+      end
+      local out = opts.output or (opts.report and DEFAULT_OUTPUT or nil)
+      if out then
+        local dir = out:match("^(.*)/[^/]*$")
+        if dir then assert(fs.mkdir_p(dir)) end
+        local ok, err = json.write(out, report)
+        if not ok then return { status = "error", reason = err } end
+        term.print(("Detailed report written to %s"):format(out))
+      end
+      return { status = "passed", summary = ("%d files: %d standalone, %d venv, %d integration, %d unknown")
+        :format(#files, s.standalone_count, s.venv_count, s.integration_count, s.unknown_count), report = report }
+    end,
+  }
+end
+
 return M

@@ -19,4 +19,11 @@ function np.tiers(opts)
   return require("novapipe.tiers").stages(opts or {})
 end
 
+---The stage that classifies the test files (see novapipe.analyze).
+---@param opts? {path?: string, report?: boolean, output?: string, explain?: boolean}
+---@return novapipe.Stage
+function np.analyze(opts)
+  return require("novapipe.analyze").stage(opts)
+end
+
 return np

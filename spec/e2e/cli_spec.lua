@@ -193,7 +193,7 @@ proc.spawn({ "sleep", "%s" }):wait()
       local installed = prefix .. "/bin/novapipe"
       r = assert(require("novapipe.process").run({ installed, "--no-color", "list" }, { cwd = "/" }))
       assert.equal(0, r.code, r.stderr)
-      assert.matches("all%s+Every test tier", r.stdout)
+      assert.matches("all%s+Classify the tests, then run every tier", r.stdout)
       assert.matches("run_tests%s+Run the test tiers", r.stdout)
       -- A tier run from the installed copy finds its pytest plugin there.
       local clinic = lfs.currentdir() .. "/examples/clinic"
