@@ -69,10 +69,17 @@ function M.new(cfg, root, project)
     facts = {}, fixtures_of = {}, conftests_of = {}, bindings_of = {}, needs_of = {},
     exceptions = set_of(a.standalone_exceptions),
     ind_sets = { venv = set_of(a.indicators.venv), integration = set_of(a.indicators.integration) },
+    ind_tops = {},
     module_files = {},
     hints = { integration = set_of(a.fixture_hints.integration), venv = set_of(a.fixture_hints.venv) },
     errors = {},
   }, Analyzer)
+  -- First components of the indicators: a module under none of them (and
+  -- no package root) needs no prefix matching at all.
+  for _, tier in ipairs({ "venv", "integration" }) do
+    for _, ind in ipairs(a.indicators[tier]) do self.ind_tops[ind:match("^[^.]+")] = true end
+  end
+  for _, r in ipairs(a.roots) do self.ind_tops[r] = true end
   return self
 end
 
@@ -310,6 +317,10 @@ function Analyzer:module_evidence(module, names, text, at, ev, seen)
       end
     end
   end
+  local top = module:match("^[^.]+")
+  local plain = top == nil or stdlib[top] or self.exceptions[top]
+  -- The common case: the standard library, and no indicator under it.
+  if plain and not self.ind_tops[top] then return end
   local candidates = { module }
   for _, n in ipairs(names or {}) do candidates[#candidates + 1] = module .. "." .. n end
   for _, tier in ipairs({ "integration", "venv" }) do
@@ -320,8 +331,7 @@ function Analyzer:module_evidence(module, names, text, at, ev, seen)
       end
     end
   end
-  local top = module:match("^[^.]+")
-  if top == nil or stdlib[top] or self.exceptions[top] then return end
+  if plain then return end
   local file = self:module_file(module)
   if file and self:in_tree(file) then
     self:file_evidence(file, ev, seen, ("local helper %s"):format(module))
