@@ -9,8 +9,12 @@ target=${1:-pyscan}
 seconds=${2:-60}
 command -v clang >/dev/null || { echo "fuzz: clang is missing; apt-get install clang" >&2; exit 2; }
 case $target in
-  pyscan) sources="engine/tests/fuzz_pyscan.c engine/pyscan.c"; seed=spec/fixtures/pyscan-corpus ;;
-  linebuf) sources="engine/tests/fuzz_linebuf.c engine/linebuf.c"; seed= ;;
+  pyscan)
+    sources="engine/tests/fuzz_pyscan.c engine/pyscan.c"
+    # seeds: hand-written edge cases and the bundled example's Python
+    seeds=(spec/fixtures/pyscan-corpus examples/clinic/backend/app/api
+           examples/clinic/backend/app/tests/{standalone,venv,integration}) ;;
+  linebuf) sources="engine/tests/fuzz_linebuf.c engine/linebuf.c"; seeds=() ;;
   *) echo "fuzz: unknown target '$target' (pyscan or linebuf)" >&2; exit 2 ;;
 esac
 mkdir -p "build-fuzz/$target-corpus"
@@ -18,4 +22,4 @@ mkdir -p "build-fuzz/$target-corpus"
 clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iengine \
   $sources -o "build-fuzz/fuzz_$target"
 "build-fuzz/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-  "build-fuzz/$target-corpus" ${seed:+"$seed"}
+  "build-fuzz/$target-corpus" "${seeds[@]}"

@@ -2,8 +2,8 @@
  * libFuzzer harness for the Python scanner: any bytes, no crash, no leak,
  * no read outside the input (AddressSanitizer), and facts that make sense:
  * lines within the source, imports with a level that is not negative.
- * Build and run: scripts/fuzz.sh pyscan [seconds]; seed corpus in
- * spec/fixtures/pyscan-corpus/.
+ * Build and run: scripts/fuzz.sh pyscan [seconds]; seeds are
+ * spec/fixtures/pyscan-corpus/ and the bundled example's Python.
  */
 #include <stdint.h>
 #include <stdlib.h>

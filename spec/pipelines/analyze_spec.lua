@@ -8,12 +8,7 @@ local H = require "spec.support.h"
 local T = "backend/app/tests/"
 
 local function tree(files)
-  local root = H.tmpdir()
-  for path, text in pairs(files) do
-    local dir = (root .. "/" .. path):match("^(.*)/")
-    assert(fs.mkdir_p(dir, "0755"))
-    H.write(root .. "/" .. path, text)
-  end
+  local root = H.tree(files)
   assert(fs.mkdir_p(root .. "/" .. T, "0755"))
   return root
 end

@@ -10,13 +10,8 @@ local TESTS = "backend/app/tests/"
 
 -- Writes a project: files maps paths (relative to the root) to contents.
 local function project(files)
-  local root = H.tmpdir()
+  local root = H.tree(files)
   assert(fs.mkdir_p(root .. "/" .. TESTS, "0755"))
-  for path, text in pairs(files) do
-    local dir = (root .. "/" .. path):match("^(.*)/")
-    assert(fs.mkdir_p(dir, "0755"))
-    H.write(root .. "/" .. path, text)
-  end
   return root
 end
 

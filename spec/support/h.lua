@@ -31,6 +31,18 @@ function H.read(path)
   return s
 end
 
+---Writes a tree into a new temporary directory: files maps paths (relative
+---to it) to contents. Returns the directory.
+function H.tree(files)
+  local root = H.tmpdir()
+  for path, text in pairs(files) do
+    local dir = (root .. "/" .. path):match("^(.*)/")
+    assert(fs.mkdir_p(dir, "0755"))
+    H.write(root .. "/" .. path, text)
+  end
+  return root
+end
+
 ---Runs the novapipe binary with args; returns the result (captured output).
 function H.novapipe(args, opts)
   local process = require "novapipe.process"
