@@ -255,6 +255,30 @@ def test_plain(): pass
       assert.matches("FAIL%s+standalone[^\n]*  1 failed\n", r.stdout)
     end)
 
+    it("--verbose streams pytest's own output", function()
+      local root = new_project({ [TESTS .. "standalone/test_v.py"] = "def test_visible(): pass\n" })
+      local r = run(root, { "--standalone", "--verbose" })
+      assert.equal(0, r.code)
+      assert.matches("test_v.py::test_visible PASSED", r.stdout)
+      assert.is_nil(run(root, { "--standalone" }).stdout:find("test_visible", 1, true))
+    end)
+
+    it("--tier runs a tier the project's novapipe.lua adds, with its environment", function()
+      local root = new_project({
+        ["novapipe.lua"] = "return { tiers = { contract = { dir = 'contract', after = 'venv', env = { CONTRACT = 'yes' } } } }\n",
+        [TESTS .. "contract/test_c.py"] = "import os\ndef test_env():\n    assert os.environ['CONTRACT'] == 'yes'\n",
+        [TESTS .. "standalone/test_a.py"] = PASSING,
+      })
+      local r = run(root, { "--tier", "contract" })
+      assert.equal(0, r.code, r.stdout)
+      assert.matches("PASS%s+contract[^\n]*1 passed", r.stdout)
+      r = run(root)
+      assert.matches("PASS%s+standalone.*EMPTY%s+venv.*PASS%s+contract.*EMPTY%s+integration", r.stdout)
+      r = run(root, { "--tier", "nope" })
+      assert.equal(2, r.code)
+      assert.matches("unknown tier 'nope' %(tiers: standalone, venv, contract, integration%)", r.stderr)
+    end)
+
     it("--parallel 2 runs the tests in pytest-xdist workers", function()
       local root = new_project({ [TESTS .. "standalone/test_w.py"] =
         "import os\ndef test_in_a_worker():\n    assert os.environ.get('PYTEST_XDIST_WORKER', '').startswith('gw')\n" })
