@@ -357,6 +357,7 @@ function M.stages(opts)
   local session = { cfg = cfg, opts = opts, coverage_files = {}, python = nil }
   local candidates = python.candidates(cfg.python)
   local required = python.require_env(needed_modules(opts))
+  local missing_line = "^" .. python.MISSING_MARK:gsub("%-", "%%-") .. " (.*)$"
   -- Runs pytest with the first candidate Python that has what the run
   -- needs (the bootstrap says, see novapipe.python); remembers it.
   function session.run_pytest(args, spawn_opts)
@@ -370,7 +371,7 @@ function M.stages(opts)
         for key, v in pairs(spawn_opts) do o[key] = v end
         -- The bootstrap's marker goes to stderr before pytest starts.
         o.stderr = function(line)
-          local m = line:match("^" .. python.MISSING_MARK:gsub("%-", "%%-") .. " (.*)$")
+          local m = line:match(missing_line)
           if m then
             saw_missing = {}
             for name in m:gmatch("%S+") do saw_missing[#saw_missing + 1] = name end
