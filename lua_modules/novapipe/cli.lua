@@ -104,7 +104,7 @@ local function cmd_run(args)
   if step_summary and step_summary ~= "" then
     bus:subscribe(require("novapipe.reporters.markdown").new(step_summary))
   end
-  local outcome = p.run(def, opts, { bus = bus, path = path, name = args.pipeline })
+  local outcome = p.run(def, opts, { bus = bus, path = path, name = args.pipeline, def = def })
   return outcome.exit
 end
 

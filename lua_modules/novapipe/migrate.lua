@@ -1,0 +1,310 @@
+-- Moving test files into their tiers, safely.
+--
+--   plan     what analyze says, turned into moves: each test file not in its
+--            tier's directory goes there, keeping its sub-path under the tier
+--            (unit/api/test_x.py -> venv/api/test_x.py) or, with
+--            layout = "flatten", straight into the tier where no collision
+--            arises. Nothing is ever overwritten: a destination that exists,
+--            or that two files would share, keeps both files where they are.
+--            A file stays, with the reason, when moving it alone would break
+--            it: it reads files beside it through __file__, it imports a
+--            local helper relatively, or it needs a fixture from a
+--            conftest.py that would not be in scope at the destination.
+--   journal  before anything is touched, the operations are written
+--            (atomically) to a journal; each operation is idempotent, so a
+--            migration killed at any moment is completed by --execute or
+--            undone, byte for byte, by --undo.
+--   verify   pytest --collect-only before and after, naming every directory
+--            (pytest's default norecursedirs skips one called venv); a test
+--            missing afterwards, or a new collection error, rolls the
+--            migration back.
+local analyze = require "novapipe.analyze"
+local fs = require "novapipe.fs"
+local json = require "novapipe.json"
+local lfs = require "lfs"
+local process = require "novapipe.process"
+
+local M = {}
+
+M.JOURNAL = ".novapipe/migration.json"
+
+local function is_file(p) return lfs.attributes(p, "mode") == "file" end
+local function is_dir(p) return lfs.attributes(p, "mode") == "directory" end
+local function dirname(p) return p:match("^(.*)/[^/]*$") or "." end
+local function basename(p) return p:match("([^/]*)$") end
+
+-- Whether dir is path's directory or one above it.
+local function above(dir, path)
+  return path:sub(1, #dir + 1) == dir .. "/"
+end
+
+---Plans a migration of the tests under root.
+---@param cfg novapipe.Config
+---@param root string
+---@param opts {layout?: "keep"|"flatten", unknown_to?: string}
+---@return table plan {moves = {{from, to, category, reasons}}, stays = {{path, why}}, notes, mkdirs, creates}
+function M.plan(cfg, root, opts)
+  local layout = opts.layout or "keep"
+  local unknown_to = opts.unknown_to or "venv"
+  local tier_dir = {}
+  for _, t in ipairs(cfg.tiers) do tier_dir[t.name] = t.dir end
+  local files = assert(analyze.test_files(root, require("novapipe.pytest_config").python_files()))
+  local a = analyze.new(cfg, root)
+  local plan = { moves = {}, stays = {}, notes = {}, mkdirs = {}, creates = {} }
+  local wanted = {}
+  for _, file in ipairs(files) do
+    local d = a:classify(file)
+    local rel = file:sub(#root + 2)
+    local first, rest = rel:match("^([^/]+)/(.+)$")
+    local category = d.category
+    if category == "unknown" then
+      plan.notes[#plan.notes + 1] = ("%s is unknown (%s): it goes to %s"):format(rel, d.reasons[1] or "", unknown_to)
+      category = unknown_to
+    end
+    local dir = tier_dir[category]
+    if not dir then
+      plan.stays[#plan.stays + 1] = { path = file, why = ("no tier '%s' is configured"):format(category) }
+    elseif first ~= dir then
+      local sub = rest or rel
+      local dest = ("%s/%s/%s"):format(root, dir, layout == "flatten" and basename(rel) or sub)
+      local why = M.blockers(a, file, dest)
+      if why then
+        plan.stays[#plan.stays + 1] = { path = file, why = why }
+      else
+        wanted[#wanted + 1] = { from = file, to = dest, category = category, reasons = d.reasons,
+                                keep = ("%s/%s/%s"):format(root, dir, sub) }
+      end
+    end
+  end
+  -- Collisions: an existing destination, or one shared by two files.
+  local count = {}
+  for _, m in ipairs(wanted) do count[m.to] = (count[m.to] or 0) + 1 end
+  if layout == "flatten" then
+    -- flattened only where no collision arises; else the sub-path is kept
+    for _, m in ipairs(wanted) do
+      if count[m.to] > 1 or lfs.attributes(m.to) then
+        count[m.to] = count[m.to] - 1
+        m.to = m.keep
+        count[m.to] = (count[m.to] or 0) + 1
+      end
+    end
+  end
+  for _, m in ipairs(wanted) do
+    if lfs.attributes(m.to) then
+      plan.stays[#plan.stays + 1] = { path = m.from, why = ("%s exists: nothing is overwritten"):format(m.to) }
+    elseif count[m.to] > 1 then
+      plan.stays[#plan.stays + 1] = { path = m.from, why = ("another file would also go to %s"):format(m.to) }
+    else
+      plan.moves[#plan.moves + 1] = { from = m.from, to = m.to, category = m.category, reasons = m.reasons }
+    end
+  end
+  -- Directories to make: each tier, and the sub-directories moves need, with
+  -- an __init__.py where the source directory has one (and in a new tier).
+  local made = {}
+  local function need(dir, with_init)
+    if made[dir] or is_dir(dir) then return end
+    need(dirname(dir), with_init)
+    made[dir] = true
+    plan.mkdirs[#plan.mkdirs + 1] = dir
+    if with_init then plan.creates[#plan.creates + 1] = dir .. "/__init__.py" end
+  end
+  for _, t in ipairs(cfg.tiers) do need(root .. "/" .. t.dir, true) end
+  for _, m in ipairs(plan.moves) do need(dirname(m.to), is_file(dirname(m.from) .. "/__init__.py")) end
+  return plan
+end
+
+---Why moving `file` alone to `dest` would break it, or nil.
+function M.blockers(a, file, dest)
+  local facts = a:scan(file)
+  if facts.error or facts.read_error then
+    return nil -- a file that does not parse is moved as unknown says; pytest will tell
+  end
+  for _, fn in ipairs(facts.functions or {}) do
+    for _, n in ipairs(fn.names or {}) do
+      if n == "__file__" then return "it reads files beside it through __file__ (line " .. fn.line .. ")" end
+    end
+  end
+  for _, asg in ipairs(facts.assignments or {}) do
+    for _, n in ipairs(asg.names) do
+      if n == "__file__" then return "it reads files beside it through __file__ (line " .. asg.line .. ")" end
+    end
+  end
+  for _, imp in ipairs(facts.imports or {}) do
+    if imp.level > 0 then
+      return ("it imports %s%s relatively (line %d); moving it alone would break that"):format(
+        string.rep(".", imp.level), imp.module, imp.line)
+    end
+  end
+  local dest_dir = dirname(dest)
+  for _, r in ipairs(a:requested(file, facts)) do
+    local fx = a:find_fixture(file, r.name)
+    if fx and fx.file ~= file and not above(dirname(fx.file), dest_dir .. "/x") then
+      return ("it needs fixture %s from %s, which would not be in scope at %s"):format(r.name, fx.file, dest_dir)
+    end
+  end
+  return nil
+end
+
+-- ------------------------------------------------------------------
+-- The journal and its operations
+
+---The operations of a plan, in order.
+function M.operations(plan, use_git)
+  local ops = {}
+  for _, d in ipairs(plan.mkdirs) do ops[#ops + 1] = { op = "mkdir", path = d } end
+  for _, c in ipairs(plan.creates) do ops[#ops + 1] = { op = "create", path = c, content = "" } end
+  for _, m in ipairs(plan.moves) do ops[#ops + 1] = { op = "move", from = m.from, to = m.to, git = use_git } end
+  return ops
+end
+
+local function git(args, cwd)
+  local argv = { "git" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return process.run(argv, { cwd = cwd, stdin = "null" })
+end
+
+---Whether path is a file git tracks (so a move can be `git mv`).
+local function tracked(path)
+  local r = git({ "ls-files", "--error-unmatch", "--", basename(path) }, dirname(path))
+  return r and r.code == 0
+end
+
+---Whether dir is inside a git work tree.
+function M.in_git(dir)
+  local r = git({ "rev-parse", "--is-inside-work-tree" }, dir)
+  return r and r.code == 0 and (r.stdout or ""):match("true") ~= nil
+end
+
+local function move(from, to, use_git)
+  if use_git and tracked(from) then
+    local r = git({ "mv", "--", from, to })
+    if r and r.code == 0 then return true end
+  end
+  local ok, err = os.rename(from, to)
+  if not ok then error(("cannot move %s to %s: %s"):format(from, to, err), 0) end
+  return true
+end
+
+-- Applies one operation if it is not applied yet (idempotent).
+local function apply(op)
+  if op.op == "mkdir" then
+    if not is_dir(op.path) then assert(fs.mkdir_p(op.path, "0755")) end
+  elseif op.op == "create" then
+    if not lfs.attributes(op.path) then assert(fs.atomic_write(op.path, op.content, "0644")) end
+  elseif op.op == "move" then
+    if lfs.attributes(op.from) and not lfs.attributes(op.to) then move(op.from, op.to, op.git) end
+  end
+end
+
+-- Reverts one operation if it is applied (idempotent).
+local function revert(op)
+  if op.op == "mkdir" then
+    if is_dir(op.path) then
+      local empty = true
+      for e in lfs.dir(op.path) do
+        if e ~= "." and e ~= ".." then empty = false end
+      end
+      if empty then assert(lfs.rmdir(op.path)) end
+    end
+  elseif op.op == "create" then
+    local f = io.open(op.path, "rb")
+    if f then
+      local content = f:read("a")
+      f:close()
+      if content == op.content then assert(os.remove(op.path)) end
+    end
+  elseif op.op == "move" then
+    if lfs.attributes(op.to) and not lfs.attributes(op.from) then move(op.to, op.from, op.git) end
+  end
+end
+
+-- Fault injection for the crash specs: NOVAPIPE_FAULT_KILL_AFTER_OPS=N
+-- ends novapipe with SIGKILL after N operations.
+local function maybe_crash(n)
+  local after = tonumber(os.getenv("NOVAPIPE_FAULT_KILL_AFTER_OPS") or "")
+  if after and n >= after then
+    process.run({ "kill", "-KILL", tostring(require("novapipe.proc").self().pid) })
+  end
+end
+
+---Writes the journal atomically.
+function M.write_journal(path, journal)
+  assert(fs.mkdir_p(dirname(path)))
+  local ok, err = json.write(path, journal)
+  if not ok then error("cannot write the journal " .. path .. ": " .. err, 0) end
+end
+
+---Applies every operation of a journal, writing its status first.
+function M.apply_journal(path, journal)
+  journal.status = "applying"
+  M.write_journal(path, journal)
+  for i, op in ipairs(journal.ops) do
+    apply(op)
+    maybe_crash(i)
+  end
+  journal.status = "applied"
+  M.write_journal(path, journal)
+end
+
+---Reverts every operation of a journal, last first, and removes it.
+function M.undo_journal(path, journal)
+  journal.status = "undoing"
+  M.write_journal(path, journal)
+  for i = #journal.ops, 1, -1 do revert(journal.ops[i]) end
+  os.remove(path)
+  local dir = dirname(path)
+  pcall(lfs.rmdir, dir)
+end
+
+-- ------------------------------------------------------------------
+-- Verification
+
+---Collects the tests under root with pytest, naming root and every
+---directory that holds test files. Returns {ids = set, errors = set of
+---files} or nil and an error.
+function M.collect(py, root)
+  local args = { py, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", root }
+  local dirs = fs.walk(root, { dirs = true, exclude = { "__pycache__", ".*" } }) or {}
+  for _, d in ipairs(dirs) do
+    if is_dir(root .. "/" .. d) then args[#args + 1] = root .. "/" .. d end
+  end
+  local r, err = process.run(args, { stdin = "null" })
+  if not r then return nil, err end
+  local ids, errors = {}, {}
+  for line in (r.stdout or ""):gmatch("[^\n]+") do
+    local bad = line:match("^ERROR (%S+)")
+    if bad then
+      errors[bad] = true
+    elseif line:find("::", 1, true) and not line:find("^[=_!]") then
+      ids[line] = true
+    end
+  end
+  if r.code ~= 0 and r.code ~= 5 and not next(errors) then
+    errors["(pytest exit " .. r.code .. ")"] = true
+  end
+  return { ids = ids, errors = errors }
+end
+
+---Compares collections before and after the moves: tests missing
+---afterwards (mapped through the moves) and new collection errors.
+---@return string[] problems
+function M.compare(before, after, moves)
+  local map = {}
+  for _, m in ipairs(moves) do map[m.from] = m.to end
+  local problems = {}
+  local ids = {}
+  for id in pairs(before.ids) do ids[#ids + 1] = id end
+  table.sort(ids)
+  for _, id in ipairs(ids) do
+    local file, rest = id:match("^(.-)(::.*)$")
+    local want = map[file] and (map[file] .. rest) or id
+    if not after.ids[want] then problems[#problems + 1] = "missing after the migration: " .. want end
+  end
+  for f in pairs(after.errors) do
+    if not before.errors[f] then problems[#problems + 1] = "new collection error: " .. f end
+  end
+  table.sort(problems)
+  return problems
+end
+
+return M

@@ -1,0 +1,117 @@
+-- migrate: move test files into their tiers, as analyze classifies them,
+-- verified, undoable and crash-safe. The options of the team's original
+-- migrate_tests.py (--analyze, --execute, --path) and novapipe's own.
+local np = require "novapipe"
+local config = require "novapipe.config"
+local errors = require "novapipe._errors"
+local lfs = require "lfs"
+local migrate = require "novapipe.migrate"
+local python = require "novapipe.python"
+local term = require "novapipe.term"
+
+local function print_plan(plan, dry)
+  term.print(term.style(dry and "Migration plan (dry run: nothing is changed)" or "Migration", "bold"))
+  for _, m in ipairs(plan.moves) do term.print(("  %s -> %s"):format(m.from, m.to)) end
+  for _, n in ipairs(plan.notes) do term.print(term.style("  note: ", "yellow") .. n) end
+  for _, st in ipairs(plan.stays) do term.print(term.style("  stays: ", "yellow") .. st.path .. ": " .. st.why) end
+  term.print(("%d files to move, %d staying%s"):format(#plan.moves, #plan.stays, dry and " (dry run)" or ""))
+end
+
+local function report(opts, plan, extra)
+  if not opts.output then return end
+  local out = { dry_run = not opts.execute, moves = plan.moves, stays = plan.stays, notes = plan.notes }
+  for k, v in pairs(extra or {}) do out[k] = v end
+  local ok, err = np.json.write(opts.output, out)
+  if not ok then errors.usage("--output %s: %s", opts.output, err) end
+end
+
+return np.pipeline {
+  description = "Move test files into their tiers: verified by pytest, undoable, crash-safe",
+  options = {
+    { "--analyze", "show the plan and change nothing (a dry run)" },
+    { "--execute", "carry the plan out (or complete a migration that was interrupted)" },
+    { "--undo", "restore the tree as it was before the last migration, byte for byte" },
+    { "--path", "the tests directory (default backend/app/tests)", arg = "DIR" },
+    { "--layout", "keep sub-paths under the tier (keep) or move files straight into it where no collision arises (flatten)",
+      arg = "HOW", choices = { "keep", "flatten" }, default = "keep" },
+    { "--unknown-to", "the tier for files analyze calls unknown", arg = "TIER", default = "venv" },
+    { "--no-git", "move with rename even inside a git work tree (default: git mv, so history follows)" },
+    { "--output", "write the plan and the outcome as JSON", arg = "FILE" },
+  },
+  stages = function(opts, ctx)
+    local cfg = config.load()
+    local root = (opts.path or cfg.tests):gsub("/+$", "")
+    local journal_path = migrate.JOURNAL
+    if not (opts.analyze or opts.execute or opts.undo) then
+      return { np.stage { name = "migrate", run = function()
+        io.write(require("novapipe.pipeline").parser(ctx.def or {}, "migrate"):get_help(), "\n")
+        return { status = "failed", reason = "nothing to do: give --analyze (a dry run), --execute or --undo" }
+      end } }
+    end
+    if not opts.undo and lfs.attributes(root, "mode") ~= "directory" then
+      errors.usage("--path %s: no such directory", root)
+    end
+    return { np.stage { name = "migrate", run = function()
+      if opts.undo then
+        local journal = np.json.read(journal_path)
+        if not journal then errors.usage("no migration to undo (%s does not exist)", journal_path) end
+        migrate.undo_journal(journal_path, journal)
+        term.print(("Undone: %d moves reverted"):format(#journal.moves))
+        return { status = "passed", summary = "undone" }
+      end
+      local plan = migrate.plan(cfg, root, { layout = opts.layout, unknown_to = opts.unknown_to })
+      if opts.analyze then
+        print_plan(plan, true)
+        report(opts, plan)
+        return { status = "passed", summary = ("%d files would move"):format(#plan.moves) }
+      end
+      local existing = lfs.attributes(journal_path) and np.json.read(journal_path)
+      if existing and existing.status ~= "done" then
+        -- A migration was interrupted: complete it, then verify it.
+        term.print("Completing the migration interrupted at " .. journal_path)
+        plan = { moves = existing.moves, stays = {}, notes = {} }
+        migrate.apply_journal(journal_path, existing)
+      elseif #plan.moves == 0 then
+        print_plan(plan, false)
+        return { status = "passed", summary = "nothing to move" }
+      else
+        if existing then
+          errors.usage("a finished migration's journal is at %s: --undo it, or remove it to start another", journal_path)
+        end
+        existing = nil
+      end
+      local py, perr = python.find({ "pytest" }, cfg.python)
+      if not py then return { status = "error", reason = perr } end
+      local journal = existing
+      if not journal then
+        local before, cerr = migrate.collect(py, root)
+        if not before then return { status = "error", reason = cerr } end
+        local ids, errs = {}, {}
+        for id in pairs(before.ids) do ids[#ids + 1] = id end
+        for f in pairs(before.errors) do errs[#errs + 1] = f end
+        table.sort(ids)
+        journal = { version = 1, root = root, status = "planned", moves = plan.moves,
+                    ops = migrate.operations(plan, not opts.no_git and migrate.in_git(root)),
+                    before = { ids = ids, errors = errs } }
+        print_plan(plan, false)
+        migrate.apply_journal(journal_path, journal)
+      end
+      local before = { ids = {}, errors = {} }
+      for _, id in ipairs(journal.before.ids) do before.ids[id] = true end
+      for _, f in ipairs(journal.before.errors) do before.errors[f] = true end
+      local after, aerr = migrate.collect(py, root)
+      local problems = after and migrate.compare(before, after, journal.moves) or { "cannot collect: " .. tostring(aerr) }
+      if #problems > 0 then
+        migrate.undo_journal(journal_path, journal)
+        report(opts, plan, { rolled_back = true, problems = problems })
+        return { status = "failed", reason = "the migration was rolled back: pytest does not collect the same tests",
+                 details = problems }
+      end
+      journal.status = "done"
+      migrate.write_journal(journal_path, journal)
+      report(opts, plan, { rolled_back = false })
+      return { status = "passed", summary = ("%d files moved, %d tests collected before and after; undo with --undo")
+        :format(#journal.moves, #journal.before.ids) }
+    end } }
+  end,
+}

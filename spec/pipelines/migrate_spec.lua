@@ -1,0 +1,196 @@
+-- migrate end to end: the real binary and real pytest on legacy trees
+-- written into temporary directories.
+local fs = require "novapipe.fs"
+local lfs = require "lfs"
+local process = require "novapipe.process"
+local H = require "spec.support.h"
+
+local T = "backend/app/tests/"
+
+-- Every directory and file under root, with contents: a byte-for-byte
+-- picture of the tree.
+local function snapshot(root)
+  local pic = {}
+  for _, rel in ipairs(assert(fs.walk(root, { dirs = true, exclude = { "__pycache__", ".pytest_cache" } }))) do
+    local path = root .. "/" .. rel
+    pic[rel] = lfs.attributes(path, "mode") == "directory" and "<dir>" or H.read(path)
+  end
+  return pic
+end
+
+local LEGACY = {
+  ["backend/__init__.py"] = "", ["backend/app/__init__.py"] = "", [T .. "__init__.py"] = "",
+  [T .. "unit/__init__.py"] = "",
+  [T .. "unit/test_rules.py"] = "def test_rule():\n    assert 1 + 1 == 2\n",
+  [T .. "unit/api/__init__.py"] = "",
+  [T .. "unit/api/test_same.py"] = "import json\ndef test_api_json():\n    assert json.dumps(1) == '1'\n",
+  [T .. "unit/models/__init__.py"] = "",
+  [T .. "unit/models/test_same.py"] = "import fastapi\ndef test_models():\n    assert fastapi\n",
+  [T .. "integration_old/__init__.py"] = "",
+  [T .. "integration_old/conftest.py"] = "import pytest\n@pytest.fixture\ndef local_db():\n    return {}\n",
+  [T .. "integration_old/test_needs_fixture.py"] = "def test_uses(local_db):\n    assert local_db == {}\n",
+  [T .. "integration_old/test_db.py"] = "try:\n    import psycopg2\nexcept ImportError:\n    psycopg2 = None\nimport pytest\n"
+    .. "pytestmark = pytest.mark.integration\ndef test_db():\n    pass\n",
+  [T .. "helpers_pkg/__init__.py"] = "",
+  [T .. "helpers_pkg/helpers.py"] = "def make():\n    return 3\n",
+  [T .. "helpers_pkg/test_helper_user.py"] = "from .helpers import make\ndef test_make():\n    assert make() == 3\n",
+  [T .. "data/__init__.py"] = "",
+  [T .. "data/test_reads_data.py"] = "import pathlib\nDATA = pathlib.Path(__file__).parent / 'rows.csv'\n"
+    .. "def test_rows():\n    assert DATA.read_text() == 'a,b\\n'\n",
+  [T .. "data/rows.csv"] = "a,b\n",
+  [T .. "README.md"] = "# tests\n",
+  ["pytest.ini"] = "[pytest]\nmarkers =\n  integration: needs services\n",
+}
+
+local function run(root, args, opts)
+  local argv = { "-C", root, "--no-color", "run", "migrate" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return H.novapipe(argv, opts)
+end
+
+local function pytest(root)
+  local py = assert(require("novapipe.python").find({ "pytest" }))
+  local args = { py, "-m", "pytest", "-q", "-p", "no:cacheprovider", T }
+  for _, d in ipairs({ "standalone", "venv", "integration" }) do
+    if lfs.attributes(root .. "/" .. T .. d) then args[#args + 1] = T .. d end
+  end
+  return assert(process.run(args, { cwd = root }))
+end
+
+describe("novapipe run migrate", function()
+  local root
+  before_each(function() root = H.tree(LEGACY) end)
+  after_each(function() H.rmrf(root) end)
+
+  it("with neither --analyze nor --execute shows the help and exits 1", function()
+    local r = run(root, {})
+    assert.equal(1, r.code)
+    assert.matches("Usage: novapipe run migrate", r.stdout)
+    assert.matches("nothing to do: give %-%-analyze", r.stdout)
+  end)
+
+  it("--undo without a migration is one line and exit 2", function()
+    local r = run(root, { "--undo" })
+    assert.equal(2, r.code)
+    assert.equal("novapipe: no migration to undo (.novapipe/migration.json does not exist)\n", r.stderr)
+  end)
+
+  it("--analyze shows the plan, says why files stay, and changes nothing", function()
+    local before = snapshot(root)
+    local r = run(root, { "--analyze", "--output", root .. "/../plan-" .. lfs.attributes(root, "ino") .. ".json" })
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("backend/app/tests/unit/test_rules.py %-> backend/app/tests/standalone/test_rules.py", r.stdout)
+    assert.matches("unit/api/test_same.py %-> backend/app/tests/standalone/api/test_same.py", r.stdout)
+    assert.matches("unit/models/test_same.py %-> backend/app/tests/venv/models/test_same.py", r.stdout)
+    assert.matches("stays: [^\n]*test_needs_fixture.py: it needs fixture local_db from [^\n]*conftest.py, which would not be in scope", r.stdout)
+    assert.matches("stays: [^\n]*test_helper_user.py: it imports %.helpers relatively", r.stdout)
+    assert.matches("stays: [^\n]*test_reads_data.py: it reads files beside it through __file__", r.stdout)
+    assert.matches("%(dry run%)", r.stdout)
+    assert.same(before, snapshot(root))
+    os.remove(root .. "/../plan-" .. lfs.attributes(root, "ino") .. ".json")
+  end)
+
+  it("--execute moves (never copies), keeps every file, and pytest collects and passes the same tests", function()
+    local before_run = pytest(root)
+    assert.equal(0, before_run.code, before_run.stdout)
+    local r = run(root, { "--execute" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("4 files moved, 7 tests collected before and after", r.stdout)
+    -- moved: gone from the old place, present once in the new
+    assert.is_nil(lfs.attributes(root .. "/" .. T .. "unit/test_rules.py"))
+    assert.equal("def test_rule():\n    assert 1 + 1 == 2\n", H.read(root .. "/" .. T .. "standalone/test_rules.py"))
+    assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "standalone/api/test_same.py"))
+    assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "venv/models/test_same.py"))
+    assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "integration/test_db.py"))
+    -- what stays, stays; non-test files are all there
+    for _, p in ipairs({ "integration_old/test_needs_fixture.py", "helpers_pkg/helpers.py", "data/rows.csv", "README.md",
+                         "integration_old/conftest.py" }) do
+      assert.is_not_nil(lfs.attributes(root .. "/" .. T .. p), p)
+    end
+    local after_run = pytest(root)
+    assert.equal(0, after_run.code, after_run.stdout)
+    assert.equal(before_run.stdout:match("(%d+) passed"), after_run.stdout:match("(%d+) passed"))
+    -- idempotent: nothing more to do, nothing changed
+    local now = snapshot(root)
+    r = run(root, { "--execute" })
+    assert.equal(0, r.code)
+    assert.matches("nothing to move", r.stdout)
+    assert.same(now, snapshot(root))
+  end)
+
+  it("--undo restores the tree byte for byte", function()
+    local before = snapshot(root)
+    assert.equal(0, run(root, { "--execute" }).code)
+    assert.are_not.same(before, snapshot(root))
+    local r = run(root, { "--undo" })
+    assert.equal(0, r.code, r.stderr)
+    assert.same(before, snapshot(root))
+  end)
+
+  it("rolls itself back, byte for byte, when pytest no longer collects the same tests", function()
+    -- A test that only imports from where it is: nothing analyze can see.
+    H.write(root .. "/" .. T .. "unit/test_placed.py",
+      "import pathlib\nassert pathlib.Path(__spec__.origin).parent.name == 'unit'\ndef test_here():\n    pass\n")
+    local before = snapshot(root)
+    local r = run(root, { "--execute" })
+    assert.equal(1, r.code)
+    assert.matches("the migration was rolled back", r.stdout)
+    assert.matches("test_placed.py", r.stdout)
+    assert.same(before, snapshot(root))
+  end)
+
+  for _, after in ipairs({ 1, 4, 9, 12 }) do
+    it(("killed with SIGKILL after %d operations, is undone byte for byte, or completed"):format(after), function()
+      local before = snapshot(root)
+      local r = run(root, { "--execute" }, { env = { NOVAPIPE_FAULT_KILL_AFTER_OPS = tostring(after) } })
+      assert.equal(9, r.signal)
+      assert.is_not_nil(lfs.attributes(root .. "/.novapipe/migration.json"))
+      local copy = H.tmpdir()
+      assert.equal(0, process.run({ "cp", "-a", root .. "/.", copy }).code)
+      -- --undo restores the tree exactly
+      r = run(root, { "--undo" })
+      assert.equal(0, r.code, r.stderr)
+      assert.same(before, snapshot(root))
+      -- --execute, on the other copy, completes it
+      r = run(copy, { "--execute" })
+      assert.equal(0, r.code, r.stdout .. r.stderr)
+      assert.matches("Completing the migration", r.stdout)
+      assert.is_not_nil(lfs.attributes(copy .. "/" .. T .. "standalone/test_rules.py"))
+      assert.is_nil(lfs.attributes(copy .. "/" .. T .. "unit/test_rules.py"))
+      H.rmrf(copy)
+    end)
+  end
+
+  it("--layout flatten moves files straight into the tier unless names collide", function()
+    local r = run(root, { "--analyze", "--layout", "flatten" })
+    assert.matches("unit/api/test_same.py %-> backend/app/tests/standalone/test_same.py", r.stdout)
+    assert.matches("unit/models/test_same.py %-> backend/app/tests/venv/test_same.py", r.stdout)
+    H.write(root .. "/" .. T .. "unit/models/test_rules.py", "def test_other():\n    pass\n")
+    r = run(root, { "--analyze", "--layout", "flatten" })
+    -- two test_rules.py would land in standalone/: both keep their sub-path
+    assert.matches("unit/test_rules.py %-> backend/app/tests/standalone/test_rules.py", r.stdout)
+    assert.matches("unit/models/test_rules.py %-> backend/app/tests/standalone/models/test_rules.py", r.stdout)
+  end)
+
+  it("never overwrites a file already at the destination", function()
+    assert(fs.mkdir_p(root .. "/" .. T .. "standalone"))
+    H.write(root .. "/" .. T .. "standalone/test_rules.py", "# already here\n")
+    local r = run(root, { "--analyze" })
+    assert.matches("stays: [^\n]*unit/test_rules.py: [^\n]*standalone/test_rules.py exists: nothing is overwritten", r.stdout)
+  end)
+
+  it("inside a git work tree moves with git mv, so history follows, and commits nothing", function()
+    local function git(...)
+      local r = assert(process.run({ "git", "-c", "user.email=t@example.com", "-c", "user.name=t", ... }, { cwd = root }))
+      assert.equal(0, r.code, r.stderr)
+      return r.stdout
+    end
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "legacy")
+    assert.equal(0, run(root, { "--execute" }).code)
+    local status = git("status", "--porcelain")
+    assert.matches("R  backend/app/tests/unit/test_rules.py %-> backend/app/tests/standalone/test_rules.py", status)
+    assert.equal("1", git("rev-list", "--count", "HEAD"):match("%d+"))
+  end)
+end)
