@@ -36,6 +36,7 @@ return np.pipeline {
       arg = "HOW", choices = { "keep", "flatten" }, default = "keep" },
     { "--unknown-to", "the tier for files analyze calls unknown", arg = "TIER", default = "venv" },
     { "--no-git", "move with rename even inside a git work tree (default: git mv, so history follows)" },
+    { "--verify-run", "also run the moved tests before and after, and roll back when an outcome changed" },
     { "--output", "write the plan and the outcome as JSON", arg = "FILE" },
   },
   stages = function(opts, ctx)
@@ -93,6 +94,16 @@ return np.pipeline {
         journal = { version = 1, root = root, status = "planned", moves = plan.moves,
                     ops = migrate.operations(plan, not opts.no_git and migrate.in_git(root)),
                     before = { ids = ids, errors = errs } }
+        if opts.verify_run then
+          local map, files = {}, {}
+          for _, m in ipairs(plan.moves) do
+            map[m.from] = m.to
+            files[#files + 1] = m.from
+          end
+          local outcomes, oerr = migrate.outcomes(py, files, map)
+          if not outcomes then return { status = "error", reason = "cannot run the tests before moving them: " .. oerr } end
+          journal.outcomes = outcomes
+        end
         print_plan(plan, false)
         migrate.apply_journal(journal_path, journal)
       end
@@ -101,10 +112,16 @@ return np.pipeline {
       for _, f in ipairs(journal.before.errors) do before.errors[f] = true end
       local after, aerr = migrate.collect(py, root)
       local problems = after and migrate.compare(before, after, journal.moves) or { "cannot collect: " .. tostring(aerr) }
+      if #problems == 0 and journal.outcomes then
+        local files = {}
+        for _, m in ipairs(journal.moves) do files[#files + 1] = m.to end
+        local now, oerr = migrate.outcomes(py, files)
+        problems = now and migrate.changed(journal.outcomes, now) or { "cannot run the moved tests: " .. tostring(oerr) }
+      end
       if #problems > 0 then
         migrate.undo_journal(journal_path, journal)
         report(opts, plan, { rolled_back = true, problems = problems })
-        return { status = "failed", reason = "the migration was rolled back: pytest does not collect the same tests",
+        return { status = "failed", reason = "the migration was rolled back: pytest does not collect or run the same tests",
                  details = problems }
       end
       journal.status = "done"

@@ -51,14 +51,17 @@ local function classify(case)
   return "passed"
 end
 
----Parses a JUnit XML file as pytest writes it.
+---Parses a JUnit XML file as pytest writes it. With opts.cases, also
+---lists every testcase as {file, classname, name, outcome}.
 ---@param path string
----@return {counts: novapipe.JUnitCounts, problems: novapipe.JUnitProblem[], collection_errors: string[]}|nil
+---@param opts? {cases?: boolean}
+---@return {counts: novapipe.JUnitCounts, problems: novapipe.JUnitProblem[], collection_errors: string[], cases?: table[]}|nil
 ---@return string? error "path:line: message" when the file is unreadable or not XML
-function M.read(path)
+function M.read(path, opts)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
   local counts, problems, collection = M.zero(), {}, {}
+  local cases = opts and opts.cases and {} or nil
   local case
   local parser = lxp.new({
     StartElement = function(_, name, attrs)
@@ -79,6 +82,9 @@ function M.read(path)
         counts.tests = counts.tests + 1
         local a = case.attrs
         local id = (a.classname and a.classname ~= "" and (a.classname .. "::") or "") .. (a.name or "?")
+        if cases then
+          cases[#cases + 1] = { file = a.file, classname = a.classname, name = a.name, outcome = kind }
+        end
         if kind == "failed" or kind == "errors" then
           local detail = case.error or case.failure or case.skipped
           problems[#problems + 1] = { id = id, outcome = kind, message = detail.message,
@@ -105,7 +111,7 @@ function M.read(path)
   if not ok then
     return nil, ("%s:%s: not valid JUnit XML: %s"):format(path, tostring(line or "?"), tostring(perr))
   end
-  return { counts = counts, problems = problems, collection_errors = collection }
+  return { counts = counts, problems = problems, collection_errors = collection, cases = cases }
 end
 
 ---Adds counts b into a.

@@ -285,6 +285,43 @@ function M.collect(py, root)
   return { ids = ids, errors = errors }
 end
 
+---Runs the given test files with pytest; returns outcome by test
+---(file::class::name, with the file mapped through `map` when given), or
+---nil and an error.
+function M.outcomes(py, files, map)
+  local junit = require "novapipe.junit"
+  local dir = assert(fs.mkdtemp("novapipe-verify-"))
+  local xml = dir .. "/run.xml"
+  local args = { py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1", "--junitxml=" .. xml }
+  for _, f in ipairs(files) do args[#args + 1] = f end
+  local r, err = process.run(args, { stdin = "null" })
+  local report, jerr = r and junit.read(xml, { cases = true })
+  fs.rmtree(dir)
+  if not r then return nil, err end
+  if not report then return nil, jerr end
+  local out = {}
+  for _, c in ipairs(report.cases) do
+    local file = c.file and (map and map[c.file] or c.file) or "?"
+    local module = (c.file or ""):gsub("%.py$", ""):gsub("/", ".")
+    local class = c.classname and c.classname:sub(#module + 2) or ""
+    out[("%s::%s%s"):format(file, class ~= "" and (class .. "::") or "", c.name or "?")] = c.outcome
+  end
+  return out
+end
+
+---The tests whose outcome differs between two runs (before keyed by the
+---moved paths already).
+function M.changed(before, after)
+  local diffs = {}
+  for id, outcome in pairs(before) do
+    if after[id] ~= outcome then
+      diffs[#diffs + 1] = ("%s: %s before, %s after"):format(id, outcome, after[id] or "not run")
+    end
+  end
+  table.sort(diffs)
+  return diffs
+end
+
 ---Compares collections before and after the moves: tests missing
 ---afterwards (mapped through the moves) and new collection errors.
 ---@return string[] problems

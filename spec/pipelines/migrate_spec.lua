@@ -93,7 +93,7 @@ describe("novapipe run migrate", function()
   it("--execute moves (never copies), keeps every file, and pytest collects and passes the same tests", function()
     local before_run = pytest(root)
     assert.equal(0, before_run.code, before_run.stdout)
-    local r = run(root, { "--execute" })
+    local r = run(root, { "--execute", "--verify-run" })
     assert.equal(0, r.code, r.stdout .. r.stderr)
     assert.matches("4 files moved, 7 tests collected before and after", r.stdout)
     -- moved: gone from the old place, present once in the new
@@ -137,6 +137,20 @@ describe("novapipe run migrate", function()
     assert.matches("the migration was rolled back", r.stdout)
     assert.matches("test_placed.py", r.stdout)
     assert.same(before, snapshot(root))
+  end)
+
+  it("--verify-run rolls back when a moved test's outcome changes", function()
+    -- Passes only where it is now; collects the same anywhere.
+    H.write(root .. "/" .. T .. "unit/test_where.py",
+      "import pathlib\ndef test_where():\n    assert pathlib.Path(__spec__.origin).parent.name == 'unit'\n")
+    local before = snapshot(root)
+    local r = run(root, { "--execute", "--verify-run" })
+    assert.equal(1, r.code)
+    assert.matches("rolled back", r.stdout)
+    assert.matches("test_where.py::test_where: passed before, failed after", r.stdout)
+    assert.same(before, snapshot(root))
+    -- without the outcome check, the same migration goes through
+    assert.equal(0, run(root, { "--execute" }).code)
   end)
 
   for _, after in ipairs({ 1, 4, 9, 12 }) do
