@@ -9,7 +9,11 @@
 --            A file stays, with the reason, when moving it alone would break
 --            it: it reads files beside it through __file__, it imports a
 --            local helper relatively, or it needs a fixture from a
---            conftest.py that would not be in scope at the destination.
+--            conftest.py that would not be in scope at the destination and
+--            cannot be copied there safely. When it can (no conftest.py at
+--            the destination, no fixture of it already visible there, no
+--            autouse fixture, no relative import), the conftest.py is copied
+--            beside the moved test; the original stays for the others.
 --   journal  before anything is touched, the operations are written
 --            (atomically) to a journal; each operation is idempotent, so a
 --            migration killed at any moment is completed by --execute or
@@ -50,7 +54,8 @@ function M.plan(cfg, root, opts)
   for _, t in ipairs(cfg.tiers) do tier_dir[t.name] = t.dir end
   local files = assert(analyze.test_files(root, require("novapipe.pytest_config").python_files()))
   local a = analyze.new(cfg, root)
-  local plan = { moves = {}, stays = {}, notes = {}, mkdirs = {}, creates = {} }
+  local plan = { moves = {}, stays = {}, notes = {}, mkdirs = {}, creates = {}, copies = {} }
+  local copies = {}
   local wanted = {}
   for _, file in ipairs(files) do
     local d = a:classify(file)
@@ -67,12 +72,12 @@ function M.plan(cfg, root, opts)
     elseif first ~= dir then
       local sub = rest or rel
       local dest = ("%s/%s/%s"):format(root, dir, layout == "flatten" and basename(rel) or sub)
-      local why = M.blockers(a, file, dest)
+      local why, needs = M.blockers(a, file, dest)
       if why then
         plan.stays[#plan.stays + 1] = { path = file, why = why }
       else
         wanted[#wanted + 1] = { from = file, to = dest, category = category, reasons = d.reasons,
-                                keep = ("%s/%s/%s"):format(root, dir, sub) }
+                                keep = ("%s/%s/%s"):format(root, dir, sub), conftests = needs }
       end
     end
   end
@@ -95,7 +100,28 @@ function M.plan(cfg, root, opts)
     elseif count[m.to] > 1 then
       plan.stays[#plan.stays + 1] = { path = m.from, why = ("another file would also go to %s"):format(m.to) }
     else
-      plan.moves[#plan.moves + 1] = { from = m.from, to = m.to, category = m.category, reasons = m.reasons }
+      -- The conftest.py files it needs at its destination: one per
+      -- directory, and the same one for every file that goes there.
+      local dest_dir, ok = dirname(m.to), true
+      for _, c in ipairs(m.conftests or {}) do
+        local target = dest_dir .. "/conftest.py"
+        if copies[target] and copies[target] ~= c then
+          plan.stays[#plan.stays + 1] = { path = m.from, why = ("%s would need two conftest.py files"):format(dest_dir) }
+          ok = false
+        end
+      end
+      if ok then
+        for _, c in ipairs(m.conftests or {}) do
+          local target = dest_dir .. "/conftest.py"
+          if not copies[target] then
+            copies[target] = c
+            local f = assert(io.open(c, "rb"))
+            plan.copies[#plan.copies + 1] = { from = c, path = target, content = f:read("a") }
+            f:close()
+          end
+        end
+        plan.moves[#plan.moves + 1] = { from = m.from, to = m.to, category = m.category, reasons = m.reasons }
+      end
     end
   end
   -- Directories to make: each tier, and the sub-directories moves need, with
@@ -135,12 +161,41 @@ function M.blockers(a, file, dest)
         string.rep(".", imp.level), imp.module, imp.line)
     end
   end
+  -- Fixtures from a conftest.py that would not be in scope at the
+  -- destination: that conftest.py is copied there when that is safe.
   local dest_dir = dirname(dest)
+  local needs, seen = {}, {}
   for _, r in ipairs(a:requested(file, facts)) do
     local fx = a:find_fixture(file, r.name)
-    if fx and fx.file ~= file and not above(dirname(fx.file), dest_dir .. "/x") then
-      return ("it needs fixture %s from %s, which would not be in scope at %s"):format(r.name, fx.file, dest_dir)
+    if fx and fx.file ~= file and not above(dirname(fx.file), dest_dir .. "/x") and not seen[fx.file] then
+      seen[fx.file] = true
+      local why = M.copy_blocker(a, fx.file, dest_dir)
+      if why then
+        return ("it needs fixture %s from %s, which would not be in scope at %s, and %s"):format(r.name, fx.file,
+          dest_dir, why)
+      end
+      needs[#needs + 1] = fx.file
     end
+  end
+  return nil, needs
+end
+
+---Why conftest.py `conftest` cannot be copied into `dir`, or nil.
+function M.copy_blocker(a, conftest, dir)
+  if lfs.attributes(dir .. "/conftest.py") then
+    return ("%s/conftest.py exists (novapipe does not merge conftest files)"):format(dir)
+  end
+  local facts = a:scan(conftest)
+  for _, imp in ipairs(facts.imports or {}) do
+    if imp.level > 0 then return "its conftest.py imports relatively" end
+  end
+  local visible = {}
+  for _, c in ipairs(a:conftests(dir .. "/x.py")) do
+    for name in pairs(a:fixtures(c)) do visible[name] = c end
+  end
+  for name, fx in pairs(a:fixtures(conftest)) do
+    if fx.autouse then return ("its conftest.py has autouse fixture %s, which would reach other tests there"):format(name) end
+    if visible[name] then return ("fixture %s is already visible there (%s)"):format(name, visible[name]) end
   end
   return nil
 end
@@ -153,6 +208,7 @@ function M.operations(plan, use_git)
   local ops = {}
   for _, d in ipairs(plan.mkdirs) do ops[#ops + 1] = { op = "mkdir", path = d } end
   for _, c in ipairs(plan.creates) do ops[#ops + 1] = { op = "create", path = c, content = "" } end
+  for _, c in ipairs(plan.copies) do ops[#ops + 1] = { op = "create", path = c.path, content = c.content } end
   for _, m in ipairs(plan.moves) do ops[#ops + 1] = { op = "move", from = m.from, to = m.to, git = use_git } end
   return ops
 end

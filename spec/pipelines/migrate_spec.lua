@@ -82,7 +82,8 @@ describe("novapipe run migrate", function()
     assert.matches("backend/app/tests/unit/test_rules.py %-> backend/app/tests/standalone/test_rules.py", r.stdout)
     assert.matches("unit/api/test_same.py %-> backend/app/tests/standalone/api/test_same.py", r.stdout)
     assert.matches("unit/models/test_same.py %-> backend/app/tests/venv/models/test_same.py", r.stdout)
-    assert.matches("stays: [^\n]*test_needs_fixture.py: it needs fixture local_db from [^\n]*conftest.py, which would not be in scope", r.stdout)
+    assert.matches("integration_old/test_needs_fixture.py %-> backend/app/tests/standalone/test_needs_fixture.py", r.stdout)
+    assert.matches("integration_old/conftest.py copied to backend/app/tests/standalone/conftest.py", r.stdout)
     assert.matches("stays: [^\n]*test_helper_user.py: it imports %.helpers relatively", r.stdout)
     assert.matches("stays: [^\n]*test_reads_data.py: it reads files beside it through __file__", r.stdout)
     assert.matches("%(dry run%)", r.stdout)
@@ -95,7 +96,9 @@ describe("novapipe run migrate", function()
     assert.equal(0, before_run.code, before_run.stdout)
     local r = run(root, { "--execute", "--verify-run" })
     assert.equal(0, r.code, r.stdout .. r.stderr)
-    assert.matches("4 files moved, 7 tests collected before and after", r.stdout)
+    assert.matches("5 files moved, 7 tests collected before and after", r.stdout)
+    -- the fixture went with the test; the original conftest.py stays
+    assert.equal(LEGACY[T .. "integration_old/conftest.py"], H.read(root .. "/" .. T .. "standalone/conftest.py"))
     -- moved: gone from the old place, present once in the new
     assert.is_nil(lfs.attributes(root .. "/" .. T .. "unit/test_rules.py"))
     assert.equal("def test_rule():\n    assert 1 + 1 == 2\n", H.read(root .. "/" .. T .. "standalone/test_rules.py"))
@@ -103,8 +106,8 @@ describe("novapipe run migrate", function()
     assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "venv/models/test_same.py"))
     assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "integration/test_db.py"))
     -- what stays, stays; non-test files are all there
-    for _, p in ipairs({ "integration_old/test_needs_fixture.py", "helpers_pkg/helpers.py", "data/rows.csv", "README.md",
-                         "integration_old/conftest.py" }) do
+    for _, p in ipairs({ "helpers_pkg/helpers.py", "data/rows.csv", "README.md", "integration_old/conftest.py",
+                         "helpers_pkg/test_helper_user.py", "data/test_reads_data.py" }) do
       assert.is_not_nil(lfs.attributes(root .. "/" .. T .. p), p)
     end
     local after_run = pytest(root)
@@ -184,6 +187,14 @@ describe("novapipe run migrate", function()
     -- two test_rules.py would land in standalone/: both keep their sub-path
     assert.matches("unit/test_rules.py %-> backend/app/tests/standalone/test_rules.py", r.stdout)
     assert.matches("unit/models/test_rules.py %-> backend/app/tests/standalone/models/test_rules.py", r.stdout)
+  end)
+
+  it("keeps a test in place when its conftest.py cannot be copied safely", function()
+    H.write(root .. "/" .. T .. "integration_old/conftest.py",
+      "import pytest\n@pytest.fixture\ndef local_db():\n    return {}\n@pytest.fixture(autouse=True)\ndef everywhere():\n    pass\n")
+    local r = run(root, { "--analyze" })
+    assert.matches("stays: [^\n]*test_needs_fixture.py: it needs fixture local_db [^\n]* and its conftest.py has autouse "
+      .. "fixture everywhere, which would reach other tests there", r.stdout)
   end)
 
   it("never overwrites a file already at the destination", function()
