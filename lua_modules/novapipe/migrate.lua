@@ -8,7 +8,9 @@
 --            or that two files would share, keeps both files where they are.
 --            A file stays, with the reason, when moving it alone would break
 --            it: it reads files beside it through __file__, it imports a
---            local helper relatively, or it needs a fixture from a
+--            local helper relatively that cannot move along (a helper moves
+--            with its tests when every file importing it goes to the same
+--            directory), or it needs a fixture from a
 --            conftest.py that would not be in scope at the destination and
 --            cannot be copied there safely. When it can (no conftest.py at
 --            the destination, no fixture of it already visible there, no
@@ -42,6 +44,23 @@ local function above(dir, path)
   return path:sub(1, #dir + 1) == dir .. "/"
 end
 
+-- Which files under root import each module file relatively or by its
+-- module path: path -> {importer = true}.
+local function importers(a, root)
+  local map = {}
+  for _, rel in ipairs(fs.walk(root, { include = { "*.py" }, exclude = { "__pycache__" } }) or {}) do
+    local file = root .. "/" .. rel
+    for _, imp in ipairs(a:scan(file).imports or {}) do
+      local targets = imp.level > 0 and a:relative_files(file, imp) or { a:module_file(imp.module) }
+      for _, t in ipairs(targets) do
+        map[t] = map[t] or {}
+        map[t][file] = true
+      end
+    end
+  end
+  return map
+end
+
 ---Plans a migration of the tests under root.
 ---@param cfg novapipe.Config
 ---@param root string
@@ -72,12 +91,12 @@ function M.plan(cfg, root, opts)
     elseif first ~= dir then
       local sub = rest or rel
       local dest = ("%s/%s/%s"):format(root, dir, layout == "flatten" and basename(rel) or sub)
-      local why, needs = M.blockers(a, file, dest)
+      local why, needs, helpers = M.blockers(a, file, dest)
       if why then
         plan.stays[#plan.stays + 1] = { path = file, why = why }
       else
         wanted[#wanted + 1] = { from = file, to = dest, category = category, reasons = d.reasons,
-                                keep = ("%s/%s/%s"):format(root, dir, sub), conftests = needs }
+                                keep = ("%s/%s/%s"):format(root, dir, sub), conftests = needs, helpers = helpers }
       end
     end
   end
@@ -94,8 +113,64 @@ function M.plan(cfg, root, opts)
       end
     end
   end
+  -- Helpers imported relatively move along when every file that imports
+  -- them is a test going to the same directory.
+  local users
+  local dest_of = {}
+  for _, m in ipairs(wanted) do dest_of[m.from] = dirname(m.to) end
+  local helper_moves = {}
   for _, m in ipairs(wanted) do
-    if lfs.attributes(m.to) then
+    for _, h in ipairs(m.helpers or {}) do
+      users = users or importers(a, root)
+      local target = dirname(m.to) .. "/" .. basename(h.path)
+      local why
+      for importer in pairs(users[h.path] or {}) do
+        if dest_of[importer] ~= dirname(m.to) then
+          why = ("it imports %s relatively (line %d), and %s, which also uses it, does not go to %s"):format(
+            basename(h.path), h.line, importer, dirname(m.to))
+          break
+        end
+      end
+      for _, imp in ipairs(a:scan(h.path).imports or {}) do
+        if not why and imp.level > 0 then
+          why = ("its helper %s imports relatively itself"):format(h.path)
+        end
+      end
+      if not why and helper_moves[h.path] and helper_moves[h.path] ~= target then
+        why = ("its helper %s would have to go to two places"):format(h.path)
+      end
+      if why then
+        m.blocked = why
+      elseif not helper_moves[h.path] then
+        helper_moves[h.path] = target
+        count[target] = (count[target] or 0) + 1
+      end
+    end
+  end
+  for _, m in ipairs(wanted) do
+    if m.blocked then
+      plan.stays[#plan.stays + 1] = { path = m.from, why = m.blocked }
+      m.skip = true
+    end
+  end
+  local helper_list = {}
+  for from, to in pairs(helper_moves) do helper_list[#helper_list + 1] = { from = from, to = to, category = "helper",
+                                                                           reasons = { "a helper the moved tests import" } } end
+  table.sort(helper_list, function(x, y) return x.from < y.from end)
+  -- A helper whose importers could not all move stays.
+  for _, hm in ipairs(helper_list) do
+    local all_move = true
+    for importer in pairs(users[hm.from] or {}) do
+      for _, m in ipairs(wanted) do
+        if m.from == importer and m.skip then all_move = false end
+      end
+    end
+    if all_move then wanted[#wanted + 1] = hm else count[hm.to] = count[hm.to] - 1 end
+  end
+  for _, m in ipairs(wanted) do
+    if m.skip then
+      -- already listed as staying
+    elseif lfs.attributes(m.to) then
       plan.stays[#plan.stays + 1] = { path = m.from, why = ("%s exists: nothing is overwritten"):format(m.to) }
     elseif count[m.to] > 1 then
       plan.stays[#plan.stays + 1] = { path = m.from, why = ("another file would also go to %s"):format(m.to) }
@@ -155,10 +230,21 @@ function M.blockers(a, file, dest)
       if n == "__file__" then return "it reads files beside it through __file__ (line " .. asg.line .. ")" end
     end
   end
+  -- A relative import of a helper module beside it: the helper can move
+  -- along (decided for the whole plan); anything else relative stays.
+  local helpers = {}
   for _, imp in ipairs(facts.imports or {}) do
     if imp.level > 0 then
-      return ("it imports %s%s relatively (line %d); moving it alone would break that"):format(
-        string.rep(".", imp.level), imp.module, imp.line)
+      local targets = a:relative_files(file, imp)
+      local ok = imp.level == 1 and #targets > 0
+      for _, t in ipairs(targets) do
+        if dirname(t) ~= dirname(file) or basename(t) == "__init__.py" then ok = false end
+      end
+      if not ok then
+        return ("it imports %s%s relatively (line %d), and moving it alone would break that"):format(
+          string.rep(".", imp.level), imp.module, imp.line)
+      end
+      for _, t in ipairs(targets) do helpers[#helpers + 1] = { path = t, line = imp.line } end
     end
   end
   -- Fixtures from a conftest.py that would not be in scope at the
@@ -177,8 +263,10 @@ function M.blockers(a, file, dest)
       needs[#needs + 1] = fx.file
     end
   end
-  return nil, needs
+  return nil, needs, helpers
 end
+
+
 
 ---Why conftest.py `conftest` cannot be copied into `dir`, or nil.
 function M.copy_blocker(a, conftest, dir)

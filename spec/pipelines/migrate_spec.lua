@@ -84,7 +84,8 @@ describe("novapipe run migrate", function()
     assert.matches("unit/models/test_same.py %-> backend/app/tests/venv/models/test_same.py", r.stdout)
     assert.matches("integration_old/test_needs_fixture.py %-> backend/app/tests/standalone/test_needs_fixture.py", r.stdout)
     assert.matches("integration_old/conftest.py copied to backend/app/tests/standalone/conftest.py", r.stdout)
-    assert.matches("stays: [^\n]*test_helper_user.py: it imports %.helpers relatively", r.stdout)
+    assert.matches("helpers_pkg/test_helper_user.py %-> backend/app/tests/standalone/test_helper_user.py", r.stdout)
+    assert.matches("helpers_pkg/helpers.py %-> backend/app/tests/standalone/helpers.py", r.stdout)
     assert.matches("stays: [^\n]*test_reads_data.py: it reads files beside it through __file__", r.stdout)
     assert.matches("%(dry run%)", r.stdout)
     assert.same(before, snapshot(root))
@@ -96,7 +97,7 @@ describe("novapipe run migrate", function()
     assert.equal(0, before_run.code, before_run.stdout)
     local r = run(root, { "--execute", "--verify-run" })
     assert.equal(0, r.code, r.stdout .. r.stderr)
-    assert.matches("5 files moved, 7 tests collected before and after", r.stdout)
+    assert.matches("7 files moved, 7 tests collected before and after", r.stdout)
     -- the fixture went with the test; the original conftest.py stays
     assert.equal(LEGACY[T .. "integration_old/conftest.py"], H.read(root .. "/" .. T .. "standalone/conftest.py"))
     -- moved: gone from the old place, present once in the new
@@ -106,8 +107,9 @@ describe("novapipe run migrate", function()
     assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "venv/models/test_same.py"))
     assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "integration/test_db.py"))
     -- what stays, stays; non-test files are all there
-    for _, p in ipairs({ "helpers_pkg/helpers.py", "data/rows.csv", "README.md", "integration_old/conftest.py",
-                         "helpers_pkg/test_helper_user.py", "data/test_reads_data.py" }) do
+    assert.equal("def make():\n    return 3\n", H.read(root .. "/" .. T .. "standalone/helpers.py"))
+    for _, p in ipairs({ "data/rows.csv", "README.md", "integration_old/conftest.py", "data/test_reads_data.py",
+                         "helpers_pkg/__init__.py" }) do
       assert.is_not_nil(lfs.attributes(root .. "/" .. T .. p), p)
     end
     local after_run = pytest(root)
@@ -195,6 +197,14 @@ describe("novapipe run migrate", function()
     local r = run(root, { "--analyze" })
     assert.matches("stays: [^\n]*test_needs_fixture.py: it needs fixture local_db [^\n]* and its conftest.py has autouse "
       .. "fixture everywhere, which would reach other tests there", r.stdout)
+  end)
+
+  it("keeps a test in place when a helper it imports relatively is also used by a file that stays", function()
+    H.write(root .. "/" .. T .. "helpers_pkg/other_user.py", "from .helpers import make\nVALUE = make()\n")
+    local r = run(root, { "--analyze" })
+    assert.matches("stays: [^\n]*test_helper_user.py: it imports helpers.py relatively %(line 1%), and [^\n]*other_user.py, "
+      .. "which also uses it, does not go to", r.stdout)
+    assert.is_nil(r.stdout:find("helpers.py ->", 1, true))
   end)
 
   it("never overwrites a file already at the destination", function()
