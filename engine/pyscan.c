@@ -500,6 +500,7 @@ typedef struct Func {
 
 typedef struct Imp {
   Ref module;
+  size_t ref_start, ref_len;
   int level, is_from, star, line, type_checking, optional;
   Ref function;
   int first_name, nnames; /* into the names list */
@@ -832,11 +833,17 @@ static void parse_import(Scanner *s, int i, int end) {
   m->is_from = 1;
   m->module = no_ref;
   i++;
+  int ref_first = i;
   while (i < end && (tok_is(&s->toks[i], ".") || tok_is(&s->toks[i], "..."))) {
     m->level += (int)s->toks[i].n;
     i++;
   }
   if (i < end && !tok_is(&s->toks[i], "import")) i = dotted(s, i, end, &m->module);
+  if (i > ref_first) {
+    const PyTok *last = &s->toks[i - 1];
+    m->ref_start = (size_t)(s->toks[ref_first].p - s->lx.src);
+    m->ref_len = (size_t)(last->p + last->n - s->toks[ref_first].p);
+  }
   if (i >= end || !tok_is(&s->toks[i], "import")) return;
   i++;
   if (i < end && tok_is(&s->toks[i], "(")) {
@@ -1290,7 +1297,8 @@ static void report_imports(Scanner *s) {
   for (int i = 0; i < s->nimps; i++) {
     Imp *m = &s->imps[i];
     PyImport imp = {deref(&s->arena, m->module), m->level, m->is_from, names + m->first_name, m->nnames,
-                    m->star, m->line, m->type_checking, m->optional, deref(&s->arena, m->function)};
+                    m->star, m->line, m->type_checking, m->optional, deref(&s->arena, m->function),
+                    m->ref_start, m->ref_len};
     s->v->import(s->v->ctx, &imp);
   }
   free(names);

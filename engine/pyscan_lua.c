@@ -103,6 +103,11 @@ static void on_import(void *ctx, const PyImport *m) {
   set_bool(L, "type_checking", m->type_checking);
   set_bool(L, "optional", m->optional);
   set_str(L, "function", m->function);
+  if (m->ref_len) {
+    /* where "..pkg.mod" is, as Lua string positions: src:sub(first, last) */
+    set_int(L, "ref_first", (lua_Integer)m->ref_start + 1);
+    set_int(L, "ref_last", (lua_Integer)(m->ref_start + m->ref_len));
+  }
   lua_createtable(L, m->nnames, 0);
   for (int i = 0; i < m->nnames; i++) {
     lua_createtable(L, 0, 2);

@@ -13,6 +13,9 @@ local function print_plan(plan, dry)
   term.print(term.style(dry and "Migration plan (dry run: nothing is changed)" or "Migration", "bold"))
   for _, m in ipairs(plan.moves) do term.print(("  %s -> %s"):format(m.from, m.to)) end
   for _, c in ipairs(plan.copies or {}) do term.print(("  %s copied to %s (fixtures the moved tests need)"):format(c.from, c.path)) end
+  for _, r in ipairs(plan.rewrites or {}) do
+    term.print(("  %s: relative imports rewritten to resolve from there"):format(r.path))
+  end
   for _, n in ipairs(plan.notes) do term.print(term.style("  note: ", "yellow") .. n) end
   for _, st in ipairs(plan.stays) do term.print(term.style("  stays: ", "yellow") .. st.path .. ": " .. st.why) end
   term.print(("%d files to move, %d staying%s"):format(#plan.moves, #plan.stays, dry and " (dry run)" or ""))

@@ -72,6 +72,22 @@ static void expect(int line, const char *src, size_t n, const char *want) {
   }
 }
 
+static char span[64];
+
+static void on_span(void *ctx, const PyImport *m) {
+  const char *src = ctx;
+  snprintf(span, sizeof span, "%.*s", (int)m->ref_len, src + m->ref_start);
+}
+
+/* Where a `from` import's reference is, for rewriting it in place. */
+static void test_ref_span(void) {
+  const char *src = "x = 1\nfrom ..unit.helpers import (make,\n  other)\n";
+  PyVisitor v = {(void *)src, NULL, on_span, NULL, NULL, NULL, NULL, NULL, PYSCAN_NAMES_NONE};
+  pyscan(src, strlen(src), &v);
+  if (strcmp(span, "..unit.helpers") == 0) passed++;
+  else { failed++; fprintf(stderr, "ref span: [%s]\n", span); }
+}
+
 /* Counts the tokens of a source, for the lexer's own cases. */
 static int count_tokens(const char *src, int type) {
   PyLexer lx;
@@ -160,6 +176,7 @@ int main(void) {
   if (count_tokens("if a:\n    b\n\n    # c\n    d\ne\n", PYT_INDENT) == 1 &&
       count_tokens("if a:\n    if b:\n        c\n", PYT_DEDENT) == 2) passed++;
   else { failed++; fprintf(stderr, "indent counting\n"); }
+  test_ref_span();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -8,9 +8,11 @@
 --            or that two files would share, keeps both files where they are.
 --            A file stays, with the reason, when moving it alone would break
 --            it: it reads files beside it through __file__, it imports a
---            local helper relatively that cannot move along (a helper moves
---            with its tests when every file importing it goes to the same
---            directory), or it needs a fixture from a
+--            local helper relatively that can neither move along (a helper
+--            moves with its tests when every file importing it goes to the
+--            same directory) nor be reached by a rewritten relative import
+--            (the rewrite works on the scanner's tokens, and needs packages
+--            on the way), or it needs a fixture from a
 --            conftest.py that would not be in scope at the destination and
 --            cannot be copied there safely. When it can (no conftest.py at
 --            the destination, no fixture of it already visible there, no
@@ -73,7 +75,7 @@ function M.plan(cfg, root, opts)
   for _, t in ipairs(cfg.tiers) do tier_dir[t.name] = t.dir end
   local files = assert(analyze.test_files(root, require("novapipe.pytest_config").python_files()))
   local a = analyze.new(cfg, root)
-  local plan = { moves = {}, stays = {}, notes = {}, mkdirs = {}, creates = {}, copies = {} }
+  local plan = { moves = {}, stays = {}, notes = {}, mkdirs = {}, creates = {}, copies = {}, rewrites = {} }
   local copies = {}
   local wanted = {}
   for _, file in ipairs(files) do
@@ -91,12 +93,13 @@ function M.plan(cfg, root, opts)
     elseif first ~= dir then
       local sub = rest or rel
       local dest = ("%s/%s/%s"):format(root, dir, layout == "flatten" and basename(rel) or sub)
-      local why, needs, helpers = M.blockers(a, file, dest)
+      local why, needs, relatives = M.blockers(a, file, dest)
       if why then
         plan.stays[#plan.stays + 1] = { path = file, why = why }
       else
         wanted[#wanted + 1] = { from = file, to = dest, category = category, reasons = d.reasons,
-                                keep = ("%s/%s/%s"):format(root, dir, sub), conftests = needs, helpers = helpers }
+                                keep = ("%s/%s/%s"):format(root, dir, sub), conftests = needs,
+                                relatives = relatives }
       end
     end
   end
@@ -120,30 +123,29 @@ function M.plan(cfg, root, opts)
   for _, m in ipairs(wanted) do dest_of[m.from] = dirname(m.to) end
   local helper_moves = {}
   for _, m in ipairs(wanted) do
-    for _, h in ipairs(m.helpers or {}) do
-      users = users or importers(a, root)
-      local target = dirname(m.to) .. "/" .. basename(h.path)
-      local why
-      for importer in pairs(users[h.path] or {}) do
-        if dest_of[importer] ~= dirname(m.to) then
-          why = ("it imports %s relatively (line %d), and %s, which also uses it, does not go to %s"):format(
-            basename(h.path), h.line, importer, dirname(m.to))
-          break
+    for _, r in ipairs(m.relatives or {}) do
+      -- Can the helper beside it move along?
+      local h = r.beside and r.targets[1]
+      local target = h and (dirname(m.to) .. "/" .. basename(h))
+      if h and #r.targets == 1 then
+        users = users or importers(a, root)
+        for importer in pairs(users[h] or {}) do
+          if dest_of[importer] ~= dirname(m.to) then target = nil end
         end
-      end
-      for _, imp in ipairs(a:scan(h.path).imports or {}) do
-        if not why and imp.level > 0 then
-          why = ("its helper %s imports relatively itself"):format(h.path)
+        for _, imp in ipairs(a:scan(h).imports or {}) do
+          if imp.level > 0 then target = nil end
         end
+        if target and helper_moves[h] and helper_moves[h] ~= target then target = nil end
+      else
+        target = nil
       end
-      if not why and helper_moves[h.path] and helper_moves[h.path] ~= target then
-        why = ("its helper %s would have to go to two places"):format(h.path)
-      end
-      if why then
-        m.blocked = why
-      elseif not helper_moves[h.path] then
-        helper_moves[h.path] = target
-        count[target] = (count[target] or 0) + 1
+      if target then
+        if not helper_moves[h] then
+          helper_moves[h] = target
+          count[target] = (count[target] or 0) + 1
+        end
+      else
+        r.rewrite = true
       end
     end
   end
@@ -199,7 +201,8 @@ function M.plan(cfg, root, opts)
       end
     end
   end
-  -- Directories to make: each tier, and the sub-directories moves need, with
+  -- Rewrites come last: they need to know which directories will be
+  -- packages. Directories to make: each tier, and the sub-directories moves need, with
   -- an __init__.py where the source directory has one (and in a new tier).
   local made = {}
   local function need(dir, with_init)
@@ -211,7 +214,80 @@ function M.plan(cfg, root, opts)
   end
   for _, t in ipairs(cfg.tiers) do need(root .. "/" .. t.dir, true) end
   for _, m in ipairs(plan.moves) do need(dirname(m.to), is_file(dirname(m.from) .. "/__init__.py")) end
+  M.plan_rewrites(plan, wanted)
   return plan
+end
+
+-- The relative reference from a module in `dir` to `target` (a path
+-- without .py: a module or a package directory), and the directories that
+-- must be packages for it to resolve; nil when there is no way.
+local function relative_ref(dir, target)
+  local up, ancestor = 0, dir
+  while not above(ancestor, target) do
+    if ancestor == "." or ancestor == "" or not ancestor:find("/", 1, true) then return nil end
+    ancestor = dirname(ancestor)
+    up = up + 1
+  end
+  local down = target:sub(#ancestor + 2):gsub("/", ".")
+  local chain = {}
+  local d = dir
+  while true do
+    chain[#chain + 1] = d
+    if d == ancestor then break end
+    d = dirname(d)
+  end
+  return string.rep(".", up + 1) .. down, chain
+end
+
+---Turns the relative imports of moving files that need it into rewrite
+---operations, or moves the file back to the stays when no rewrite resolves.
+function M.plan_rewrites(plan, wanted)
+  local init = {}
+  for _, c in ipairs(plan.creates) do init[dirname(c)] = true end
+  local moving = {}
+  for _, m in ipairs(plan.moves) do moving[m.from] = m end
+  local keep = {}
+  for _, m in ipairs(plan.moves) do
+    local w
+    for _, x in ipairs(wanted) do if x.from == m.from then w = x end end
+    local edits, why = {}, nil
+    for _, r in ipairs(w and w.relatives or {}) do
+      if r.rewrite then
+        local imp = r.imp
+        local base = dirname(m.from)
+        for _ = 2, imp.level do base = dirname(base) end
+        local target = imp.module ~= "" and (base .. "/" .. imp.module:gsub("%.", "/")) or base
+        for _, t in ipairs(r.targets) do
+          if moving[t] then why = ("its relative import on line %d points at %s, which moves too"):format(imp.line, t) end
+        end
+        local ref, chain = relative_ref(dirname(m.to), target)
+        for _, d in ipairs(chain or {}) do
+          if not is_file(d .. "/__init__.py") and not init[d] then ref = nil end
+        end
+        if not ref then
+          why = why or ("it imports %s%s relatively (line %d), and no relative import resolves from %s (not a package)")
+            :format(string.rep(".", imp.level), imp.module, imp.line, dirname(m.to))
+        elseif not why then
+          edits[#edits + 1] = { first = imp.ref_first, last = imp.ref_last, text = ref }
+        end
+      end
+    end
+    if why then
+      plan.stays[#plan.stays + 1] = { path = m.from, why = why }
+    else
+      keep[#keep + 1] = m
+      if #edits > 0 then
+        local f = assert(io.open(m.from, "rb"))
+        local old = f:read("a")
+        f:close()
+        table.sort(edits, function(x, y) return x.first > y.first end)
+        local new = old
+        for _, e in ipairs(edits) do new = new:sub(1, e.first - 1) .. e.text .. new:sub(e.last + 1) end
+        plan.rewrites[#plan.rewrites + 1] = { path = m.to, old = old, new = new }
+      end
+    end
+  end
+  plan.moves = keep
 end
 
 ---Why moving `file` alone to `dest` would break it, or nil.
@@ -230,21 +306,22 @@ function M.blockers(a, file, dest)
       if n == "__file__" then return "it reads files beside it through __file__ (line " .. asg.line .. ")" end
     end
   end
-  -- A relative import of a helper module beside it: the helper can move
-  -- along (decided for the whole plan); anything else relative stays.
-  local helpers = {}
+  -- Relative imports: a helper module beside it may move along; otherwise
+  -- the import is rewritten to resolve from the destination (both decided
+  -- for the whole plan).
+  local relatives = {}
   for _, imp in ipairs(facts.imports or {}) do
     if imp.level > 0 then
       local targets = a:relative_files(file, imp)
-      local ok = imp.level == 1 and #targets > 0
-      for _, t in ipairs(targets) do
-        if dirname(t) ~= dirname(file) or basename(t) == "__init__.py" then ok = false end
-      end
-      if not ok then
-        return ("it imports %s%s relatively (line %d), and moving it alone would break that"):format(
+      if #targets == 0 then
+        return ("it imports %s%s relatively (line %d), and that cannot be found"):format(
           string.rep(".", imp.level), imp.module, imp.line)
       end
-      for _, t in ipairs(targets) do helpers[#helpers + 1] = { path = t, line = imp.line } end
+      local beside = imp.level == 1 and imp.module ~= ""
+      for _, t in ipairs(targets) do
+        if dirname(t) ~= dirname(file) or basename(t) == "__init__.py" then beside = false end
+      end
+      relatives[#relatives + 1] = { imp = imp, targets = targets, beside = beside }
     end
   end
   -- Fixtures from a conftest.py that would not be in scope at the
@@ -263,7 +340,7 @@ function M.blockers(a, file, dest)
       needs[#needs + 1] = fx.file
     end
   end
-  return nil, needs, helpers
+  return nil, needs, relatives
 end
 
 
@@ -298,6 +375,7 @@ function M.operations(plan, use_git)
   for _, c in ipairs(plan.creates) do ops[#ops + 1] = { op = "create", path = c, content = "" } end
   for _, c in ipairs(plan.copies) do ops[#ops + 1] = { op = "create", path = c.path, content = c.content } end
   for _, m in ipairs(plan.moves) do ops[#ops + 1] = { op = "move", from = m.from, to = m.to, git = use_git } end
+  for _, r in ipairs(plan.rewrites) do ops[#ops + 1] = { op = "rewrite", path = r.path, old = r.old, new = r.new } end
   return ops
 end
 
@@ -329,6 +407,24 @@ local function move(from, to, use_git)
   return true
 end
 
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Replaces a file's content atomically, keeping its permission bits.
+local function replace(path, content)
+  local perm = lfs.attributes(path, "permissions") or "rw-r--r--"
+  local mode = 0
+  for i = 1, 9 do
+    if perm:sub(i, i) ~= "-" then mode = mode | (1 << (9 - i)) end
+  end
+  assert(fs.atomic_write(path, content, mode))
+end
+
 -- Applies one operation if it is not applied yet (idempotent).
 local function apply(op)
   if op.op == "mkdir" then
@@ -337,6 +433,8 @@ local function apply(op)
     if not lfs.attributes(op.path) then assert(fs.atomic_write(op.path, op.content, "0644")) end
   elseif op.op == "move" then
     if lfs.attributes(op.from) and not lfs.attributes(op.to) then move(op.from, op.to, op.git) end
+  elseif op.op == "rewrite" then
+    if read(op.path) == op.old then replace(op.path, op.new) end
   end
 end
 
@@ -359,6 +457,8 @@ local function revert(op)
     end
   elseif op.op == "move" then
     if lfs.attributes(op.to) and not lfs.attributes(op.from) then move(op.to, op.from, op.git) end
+  elseif op.op == "rewrite" then
+    if read(op.path) == op.new then replace(op.path, op.old) end
   end
 end
 

@@ -199,12 +199,20 @@ describe("novapipe run migrate", function()
       .. "fixture everywhere, which would reach other tests there", r.stdout)
   end)
 
-  it("keeps a test in place when a helper it imports relatively is also used by a file that stays", function()
+  it("rewrites a relative import when the helper stays for a file that stays, and undoes it byte for byte", function()
     H.write(root .. "/" .. T .. "helpers_pkg/other_user.py", "from .helpers import make\nVALUE = make()\n")
+    local before = snapshot(root)
     local r = run(root, { "--analyze" })
-    assert.matches("stays: [^\n]*test_helper_user.py: it imports helpers.py relatively %(line 1%), and [^\n]*other_user.py, "
-      .. "which also uses it, does not go to", r.stdout)
+    assert.matches("test_helper_user.py %-> backend/app/tests/standalone/test_helper_user.py", r.stdout)
+    assert.matches("standalone/test_helper_user.py: relative imports rewritten", r.stdout)
     assert.is_nil(r.stdout:find("helpers.py ->", 1, true))
+    r = run(root, { "--execute", "--verify-run" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.equal("from ..helpers_pkg.helpers import make\ndef test_make():\n    assert make() == 3\n",
+      H.read(root .. "/" .. T .. "standalone/test_helper_user.py"))
+    assert.equal(0, pytest(root).code)
+    assert.equal(0, run(root, { "--undo" }).code)
+    assert.same(before, snapshot(root))
   end)
 
   it("never overwrites a file already at the destination", function()
