@@ -14,6 +14,8 @@ local pyscan = {}
 ---@field type_checking? boolean
 ---@field optional? boolean
 ---@field function? string
+---@field ref_first? integer where a `from` import's "..pkg.mod" starts: source:sub(ref_first, ref_last)
+---@field ref_last? integer
 
 ---@class novapipe.PyDecorator
 ---@field name string dotted
