@@ -309,7 +309,9 @@ int pylex_next(PyLexer *lx, PyTok *tok) {
   }
   if (lx->cur >= lx->end) {
     if (lx->depth > 0) {
-      lex_error(lx, lx->line, "'(' was never closed (end of file inside brackets)");
+      char msg[64];
+      snprintf(msg, sizeof msg, "'%c' was never closed", lx->open_char);
+      lex_error(lx, lx->open_line, msg);
       return fail(lx, tok);
     }
     tok->p = lx->end;
@@ -394,6 +396,10 @@ int pylex_next(PyLexer *lx, PyTok *tok) {
   }
   tok->type = PYT_OP;
   if (c == '(' || c == '[' || c == '{') {
+    if (lx->depth == 0) {
+      lx->open_line = lx->line;
+      lx->open_char = (char)c;
+    }
     if (++lx->depth > PY_MAX_NEST) {
       lex_error(lx, lx->line, "too many nested parentheses");
       return fail(lx, tok);

@@ -52,6 +52,8 @@ typedef struct PyLexer {
   const char *src, *end, *cur;
   int line;
   int depth;              /* open brackets */
+  int open_line;          /* where the outermost open bracket is */
+  char open_char;
   int at_line_start;
   int indents[PY_MAX_INDENT + 1];
   int nindent;

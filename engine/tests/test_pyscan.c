@@ -142,7 +142,8 @@ int main(void) {
   /* errors, each with its line; facts before them still come */
   EXPECT("import a\nx = 'abc\nimport b\n", "error unterminated string literal (detected at line 2):2;import a@0 a0;");
   EXPECT("x = '''abc\n\n", "error unterminated triple-quoted string literal (detected at line 3):1;");
-  EXPECT("x = (1,\n2\n", "error '(' was never closed (end of file inside brackets):3;");
+  EXPECT("x = (1,\n2\n", "error '(' was never closed:1;");
+  EXPECT("a = 1\nb = [\n", "error '[' was never closed:2;");
   EXPECT("x = 1)\n", "error unmatched ')':1;");
   EXPECT("if x:\n        a = 1\n    b = 2\n", "error unindent does not match any outer indentation level:3;");
   EXPECT("if x:\nimport a\n", "error expected an indented block after the statement on line 1:2;");

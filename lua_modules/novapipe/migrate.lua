@@ -581,8 +581,11 @@ function M.compare(before, after, moves)
     local want = map[file] and (map[file] .. rest) or id
     if not after.ids[want] then problems[#problems + 1] = "missing after the migration: " .. want end
   end
+  -- a file that failed to collect before may fail in its new place too
+  local known = {}
+  for f in pairs(before.errors) do known[map[f] or f] = true end
   for f in pairs(after.errors) do
-    if not before.errors[f] then problems[#problems + 1] = "new collection error: " .. f end
+    if not known[f] then problems[#problems + 1] = "new collection error: " .. f end
   end
   table.sort(problems)
   return problems

@@ -215,6 +215,24 @@ describe("novapipe run migrate", function()
     assert.same(before, snapshot(root))
   end)
 
+  it("sends unknown files to venv, saying so, and writes the plan as JSON", function()
+    H.write(root .. "/" .. T .. "unit/test_broken.py", "def test_x(:\n    pass\n")
+    local out = root .. "/.novapipe-plan.json"
+    local r = run(root, { "--execute", "--output", out })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("note: [^\n]*unit/test_broken.py is unknown %(unknown: syntax error at line 1: '%(' was never closed%)", r.stdout)
+    assert.matches("it goes to venv", r.stdout)
+    assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "venv/test_broken.py"))
+    local report = assert(require("novapipe.json").read(out))
+    assert.is_false(report.dry_run)
+    assert.is_false(report.rolled_back)
+    local found = false
+    for _, m in ipairs(report.moves) do
+      if m.to == T .. "venv/test_broken.py" then found = true end
+    end
+    assert.is_true(found)
+  end)
+
   it("never overwrites a file already at the destination", function()
     assert(fs.mkdir_p(root .. "/" .. T .. "standalone"))
     H.write(root .. "/" .. T .. "standalone/test_rules.py", "# already here\n")
