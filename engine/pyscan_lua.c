@@ -12,6 +12,10 @@
  *   assignments      {target, line, names}: module-level NAME = ...
  *   error            {line, message} when the source has a syntax error
  *
+ * Options: names = "all" | "decorated" | "none" (which functions get the
+ * names their bodies use), functions = PREFIX (only functions that are
+ * decorated or whose name starts with PREFIX are reported).
+ *
  * A decorator is {name, call, line, args = {{key, value, kind}}} with kind
  * "string" (a literal's contents), "name" (a dotted name) or "raw".
  */
@@ -27,6 +31,8 @@
 
 typedef struct Out {
   lua_State *L;
+  const char *prefix; /* only functions named so, or decorated (NULL: all) */
+  size_t prefix_len;
   int facts; /* stack index of the facts table */
   int imports, dynamic, functions, classes, assignments;
   int nimports, ndynamic, nfunctions, nclasses, nassignments;
@@ -133,6 +139,9 @@ static void on_dynamic(void *ctx, PyStr module, PyStr via, int line) {
 static void on_function(void *ctx, const PyFunction *f) {
   Out *o = ctx;
   lua_State *L = o->L;
+  if (o->prefix && f->ndecorators == 0 &&
+      !(f->name.n >= o->prefix_len && memcmp(f->name.p, o->prefix, o->prefix_len) == 0))
+    return;
   lua_createtable(L, 0, 9);
   set_str(L, "name", f->name);
   set_int(L, "line", f->line);
@@ -189,12 +198,16 @@ static void on_error(void *ctx, int line, const char *message) {
   lua_setfield(L, o->facts, "error");
 }
 
-/* Pushes the facts of src; `names` is a PYSCAN_NAMES_ value. */
-static int push_facts(lua_State *L, const char *src, size_t n, int names) {
+/* Pushes the facts of src; `names` is a PYSCAN_NAMES_ value, `prefix`
+ * (or NULL) limits the functions reported to decorated ones and those whose
+ * name starts with it. */
+static int push_facts(lua_State *L, const char *src, size_t n, int names, const char *prefix) {
   lua_checkstack(L, 40);
   Out o;
   memset(&o, 0, sizeof o);
   o.L = L;
+  o.prefix = prefix;
+  o.prefix_len = prefix ? strlen(prefix) : 0;
   lua_createtable(L, 0, 8);
   o.facts = lua_gettop(L);
   const char *lists[] = {"imports", "dynamic_imports", "functions", "classes", "assignments"};
@@ -222,11 +235,21 @@ static int names_option(lua_State *L, int idx) {
   return v;
 }
 
+/* The `functions` option: nil for all, else a name prefix (functions not
+ * decorated and not named so are left out). The string stays on the stack. */
+static const char *functions_option(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return NULL;
+  lua_getfield(L, idx, "functions");
+  if (lua_isnil(L, -1)) return NULL;
+  return luaL_checkstring(L, -1);
+}
+
 /* pyscan.scan(source[, {names = "all"|"decorated"|"none"}]) -> facts */
 static int l_scan(lua_State *L) {
   size_t n;
   const char *src = luaL_checklstring(L, 1, &n);
-  return push_facts(L, src, n, names_option(L, 2));
+  int names = names_option(L, 2);
+  return push_facts(L, src, n, names, functions_option(L, 2));
 }
 
 /* pyscan.file(path[, opts]) -> facts | nil, msg, errname: reads and scans a
@@ -234,6 +257,7 @@ static int l_scan(lua_State *L) {
 static int l_file(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int names = names_option(L, 2);
+  const char *prefix = functions_option(L, 2);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
@@ -260,7 +284,7 @@ static int l_file(lua_State *L) {
     got += (size_t)r;
   }
   close(fd);
-  push_facts(L, buf, got, names);
+  push_facts(L, buf, got, names, prefix);
   free(buf);
   return 1;
 }

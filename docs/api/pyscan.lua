@@ -43,12 +43,12 @@ local pyscan = {}
 ---@field error? {line: integer, message: string}
 
 ---@param source string
----@param opts? {names?: "all"|"decorated"|"none"}
+---@param opts? {names?: "all"|"decorated"|"none", functions?: string}
 ---@return novapipe.PyFacts
 function pyscan.scan(source, opts) end
 
 ---@param path string
----@param opts? {names?: "all"|"decorated"|"none"}
+---@param opts? {names?: "all"|"decorated"|"none", functions?: string}
 ---@return novapipe.PyFacts|nil facts
 ---@return string? message
 ---@return string? errname

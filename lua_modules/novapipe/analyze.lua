@@ -19,7 +19,9 @@ local stdlib = require "novapipe.data.stdlib"
 
 local M = {}
 
-local SCAN_OPTS = { names = "decorated" }
+-- Body names matter only for fixtures, and fixtures are decorated; the
+-- functions that matter are tests (named test*) and decorated ones.
+local SCAN_OPTS = { names = "decorated", functions = "test" }
 
 M.CATEGORIES = { "standalone", "venv", "integration", "security", "unknown" }
 M.TIER_MARKERS = { "integration", "venv", "standalone" }
@@ -87,7 +89,6 @@ end
 function Analyzer:scan(path)
   local f = self.facts[path]
   if f == nil then
-    -- Body names matter only for fixtures, and fixtures are decorated.
     local facts, err = pyscan.file(path, SCAN_OPTS)
     f = facts or { read_error = err }
     self.facts[path] = f
