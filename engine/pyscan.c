@@ -14,12 +14,24 @@ static void lex_error(PyLexer *lx, int line, const char *msg) {
   lx->error_line = line;
 }
 
-static int is_name_start(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+/* Character classes: 1 starts a name, 2 continues one. */
+static const unsigned char char_class[256] = {
+  ['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2, ['5'] = 2, ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2,
+  ['_'] = 3,
+  ['a'] = 3, ['b'] = 3, ['c'] = 3, ['d'] = 3, ['e'] = 3, ['f'] = 3, ['g'] = 3, ['h'] = 3, ['i'] = 3, ['j'] = 3,
+  ['k'] = 3, ['l'] = 3, ['m'] = 3, ['n'] = 3, ['o'] = 3, ['p'] = 3, ['q'] = 3, ['r'] = 3, ['s'] = 3, ['t'] = 3,
+  ['u'] = 3, ['v'] = 3, ['w'] = 3, ['x'] = 3, ['y'] = 3, ['z'] = 3,
+  ['A'] = 3, ['B'] = 3, ['C'] = 3, ['D'] = 3, ['E'] = 3, ['F'] = 3, ['G'] = 3, ['H'] = 3, ['I'] = 3, ['J'] = 3,
+  ['K'] = 3, ['L'] = 3, ['M'] = 3, ['N'] = 3, ['O'] = 3, ['P'] = 3, ['Q'] = 3, ['R'] = 3, ['S'] = 3, ['T'] = 3,
+  ['U'] = 3, ['V'] = 3, ['W'] = 3, ['X'] = 3, ['Y'] = 3, ['Z'] = 3,
+};
+
+static inline int is_name_start(unsigned char c) {
+  return (char_class[c] & 1) || c >= 0x80;
 }
 
-static int is_name_char(unsigned char c) {
-  return is_name_start(c) || (c >= '0' && c <= '9');
+static inline int is_name_char(unsigned char c) {
+  return char_class[c] || c >= 0x80;
 }
 
 /* Consumes a newline (\n, \r\n or \r) at cur; returns 1 when there was one. */
