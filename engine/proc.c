@@ -964,6 +964,14 @@ static int p_wait(lua_State *L) {
   return 1;
 }
 
+/* Maps a signal name ("TERM", "KILL", ...) or number at idx to a signal. */
+static int check_signal(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) return (int)lua_tointeger(L, idx);
+  static const char *const names[] = {"TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT", NULL};
+  static const int sigs[] = {SIGTERM, SIGKILL, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGSTOP, SIGCONT};
+  return sigs[luaL_checkoption(L, idx, NULL, names)];
+}
+
 /*
  * p:kill([signal]) -> boolean
  * Without a signal, ends p's whole tree: TERM now, KILL after the grace
@@ -980,14 +988,7 @@ static int p_kill(lua_State *L) {
   if (lua_isnoneornil(L, 2)) {
     escalate(p, np_now());
   } else {
-    int sig = 0;
-    if (lua_type(L, 2) == LUA_TNUMBER) {
-      sig = (int)lua_tointeger(L, 2);
-    } else {
-      static const char *const names[] = {"TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT", NULL};
-      static const int sigs[] = {SIGTERM, SIGKILL, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGSTOP, SIGCONT};
-      sig = sigs[luaL_checkoption(L, 2, NULL, names)];
-    }
+    int sig = check_signal(L, 2);
     if (kill(-p->pid, sig) < 0 && errno == EINVAL) return luaL_argerror(L, 2, "invalid signal");
   }
   lua_pushboolean(L, 1);
@@ -1150,6 +1151,17 @@ static int l_interrupted(lua_State *L) {
   return 1;
 }
 
+/* proc.signal(pid, signal) -> true | nil, msg, errname: sends a signal
+ * (a name as for Process:kill, or a number) to one process. */
+static int l_signal(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  int sig = check_signal(L, 2);
+  if (pid <= 0) return luaL_argerror(L, 1, "a process id expected");
+  if (kill(pid, sig) < 0) return np_fail(L, "signal", errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* proc.exists(pid) -> boolean: whether a process with that pid exists. */
 static int l_exists(lua_State *L) {
   pid_t pid = (pid_t)luaL_checkinteger(L, 1);
@@ -1199,6 +1211,7 @@ static const luaL_Reg proc_funcs[] = {
   {"self", l_self},
   {"interrupted", l_interrupted},
   {"exists", l_exists},
+  {"signal", l_signal},
   {"shutdown", l_shutdown},
   {NULL, NULL},
 };

@@ -71,6 +71,14 @@ function proc.interrupted() end
 ---@return boolean
 function proc.exists(pid) end
 
+---Sends a signal to one process.
+---@param pid integer
+---@param signal string|integer "TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT" or a number
+---@return true|nil ok
+---@return string? message
+---@return string? errname
+function proc.signal(pid, signal) end
+
 ---Ends every live tree now (TERM, grace, KILL) and reaps it, running no Lua
 ---callback: clean-up after an interrupt.
 function proc.shutdown() end

@@ -467,7 +467,8 @@ end
 local function maybe_crash(n)
   local after = tonumber(os.getenv("NOVAPIPE_FAULT_KILL_AFTER_OPS") or "")
   if after and n >= after then
-    process.run({ "kill", "-KILL", tostring(require("novapipe.proc").self().pid) })
+    local proc = require "novapipe.proc"
+    proc.signal(proc.self().pid, "KILL")
   end
 end
 
