@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,30 @@ static int l_atomic_write(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   mode_t mode = opt_mode(L, 3, 0600);
   return result(L, os_atomic_write(path, data, len, mode), "write", path);
+}
+
+/* fs.read(path) -> content | nil, msg, errname: a whole file's bytes. */
+static int l_read(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  FILE *f = fopen(path, "rbe");
+  if (!f) return result(L, -1, "read", path);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (;;) {
+    char *p = luaL_prepbuffer(&b);
+    size_t n = fread(p, 1, LUAL_BUFFERSIZE, f);
+    luaL_addsize(&b, n);
+    if (n < LUAL_BUFFERSIZE) break;
+  }
+  int failed = ferror(f);
+  int e = errno;
+  fclose(f);
+  if (failed) {
+    errno = e;
+    return result(L, -1, "read", path);
+  }
+  luaL_pushresult(&b);
+  return 1;
 }
 
 /* fs.mkdir_p(path[, mode = "0700"]) -> true | nil, msg, errname */
@@ -259,6 +284,7 @@ static int l_walk(lua_State *L) {
 
 static const luaL_Reg fs_funcs[] = {
   {"atomic_write", l_atomic_write},
+  {"read", l_read},
   {"mkdir_p", l_mkdir_p},
   {"copy", l_copy},
   {"rmtree", l_rmtree},

@@ -16,6 +16,13 @@ local fs = {}
 ---@return string? errname
 function fs.atomic_write(path, data, mode) end
 
+---A whole file's bytes.
+---@param path string
+---@return string|nil content
+---@return string? message
+---@return string? errname
+function fs.read(path) end
+
 ---@param path string
 ---@param mode? novapipe.Mode default "0700"
 ---@return true|nil ok

@@ -192,9 +192,7 @@ function M.plan(cfg, root, opts)
           local target = dest_dir .. "/conftest.py"
           if not copies[target] then
             copies[target] = c
-            local f = assert(io.open(c, "rb"))
-            plan.copies[#plan.copies + 1] = { from = c, path = target, content = f:read("a") }
-            f:close()
+            plan.copies[#plan.copies + 1] = { from = c, path = target, content = assert(fs.read(c)) }
           end
         end
         plan.moves[#plan.moves + 1] = { from = m.from, to = m.to, category = m.category, reasons = m.reasons }
@@ -277,9 +275,7 @@ function M.plan_rewrites(plan, wanted)
     else
       keep[#keep + 1] = m
       if #edits > 0 then
-        local f = assert(io.open(m.from, "rb"))
-        local old = f:read("a")
-        f:close()
+        local old = assert(fs.read(m.from))
         table.sort(edits, function(x, y) return x.first > y.first end)
         local new = old
         for _, e in ipairs(edits) do new = new:sub(1, e.first - 1) .. e.text .. new:sub(e.last + 1) end
@@ -407,14 +403,6 @@ local function move(from, to, use_git)
   return true
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 -- Replaces a file's content atomically, keeping its permission bits.
 local function replace(path, content)
   local perm = lfs.attributes(path, "permissions") or "rw-r--r--"
@@ -434,7 +422,7 @@ local function apply(op)
   elseif op.op == "move" then
     if lfs.attributes(op.from) and not lfs.attributes(op.to) then move(op.from, op.to, op.git) end
   elseif op.op == "rewrite" then
-    if read(op.path) == op.old then replace(op.path, op.new) end
+    if fs.read(op.path) == op.old then replace(op.path, op.new) end
   end
 end
 
@@ -449,16 +437,11 @@ local function revert(op)
       if empty then assert(lfs.rmdir(op.path)) end
     end
   elseif op.op == "create" then
-    local f = io.open(op.path, "rb")
-    if f then
-      local content = f:read("a")
-      f:close()
-      if content == op.content then assert(os.remove(op.path)) end
-    end
+    if fs.read(op.path) == op.content then assert(os.remove(op.path)) end
   elseif op.op == "move" then
     if lfs.attributes(op.to) and not lfs.attributes(op.from) then move(op.to, op.from, op.git) end
   elseif op.op == "rewrite" then
-    if read(op.path) == op.new then replace(op.path, op.old) end
+    if fs.read(op.path) == op.new then replace(op.path, op.old) end
   end
 end
 

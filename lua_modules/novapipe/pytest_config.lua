@@ -10,13 +10,7 @@ local M = {}
 -- pytest's default norecursedirs.
 M.DEFAULT_NORECURSE = { "*.egg", ".*", "_darcs", "build", "CVS", "dist", "node_modules", "venv", "{arch}" }
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = fs.read
 
 -- The body of an ini section (lines up to the next section), or nil.
 local function ini_section(text, name)

@@ -24,11 +24,7 @@ function H.write(path, text)
 end
 
 function H.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
+  return (fs.read(path))
 end
 
 ---Writes a tree into a new temporary directory: files maps paths (relative
