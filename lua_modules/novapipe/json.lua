@@ -48,10 +48,8 @@ end
 ---@return any value
 ---@return string? error
 function M.read(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
+  local text, err = fs.read(path)
+  if not text then return nil, err end
   return M.decode(text, path)
 end
 
