@@ -1162,10 +1162,26 @@ static int l_signal(lua_State *L) {
   return 1;
 }
 
-/* proc.exists(pid) -> boolean: whether a process with that pid exists. */
+/* proc.exists(pid) -> boolean: whether a live process has that pid (a
+ * zombie, dead but not yet reaped, does not count). */
 static int l_exists(lua_State *L) {
   pid_t pid = (pid_t)luaL_checkinteger(L, 1);
-  lua_pushboolean(L, pid > 0 && (kill(pid, 0) == 0 || errno == EPERM));
+  int alive = pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+  if (alive) {
+    char path[64], st[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t r = read(fd, st, sizeof st - 1);
+      close(fd);
+      if (r > 0) {
+        st[r] = '\0';
+        char *paren = strrchr(st, ')');
+        if (paren && paren[1] == ' ' && paren[2] == 'Z') alive = 0;
+      }
+    }
+  }
+  lua_pushboolean(L, alive);
   return 1;
 }
 

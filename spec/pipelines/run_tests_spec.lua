@@ -346,6 +346,41 @@ def test_plain(): pass
       assert.is_nil(H.find_process("sleep", marker))
     end)
 
+    it("killed with SIGKILL during the integration tier, leaves no PostgreSQL running", function()
+      local marker = H.marker()
+      local root = new_project({
+        ["novapipe.lua"] = "return { tiers = { integration = { services = { 'postgresql' } } } }\n",
+        [TESTS .. "integration/test_db.py"] =
+          ("import subprocess\ndef test_waits():\n    subprocess.run(['sleep', '%s'])\n"):format(marker),
+      })
+      local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--integration" },
+        { stdout = "null", stderr = "null", env = { DATABASE_URL = false } }))
+      local deadline = time.now() + 60
+      while not H.find_process("sleep", marker) and time.now() < deadline do time.sleep(0.05) end
+      local server
+      for pid in lfs.dir("/proc") do
+        local cmd = pid:match("^%d+$") and H.read("/proc/" .. pid .. "/cmdline") or ""
+        if cmd:find("novapipe%-pg%-") and cmd:find("^[^%z]*postgres%z") then server = tonumber(pid) end
+      end
+      assert.is_number(server, "no PostgreSQL of novapipe's is running")
+      p:kill("KILL")
+      p:wait()
+      deadline = time.now() + 10
+      while proc.exists(server) and time.now() < deadline do time.sleep(0.05) end
+      assert.is_false(proc.exists(server))
+      -- its data directory is left: nothing alive could remove it
+      for d in lfs.dir("/tmp") do
+        if d:match("^novapipe%-pg%-") then
+          local cmd_left = false
+          for pid in lfs.dir("/proc") do
+            local cmd = pid:match("^%d+$") and H.read("/proc/" .. pid .. "/cmdline") or ""
+            if cmd:find(d, 1, true) then cmd_left = true end
+          end
+          if not cmd_left then H.rmrf("/tmp/" .. d) end
+        end
+      end
+    end)
+
     it("on Ctrl-C during the integration tier leaves no PostgreSQL and no data directory", function()
       local marker = H.marker()
       local root = new_project({

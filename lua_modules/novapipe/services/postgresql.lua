@@ -96,7 +96,9 @@ function M.start(opts)
   local as = {}
   if root then
     if not process.which("setpriv") then return nil, "setpriv is missing; install it with: apt-get install util-linux" end
-    as = { "setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--" }
+    -- --pdeathsig: changing credentials clears the parent-death signal
+    -- novapipe gave the child; setpriv sets it again after the change.
+    as = { "setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--pdeathsig", "KILL", "--" }
   end
   local dir, err = fs.mkdtemp("novapipe-pg-")
   if not dir then return nil, err end
