@@ -72,6 +72,7 @@ function M.new(cfg, root, project)
     exceptions = set_of(a.standalone_exceptions),
     ind_sets = { venv = set_of(a.indicators.venv), integration = set_of(a.indicators.integration) },
     ind_tops = {},
+    sec_words = {}, sec_dotted = {}, sec_memo = {}, sec_parents = {},
     module_files = {},
     hints = { integration = set_of(a.fixture_hints.integration), venv = set_of(a.fixture_hints.venv) },
     errors = {},
@@ -82,6 +83,17 @@ function M.new(cfg, root, project)
     for _, ind in ipairs(a.indicators[tier]) do self.ind_tops[ind:match("^[^.]+")] = true end
   end
   for _, r in ipairs(a.roots) do self.ind_tops[r] = true end
+  for _, kw in ipairs(a.indicators.security or {}) do
+    if kw:find(".", 1, true) then
+      self.sec_dotted[#self.sec_dotted + 1] = kw
+      -- modules whose names may complete it, with and without a root
+      local parent = kw:match("^(.*)%.[^.]+$")
+      self.sec_parents[parent] = true
+      for _, r in ipairs(a.roots) do self.sec_parents[r .. "." .. parent] = true end
+    else
+      self.sec_words[kw] = true
+    end
+  end
   return self
 end
 
@@ -121,18 +133,28 @@ end
 
 -- Whether a dotted path is a security one: a component equal to a keyword,
 -- or under a dotted keyword.
+-- Components are the same with or without a package root, so only dotted
+-- keywords are matched against the aliases. Memoized: imports recur.
 function Analyzer:security_path(path)
-  for _, m in ipairs(self:aliases(path)) do
-    local parts = {}
-    for c in m:gmatch("[^.]+") do parts[c] = true end
-    for _, kw in ipairs(self.acfg.indicators.security or {}) do
-      if kw:find(".", 1, true) then
-        if under(m, kw) then return kw end
-      elseif parts[kw] then
-        return kw
-      end
+  local memo = self.sec_memo[path]
+  if memo ~= nil then return memo or nil end
+  local found = false
+  for c in path:gmatch("[^.]+") do
+    if self.sec_words[c] then
+      found = c
+      break
     end
   end
+  if not found and #self.sec_dotted > 0 then
+    for _, m in ipairs(self:aliases(path)) do
+      for _, kw in ipairs(self.sec_dotted) do
+        if under(m, kw) then found = kw end
+      end
+      if found then break end
+    end
+  end
+  self.sec_memo[path] = found
+  return found or nil
 end
 
 -- Resolves a dotted module to a file under the project: a/b.py or
@@ -252,7 +274,9 @@ function Analyzer:fixtures(path)
   for _, fn in ipairs(facts.functions or {}) do
     if not fn.parent then
       for _, d in ipairs(fn.decorators or {}) do
-        local target = self:resolve(path, d.name) or d.name
+        -- only a name ending in "fixture" can be one (after any alias)
+        local target = d.name:sub(-7) == "fixture" and (self:resolve(path, d.name) or d.name)
+          or (self:bindings(path)[d.name] and self:resolve(path, d.name)) or d.name
         if target == "pytest.fixture" or target == "pytest_asyncio.fixture" then
           local name, autouse = fn.name, false
           for _, a in ipairs(d.args or {}) do
@@ -305,11 +329,16 @@ local function where(path, line)
 end
 
 -- Evidence from one module a file uses (through an import, a dynamic
--- import or a fixture's body): `text` says how ("imports"), `at` where
--- (" (file:line)", or "").
+-- import or a fixture's body): `text` says how ("imports"); `file` and
+-- `line` say where (formatted only when there is evidence to show; a nil
+-- line means nowhere to show).
 -- Imported `names` count too (from fastapi.testclient import TestClient).
 -- Adds {tier, text} entries to ev.
-function Analyzer:module_evidence(module, names, text, at, ev, seen)
+local function at(file, line)
+  return line and (" (%s)"):format(where(file, line)) or ""
+end
+
+function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, seen)
   for _, n in ipairs(names or {}) do
     for _, tier in ipairs({ "integration", "venv" }) do
       if self.ind_sets[tier][n] then
@@ -327,7 +356,7 @@ function Analyzer:module_evidence(module, names, text, at, ev, seen)
   for _, tier in ipairs({ "integration", "venv" }) do
     for _, m in ipairs(candidates) do
       if self:indicator(m, tier) then
-        ev[#ev + 1] = { tier = tier, text = ("%s: %s %s%s"):format(tier, text, m, at) }
+        ev[#ev + 1] = { tier = tier, text = ("%s: %s %s%s"):format(tier, text, m, at(file_at, line_at)) }
         return
       end
     end
@@ -339,10 +368,12 @@ function Analyzer:module_evidence(module, names, text, at, ev, seen)
   elseif file then
     local pkg = self:needs_packages(file)
     if pkg then
-      ev[#ev + 1] = { tier = "venv", text = ("venv: %s %s%s, project code that needs %s"):format(text, module, at, pkg) }
+      ev[#ev + 1] = { tier = "venv", text = ("venv: %s %s%s, project code that needs %s"):format(text, module,
+        at(file_at, line_at), pkg) }
     end
   else
-    ev[#ev + 1] = { tier = "venv", text = ("venv: %s %s%s, a package, not the standard library"):format(text, module, at) }
+    ev[#ev + 1] = { tier = "venv", text = ("venv: %s %s%s, a package, not the standard library"):format(text, module,
+      at(file_at, line_at)) }
   end
 end
 
@@ -364,11 +395,11 @@ function Analyzer:file_evidence(path, ev, seen, via)
     else
       local names = {}
       if imp.from then for _, n in ipairs(imp.names) do names[#names + 1] = n.name end end
-      self:module_evidence(imp.module, names, prefix .. "imports", (" (%s)"):format(where(path, imp.line)), ev, seen)
+      self:module_evidence(imp.module, names, prefix .. "imports", path, imp.line, ev, seen)
     end
   end
   for _, d in ipairs(facts.dynamic_imports or {}) do
-    self:module_evidence(d.module, nil, prefix .. "imports dynamically", (" (%s)"):format(where(path, d.line)), ev, seen)
+    self:module_evidence(d.module, nil, prefix .. "imports dynamically", path, d.line, ev, seen)
   end
 end
 
@@ -395,7 +426,7 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
   for _, used in ipairs(fx.fn.names or {}) do
     local full, rel = self:resolve(fx.file, used)
     if full then
-      self:module_evidence(full, nil, how, "", ev, {})
+      self:module_evidence(full, nil, how, nil, nil, ev, {})
     elseif rel then
       local imp = { level = rel.level, module = rel.module, names = { { name = rel.name } } }
       for _, f in ipairs(self:relative_files(fx.file, imp)) do
@@ -428,8 +459,11 @@ function Analyzer:markers(path, facts)
     if full == "pytest" and name ~= "pytest" then prefixes[#prefixes + 1] = name .. ".mark." end
     if full == "pytest.mark" then prefixes[#prefixes + 1] = name .. "." end
   end
+  local heads = {}
+  for _, p in ipairs(prefixes) do heads[p:match("^[^.]+")] = true end
   local found, list = {}, {}
   local function add(dotted, line)
+    if not heads[dotted:match("^[^.]+")] then return end
     for _, p in ipairs(prefixes) do
       if dotted:sub(1, #p) == p then
         local m = dotted:sub(#p + 1):match("^[^.]+")
@@ -558,17 +592,25 @@ function Analyzer:classify(path)
   end
   if not detail.is_security then
     for _, imp in ipairs(facts.imports) do
-      local paths = { imp.module }
-      for _, n in ipairs(imp.names) do paths[#paths + 1] = imp.module .. "." .. n.name end
-      for _, p in ipairs(paths) do
-        local kw = p ~= "" and self:security_path(p)
-        if kw then
-          detail.is_security = true
-          reasons[#reasons + 1] = ("security: imports %s (line %d), matching '%s'"):format(p, imp.line, kw)
-          break
+      local hit, kw = nil, imp.module ~= "" and self:security_path(imp.module)
+      if kw then hit = imp.module end
+      -- module.name: its components are the module's and the name; a
+      -- dotted keyword can only be the whole path.
+      for _, n in ipairs(imp.names) do
+        if hit then break end
+        if self.sec_words[n.name] then
+          hit, kw = imp.module .. "." .. n.name, n.name
+        elseif self.sec_parents[imp.module] then
+          local full = imp.module .. "." .. n.name
+          kw = self:security_path(full)
+          if kw then hit = full end
         end
       end
-      if detail.is_security then break end
+      if hit then
+        detail.is_security = true
+        reasons[#reasons + 1] = ("security: imports %s (line %d), matching '%s'"):format(hit, imp.line, kw)
+        break
+      end
     end
   end
 
