@@ -707,7 +707,10 @@ function M.stage(opts)
     name = "analyze",
     run = function()
       local files = assert(M.test_files(root, pytest_config.python_files()))
+      -- Many short-lived tables: the generational collector suits them.
+      local mode = collectgarbage("generational")
       local report = M.new(cfg, root):report(files)
+      collectgarbage(mode)
       local s = report.summary
       term.print(term.style("Test Analysis Summary", "bold"))
       term.print(("Total tests: %d"):format(s.total_tests))
