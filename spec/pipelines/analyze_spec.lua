@@ -58,7 +58,8 @@ describe("novapipe run analyze", function()
   end)
 
   describe("reads imports as Python does", function()
-    local report
+    local report, setup_root
+    teardown(function() H.rmrf(setup_root) end)
     setup(function()
       local root = tree({
         [T .. "test_multiline.py"] = "from psycopg2 import (\n    connect,\n    extras,\n)\ndef test_a(): pass\n",
@@ -91,7 +92,7 @@ describe("novapipe run analyze", function()
         [T .. "module_test.py"] = "import fastapi\ndef test_a(): pass\n",
         [T .. "helper_not_collected.py"] = "import psycopg2\n",
       })
-      roots[#roots + 1] = root
+      setup_root = root
       report = analyze(root)
     end)
 
@@ -165,7 +166,8 @@ describe("novapipe run analyze", function()
   end)
 
   describe("fixtures", function()
-    local report
+    local report, setup_root
+    teardown(function() H.rmrf(setup_root) end)
     setup(function()
       local root = tree({
         [T .. "conftest.py"] = table.concat({
@@ -209,7 +211,7 @@ describe("novapipe run analyze", function()
         [T .. "auto/conftest.py"] = "import pytest\nimport psycopg2\n@pytest.fixture(autouse=True)\ndef connect_all():\n    psycopg2.connect('')\n",
         [T .. "auto/test_autouse.py"] = "def test_a(): pass\n",
       })
-      roots[#roots + 1] = root
+      setup_root = root
       report = analyze(root)
     end)
 
@@ -259,7 +261,8 @@ describe("novapipe run analyze", function()
   end)
 
   describe("markers and security", function()
-    local report
+    local report, setup_root
+    teardown(function() H.rmrf(setup_root) end)
     setup(function()
       local root = tree({
         [T .. "test_mark.py"] = "import psycopg2\nimport pytest\n@pytest.mark.standalone\ndef test_a(): pass\n",
@@ -274,7 +277,7 @@ describe("novapipe run analyze", function()
         [T .. "test_helper_rel.py"] = "from .helpers import build\ndef test_a(): pass\n",
         [T .. "helpers.py"] = "import psycopg2\ndef build(): pass\n",
       })
-      roots[#roots + 1] = root
+      setup_root = root
       report = analyze(root)
     end)
 
