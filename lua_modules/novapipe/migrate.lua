@@ -116,63 +116,27 @@ function M.plan(cfg, root, opts)
       end
     end
   end
-  -- Helpers imported relatively move along when every file that imports
-  -- them is a test going to the same directory.
-  local users
+  -- Helpers imported relatively may move along: decided once the tests
+  -- are (every file that imports a helper must move to the same place).
   local dest_of = {}
   for _, m in ipairs(wanted) do dest_of[m.from] = dirname(m.to) end
-  local helper_moves = {}
+  local helpers = {} -- helper path -> {to = target, refs = {relative import records}}
   for _, m in ipairs(wanted) do
     for _, r in ipairs(m.relatives or {}) do
-      -- Can the helper beside it move along?
-      local h = r.beside and r.targets[1]
+      local h = r.beside and #r.targets == 1 and r.targets[1]
       local target = h and (dirname(m.to) .. "/" .. basename(h))
-      if h and #r.targets == 1 then
-        users = users or importers(a, root)
-        for importer in pairs(users[h] or {}) do
-          if dest_of[importer] ~= dirname(m.to) then target = nil end
-        end
-        for _, imp in ipairs(a:scan(h).imports or {}) do
-          if imp.level > 0 then target = nil end
-        end
-        if target and helper_moves[h] and helper_moves[h] ~= target then target = nil end
+      if h and (not helpers[h] or helpers[h].to == target) then
+        helpers[h] = helpers[h] or { to = target, refs = {} }
+        table.insert(helpers[h].refs, r)
       else
-        target = nil
-      end
-      if target then
-        if not helper_moves[h] then
-          helper_moves[h] = target
-          count[target] = (count[target] or 0) + 1
-        end
-      else
+        if h then helpers[h].to = false end -- wanted in two places
         r.rewrite = true
       end
     end
   end
+  -- The tests: each moves, or stays saying why.
   for _, m in ipairs(wanted) do
-    if m.blocked then
-      plan.stays[#plan.stays + 1] = { path = m.from, why = m.blocked }
-      m.skip = true
-    end
-  end
-  local helper_list = {}
-  for from, to in pairs(helper_moves) do helper_list[#helper_list + 1] = { from = from, to = to, category = "helper",
-                                                                           reasons = { "a helper the moved tests import" } } end
-  table.sort(helper_list, function(x, y) return x.from < y.from end)
-  -- A helper whose importers could not all move stays.
-  for _, hm in ipairs(helper_list) do
-    local all_move = true
-    for importer in pairs(users[hm.from] or {}) do
-      for _, m in ipairs(wanted) do
-        if m.from == importer and m.skip then all_move = false end
-      end
-    end
-    if all_move then wanted[#wanted + 1] = hm else count[hm.to] = count[hm.to] - 1 end
-  end
-  for _, m in ipairs(wanted) do
-    if m.skip then
-      -- already listed as staying
-    elseif lfs.attributes(m.to) then
+    if lfs.attributes(m.to) then
       plan.stays[#plan.stays + 1] = { path = m.from, why = ("%s exists: nothing is overwritten"):format(m.to) }
     elseif count[m.to] > 1 then
       plan.stays[#plan.stays + 1] = { path = m.from, why = ("another file would also go to %s"):format(m.to) }
@@ -197,6 +161,34 @@ function M.plan(cfg, root, opts)
         end
         plan.moves[#plan.moves + 1] = { from = m.from, to = m.to, category = m.category, reasons = m.reasons }
       end
+    end
+  end
+  -- The helpers: a helper moves when all its importers move to its new
+  -- directory, it imports nothing relatively itself, and its place is free;
+  -- otherwise the importers' imports are rewritten.
+  local moved = {}
+  for _, m in ipairs(plan.moves) do moved[m.from] = dirname(m.to) end
+  local users
+  local paths = {}
+  for h in pairs(helpers) do paths[#paths + 1] = h end
+  table.sort(paths)
+  for _, h in ipairs(paths) do
+    local info, ok = helpers[h], helpers[h].to ~= false
+    if ok then
+      users = users or importers(a, root)
+      for importer in pairs(users[h] or {}) do
+        if moved[importer] ~= dirname(info.to) then ok = false end
+      end
+      for _, imp in ipairs(a:scan(h).imports or {}) do
+        if imp.level > 0 then ok = false end
+      end
+      if lfs.attributes(info.to) or count[info.to] then ok = false end
+    end
+    if ok then
+      plan.moves[#plan.moves + 1] = { from = h, to = info.to, category = "helper",
+                                      reasons = { "a helper the moved tests import" } }
+    else
+      for _, r in ipairs(info.refs) do r.rewrite = true end
     end
   end
   -- Rewrites come last: they need to know which directories will be
