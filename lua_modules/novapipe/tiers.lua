@@ -271,7 +271,13 @@ local function run_tier(session, tier)
     result.reason = "collection errors in " .. table.concat(report.collection_errors, ", ")
   else
     result.status = "error"
-    local last = keep.tail[#keep.tail] or ""
+    local last = ""
+    for i = #keep.tail, 1, -1 do
+      if keep.tail[i]:find("%S") then
+        last = keep.tail[i]:match("^%s*(.-)%s*$")
+        break
+      end
+    end
     result.reason = ("%s (exit %d): %s"):format(PYTEST_EXIT[r.code] or "pytest failed", r.code, last)
   end
   if not report and result.status ~= "empty" and not r.timed_out and result.status ~= "error" then

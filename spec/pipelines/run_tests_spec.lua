@@ -213,7 +213,7 @@ def test_fail_and_teardown_error(bad_teardown): assert 0
       local r = run(root, { "--standalone" })
       assert.equal(2, r.code)
       assert.matches("ERROR%s+standalone", r.stdout)
-      assert.matches("pytest usage error %(exit 4%)", r.stdout)
+      assert.matches("pytest usage error %(exit 4%): %S", r.stdout)
     end)
   end)
 
