@@ -33,6 +33,7 @@ M.FILE = "novapipe.lua"
 ---@field database_url string DATABASE_URL for tiers without a database service
 ---@field tiers novapipe.Tier[]
 ---@field analyze novapipe.AnalyzeConfig
+---@field phi {enabled: boolean, mrn: string[], synthetic_domains: string[], synthetic_tlds: string[]}
 
 ---@class novapipe.AnalyzeConfig
 ---@field roots string[] package roots: with "backend", backend.app.x is also app.x for indicators
@@ -62,6 +63,7 @@ end
 ---@return novapipe.Config
 function M.defaults()
   return {
+    phi = require("novapipe.phi").defaults(),
     analyze = analyze_defaults(),
     tests = "backend/app/tests",
     python = nil,
@@ -80,8 +82,9 @@ local SERVICES = { postgresql = true }
 
 local settings = {
   tests = "string", python = "string", results = "string", database_url = "string",
-  coverage = "table", tiers = "table", analyze = "table",
+  coverage = "table", tiers = "table", analyze = "table", phi = "table",
 }
+local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "table", synthetic_tlds = "table" }
 local analyze_fields = { roots = "table", standalone_exceptions = "table", indicators = "table", fixture_hints = "table" }
 local tier_fields = {
   dir = "string", needs = "table", env = "table", services = "table", timeout = "number", after = "string",
@@ -143,7 +146,10 @@ end
 local function merge(cfg, user)
   check_fields("the settings", user, settings)
   for k, v in pairs(user) do
-    if k == "analyze" then
+    if k == "phi" then
+      check_fields("phi", v, phi_fields)
+      for pk, pv in pairs(v) do cfg.phi[pk] = pv end
+    elseif k == "analyze" then
       check_fields("analyze", v, analyze_fields)
       for ak, av in pairs(v) do
         if ak == "indicators" or ak == "fixture_hints" then

@@ -239,10 +239,17 @@ local function run_tier(session, tier)
     stderr = "stdout",
     events = prog.event,
     timeout = timeout,
+    filter = session.phi_filter,
   })
   term.status(nil)
   if not r then return { status = "error", reason = err } end
 
+  -- The JUnit file holds the tests' output and failure messages: masked
+  -- before anything reads or keeps it.
+  if session.cfg.phi.enabled and lfs.attributes(junit_path) then
+    local masked, merr = require("novapipe.phi").mask_file(junit_path, session.cfg.phi)
+    if not masked then return { status = "error", reason = "cannot mask " .. junit_path .. ": " .. merr } end
+  end
   local report, jerr = junit.read(junit_path)
   local result = { counts = report and report.counts or nil, duration = r.duration }
   if report then
@@ -360,7 +367,8 @@ function M.stages(opts)
   end
   local gated = not (opts.only and #opts.only > 0)
 
-  local session = { cfg = cfg, opts = opts, coverage_files = {}, python = nil }
+  local session = { cfg = cfg, opts = opts, coverage_files = {}, python = nil,
+                    phi_filter = cfg.phi.enabled and require("novapipe.phi").filter(cfg.phi) or nil }
   local candidates = python.candidates(cfg.python)
   local required = python.require_env(needed_modules(opts))
   local missing_line = "^" .. python.MISSING_MARK:gsub("%-", "%%-") .. " (.*)$"

@@ -305,6 +305,39 @@ def test_plain(): pass
     end)
   end)
 
+  describe("PHI in test output", function()
+    it("is masked on the console and in JUnit, also across read boundaries; synthetic values stay", function()
+      local root = new_project({ [TESTS .. "standalone/test_phi.py"] = table.concat({
+        "def test_prints_phi():",
+        "    print('ssn 123-45-6789 mail jane.doe@gmail.com phone 212-867-5309 DOB: 1980-02-03')",
+        -- 65,500 bytes first, so the SSN straddles the 64 KiB read boundary
+        "    print('x' * 65500 + ' 321-54-9876 tail')",
+        "    print('synthetic 900-12-3456 test@example.com 212-555-0123')",
+        "    assert False, 'patient 234-56-7890'",
+        "",
+      }, "\n") })
+      local r = run(root, { "--standalone", "--verbose", "--junit" })
+      assert.equal(1, r.code)
+      local xml = H.read(root .. "/backend/test-results/standalone-results.xml")
+      for _, where in ipairs({ r.stdout, xml }) do
+        for _, real in ipairs({ "123-45-6789", "jane.doe@gmail.com", "212-867-5309", "1980-02-03", "321-54-9876",
+                                "234-56-7890" }) do
+          assert.is_nil(where:find(real, 1, true), real .. " was not masked")
+        end
+        assert.matches("%[PHI:ssn%]", where)
+        assert.matches("900%-12%-3456 test@example%.com 212%-555%-0123", where)
+      end
+      assert.equal("rw-------", lfs.attributes(root .. "/backend/test-results/standalone-results.xml", "permissions"))
+    end)
+
+    it("can be turned off in novapipe.lua", function()
+      local root = new_project({ ["novapipe.lua"] = "return { phi = { enabled = false } }\n",
+        [TESTS .. "standalone/test_phi.py"] = "def test_a():\n    print('ssn 123-45-6789')\n    assert False\n" })
+      local r = run(root, { "--standalone", "--verbose" })
+      assert.matches("123%-45%-6789", r.stdout)
+    end)
+  end)
+
   describe("progress", function()
     it("shows a live line on a terminal: the tier, tests done, failures, time", function()
       local root = new_project({ [TESTS .. "standalone/test_a.py"] =

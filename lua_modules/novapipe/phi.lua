@@ -1,0 +1,126 @@
+-- PHI-like values in text: found and masked. The patterns and the
+-- allow-lists of values that are synthetic by construction are here, in
+-- Lua; a project changes them under `phi` in novapipe.lua.
+--
+--   SSN      ddd-dd-dddd; synthetic when the area is 000, 666 or 900-999
+--   phone    (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd; synthetic when the
+--            line number is 555-0100 to 555-0199
+--   e-mail   name@domain; synthetic for example.com/.org/.net and the
+--            .test, .invalid and .example top-level domains
+--   DOB      a date (yyyy-mm-dd, mm/dd/yyyy) within a few words after DOB,
+--            born, birth or date of birth
+--   MRN      configurable (default "MRN" and 6 to 10 digits)
+local M = {}
+
+M.MASK = "[PHI:%s]"
+
+---The default settings.
+function M.defaults()
+  return {
+    enabled = true,
+    mrn = { "MRN[-: ]?%d%d%d%d%d%d%d?%d?%d?%d?" },
+    synthetic_domains = { "example.com", "example.org", "example.net" },
+    synthetic_tlds = { "test", "invalid", "example" },
+  }
+end
+
+local BIRTH_WORDS = { "[Dd][Oo][Bb]", "[Bb][Oo][Rr][Nn]", "[Bb][Ii][Rr][Tt][Hh]" }
+local DATES = { "%d%d%d%d%-%d%d%-%d%d", "%d%d?/%d%d?/%d%d%d%d" }
+
+local function synthetic_ssn(area)
+  local n = tonumber(area)
+  return n == 0 or n == 666 or n >= 900
+end
+
+local function synthetic_phone(exchange, line)
+  local l = tonumber(line)
+  return exchange == "555" and l >= 100 and l <= 199
+end
+
+---A masker for the given settings: mask(line) -> line with every PHI-like
+---value replaced by [PHI:kind], and how many were replaced.
+---@param cfg? table see M.defaults
+---@return fun(line: string): string, integer
+function M.masker(cfg)
+  cfg = cfg or M.defaults()
+  local domains, tlds = {}, {}
+  for _, d in ipairs(cfg.synthetic_domains or {}) do domains[d:lower()] = true end
+  for _, t in ipairs(cfg.synthetic_tlds or {}) do tlds[t:lower()] = true end
+  local mrn = cfg.mrn or {}
+  return function(line)
+    local n, count = line, 0
+    local function hide(kind)
+      count = count + 1
+      return M.MASK:format(kind)
+    end
+    -- e-mail first: its local part may hold digits that look like others.
+    -- Only lines with an @, and matches only from the start of a run of
+    -- name characters: no backtracking over long lines.
+    if n:find("@", 1, true) then
+      n = n:gsub("%f[%w._%%+-]([%w._%%+-]+)@([%w.-]+%.(%a%a+))", function(_, domain, tld)
+        domain = domain:lower()
+        if domains[domain] or tlds[tld:lower()] then return nil end
+        for d in pairs(domains) do
+          if domain:sub(-#d - 1) == "." .. d then return nil end
+        end
+        return hide("email")
+      end)
+    end
+    n = n:gsub("(%f[%d](%d%d%d)%-(%d%d)%-(%d%d%d%d)%f[%D])", function(all, area)
+      if synthetic_ssn(area) then return all end
+      return hide("ssn")
+    end)
+    -- phones: (ddd) ddd-dddd and ddd-ddd-dddd / ddd.ddd.dddd
+    n = n:gsub("(%(%d%d%d%)%s?(%d%d%d)[-.](%d%d%d%d))%f[%D]", function(all, ex, ln)
+      if synthetic_phone(ex, ln) then return all end
+      return hide("phone")
+    end)
+    n = n:gsub("(%f[%d]%d%d%d([-.])(%d%d%d)%2(%d%d%d%d))%f[%D]", function(all, _, ex, ln)
+      if synthetic_phone(ex, ln) then return all end
+      return hide("phone")
+    end)
+    -- dates of birth: a date shortly after a birth word
+    local lower = n:lower()
+    if lower:find("dob", 1, true) or lower:find("born", 1, true) or lower:find("birth", 1, true) then
+      for _, word in ipairs(BIRTH_WORDS) do
+        for _, date in ipairs(DATES) do
+          n = n:gsub("(" .. word .. "[^%d\n]-)(" .. date .. ")", function(pre) return pre .. hide("dob") end)
+        end
+      end
+    end
+    for _, p in ipairs(mrn) do
+      n = n:gsub(p, function() return hide("mrn") end)
+    end
+    return n, count
+  end
+end
+
+---A line filter for the host's filter point (novapipe.proc's `filter`).
+---@param cfg? table
+---@return fun(line: string): string
+function M.filter(cfg)
+  local mask = M.masker(cfg)
+  return function(line) return (mask(line)) end
+end
+
+---Masks a whole file in place (atomically, owner-only), line by line.
+---@return integer|nil count of values masked
+---@return string? error
+function M.mask_file(path, cfg)
+  local fs = require "novapipe.fs"
+  local text, err = fs.read(path)
+  if not text then return nil, err end
+  local mask, total = M.masker(cfg), 0
+  local out = text:gsub("[^\n]+", function(line)
+    local masked, n = mask(line)
+    total = total + n
+    return masked
+  end)
+  if total > 0 then
+    local ok, werr = fs.atomic_write(path, out, "0600")
+    if not ok then return nil, werr end
+  end
+  return total
+end
+
+return M
