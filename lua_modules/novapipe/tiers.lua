@@ -12,6 +12,7 @@ local pipeline = require "novapipe.pipeline"
 local process = require "novapipe.process"
 local pytest_config = require "novapipe.pytest_config"
 local python = require "novapipe.python"
+local secure = require "novapipe.secure"
 local term = require "novapipe.term"
 local time = require "novapipe.time"
 
@@ -251,6 +252,7 @@ local function run_tier(session, tier)
     if not masked then return { status = "error", reason = "cannot mask " .. junit_path .. ": " .. merr } end
   end
   local report, jerr = junit.read(junit_path)
+  if opts.junit then secure.tree(junit_path) end
   local result = { counts = report and report.counts or nil, duration = r.duration }
   if report then
     result.summary = M.describe(report.counts)
@@ -298,8 +300,10 @@ local function run_tier(session, tier)
   end
   if cov_file and lfs.attributes(cov_file) then
     session.coverage_files[#session.coverage_files + 1] = cov_file
-    process.run({ py, "-m", "coverage", "html", "--data-file=" .. cov_file, "-q",
-                  "-d", ("%s/%s_tests"):format(cfg.coverage.html, tier.name) }, { stdin = "null" })
+    local html = ("%s/%s_tests"):format(cfg.coverage.html, tier.name)
+    process.run({ py, "-m", "coverage", "html", "--data-file=" .. cov_file, "-q", "-d", html }, { stdin = "null" })
+    secure.tree(cov_file)
+    secure.tree(cfg.coverage.html)
   end
   return result
 end
@@ -320,6 +324,8 @@ local function run_coverage(session)
   r = assert(process.run({ py, "-m", "coverage", "html", "-q", "--data-file=" .. combined, "-d", html }, { stdin = "null" }))
   if r.code ~= 0 then return { status = "error", reason = "coverage html failed: " .. (r.stderr or "") } end
   r = assert(process.run({ py, "-m", "coverage", "report", "--data-file=" .. combined }, { stdin = "null" }))
+  secure.tree(combined)
+  secure.tree(cfg.coverage.html)
   local report = {}
   for line in (r.stdout or ""):gmatch("[^\n]+") do report[#report + 1] = line end
   local total = (report[#report] or ""):match("^TOTAL.-(%d+%%)%s*$")

@@ -298,6 +298,14 @@ def test_plain(): pass
       assert.is_not_nil(lfs.attributes(root .. "/backend/coverage_html/standalone_tests/index.html"))
       assert.is_not_nil(lfs.attributes(root .. "/backend/coverage_html/combined/index.html"))
       assert.matches("backend/app/code.py%s+4%s+1%s+75%%", r.stdout)
+      -- reports are owner-only: files 0600, directories 0700
+      for _, f in ipairs({ "backend/test-results/standalone-results.xml", "backend/.coverage.standalone", "backend/.coverage",
+                           "backend/coverage_html/combined/index.html", "backend/coverage_html/standalone_tests/index.html" }) do
+        assert.equal("rw-------", lfs.attributes(root .. "/" .. f, "permissions"), f)
+      end
+      for _, d in ipairs({ "backend/test-results", "backend/coverage_html", "backend/coverage_html/combined" }) do
+        assert.equal("rwx------", lfs.attributes(root .. "/" .. d, "permissions"), d)
+      end
       -- Without --junit no report is left behind.
       H.rmrf(root .. "/backend/test-results")
       assert.equal(0, run(root, { "--standalone" }).code)
