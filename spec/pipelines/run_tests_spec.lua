@@ -22,6 +22,34 @@ local function run(root, args, opts)
 end
 
 local PASSING = "def test_ok():\n    pass\n"
+
+-- Starts `run_tests --integration` on a project whose test waits, with a
+-- PostgreSQL of novapipe's, in a TMPDIR of the project's own; returns once
+-- the test runs: {p, marker, tmp, server (pid), data (its directory)}.
+local function start_integration(new_project)
+  local marker = H.marker()
+  local root = new_project({
+    ["novapipe.lua"] = "return { tiers = { integration = { services = { 'postgresql' } } } }\n",
+    [TESTS .. "integration/test_db.py"] =
+      ("import subprocess\ndef test_waits():\n    subprocess.run(['sleep', '%s'])\n"):format(marker),
+  })
+  local tmp = root .. "/tmp"
+  assert(fs.mkdir_p(tmp, "0711"))
+  assert(fs.chmod(root, "0711")) -- the postgres user must reach its directory
+  local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--integration" },
+    { stdout = "capture", stderr = "capture", env = { DATABASE_URL = false, TMPDIR = tmp } }))
+  local deadline = time.now() + 60
+  while not H.find_process("sleep", marker) and time.now() < deadline do time.sleep(0.05) end
+  assert.is_number(H.find_process("sleep", marker), "the integration test never started")
+  local server, data
+  for pid in lfs.dir("/proc") do
+    local cmd = pid:match("^%d+$") and H.read("/proc/" .. pid .. "/cmdline") or ""
+    local d = cmd:match("^[^%z]*postgres%z%-D%z([^%z]*novapipe%-pg%-[^%z]*)%z")
+    if d then server, data = tonumber(pid), d end
+  end
+  assert.is_number(server, "no PostgreSQL of novapipe's is running")
+  return { p = p, marker = marker, tmp = tmp, server = server, data = data }
+end
 local FAILING = "def test_bad():\n    assert 1 == 2\n"
 
 describe("novapipe run run_tests", function()
@@ -388,61 +416,21 @@ def test_plain(): pass
     end)
 
     it("killed with SIGKILL during the integration tier, leaves no PostgreSQL running", function()
-      local marker = H.marker()
-      local root = new_project({
-        ["novapipe.lua"] = "return { tiers = { integration = { services = { 'postgresql' } } } }\n",
-        [TESTS .. "integration/test_db.py"] =
-          ("import subprocess\ndef test_waits():\n    subprocess.run(['sleep', '%s'])\n"):format(marker),
-      })
-      -- What a killed novapipe leaves (its temporary directories) stays in
-      -- the project's own TMPDIR, removed with it.
-      local tmp = root .. "/tmp"
-      assert(fs.mkdir_p(tmp, "0711"))
-      assert(fs.chmod(root, "0711")) -- the postgres user must reach its directory
-      local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--integration" },
-        { stdout = "null", stderr = "null", env = { DATABASE_URL = false, TMPDIR = tmp } }))
-      local deadline = time.now() + 60
-      while not H.find_process("sleep", marker) and time.now() < deadline do time.sleep(0.05) end
-      local server
-      for pid in lfs.dir("/proc") do
-        local cmd = pid:match("^%d+$") and H.read("/proc/" .. pid .. "/cmdline") or ""
-        if cmd:find("novapipe%-pg%-") and cmd:find("^[^%z]*postgres%z") then server = tonumber(pid) end
-      end
-      assert.is_number(server, "no PostgreSQL of novapipe's is running")
-      p:kill("KILL")
-      p:wait()
-      deadline = time.now() + 10
-      while proc.exists(server) and time.now() < deadline do time.sleep(0.05) end
-      assert.is_false(proc.exists(server))
+      local run_ = start_integration(new_project)
+      run_.p:kill("KILL")
+      run_.p:wait()
+      local deadline = time.now() + 10
+      while proc.exists(run_.server) and time.now() < deadline do time.sleep(0.05) end
+      assert.is_false(proc.exists(run_.server))
       -- its data directory is left (nothing alive could remove it), in the
       -- project's TMPDIR, removed with the project
-      local left = fs.walk(tmp, { dirs = true }) or {}
+      local left = fs.walk(run_.tmp, { dirs = true }) or {}
       assert.is_truthy(table.concat(left, " "):find("novapipe%-pg%-"))
     end)
 
     it("on Ctrl-C during the integration tier leaves no PostgreSQL and no data directory", function()
-      local marker = H.marker()
-      local root = new_project({
-        ["novapipe.lua"] = "return { tiers = { integration = { services = { 'postgresql' } } } }\n",
-        [TESTS .. "integration/test_db.py"] =
-          ("import subprocess\ndef test_waits():\n    subprocess.run(['sleep', '%s'])\n"):format(marker),
-      })
-      -- Its own TMPDIR, to see that nothing novapipe made there is left.
-      local tmp = root .. "/tmp"
-      assert(fs.mkdir_p(tmp, "0711"))
-      assert(fs.chmod(root, "0711")) -- the postgres user must reach its directory
-      local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--integration" },
-        { stdout = "capture", stderr = "capture", env = { DATABASE_URL = false, TMPDIR = tmp } }))
-      local deadline = time.now() + 60
-      while not H.find_process("sleep", marker) and time.now() < deadline do time.sleep(0.05) end
-      assert.is_number(H.find_process("sleep", marker), "the integration test never started")
-      -- The server novapipe started for this run, and its directory.
-      local data
-      for pid in lfs.dir("/proc") do
-        local cmd = pid:match("^%d+$") and H.read("/proc/" .. pid .. "/cmdline") or ""
-        data = data or cmd:match("%-D%z([^%z]*novapipe%-pg%-[^%z]*)%z")
-      end
-      assert.is_string(data, "no PostgreSQL of novapipe's is running")
+      local run_ = start_integration(new_project)
+      local p, marker, tmp, data = run_.p, run_.marker, run_.tmp, run_.data
       p:kill("INT")
       local r = p:wait()
       assert.equal(130, r.code)
