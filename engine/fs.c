@@ -5,11 +5,14 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host.h"
 #include "oscore.h"
@@ -282,7 +285,64 @@ static int l_walk(lua_State *L) {
   return 1;
 }
 
+/* fs.append(path, data[, mode = "0600"]) -> true | nil, msg, errname: one
+ * write at the end of the file, then fsync; creates it with mode. */
+static int l_append(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  return result(L, os_append(path, data, len, opt_mode(L, 3, 0600)), "append to", path);
+}
+
+#define LOCK_MT "novapipe.fs.lock"
+
+typedef struct {
+  int fd;
+} Lock;
+
+static void lock_close(Lock *k) {
+  if (k->fd >= 0) {
+    close(k->fd); /* closing the only descriptor releases the flock */
+    k->fd = -1;
+  }
+}
+
+static int lock_release(lua_State *L) {
+  lock_close(luaL_checkudata(L, 1, LOCK_MT));
+  return 0;
+}
+
+/* fs.lock(path) -> lock | nil, msg, errname: an exclusive flock(2) on path
+ * (created 0600), waited for. lock:unlock() releases it, and so do closing
+ * it (a `<close>` variable) and the garbage collector. Locks are held for
+ * moments (an audit-log append), so the wait is not interruptible. */
+static int l_lock(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  Lock *k = lua_newuserdatauv(L, sizeof *k, 0);
+  k->fd = -1;
+  luaL_setmetatable(L, LOCK_MT);
+  k->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (k->fd < 0) return result(L, -1, "open lock", path);
+  int rc;
+  while ((rc = flock(k->fd, LOCK_EX)) < 0 && errno == EINTR) {
+  }
+  if (rc < 0) {
+    int e = errno;
+    lock_close(k);
+    errno = e;
+    return result(L, -1, "lock", path);
+  }
+  return 1;
+}
+
+static const luaL_Reg lock_methods[] = {
+  {"unlock", lock_release},
+  {NULL, NULL},
+};
+
 static const luaL_Reg fs_funcs[] = {
+  {"append", l_append},
+  {"lock", l_lock},
   {"atomic_write", l_atomic_write},
   {"read", l_read},
   {"mkdir_p", l_mkdir_p},
@@ -297,6 +357,14 @@ static const luaL_Reg fs_funcs[] = {
 };
 
 int luaopen_novapipe_fs(lua_State *L) {
+  luaL_newmetatable(L, LOCK_MT);
+  luaL_newlib(L, lock_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, lock_release);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, lock_release);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
   luaL_newlib(L, fs_funcs);
   return 1;
 }

@@ -37,6 +37,7 @@ int luaopen_novapipe_fs(lua_State *L);
 int luaopen_novapipe_time(lua_State *L);
 int luaopen_novapipe_term(lua_State *L);
 int luaopen_novapipe_pyscan(lua_State *L);
+int luaopen_novapipe_digest(lua_State *L);
 void np_open_modules(lua_State *L);
 
 /* Pushes nil, "<what>: <strerror>", "<ERRNAME>" and returns 3: the shape of

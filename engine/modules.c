@@ -17,6 +17,7 @@ static const luaL_Reg modules[] = {
   {"novapipe.time", luaopen_novapipe_time},
   {"novapipe.term", luaopen_novapipe_term},
   {"novapipe.pyscan", luaopen_novapipe_pyscan},
+  {"novapipe.digest", luaopen_novapipe_digest},
   {"lfs", luaopen_lfs},
   {"cjson", luaopen_cjson},
   {NULL, NULL},

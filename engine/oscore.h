@@ -55,6 +55,10 @@ int os_atomic_write(const char *path, const char *data, size_t len, mode_t mode)
  * source's permission bits. */
 int os_copy(const char *src, const char *dst);
 
+/* Appends len bytes to path in one write and fsyncs them; the file is
+ * created with mode when it does not exist. 0, or -1 with errno. */
+int os_append(const char *path, const char *data, size_t len, mode_t mode);
+
 /* glob-style match of `name` against `pattern` ('*', '?', '[..]', and
  * '**' crossing '/'). Returns 1 on a match. */
 int os_match(const char *pattern, const char *name);

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1141,6 +1142,17 @@ static int l_self(lua_State *L) {
   lua_pushnumber(L, (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
   lua_setfield(L, -2, "cpu");
+  uid_t uid = getuid();
+  lua_pushinteger(L, (lua_Integer)uid);
+  lua_setfield(L, -2, "uid");
+  struct passwd *pw = getpwuid(uid);
+  if (pw) lua_pushstring(L, pw->pw_name);
+  else lua_pushfstring(L, "%d", (int)uid);
+  lua_setfield(L, -2, "user");
+  char host[256] = "";
+  if (gethostname(host, sizeof host - 1) == 0) lua_pushstring(L, host);
+  else lua_pushliteral(L, "unknown");
+  lua_setfield(L, -2, "host");
   return 1;
 }
 

@@ -27,6 +27,7 @@ local function report(opts, plan, extra)
   for k, v in pairs(extra or {}) do out[k] = v end
   local ok, err = np.json.write(opts.output, out)
   if not ok then errors.usage("--output %s: %s", opts.output, err) end
+  require("novapipe.reports").add(opts.output, "migration plan")
 end
 
 return np.pipeline {

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config
-  liblua5.4-dev lua5.4 lua-filesystem-dev lua-cjson-dev lua-busted lua-expat lua-argparse
+  liblua5.4-dev lua5.4 libssl-dev lua-filesystem-dev lua-cjson-dev lua-busted lua-expat lua-argparse
   python3 python3-pytest python3-pytest-cov python3-pytest-xdist python3-coverage
   postgresql util-linux git
   # the bundled example backend (examples/clinic)

@@ -82,4 +82,25 @@ function fs.match(pattern, path) end
 ---@return string? errname
 function fs.walk(root, opts) end
 
+---One O_APPEND write, then fsync; creates the file with mode.
+---@param path string
+---@param data string
+---@param mode? novapipe.Mode default "0600"
+---@return true|nil ok
+---@return string? message
+---@return string? errname
+function fs.append(path, data, mode) end
+
+---@class novapipe.Lock
+local Lock = {}
+---Releases the lock (also done by `<close>` and the garbage collector).
+function Lock:unlock() end
+
+---An exclusive flock(2) on path (created 0600), waited for.
+---@param path string
+---@return novapipe.Lock|nil lock
+---@return string? message
+---@return string? errname
+function fs.lock(path) end
+
 return fs

@@ -61,7 +61,7 @@ function proc.live() end
 ---@return integer[]|nil pids of novapipe's direct children, adopted orphans included
 function proc.children() end
 
----@return {pid: integer, maxrss: integer, cpu: number}
+---@return {pid: integer, maxrss: integer, cpu: number, uid: integer, user: string, host: string}
 function proc.self() end
 
 ---@return false|"SIGINT"|"SIGTERM"

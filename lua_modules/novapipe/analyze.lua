@@ -736,6 +736,7 @@ function M.stage(opts)
         if dir then assert(fs.mkdir_p(dir)) end
         local ok, err = json.write(out, report)
         if not ok then return { status = "error", reason = err } end
+        require("novapipe.reports").add(out, "test classification")
         term.print(("Detailed report written to %s"):format(out))
       end
       return { status = "passed", summary = ("%d files: %d standalone, %d venv, %d integration, %d unknown")

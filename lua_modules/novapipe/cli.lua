@@ -27,6 +27,11 @@ local function build_parser()
   run:argument("pipeline", "A file (pipelines/all.lua) or a name (all, run_tests).")
   run:argument("args", "The pipeline's own options."):args("*")
   p:command("list", "List the named pipelines."):add_help(false)
+  local audit = p:command("audit", "Check the audit log every pipeline run appends to."):add_help(false)
+  audit:command_target("audit_command")
+  local verify = audit:command("verify", "Verify the log's hash chain; name any edited, deleted, inserted or reordered entry.")
+    :add_help(false)
+  verify:option("--log", "The log (default: the project's, .novapipe/audit.log)."):argname("<PATH>")
   local ex = p:command("exec", "Run a Lua script inside the host."):add_help(false):handle_options(false)
   ex:argument("script", "The script; a first line starting with # is skipped.")
   ex:argument("args", "Arguments, given to the script as arg and ..."):args("*")
@@ -92,20 +97,74 @@ local function cmd_list()
   return errors.EXIT.passed
 end
 
+local OUTCOME = { [0] = "passed", [1] = "failed", [2] = "error", [130] = "interrupted" }
+
+-- Appends the run to the project's audit log (see novapipe.audit). A log
+-- that cannot be written is said on stderr; the run's own exit stands.
+local function record_run(args, exit, outcome)
+  local ok, cfg = pcall(require("novapipe.config").load)
+  if not ok then cfg = require("novapipe.config").defaults() end
+  if not cfg.audit.enabled then return end
+  local stages = {}
+  for _, row in ipairs(outcome and outcome.results or {}) do
+    stages[#stages + 1] = { name = row.stage.name, status = row.result.status }
+  end
+  local entry, err = require("novapipe.audit").append(cfg.audit.log, {
+    pipeline = args.pipeline, args = args.args,
+    outcome = { exit = exit, status = OUTCOME[exit] or "error", stages = stages },
+    reports = require("novapipe.reports").list(),
+  })
+  if not entry then io.stderr:write("novapipe: audit log not written: ", tostring(err), "\n") end
+end
+
+local function cmd_audit(args)
+  local log = args.log
+  if not log then
+    log = require("novapipe.config").load().audit.log
+  end
+  local n, problems = require("novapipe.audit").verify(log)
+  if not n then
+    errors.usage("audit verify: %s", problems)
+  end
+  if #problems == 0 then
+    term.print(("%s: %d entries, chain intact"):format(log, n))
+    return errors.EXIT.passed
+  end
+  for _, p in ipairs(problems) do term.print(("%s: %s"):format(log, p)) end
+  term.print(("%s: %d entries, %d problem%s"):format(log, n, #problems, #problems == 1 and "" or "s"))
+  return errors.EXIT.failed
+end
+
 local function cmd_run(args)
   local path = M.resolve(args.pipeline)
   local p = pipeline()
   local def = p.load(path)
-  local opts = p.parse(def, args.pipeline, args.args, function(s) io.write(s) end)
-  if not opts then return errors.EXIT.passed end
-  local bus = require("novapipe.events").new()
-  bus:subscribe(require("novapipe.reporters.console").new())
-  local step_summary = os.getenv("GITHUB_STEP_SUMMARY")
-  if step_summary and step_summary ~= "" then
-    bus:subscribe(require("novapipe.reporters.markdown").new(step_summary))
-  end
-  local outcome = p.run(def, opts, { bus = bus, path = path, name = args.pipeline, def = def })
-  return outcome.exit
+  require("novapipe.reports").reset()
+  local done, outcome = xpcall(function()
+    local opts = p.parse(def, args.pipeline, args.args, function(s) io.write(s) end)
+    if not opts then return nil end
+    local bus = require("novapipe.events").new()
+    bus:subscribe(require("novapipe.reporters.console").new())
+    local step_summary = os.getenv("GITHUB_STEP_SUMMARY")
+    if step_summary and step_summary ~= "" then
+      bus:subscribe(require("novapipe.reporters.markdown").new(step_summary))
+    end
+    return p.run(def, opts, { bus = bus, path = path, name = args.pipeline, def = def })
+  end, function(e)
+    if errors.is_usage(e) or errors.is_interrupt(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end)
+  if done and not outcome then return errors.EXIT.passed end -- --help
+  local exit
+  if done then exit = outcome.exit
+  elseif errors.is_interrupt(outcome) or proc.interrupted() then exit = errors.EXIT.interrupted
+  else exit = errors.EXIT.usage end
+  local recorded, err = pcall(record_run, args, exit, done and outcome or nil)
+  if not recorded then io.stderr:write("novapipe: audit log not written: ", tostring(err), "\n") end
+  if done then return exit end
+  if errors.is_usage(outcome) or errors.is_interrupt(outcome) then error(outcome, 0) end
+  io.stderr:write("novapipe: ", tostring(outcome), "\n") -- a bug in the pipeline, with its traceback
+  return exit
 end
 
 local function cmd_exec(args)
@@ -175,7 +234,7 @@ function M.main(argv)
     return errors.EXIT.passed
   end
   if not args.command then
-    io.stderr:write("novapipe: a command is required: run, list or exec (try 'novapipe --help')\n")
+    io.stderr:write("novapipe: a command is required: run, list, exec or audit (try 'novapipe --help')\n")
     return errors.EXIT.usage
   end
   if args.C then
@@ -184,7 +243,7 @@ function M.main(argv)
       return errors.EXIT.usage
     end
   end
-  local commands = { run = cmd_run, list = cmd_list, exec = cmd_exec }
+  local commands = { run = cmd_run, list = cmd_list, exec = cmd_exec, audit = cmd_audit }
   local done, code = xpcall(commands[args.command], function(e)
     if errors.is_usage(e) or errors.is_interrupt(e) then return e end
     return debug.traceback(tostring(e), 2)

@@ -33,6 +33,7 @@ M.FILE = "novapipe.lua"
 ---@field database_url string DATABASE_URL for tiers without a database service
 ---@field tiers novapipe.Tier[]
 ---@field analyze novapipe.AnalyzeConfig
+---@field audit {enabled: boolean, log: string} the audit log every pipeline run appends to
 ---@field phi {enabled: boolean, mrn: string[], synthetic_domains: string[], synthetic_tlds: string[]}
 
 ---@class novapipe.AnalyzeConfig
@@ -64,6 +65,7 @@ end
 function M.defaults()
   return {
     phi = require("novapipe.phi").defaults(),
+    audit = { enabled = true, log = ".novapipe/audit.log" },
     analyze = analyze_defaults(),
     tests = "backend/app/tests",
     python = nil,
@@ -82,8 +84,9 @@ local SERVICES = { postgresql = true }
 
 local settings = {
   tests = "string", python = "string", results = "string", database_url = "string",
-  coverage = "table", tiers = "table", analyze = "table", phi = "table",
+  coverage = "table", tiers = "table", analyze = "table", phi = "table", audit = "table",
 }
+local audit_fields = { enabled = "boolean", log = "string" }
 local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "table", synthetic_tlds = "table" }
 local analyze_fields = { roots = "table", standalone_exceptions = "table", indicators = "table", fixture_hints = "table" }
 local tier_fields = {
@@ -149,6 +152,9 @@ local function merge(cfg, user)
     if k == "phi" then
       check_fields("phi", v, phi_fields)
       for pk, pv in pairs(v) do cfg.phi[pk] = pv end
+    elseif k == "audit" then
+      check_fields("audit", v, audit_fields)
+      for ak, av in pairs(v) do cfg.audit[ak] = av end
     elseif k == "analyze" then
       check_fields("analyze", v, analyze_fields)
       for ak, av in pairs(v) do

@@ -11,6 +11,7 @@ local lfs = require "lfs"
 local pipeline = require "novapipe.pipeline"
 local process = require "novapipe.process"
 local pytest_config = require "novapipe.pytest_config"
+local reports = require "novapipe.reports"
 local python = require "novapipe.python"
 local secure = require "novapipe.secure"
 local term = require "novapipe.term"
@@ -252,7 +253,10 @@ local function run_tier(session, tier)
     if not masked then return { status = "error", reason = "cannot mask " .. junit_path .. ": " .. merr } end
   end
   local report, jerr = junit.read(junit_path)
-  if opts.junit then secure.tree(junit_path) end
+  if opts.junit then
+    secure.tree(junit_path)
+    reports.add(junit_path, "JUnit XML, " .. tier.name)
+  end
   local result = { counts = report and report.counts or nil, duration = r.duration }
   if report then
     result.summary = M.describe(report.counts)
@@ -304,6 +308,8 @@ local function run_tier(session, tier)
     process.run({ py, "-m", "coverage", "html", "--data-file=" .. cov_file, "-q", "-d", html }, { stdin = "null" })
     secure.tree(cov_file)
     secure.tree(cfg.coverage.html)
+    reports.add(cov_file, "coverage data, " .. tier.name)
+    reports.add(html, "coverage HTML, " .. tier.name)
   end
   return result
 end
@@ -326,6 +332,8 @@ local function run_coverage(session)
   r = assert(process.run({ py, "-m", "coverage", "report", "--data-file=" .. combined }, { stdin = "null" }))
   secure.tree(combined)
   secure.tree(cfg.coverage.html)
+  reports.add(combined, "coverage data, combined")
+  reports.add(html, "coverage HTML, combined")
   local report = {}
   for line in (r.stdout or ""):gmatch("[^\n]+") do report[#report + 1] = line end
   local total = (report[#report] or ""):match("^TOTAL.-(%d+%%)%s*$")

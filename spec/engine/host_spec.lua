@@ -98,10 +98,57 @@ describe("novapipe.fs", function()
     assert.same({ "loop", "real/f" }, fs.walk(dir))
   end)
 
+  it("appends in one write, creating the file owner-only", function()
+    local p = dir .. "/log"
+    assert(fs.append(p, "one\n"))
+    assert(fs.append(p, "two\n", "0644"))
+    assert.equal("one\ntwo\n", H.read(p))
+    assert.equal("rw-------", lfs.attributes(p, "permissions"))
+    assert.equal("ENOENT", select(3, fs.append(dir .. "/no/such/log", "x")))
+  end)
+
+  it("holds an exclusive lock that another process cannot take until it is released", function()
+    local process = require "novapipe.process"
+    local p = dir .. "/lock"
+    local function other_can_lock()
+      return process.run({ "flock", "-n", p, "true" }).code == 0
+    end
+    local lock = assert(fs.lock(p))
+    assert.is_false(other_can_lock())
+    lock:unlock()
+    lock:unlock() -- twice is harmless
+    assert.is_true(other_can_lock())
+    do
+      local held <close> = assert(fs.lock(p))
+      assert.is_false(other_can_lock())
+    end
+    assert.is_true(other_can_lock())
+    assert.equal("rw-------", lfs.attributes(p, "permissions"))
+    assert.equal("ENOENT", select(3, fs.lock(dir .. "/no/such/lock")))
+  end)
+
   it("resolves real paths and matches patterns", function()
     assert.equal("/", fs.realpath("/tmp/.."))
     assert.is_true(fs.match("**/test_*.py", "a/b/test_x.py"))
     assert.is_false(fs.match("*.py", "a/x.py"))
+  end)
+end)
+
+describe("novapipe.digest", function()
+  local digest = require "novapipe.digest"
+
+  it("gives SHA-256 in hex, of strings and of files", function()
+    assert.equal("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", digest.sha256(""))
+    assert.equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", digest.sha256("abc"))
+    local dir = H.tmpdir()
+    local big = string.rep("0123456789abcdef", 10000) -- more than one read
+    H.write(dir .. "/f", big)
+    assert.equal(digest.sha256(big), digest.sha256_file(dir .. "/f"))
+    local ok, msg, errname = digest.sha256_file(dir .. "/missing")
+    assert.is_nil(ok)
+    assert.equal("ENOENT", errname)
+    assert.matches("read '.*/missing'", msg)
+    H.rmrf(dir)
   end)
 end)
 

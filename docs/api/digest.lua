@@ -1,0 +1,18 @@
+---@meta novapipe.digest
+-- LuaLS stubs for the C module novapipe.digest (engine/digest.c): SHA-256
+-- through OpenSSL's libcrypto, lower-case hex.
+
+---@class novapipe.digest
+local digest = {}
+
+---@param data string
+---@return string hex
+function digest.sha256(data) end
+
+---@param path string
+---@return string|nil hex
+---@return string? message
+---@return string? errname
+function digest.sha256_file(path) end
+
+return digest

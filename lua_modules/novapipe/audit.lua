@@ -1,0 +1,206 @@
+-- The audit log: one JSON line per pipeline run (time, user, host,
+-- pipeline, arguments, git commit, outcome, the sha256 of every report
+-- written), each chained to the one before by its hash, appended under a
+-- file lock so parallel runs never interleave. A head file beside the log
+-- records the last entry, so a removed tail is found too.
+--
+-- A line is  {"seq":N,...,"prev":"<hash of entry N-1>","hash":"<hash>"}
+-- where <hash> is the sha256 of the line with its `,"hash":"..."` part
+-- taken out. The first entry's prev is 64 zeros.
+local cjson = require "cjson"
+local digest = require "novapipe.digest"
+local fs = require "novapipe.fs"
+local lfs = require "lfs"
+
+local M = {}
+
+M.GENESIS = string.rep("0", 64)
+
+local FIELDS = { "seq", "time", "user", "host", "pipeline", "args", "cwd", "commit", "outcome", "reports", "prev" }
+
+local encoder = cjson.new()
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+-- The entry as one line, its fields in a fixed order.
+local function encode(entry)
+  local parts = {}
+  for _, k in ipairs(FIELDS) do
+    local v = entry[k]
+    local text
+    if v == nil then text = "null"
+    elseif type(v) == "table" and next(v) == nil then text = "[]" -- cjson would write {}
+    else text = encoder.encode(v) end
+    parts[#parts + 1] = encoder.encode(k) .. ":" .. text
+  end
+  local body = "{" .. table.concat(parts, ",") .. "}"
+  local hash = digest.sha256(body)
+  return body:sub(1, -2) .. ',"hash":"' .. hash .. '"}', hash
+end
+
+-- Splits a line into the body that was hashed and the hash it claims.
+local function split(line)
+  local body, hash = line:match('^(.*),"hash":"(%x+)"}$')
+  if not body or #hash ~= 64 then return nil end
+  return body .. "}", hash
+end
+
+---sha256 of a report: a file's bytes, or for a directory the sha256 of its
+---listing in `sha256sum` form ("<sha256>  <relative path>\n", sorted).
+---@return string|nil hash
+---@return string? error
+function M.hash_report(path)
+  local mode = lfs.attributes(path, "mode")
+  if mode == "file" then return digest.sha256_file(path) end
+  if mode ~= "directory" then return nil, path .. ": not found" end
+  local lines = {}
+  for _, rel in ipairs(fs.walk(path) or {}) do
+    local h = digest.sha256_file(path .. "/" .. rel)
+    if h then lines[#lines + 1] = h .. "  " .. rel .. "\n" end
+  end
+  return digest.sha256(table.concat(lines))
+end
+
+local function git_commit()
+  local ok, process = pcall(require, "novapipe.process")
+  if not ok or not process.which("git") then return nil end
+  local r = process.run({ "git", "rev-parse", "--verify", "-q", "HEAD" }, { stdin = "null" })
+  if not r or r.code ~= 0 then return nil end
+  return (r.stdout:match("^(%x+)"))
+end
+
+local function iso_time()
+  return os.date("!%Y-%m-%dT%H:%M:%SZ")
+end
+
+-- The last entry's seq and hash, from the head file, else the log's last line.
+local function last_of(log)
+  local head = fs.read(log .. ".head")
+  if head then
+    local ok, h = pcall(cjson.decode, head)
+    if ok and type(h) == "table" and math.tointeger(h.seq) and type(h.hash) == "string" then
+      return math.tointeger(h.seq), h.hash
+    end
+  end
+  local text = fs.read(log)
+  if not text or text == "" then return 0, M.GENESIS end
+  local last = text:match("([^\n]+)\n?$")
+  local _, hash = split(last or "")
+  local ok, e = pcall(cjson.decode, last or "")
+  if hash and ok and type(e) == "table" and math.tointeger(e.seq) then return math.tointeger(e.seq), hash end
+  return nil, ("%s: its last line is not an audit entry; run 'novapipe audit verify'"):format(log)
+end
+
+---Appends one entry. Returns the entry, or nil and an error.
+---@param log string the log's path
+---@param info {pipeline: string, args: string[], outcome: table, reports?: {path: string}[]}
+---@return table|nil entry
+---@return string? error
+function M.append(log, info)
+  local ok, err = fs.mkdir_p(dirname(log))
+  if not ok then return nil, err end
+  local reports = {}
+  for _, r in ipairs(info.reports or {}) do
+    local h = M.hash_report(r.path)
+    if h then reports[#reports + 1] = { path = r.path, sha256 = h } end
+  end
+  local self = require("novapipe.proc").self()
+  local entry = {
+    time = iso_time(), user = self.user, host = self.host, pipeline = info.pipeline,
+    args = info.args or {}, cwd = lfs.currentdir(), commit = git_commit(), outcome = info.outcome,
+    reports = reports,
+  }
+  local lock <close>, lerr = fs.lock(log .. ".lock")
+  if not lock then return nil, lerr end
+  local seq, prev = last_of(log)
+  if not seq then return nil, prev end
+  entry.seq, entry.prev = seq + 1, prev
+  local line, hash = encode(entry)
+  ok, err = fs.append(log, line .. "\n", "0600")
+  if not ok then return nil, err end
+  ok, err = fs.atomic_write(log .. ".head", encoder.encode({ seq = entry.seq, hash = hash }) .. "\n", "0600")
+  if not ok then return nil, err end
+  entry.hash = hash
+  return entry
+end
+
+---Checks a log. Returns the number of entries and the problems found, each
+---one line naming the entry and the line it is on.
+---@param log string
+---@return integer|nil entries
+---@return string[]|string problems, or the error that stopped the check
+function M.verify(log)
+  local text, err = fs.read(log)
+  if not text then return nil, err end
+  local problems = {}
+  local function problem(fmt, ...) problems[#problems + 1] = fmt:format(...) end
+  local entries = {}
+  local n = 0
+  for line in text:gmatch("([^\n]*)\n") do
+    n = n + 1
+    local body, hash = split(line)
+    local ok, e = pcall(cjson.decode, body or "")
+    if not body or not ok or type(e) ~= "table" or not math.tointeger(e.seq) or type(e.prev) ~= "string" then
+      problem("line %d: not an audit entry (inserted or damaged)", n)
+    else
+      entries[#entries + 1] = { line = n, seq = math.tointeger(e.seq), prev = e.prev, hash = hash, edited = digest.sha256(body) ~= hash }
+    end
+  end
+  if text ~= "" and text:sub(-1) ~= "\n" then problem("line %d: cut short (no end of line)", n + 1) end
+  local later = {}
+  for _, e in ipairs(entries) do later[e.seq] = (later[e.seq] or 0) + 1 end
+  local seen = {}
+  local last_seq, last_hash = 0, M.GENESIS
+  for _, e in ipairs(entries) do
+    later[e.seq] = later[e.seq] - 1
+    if e.edited then
+      problem("line %d: entry %d was edited: its content does not match its hash", e.line, e.seq)
+    end
+    if seen[e.seq] then
+      problem("line %d: entry %d appears a second time: an entry was inserted or copied", e.line, e.seq)
+    elseif e.seq < last_seq then
+      problem("line %d: entry %d comes after entry %d: entries were reordered", e.line, e.seq, last_seq)
+    elseif e.seq > last_seq + 1 then
+      local missing_later = false
+      for s = last_seq + 1, e.seq - 1 do
+        if (later[s] or 0) > 0 then missing_later = true end
+      end
+      if missing_later then
+        problem("line %d: entry %d comes before entry %d: entries were reordered", e.line, e.seq, last_seq + 1)
+      elseif e.seq == last_seq + 2 then
+        problem("line %d: entry %d is missing before entry %d: it was deleted", e.line, last_seq + 1, e.seq)
+      else
+        problem("line %d: entries %d to %d are missing before entry %d: they were deleted",
+          e.line, last_seq + 1, e.seq - 1, e.seq)
+      end
+    elseif e.prev ~= last_hash then
+      problem("line %d: entry %d does not follow entry %d: entry %d was changed and re-hashed, or entry %d was inserted",
+        e.line, e.seq, last_seq, last_seq, e.seq)
+    end
+    seen[e.seq] = true
+    if e.seq > last_seq then last_seq, last_hash = e.seq, e.hash end
+  end
+  local head = fs.read(log .. ".head")
+  if head then
+    local ok, h = pcall(cjson.decode, head)
+    local hseq = ok and type(h) == "table" and math.tointeger(h.seq)
+    if not hseq then
+      problem("%s.head: damaged", log)
+    elseif hseq > last_seq then
+      problem(hseq == last_seq + 1 and "end of log: entry %d was deleted (the head file records %d entries)"
+        or "end of log: entries %d to %d were deleted", last_seq + 1, hseq)
+    elseif hseq < last_seq then
+      problem("line %d: entries after %d were added behind novapipe's back (the head file records %d entries)",
+        n, hseq, hseq)
+    elseif h.hash ~= last_hash then
+      problem("line %d: entry %d, the last, was replaced (the head file records another hash)", n, last_seq)
+    end
+  elseif #entries > 0 then
+    problem("%s.head: missing: the end of the log cannot be checked", log)
+  end
+  return #entries, problems
+end
+
+return M
