@@ -8,7 +8,9 @@ Loaded by novapipe with ``-p novapipe_pytest``. It does two things:
   for live progress and to know which test was running when a tier timed out;
 * marks tests that passed unexpectedly (XPASS) with the testcase property
   ``novapipe_outcome=xpassed`` in the JUnit XML, where pytest otherwise
-  records them as plain passes, so novapipe's counts are exact.
+  records them as plain passes, so novapipe's counts are exact;
+* records each ``@pytest.mark.hipaa("164.312(b)")`` argument as a testcase
+  property ``hipaa``, for the compliance report.
 
 Both happen where reports arrive, so under pytest-xdist the controller does
 them for every worker. It is kept cheap: events are buffered and written
@@ -61,6 +63,8 @@ def _flusher():
 
 def pytest_configure(config):
     global _fd
+    config.addinivalue_line(
+        "markers", "hipaa(section): the HIPAA Security Rule safeguard a test covers, e.g. \"164.312(b)\"")
     if hasattr(config, "workerinput"):
         return
     value = os.environ.get("NOVAPIPE_EVENTS_FD")
@@ -73,6 +77,14 @@ def pytest_configure(config):
         _fd = None
         return
     threading.Thread(target=_flusher, name="novapipe-events", daemon=True).start()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for mark in item.iter_markers("hipaa"):
+            for section in mark.args:
+                item.user_properties.append(("hipaa", str(section)))
 
 
 def pytest_collection_finish(session):

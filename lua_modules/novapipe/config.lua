@@ -34,6 +34,7 @@ M.FILE = "novapipe.lua"
 ---@field tiers novapipe.Tier[]
 ---@field analyze novapipe.AnalyzeConfig
 ---@field audit {enabled: boolean, log: string} the audit log every pipeline run appends to
+---@field security table the security pipeline's settings (README, "security")
 ---@field phi {enabled: boolean, mrn: string[], synthetic_domains: string[], synthetic_tlds: string[]}
 
 ---@class novapipe.AnalyzeConfig
@@ -61,11 +62,28 @@ local function analyze_defaults()
   }
 end
 
+-- The security pipeline's settings (see pipelines/security.lua).
+local function security_defaults()
+  return {
+    reports = "backend/security-reports",
+    formats = { "html", "json", "md" },
+    coverage_paths = { "backend/app/infrastructure/security", "backend/app/domain/security" },
+    phi_audit = { paths = nil, extensions = { "py", "json", "csv", "yaml", "yml", "sql", "txt" } },
+    waivers = {},
+    advisories = nil,
+    ignore = {},
+    dependency_files = nil,
+    thresholds = { phi = 0, vulnerabilities = 0 },
+    marker_map = {},
+  }
+end
+
 ---@return novapipe.Config
 function M.defaults()
   return {
     phi = require("novapipe.phi").defaults(),
     audit = { enabled = true, log = ".novapipe/audit.log" },
+    security = security_defaults(),
     analyze = analyze_defaults(),
     tests = "backend/app/tests",
     python = nil,
@@ -87,7 +105,12 @@ local settings = {
   coverage = "table", tiers = "table", analyze = "table", phi = "table", audit = "table",
 }
 local audit_fields = { enabled = "boolean", log = "string" }
-local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "table", synthetic_tlds = "table" }
+local security_fields = {
+  reports = "string", formats = "table", coverage_paths = "table", phi_audit = "table", waivers = "table",
+  advisories = "string", ignore = "table", dependency_files = "table", thresholds = "table", marker_map = "table",
+}
+local FORMATS = { html = true, json = true, md = true }
+local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "table", synthetic_tlds = "table", allow = "table" }
 local analyze_fields = { roots = "table", standalone_exceptions = "table", indicators = "table", fixture_hints = "table" }
 local tier_fields = {
   dir = "string", needs = "table", env = "table", services = "table", timeout = "number", after = "string",
@@ -123,9 +146,28 @@ local function find_tier(cfg, name)
   end
 end
 
+local function validate_security(sec)
+  local waivers = require "novapipe.security.waivers"
+  waivers.validate("security.waivers", sec.waivers, { file = "string", line = "number", kind = "string" })
+  waivers.validate("security.ignore", sec.ignore, { id = "string", package = "string" })
+  for i, w in ipairs(sec.ignore) do
+    if not w.id then fail("security.ignore[%d] needs the advisory's id (id = \"GHSA-...\" or \"PYSEC-...\")", i) end
+  end
+  for i, w in ipairs(sec.waivers) do
+    if not w.file then fail("security.waivers[%d] needs the file it waives a finding in (file = \"...\")", i) end
+  end
+  for _, f in ipairs(sec.formats) do
+    if not FORMATS[f] then fail("security.formats: unknown format '%s' (known: html, json, md)", tostring(f)) end
+  end
+  for name, n in pairs(sec.thresholds) do
+    if n < 0 then fail("security.thresholds.%s must be 0 or more", name) end
+  end
+end
+
 ---Checks a configuration, raising a usage error that names the setting.
 ---@param cfg novapipe.Config
 function M.validate(cfg)
+  validate_security(cfg.security)
   local seen = {}
   for i, t in ipairs(cfg.tiers) do
     if type(t) ~= "table" or type(t.name) ~= "string" then fail("tier %d has no name", i) end
@@ -155,6 +197,19 @@ local function merge(cfg, user)
     elseif k == "audit" then
       check_fields("audit", v, audit_fields)
       for ak, av in pairs(v) do cfg.audit[ak] = av end
+    elseif k == "security" then
+      check_fields("security", v, security_fields)
+      for sk, sv in pairs(v) do
+        if sk == "phi_audit" then
+          check_fields("security.phi_audit", sv, { paths = "table", extensions = "table" })
+          for pk, pv in pairs(sv) do cfg.security.phi_audit[pk] = pv end
+        elseif sk == "thresholds" then
+          check_fields("security.thresholds", sv, { phi = "number", vulnerabilities = "number" })
+          for tk, tv in pairs(sv) do cfg.security.thresholds[tk] = tv end
+        else
+          cfg.security[sk] = sv
+        end
+      end
     elseif k == "analyze" then
       check_fields("analyze", v, analyze_fields)
       for ak, av in pairs(v) do

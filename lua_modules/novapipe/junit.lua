@@ -52,7 +52,8 @@ local function classify(case)
 end
 
 ---Parses a JUnit XML file as pytest writes it. With opts.cases, also
----lists every testcase as {file, classname, name, outcome}.
+---lists every testcase as {file, classname, name, outcome, properties},
+---properties being the testcase's {name, value} pairs in order.
 ---@param path string
 ---@param opts? {cases?: boolean}
 ---@return {counts: novapipe.JUnitCounts, problems: novapipe.JUnitProblem[], collection_errors: string[], cases?: table[]}|nil
@@ -66,12 +67,13 @@ function M.read(path, opts)
   local parser = lxp.new({
     StartElement = function(_, name, attrs)
       if name == "testcase" then
-        case = { attrs = attrs, props = {} }
+        case = { attrs = attrs, props = {}, plist = {} }
       elseif case then
         if name == "failure" or name == "error" or name == "skipped" then
           case[name] = case[name] or { type = attrs.type, message = attrs.message or "" }
         elseif name == "property" and attrs.name then
           case.props[attrs.name] = attrs.value
+          case.plist[#case.plist + 1] = { name = attrs.name, value = attrs.value }
         end
       end
     end,
@@ -83,7 +85,8 @@ function M.read(path, opts)
         local a = case.attrs
         local id = (a.classname and a.classname ~= "" and (a.classname .. "::") or "") .. (a.name or "?")
         if cases then
-          cases[#cases + 1] = { file = a.file, classname = a.classname, name = a.name, outcome = kind }
+          cases[#cases + 1] = { file = a.file, classname = a.classname, name = a.name, outcome = kind,
+                                properties = case.plist }
         end
         if kind == "failed" or kind == "errors" then
           local detail = case.error or case.failure or case.skipped

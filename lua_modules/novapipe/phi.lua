@@ -10,6 +10,9 @@
 --   DOB      a date (yyyy-mm-dd, mm/dd/yyyy) within a few words after DOB,
 --            born, birth or date of birth
 --   MRN      configurable (default "MRN" and 6 to 10 digits)
+--
+-- `allow` maps a kind to Lua patterns of values a project makes synthetic
+-- by its own convention (allow = { mrn = { "^MRN%-0" } }): kept visible.
 local M = {}
 
 M.MASK = "[PHI:%s]"
@@ -21,6 +24,7 @@ function M.defaults()
     mrn = { "MRN[-: ]?%d%d%d%d%d%d%d?%d?%d?%d?" },
     synthetic_domains = { "example.com", "example.org", "example.net" },
     synthetic_tlds = { "test", "invalid", "example" },
+    allow = {},
   }
 end
 
@@ -38,58 +42,73 @@ local function synthetic_phone(exchange, line)
 end
 
 ---A masker for the given settings: mask(line) -> line with every PHI-like
----value replaced by [PHI:kind], and how many were replaced.
+---value replaced by [PHI:kind], and how many were replaced. on_find, when
+---given, hears of each value found: on_find(kind, value).
 ---@param cfg? table see M.defaults
+---@param on_find? fun(kind: string, value: string)
 ---@return fun(line: string): string, integer
-function M.masker(cfg)
+function M.masker(cfg, on_find)
   cfg = cfg or M.defaults()
   local domains, tlds = {}, {}
   for _, d in ipairs(cfg.synthetic_domains or {}) do domains[d:lower()] = true end
   for _, t in ipairs(cfg.synthetic_tlds or {}) do tlds[t:lower()] = true end
   local mrn = cfg.mrn or {}
+  local allow = cfg.allow or {}
+  local function allowed(kind, value)
+    for _, p in ipairs(allow[kind] or {}) do
+      if value:find(p) then return true end
+    end
+    return false
+  end
   return function(line)
     local n, count = line, 0
-    local function hide(kind)
+    -- The mask for a value, or nil (keep it) when the project allows it.
+    local function hide(kind, value)
+      if allowed(kind, value) then return nil end
       count = count + 1
+      if on_find then on_find(kind, value) end
       return M.MASK:format(kind)
     end
     -- e-mail first: its local part may hold digits that look like others.
     -- Only lines with an @, and matches only from the start of a run of
     -- name characters: no backtracking over long lines.
     if n:find("@", 1, true) then
-      n = n:gsub("%f[%w._%%+-]([%w._%%+-]+)@([%w.-]+%.(%a%a+))", function(_, domain, tld)
+      n = n:gsub("(%f[%w._%%+-]([%w._%%+-]+)@([%w.-]+%.(%a%a+)))", function(all, _, domain, tld)
         domain = domain:lower()
         if domains[domain] or tlds[tld:lower()] then return nil end
         for d in pairs(domains) do
           if domain:sub(-#d - 1) == "." .. d then return nil end
         end
-        return hide("email")
+        return hide("email", all)
       end)
     end
     n = n:gsub("(%f[%d](%d%d%d)%-(%d%d)%-(%d%d%d%d)%f[%D])", function(all, area)
       if synthetic_ssn(area) then return all end
-      return hide("ssn")
+      return hide("ssn", all)
     end)
     -- phones: (ddd) ddd-dddd and ddd-ddd-dddd / ddd.ddd.dddd
     n = n:gsub("(%(%d%d%d%)%s?(%d%d%d)[-.](%d%d%d%d))%f[%D]", function(all, ex, ln)
       if synthetic_phone(ex, ln) then return all end
-      return hide("phone")
+      return hide("phone", all)
     end)
     n = n:gsub("(%f[%d]%d%d%d([-.])(%d%d%d)%2(%d%d%d%d))%f[%D]", function(all, _, ex, ln)
       if synthetic_phone(ex, ln) then return all end
-      return hide("phone")
+      return hide("phone", all)
     end)
     -- dates of birth: a date shortly after a birth word
     local lower = n:lower()
     if lower:find("dob", 1, true) or lower:find("born", 1, true) or lower:find("birth", 1, true) then
       for _, word in ipairs(BIRTH_WORDS) do
         for _, date in ipairs(DATES) do
-          n = n:gsub("(" .. word .. "[^%d\n]-)(" .. date .. ")", function(pre) return pre .. hide("dob") end)
+          n = n:gsub("(" .. word .. "[^%d\n]-)(" .. date .. ")", function(pre, d)
+            local m = hide("dob", d)
+            return m and pre .. m
+          end)
         end
       end
     end
     for _, p in ipairs(mrn) do
-      n = n:gsub(p, function() return hide("mrn") end)
+      n = n:gsub(p, function(...) return hide("mrn", (...)) end)
     end
     return n, count
   end

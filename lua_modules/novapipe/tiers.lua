@@ -31,6 +31,9 @@ local M = {}
 ---@field strict? boolean an empty tier fails
 ---@field security? boolean only tests marked security
 ---@field timeout? number seconds, for every tier (a tier's own timeout wins)
+---@field label? string names this group of tier stages ("security/standalone") and its files, so two groups can share a pipeline
+---@field results? string where JUnit XML goes with junit (default: the configured results)
+---@field cases? boolean keep each tier's test cases (with their properties) in its stage result
 ---@field config? novapipe.Config default: config.load()
 
 local PYTEST_EXIT = {
@@ -49,6 +52,19 @@ function M.describe(counts)
     if (counts[k] or 0) > 0 then parts[#parts + 1] = ("%d %s"):format(counts[k], k == "errors" and "errors" or k) end
   end
   return #parts > 0 and table.concat(parts, ", ") or "no tests"
+end
+
+-- A name within a labelled group: "security-standalone".
+local function labelled(opts, name)
+  return opts.label and (opts.label .. "-" .. name) or name
+end
+
+---The combined coverage data file of a group of tiers.
+---@param cfg novapipe.Config
+---@param label? string
+---@return string
+function M.combined_data(cfg, label)
+  return cfg.coverage.data .. "/.coverage" .. (label and ("." .. label) or "")
 end
 
 ---The -m expression: --markers and --security together.
@@ -208,8 +224,9 @@ local function run_tier(session, tier)
   end })
   local junit_path
   if opts.junit then
-    assert(fs.mkdir_p(cfg.results))
-    junit_path = ("%s/%s-results.xml"):format(cfg.results, tier.name)
+    local results = opts.results or cfg.results
+    assert(fs.mkdir_p(results))
+    junit_path = ("%s/%s-results.xml"):format(results, tier.name)
   else
     scope.private = assert(fs.mkdtemp("novapipe-junit-"))
     junit_path = scope.private .. "/" .. tier.name .. ".xml"
@@ -218,7 +235,7 @@ local function run_tier(session, tier)
   local cov_file
   if opts.coverage then
     assert(fs.mkdir_p(cfg.coverage.data, "0755"))
-    cov_file = ("%s/.coverage.%s"):format(cfg.coverage.data, tier.name)
+    cov_file = ("%s/.coverage.%s"):format(cfg.coverage.data, labelled(opts, tier.name))
     os.remove(cov_file)
   end
 
@@ -252,12 +269,13 @@ local function run_tier(session, tier)
     local masked, merr = require("novapipe.phi").mask_file(junit_path, session.cfg.phi)
     if not masked then return { status = "error", reason = "cannot mask " .. junit_path .. ": " .. merr } end
   end
-  local report, jerr = junit.read(junit_path)
+  local report, jerr = junit.read(junit_path, { cases = opts.cases })
   if opts.junit then
     secure.tree(junit_path)
     reports.add(junit_path, "JUnit XML, " .. tier.name)
   end
-  local result = { counts = report and report.counts or nil, duration = r.duration }
+  local result = { counts = report and report.counts or nil, duration = r.duration,
+                   cases = report and report.cases or nil }
   if report then
     result.summary = M.describe(report.counts)
     result.problems = report.problems
@@ -304,7 +322,7 @@ local function run_tier(session, tier)
   end
   if cov_file and lfs.attributes(cov_file) then
     session.coverage_files[#session.coverage_files + 1] = cov_file
-    local html = ("%s/%s_tests"):format(cfg.coverage.html, tier.name)
+    local html = ("%s/%s_tests"):format(cfg.coverage.html, labelled(opts, tier.name))
     process.run({ py, "-m", "coverage", "html", "--data-file=" .. cov_file, "-q", "-d", html }, { stdin = "null" })
     secure.tree(cov_file)
     secure.tree(cfg.coverage.html)
@@ -320,13 +338,13 @@ local function run_coverage(session)
   local cfg = session.cfg
   if #session.coverage_files == 0 then return { status = "skipped", reason = "no coverage data from this run" } end
   local py = session.python
-  local combined = cfg.coverage.data .. "/.coverage"
+  local combined = M.combined_data(cfg, session.opts.label)
   os.remove(combined)
   local argv = { py, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. combined }
   for _, f in ipairs(session.coverage_files) do argv[#argv + 1] = f end
   local r = assert(process.run(argv, { stdin = "null" }))
   if r.code ~= 0 then return { status = "error", reason = "coverage combine failed: " .. (r.stderr or r.stdout or "") } end
-  local html = cfg.coverage.html .. "/combined"
+  local html = cfg.coverage.html .. "/" .. labelled(session.opts, "combined")
   r = assert(process.run({ py, "-m", "coverage", "html", "-q", "--data-file=" .. combined, "-d", html }, { stdin = "null" }))
   if r.code ~= 0 then return { status = "error", reason = "coverage html failed: " .. (r.stderr or "") } end
   r = assert(process.run({ py, "-m", "coverage", "report", "--data-file=" .. combined }, { stdin = "null" }))
@@ -358,6 +376,11 @@ local function ensure_dirs(cfg)
       f:close()
     end
   end
+end
+
+-- A stage's name within a labelled group: "security/standalone".
+local function stage_name(opts, name)
+  return opts.label and (opts.label .. "/" .. name) or name
 end
 
 ---The stages that run the configured tiers.
@@ -431,15 +454,20 @@ function M.stages(opts)
   local stages = {}
   for _, tier in ipairs(cfg.tiers) do
     if gated or selected[tier.name] then
+      local needs
+      if gated and tier.needs then
+        needs = {}
+        for i, n in ipairs(tier.needs) do needs[i] = stage_name(opts, n) end
+      end
       stages[#stages + 1] = pipeline.stage {
-        name = tier.name,
-        needs = gated and tier.needs or nil,
+        name = stage_name(opts, tier.name),
+        needs = needs,
         run = function() return run_tier(session, tier) end,
       }
     end
   end
   if opts.coverage then
-    stages[#stages + 1] = pipeline.stage { name = "coverage", run = function() return run_coverage(session) end }
+    stages[#stages + 1] = pipeline.stage { name = stage_name(opts, "coverage"), run = function() return run_coverage(session) end }
   end
   return stages
 end
