@@ -1,17 +1,22 @@
 -- The main job: the test files' classification, then every test tier in
--- order, gated, with JUnit XML and combined coverage.
+-- order, gated, with JUnit XML and combined coverage, then the security
+-- tests, PHI audit, dependency scan and compliance report; it ends with
+-- the list of every report written.
 local np = require "novapipe"
 
 return np.pipeline {
-  description = "Classify the tests, then run every tier in order, gated, with JUnit XML and combined coverage",
+  description = "Classify the tests, run every tier gated with JUnit and coverage, then security with its report",
   options = {
     { "--verbose -v", "stream pytest's own output" },
     { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = math.tointeger },
+    { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH" },
   },
   stages = function(opts)
     return {
       np.analyze(),
       np.tiers { junit = true, coverage = true, verbose = opts.verbose, parallel = opts.parallel },
+      np.security { report = true, advisories = opts.advisories, verbose = opts.verbose, parallel = opts.parallel },
+      np.written(),
     }
   end,
 }

@@ -3,6 +3,8 @@
 # root; otherwise prints the one apt-get line to run) and builds build/novapipe.
 #   scripts/setup.sh            packages + release build in build/
 #   scripts/setup.sh --asan     also a sanitizer build in build-asan/
+#   scripts/setup.sh --test     also what only the test suite needs (chromium,
+#                               which renders the HTML security report)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,15 @@ packages=(
   # the bundled example backend (examples/clinic)
   python3-fastapi python3-sqlalchemy python3-psycopg2 python3-pydantic python3-httpx python3-cryptography
 )
+
+asan=0
+for arg in "$@"; do
+  case $arg in
+    --asan) asan=1 ;;
+    --test) packages+=(chromium) ;;
+    *) echo "novapipe setup: unknown option $arg (--asan, --test)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
@@ -39,7 +50,7 @@ build() {
 }
 
 build build
-if [[ ${1:-} == --asan ]]; then
+if ((asan)); then
   build build-asan -DNOVAPIPE_SANITIZE=ON
 fi
 echo "novapipe setup: built build/novapipe"

@@ -74,7 +74,6 @@ local function security_defaults()
     ignore = {},
     dependency_files = nil,
     thresholds = { phi = 0, vulnerabilities = 0 },
-    marker_map = {},
   }
 end
 
@@ -107,7 +106,7 @@ local settings = {
 local audit_fields = { enabled = "boolean", log = "string" }
 local security_fields = {
   reports = "string", formats = "table", coverage_paths = "table", phi_audit = "table", waivers = "table",
-  advisories = "string", ignore = "table", dependency_files = "table", thresholds = "table", marker_map = "table",
+  advisories = "string", ignore = "table", dependency_files = "table", thresholds = "table",
 }
 local FORMATS = { html = true, json = true, md = true }
 local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "table", synthetic_tlds = "table", allow = "table" }

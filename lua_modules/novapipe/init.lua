@@ -26,4 +26,24 @@ function np.analyze(opts)
   return require("novapipe.analyze").stage(opts)
 end
 
+---The security stages: the tests marked security across the tiers, the
+---PHI audit, the dependency scan, and with report = true the
+---security-code coverage and the compliance report (see novapipe.security).
+---@param opts? novapipe.SecurityOpts
+---@return novapipe.Stage[]
+function np.security(opts)
+  return require("novapipe.security").stages(opts or {})
+end
+
+---The stage that ends a pipeline by listing every report the run wrote.
+---@return novapipe.Stage
+function np.written()
+  return pipeline.stage { name = "reports", run = function()
+    local list = require("novapipe.reports").list()
+    local details = {}
+    for _, r in ipairs(list) do details[#details + 1] = ("%s  (%s)"):format(r.path, r.what) end
+    return { status = "passed", summary = ("%d written"):format(#list), details = details }
+  end }
+end
+
 return np

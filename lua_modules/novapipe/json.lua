@@ -60,6 +60,59 @@ function M.encode(value)
   return encoder.encode(value)
 end
 
+local ARRAY = {}
+
+---Marks a table as a JSON array, so M.pretty writes [] when it is empty.
+---@generic T: table
+---@param t T
+---@return T
+function M.array(t)
+  return setmetatable(t or {}, ARRAY)
+end
+
+local function pretty(v, indent, out)
+  local t = type(v)
+  if t ~= "table" then
+    out[#out + 1] = encoder.encode(v)
+    return
+  end
+  local inner = indent .. "  "
+  if getmetatable(v) == ARRAY or (#v > 0 and next(v, #v) == nil) then
+    if #v == 0 then out[#out + 1] = "[]" return end
+    out[#out + 1] = "[\n"
+    for i, x in ipairs(v) do
+      out[#out + 1] = inner
+      pretty(x, inner, out)
+      out[#out + 1] = i < #v and ",\n" or "\n"
+    end
+    out[#out + 1] = indent .. "]"
+    return
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+  if #keys == 0 then out[#out + 1] = "{}" return end
+  table.sort(keys)
+  out[#out + 1] = "{\n"
+  for i, k in ipairs(keys) do
+    local x = v[k]
+    if x == nil then x = v[tonumber(k)] end
+    out[#out + 1] = inner .. encoder.encode(k) .. ": "
+    pretty(x, inner, out)
+    out[#out + 1] = i < #keys and ",\n" or "\n"
+  end
+  out[#out + 1] = indent .. "}"
+end
+
+---JSON for people and diffs: indented, keys sorted, tables marked with
+---M.array written as arrays even when empty. For reports, not bulk data.
+---@param value any
+---@return string
+function M.pretty(value)
+  local out = {}
+  pretty(value, "", out)
+  return table.concat(out)
+end
+
 ---Writes a value as JSON atomically, owner-only (0600).
 ---@param path string
 ---@param value any

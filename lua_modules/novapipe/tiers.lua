@@ -272,7 +272,7 @@ local function run_tier(session, tier)
   local report, jerr = junit.read(junit_path, { cases = opts.cases })
   if opts.junit then
     secure.tree(junit_path)
-    reports.add(junit_path, "JUnit XML, " .. tier.name)
+    reports.add(junit_path, "JUnit XML, " .. labelled(opts, tier.name))
   end
   local result = { counts = report and report.counts or nil, duration = r.duration,
                    cases = report and report.cases or nil }
@@ -326,8 +326,8 @@ local function run_tier(session, tier)
     process.run({ py, "-m", "coverage", "html", "--data-file=" .. cov_file, "-q", "-d", html }, { stdin = "null" })
     secure.tree(cov_file)
     secure.tree(cfg.coverage.html)
-    reports.add(cov_file, "coverage data, " .. tier.name)
-    reports.add(html, "coverage HTML, " .. tier.name)
+    reports.add(cov_file, "coverage data, " .. labelled(opts, tier.name))
+    reports.add(html, "coverage HTML, " .. labelled(opts, tier.name))
   end
   return result
 end
@@ -350,8 +350,8 @@ local function run_coverage(session)
   r = assert(process.run({ py, "-m", "coverage", "report", "--data-file=" .. combined }, { stdin = "null" }))
   secure.tree(combined)
   secure.tree(cfg.coverage.html)
-  reports.add(combined, "coverage data, combined")
-  reports.add(html, "coverage HTML, combined")
+  reports.add(combined, "coverage data, " .. labelled(session.opts, "combined"))
+  reports.add(html, "coverage HTML, " .. labelled(session.opts, "combined"))
   local report = {}
   for line in (r.stdout or ""):gmatch("[^\n]+") do report[#report + 1] = line end
   local total = (report[#report] or ""):match("^TOTAL.-(%d+%%)%s*$")

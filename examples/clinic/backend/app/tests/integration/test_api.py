@@ -26,5 +26,6 @@ def test_an_invalid_record_is_refused(client):
 
 
 @pytest.mark.security
+@pytest.mark.hipaa("164.312(a)(1)")
 def test_an_unknown_patient_is_not_found(client):
     assert client.get("/patients/MRN-099999", headers=KEY).status_code == 404

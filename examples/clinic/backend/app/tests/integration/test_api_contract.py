@@ -22,10 +22,12 @@ def test_health_needs_no_key(client):
 
 
 @pytest.mark.security
+@pytest.mark.hipaa("164.312(d)")
 def test_a_call_without_the_key_is_refused(client):
     assert client.get("/patients/MRN-000001").status_code == 401
 
 
 @pytest.mark.security
+@pytest.mark.hipaa("164.312(d)")
 def test_a_wrong_key_is_refused(client):
     assert client.get("/patients/MRN-000001", headers={"X-API-Key": "guess"}).status_code == 401

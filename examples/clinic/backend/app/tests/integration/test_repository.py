@@ -12,6 +12,7 @@ def test_a_patient_is_stored_and_read_back(sessions, cipher):
 
 
 @pytest.mark.security
+@pytest.mark.hipaa("164.312(a)(2)(iv)")
 def test_phi_is_encrypted_at_rest(sessions, cipher, engine):
     PatientRepository(sessions(), cipher, actor="dr-a").add(
         Patient(mrn="MRN-000101", name="Synthetic Person", birth_year=1975), "1975-06-01")
@@ -21,6 +22,7 @@ def test_phi_is_encrypted_at_rest(sessions, cipher, engine):
 
 
 @pytest.mark.security
+@pytest.mark.hipaa("164.312(b)")
 def test_every_access_is_audited(sessions, cipher, engine):
     repo = PatientRepository(sessions(), cipher, actor="dr-a")
     repo.add(Patient(mrn="MRN-000102", name="Synthetic Person", birth_year=1975), "1975-06-01")

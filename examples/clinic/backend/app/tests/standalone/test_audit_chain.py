@@ -6,6 +6,7 @@ from backend.app.infrastructure.security.audit import AuditTrail
 
 
 @pytest.mark.security
+@pytest.mark.hipaa("164.312(b)")
 def test_an_untouched_trail_verifies():
     trail = AuditTrail()
     trail.append("dr-a", "read", "MRN-000001")
@@ -14,6 +15,7 @@ def test_an_untouched_trail_verifies():
 
 
 @pytest.mark.security
+@pytest.mark.hipaa("164.312(c)(2)")
 def test_editing_an_earlier_entry_is_detected():
     trail = AuditTrail()
     trail.append("dr-a", "read", "MRN-000001")
@@ -23,6 +25,7 @@ def test_editing_an_earlier_entry_is_detected():
 
 
 @pytest.mark.security
+@pytest.mark.hipaa("164.312(c)(2)")
 def test_removing_an_entry_is_detected():
     trail = AuditTrail()
     for action in ("read", "update", "read"):

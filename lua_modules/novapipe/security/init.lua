@@ -1,0 +1,364 @@
+-- The security pipeline's stages: the tests marked security across the
+-- tiers (through novapipe.tiers: gating, JUnit and coverage as there), the
+-- PHI audit of the test suite, the offline dependency scan, and with a
+-- report the security-code coverage and the combined HTML/JSON/Markdown
+-- compliance report. Stages share what they found through one table.
+local config = require "novapipe.config"
+local errors = require "novapipe._errors"
+local fs = require "novapipe.fs"
+local json = require "novapipe.json"
+local lfs = require "lfs"
+local pipeline = require "novapipe.pipeline"
+local process = require "novapipe.process"
+local python = require "novapipe.python"
+local reports = require "novapipe.reports"
+local secure = require "novapipe.secure"
+
+local M = {}
+
+local LABEL = "security"
+
+---@class novapipe.SecurityOpts
+---@field report? boolean write the reports (per part and combined)
+---@field output_dir? string default: security.reports from the configuration
+---@field formats? string[] of "html", "json", "md"
+---@field advisories? string a directory or zip of OSV advisories
+---@field verbose? boolean
+---@field parallel? integer
+---@field config? novapipe.Config
+
+local function python_with(modules, cfg)
+  local exe, err = python.find(modules, cfg.python)
+  if not exe then return nil, err end
+  return exe
+end
+
+local function read_toml(cfg)
+  return function(paths)
+    local exe, err = python_with({ "tomllib" }, cfg)
+    if not exe then return nil, err end
+    local argv = { exe, require("novapipe.host").root .. "/python/novapipe_read.py", "toml" }
+    for _, p in ipairs(paths) do argv[#argv + 1] = p end
+    local r = assert(process.run(argv, { stdin = "null" }))
+    if r.code ~= 0 then return nil, "reading TOML failed: " .. (r.stderr or ""):match("[^\n]*$") end
+    return json.decode(r.stdout, "TOML reader output")
+  end
+end
+
+local function read_zip(cfg)
+  return function(path)
+    local exe, err = python_with({ "zipfile" }, cfg)
+    if not exe then return nil, err end
+    local r = assert(process.run({ exe, require("novapipe.host").root .. "/python/novapipe_read.py", "zip", path },
+      { stdin = "null" }))
+    if r.code ~= 0 then return nil, ((r.stderr or ""):gsub("%s+$", "")) end
+    return json.decode(r.stdout, path)
+  end
+end
+
+local function write_report(state, name, text, what)
+  local path = state.dir .. "/" .. name
+  local ok, err = fs.atomic_write(path, text, "0600")
+  if not ok then return nil, err end
+  reports.add(path, what)
+  state.written[#state.written + 1] = path
+  return path
+end
+
+-- The tests stage group's results, gathered for the report.
+local function gather_tests(state, ctx_results)
+  local cases, tiers = json.array(), json.array()
+  local status = "passed"
+  local counts = require("novapipe.junit").zero()
+  for _, st in ipairs(state.test_stages) do
+    local r = ctx_results[st.name]
+    if r then
+      tiers[#tiers + 1] = { name = st.name:gsub("^" .. LABEL .. "/", ""), status = r.status, summary = r.summary or r.reason }
+      if r.status == "failed" or r.status == "error" then status = "failed" end
+      if r.counts then counts = require("novapipe.junit").add(counts, r.counts) end
+      for _, c in ipairs(r.cases or {}) do
+        local hipaa = json.array()
+        for _, p in ipairs(c.properties or {}) do
+          if p.name == "hipaa" then hipaa[#hipaa + 1] = p.value end
+        end
+        local id = (c.classname and c.classname ~= "" and (c.classname .. "::") or "") .. (c.name or "?")
+        cases[#cases + 1] = { id = id, outcome = c.outcome, hipaa = hipaa }
+      end
+    end
+  end
+  return { status = status, tiers = tiers, cases = cases, counts = counts,
+           summary = counts.tests > 0 and require("novapipe.tiers").describe(counts) or "no security tests ran" }
+end
+
+---The PHI audit stage.
+local function phi_stage(state)
+  return pipeline.stage { name = "phi-audit", run = function()
+    local cfg = state.cfg
+    local audit = require("novapipe.security.phi_audit").run(cfg)
+    state.phi = audit
+    local details = {}
+    for i, f in ipairs(audit.findings) do
+      if i > 20 then details[#details + 1] = ("... and %d more"):format(#audit.findings - 20) break end
+      details[#details + 1] = ("%s:%d: %s %s"):format(f.file, f.line, f.kind, f.value)
+    end
+    for _, w in ipairs(audit.expired) do
+      details[#details + 1] = ("waiver for %s expired on %s: it no longer applies"):format(w.file, w.expires)
+    end
+    for _, e in ipairs(audit.errors) do details[#details + 1] = "cannot read: " .. e end
+    local limit = cfg.security.thresholds.phi
+    local over = #audit.findings > limit
+    audit.status = over and "failed" or "passed"
+    if state.report then
+      local path, err = write_report(state, ("hipaa_security_report_%s.json"):format(state.stamp), json.pretty({
+        files = audit.files, findings = json.array(audit.findings), waived = json.array(audit.waived),
+        expired_waivers = json.array(audit.expired), unused_waivers = json.array(audit.unused),
+        errors = json.array(audit.errors), threshold = limit,
+      }) .. "\n", "PHI audit")
+      if not path then return { status = "error", reason = err } end
+    end
+    return {
+      status = over and "failed" or "passed",
+      summary = ("%d finding(s) in %d file(s)%s%s"):format(#audit.findings, audit.files,
+        #audit.waived > 0 and (", " .. #audit.waived .. " waived") or "", over and (" (more than " .. limit .. ")") or ""),
+      details = #details > 0 and details or nil,
+    }
+  end }
+end
+
+---The dependency scan stage.
+local function deps_stage(state, opts)
+  return pipeline.stage { name = "dependencies", run = function()
+    local cfg = state.cfg
+    local sec = cfg.security
+    local deps_mod = require "novapipe.security.deps"
+    local files = sec.dependency_files or deps_mod.discover()
+    local deps, err = deps_mod.read(files, read_toml(cfg))
+    if not deps then return { status = "error", reason = err } end
+    local pinned, unpinned = {}, json.array()
+    for _, d in ipairs(deps) do
+      if d.pinned then pinned[#pinned + 1] = d else unpinned[#unpinned + 1] = d end
+    end
+    local result = { files = json.array(files), packages = #deps, pinned = #pinned, unpinned = unpinned,
+                     vulnerabilities = json.array(), ignored = json.array(), expired_ignores = json.array(),
+                     advisories = opts.advisories or sec.advisories or json.null }
+    state.deps = result
+    local details = {}
+    local source = opts.advisories or sec.advisories
+    if not source then
+      result.checked = false
+      result.status = "unchecked"
+      result.note = ("No advisory database was given (--advisories DIR|ZIP, or security.advisories): the %d pinned "
+        .. "package(s) were NOT checked for known vulnerabilities."):format(#pinned)
+    else
+      local advisories, aerr = require("novapipe.security.osv").load(source, read_zip(cfg))
+      if not advisories then return { status = "error", reason = "advisories: " .. aerr } end
+      result.checked = true
+      local vulns = require("novapipe.security.osv").match(pinned, advisories)
+      local pep440 = require "novapipe.security.pep440"
+      local kept, ignored, expired = require("novapipe.security.waivers").apply(vulns, sec.ignore, function(w, v)
+        if w.package and pep440.normalize_name(w.package) ~= pep440.normalize_name(v.package) then return false end
+        if w.id == v.id then return true end
+        for _, a in ipairs(v.aliases) do
+          if a == w.id then return true end
+        end
+        return false
+      end)
+      result.vulnerabilities, result.ignored, result.expired_ignores = json.array(kept), json.array(ignored), json.array(expired)
+      result.advisory_count = #advisories
+      result.note = ("%d pinned package(s) checked against %d advisories from %s: %d known vulnerabilit%s%s.")
+        :format(#pinned, #advisories, source, #kept, #kept == 1 and "y" or "ies",
+          #ignored > 0 and (", " .. #ignored .. " ignored") or "")
+      for _, v in ipairs(kept) do
+        details[#details + 1] = ("%s %s: %s %s (fixed in %s)"):format(v.package, v.version, v.id, v.summary,
+          #v.fixed > 0 and table.concat(v.fixed, ", ") or "no fixed version")
+      end
+      for _, w in ipairs(expired) do
+        details[#details + 1] = ("ignore of %s expired on %s: it no longer applies"):format(w.id, w.expires)
+      end
+    end
+    if #unpinned > 0 then
+      details[#details + 1] = ("%d requirement(s) not pinned to one version, so not verifiable:"):format(#unpinned)
+      for _, u in ipairs(unpinned) do details[#details + 1] = ("  %s %s (%s)"):format(u.name, u.spec, u.source) end
+    end
+    local limit = sec.thresholds.vulnerabilities
+    local over = result.checked and #result.vulnerabilities > limit
+    if result.checked then result.status = over and "failed" or "passed" end
+    if state.report then
+      local path, werr = write_report(state, ("dependency_report_%s.json"):format(state.stamp),
+        json.pretty(result) .. "\n", "dependency scan")
+      if not path then return { status = "error", reason = werr } end
+    end
+    return {
+      status = over and "failed" or "passed",
+      summary = result.checked and ("%d package(s), %d pinned, %d vulnerable, %d unpinned"):format(#deps, #pinned,
+        #result.vulnerabilities, #unpinned) or ("%d package(s), NOT checked: no advisories given"):format(#deps),
+      details = #details > 0 and details or nil,
+    }
+  end }
+end
+
+---The security-code coverage stage: coverage.py's JSON for the configured
+---security paths, from the security tests' combined coverage data.
+local function coverage_stage(state)
+  return pipeline.stage { name = "security-coverage", run = function()
+    local cfg = state.cfg
+    local data = require("novapipe.tiers").combined_data(cfg, LABEL)
+    local paths = cfg.security.coverage_paths
+    state.coverage = { paths = json.array(paths), files = json.array() }
+    if not lfs.attributes(data) then
+      state.coverage.summary = "No coverage data: no security test ran."
+      return { status = "skipped", neutral = true, reason = "no coverage data from the security tests" }
+    end
+    local exe, err = python_with({ "coverage" }, cfg)
+    if not exe then return { status = "error", reason = err } end
+    local include = {}
+    for _, p in ipairs(paths) do include[#include + 1] = p:gsub("/+$", "") .. "/*" end
+    local out = ("%s/security_coverage_%s.json"):format(state.dir, state.stamp)
+    local r = assert(process.run({ exe, "-m", "coverage", "json", "-q", "--data-file=" .. data,
+      "--include=" .. table.concat(include, ","), "-o", out }, { stdin = "null" }))
+    if r.code ~= 0 then
+      local said = ((r.stdout or "") .. (r.stderr or "")):gsub("%s+$", "")
+      if said:find("No data to report") then
+        state.coverage.summary = ("The security tests ran no code under %s."):format(table.concat(paths, ", "))
+        return { status = "passed", summary = "no code measured under " .. table.concat(paths, ", ") }
+      end
+      return { status = "error", reason = "coverage json failed: " .. said:match("[^\n]*$") }
+    end
+    secure.tree(out)
+    reports.add(out, "security-code coverage")
+    state.written[#state.written + 1] = out
+    local cov = json.read(out)
+    local pct = cov and cov.totals and cov.totals.percent_covered
+    local files = {}
+    for path, f in pairs(cov and cov.files or {}) do
+      files[#files + 1] = { path = path, percent = ("%.1f"):format(f.summary.percent_covered) }
+    end
+    table.sort(files, function(a, b) return a.path < b.path end)
+    state.coverage.files = json.array(files)
+    state.coverage.percent = pct
+    state.coverage.summary = pct and ("%.1f%% of the security code (%s) run by the security tests."):format(pct,
+      table.concat(paths, ", ")) or "no totals"
+    return { status = "passed", summary = pct and ("%.1f%% of %s, JSON in %s"):format(pct, table.concat(paths, ", "), out) }
+  end }
+end
+
+---The combined report stage.
+local function report_stage(state, ctx_results)
+  return pipeline.stage { name = "security-report", run = function()
+    local hipaa = require "novapipe.security.hipaa"
+    local tests = gather_tests(state, ctx_results)
+    local phi = state.phi or { findings = {}, waived = {}, expired = {}, files = 0, status = "not run" }
+    local deps = state.deps or { vulnerabilities = {}, unpinned = {}, note = "The dependency scan did not run.",
+                                 status = "not run" }
+    local safeguards, unknown = hipaa.map(tests.cases, { phi = #phi.findings, vulnerability = #deps.vulnerabilities })
+    for _, s in ipairs(safeguards) do s.tests = json.array(s.tests) end
+    local reasons = json.array()
+    if tests.status ~= "passed" then reasons[#reasons + 1] = "security tests failed" end
+    if phi.status == "failed" then
+      reasons[#reasons + 1] = ("%d PHI finding(s), more than the threshold %d"):format(#phi.findings,
+        state.cfg.security.thresholds.phi)
+    end
+    if deps.status == "failed" then
+      reasons[#reasons + 1] = ("%d vulnerable dependenc%s, more than the threshold %d"):format(#deps.vulnerabilities,
+        #deps.vulnerabilities == 1 and "y" or "ies", state.cfg.security.thresholds.vulnerabilities)
+    end
+    local notes = json.array()
+    if deps.status == "unchecked" then notes[#notes + 1] = "dependencies not checked: no advisories given" end
+    for _, s in ipairs(safeguards) do
+      if s.status == "no tests" then notes[#notes + 1] = ("no test covers %s %s"):format(s.id, s.title) end
+    end
+    local failed = tests.status ~= "passed" or phi.status == "failed" or deps.status == "failed"
+    local data = {
+      generated = os.date("!%Y-%m-%dT%H:%M:%SZ"), project = lfs.currentdir(),
+      novapipe = require("novapipe.host").version,
+      outcome = { status = failed and "failed" or "passed", reasons = reasons, notes = notes },
+      tests = tests, safeguards = json.array(safeguards), unmapped_sections = json.array(unknown),
+      phi_audit = { status = phi.status, files = phi.files, findings = json.array(phi.findings),
+                    waived = json.array(phi.waived), expired_waivers = json.array(phi.expired) },
+      dependencies = deps,
+      coverage = state.coverage or { summary = "Security-code coverage was not measured." },
+    }
+    local render = require "novapipe.security.report"
+    -- Whatever a test name or message holds, the report is masked too.
+    local mask = state.cfg.phi.enabled and require("novapipe.phi").masker(state.cfg.phi) or nil
+    local function masked(text)
+      if not mask then return text end
+      return (text:gsub("[^\n]+", function(l) return (mask(l)) end))
+    end
+    local written = {}
+    local base = ("security-report-%s"):format(state.stamp)
+    for _, f in ipairs(state.formats) do
+      local text = f == "html" and render.html(data) or f == "json" and render.json(data) or render.markdown(data)
+      local path, err = write_report(state, base .. "." .. f, masked(text),
+        ({ html = "security report (HTML)", json = "security report (JSON)", md = "security report (Markdown)" })[f])
+      if not path then return { status = "error", reason = err } end
+      written[#written + 1] = path
+    end
+    state.data = data
+    local untested = 0
+    for _, s in ipairs(safeguards) do if s.status == "no tests" then untested = untested + 1 end end
+    return {
+      status = "passed",
+      summary = ("%d of 5 safeguards tested; %s"):format(5 - untested, table.concat(written, ", ")),
+    }
+  end }
+end
+
+local function split_formats(list, cfg)
+  local out, seen = {}, {}
+  for _, item in ipairs(list or cfg.security.formats) do
+    for f in tostring(item):gmatch("[^,%s]+") do
+      f = f:lower()
+      if f == "markdown" then f = "md" end
+      if f ~= "html" and f ~= "json" and f ~= "md" then
+        errors.usage("--format: unknown format '%s' (html, json, md)", f)
+      end
+      if not seen[f] then
+        seen[f] = true
+        out[#out + 1] = f
+      end
+    end
+  end
+  return out
+end
+
+---The security stages.
+---@param opts novapipe.SecurityOpts
+---@return novapipe.Stage[]
+function M.stages(opts)
+  local cfg = opts.config or config.load()
+  local dir = opts.output_dir or cfg.security.reports
+  local state = {
+    cfg = cfg, report = opts.report, dir = dir, stamp = os.date("%Y%m%d_%H%M%S"),
+    formats = split_formats(opts.formats and #opts.formats > 0 and opts.formats or nil, cfg), written = {},
+  }
+  if opts.report then
+    local ok, err = fs.mkdir_p(dir)
+    if not ok then errors.usage("--output-dir %s: %s", dir, err) end
+    secure.tree(dir)
+  end
+  local results = {}
+  local tests = require("novapipe.tiers").stages({
+    config = cfg, label = LABEL, security = true, junit = opts.report, results = dir .. "/junit",
+    coverage = opts.report, cases = true, verbose = opts.verbose, parallel = opts.parallel,
+  })
+  -- Keep each tier's result for the report.
+  state.test_stages = {}
+  for i, st in ipairs(tests) do
+    local run = st.run
+    tests[i] = pipeline.stage { name = st.name, needs = st.needs, run = function(c)
+      local r = run(c)
+      results[st.name] = r
+      return r
+    end }
+    if st.name ~= LABEL .. "/coverage" then state.test_stages[#state.test_stages + 1] = tests[i] end
+  end
+  local stages = { tests, phi_stage(state), deps_stage(state, opts) }
+  if opts.report then
+    stages[#stages + 1] = coverage_stage(state)
+    stages[#stages + 1] = report_stage(state, results)
+  end
+  return stages
+end
+
+return M

@@ -1,0 +1,30 @@
+-- security: the tests marked security across every tier (gated, as
+-- run_tests --all), the PHI audit of the test suite, the offline dependency
+-- scan; with --report the security-code coverage and the combined
+-- compliance report. The team's run_security.py, with the three scripts it
+-- called but which never existed.
+local np = require "novapipe"
+
+local function positive_integer(s)
+  local n = math.tointeger(tonumber(s))
+  if n and n >= 1 then return n end
+  return nil, ("'%s' is not a whole number of at least 1"):format(s)
+end
+
+return np.pipeline {
+  description = "Security tests across the tiers, PHI audit, dependency scan and the HIPAA compliance report",
+  options = {
+    { "--report", "write the reports: PHI audit, dependency scan, security-code coverage, combined HTML/JSON/Markdown" },
+    { "--output-dir", "where reports go (default backend/security-reports)", arg = "DIR" },
+    { "--format", "report formats: html, json, md (repeatable or comma-separated; default all)", arg = "FMT", count = "*" },
+    { "--advisories", "OSV advisories to check pinned dependencies against: a directory or a .zip", arg = "PATH" },
+    { "--verbose -v", "stream pytest's own output" },
+    { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = positive_integer },
+  },
+  stages = function(opts)
+    return np.security {
+      report = opts.report, output_dir = opts.output_dir, formats = opts.format, advisories = opts.advisories,
+      verbose = opts.verbose, parallel = opts.parallel,
+    }
+  end,
+}
