@@ -101,7 +101,7 @@ local SERVICES = { postgresql = true }
 
 local settings = {
   tests = "string", python = "string", results = "string", database_url = "string",
-  coverage = "table", tiers = "table", analyze = "table", phi = "table", audit = "table",
+  coverage = "table", tiers = "table", analyze = "table", phi = "table", audit = "table", security = "table",
 }
 local audit_fields = { enabled = "boolean", log = "string" }
 local security_fields = {

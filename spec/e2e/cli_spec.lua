@@ -193,8 +193,10 @@ proc.spawn({ "sleep", "%s" }):wait()
       local installed = prefix .. "/bin/novapipe"
       r = assert(require("novapipe.process").run({ installed, "--no-color", "list" }, { cwd = "/" }))
       assert.equal(0, r.code, r.stderr)
-      assert.matches("all%s+Classify the tests, then run every tier", r.stdout)
+      assert.matches("all%s+Classify the tests, run every tier", r.stdout)
       assert.matches("run_tests%s+Run the test tiers", r.stdout)
+      assert.matches("security%s+Security tests across the tiers", r.stdout)
+      assert.truthy(lfs.attributes(prefix .. "/share/novapipe/python/novapipe_read.py"))
       -- A tier run from the installed copy finds its pytest plugin there.
       local clinic = lfs.currentdir() .. "/examples/clinic"
       r = assert(require("novapipe.process").run({ installed, "-C", clinic, "--no-color", "run", "run_tests", "--standalone" }))

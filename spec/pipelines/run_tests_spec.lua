@@ -344,7 +344,9 @@ def test_plain(): pass
   describe("PHI in test output", function()
     it("is masked on the console and in JUnit, also across read boundaries; synthetic values stay", function()
       local root = new_project({ [TESTS .. "standalone/test_phi.py"] = table.concat({
+        "import logging",
         "def test_prints_phi():",
+        "    logging.getLogger('clinic').warning('logged ssn 345-67-8901')",
         "    print('ssn 123-45-6789 mail jane.doe@gmail.com phone 212-867-5309 DOB: 1980-02-03')",
         -- 65,500 bytes first, so the SSN straddles the 64 KiB read boundary
         "    print('x' * 65500 + ' 321-54-9876 tail')",
@@ -354,10 +356,11 @@ def test_plain(): pass
       }, "\n") })
       local r = run(root, { "--standalone", "--verbose", "--junit" })
       assert.equal(1, r.code)
+      assert.matches("logged ssn %[PHI:ssn%]", r.stdout) -- the captured log, shown with the failure
       local xml = H.read(root .. "/backend/test-results/standalone-results.xml")
       for _, where in ipairs({ r.stdout, xml }) do
         for _, real in ipairs({ "123-45-6789", "jane.doe@gmail.com", "212-867-5309", "1980-02-03", "321-54-9876",
-                                "234-56-7890" }) do
+                                "234-56-7890", "345-67-8901" }) do
           assert.is_nil(where:find(real, 1, true), real .. " was not masked")
         end
         assert.matches("%[PHI:ssn%]", where)

@@ -304,6 +304,9 @@ local function report_stage(state, ctx_results)
   end }
 end
 
+-- For the specs: the TOML reader the dependency stage uses.
+M._read_toml = read_toml
+
 local function split_formats(list, cfg)
   local out, seen = {}, {}
   for _, item in ipairs(list or cfg.security.formats) do

@@ -1,0 +1,248 @@
+-- The security pipeline end to end: the real binary, real pytest, projects
+-- in temporary directories, advisories the spec writes, and the HTML
+-- report rendered by a real headless Chromium.
+local cjson = require "cjson"
+local fs = require "novapipe.fs"
+local lfs = require "lfs"
+local process = require "novapipe.process"
+local H = require "spec.support.h"
+
+local TESTS = "backend/app/tests/"
+
+local SECURITY_CODE = "def allowed(role):\n    return role == 'clinician'\n"
+local SECURITY_TESTS = table.concat({
+  "import pytest",
+  "from backend.app.infrastructure.security.guard import allowed",
+  "",
+  "@pytest.mark.security",
+  "@pytest.mark.hipaa('164.312(a)(1)')",
+  "def test_only_clinicians():",
+  "    assert allowed('clinician') and not allowed('visitor')",
+  "",
+  "@pytest.mark.security",
+  "@pytest.mark.hipaa('164.312(b)')",
+  "@pytest.mark.hipaa('164.312(c)(2)')",
+  "def test_audit_and_integrity():",
+  "    assert True",
+  "",
+  "def test_not_security():",
+  "    assert True",
+  "",
+}, "\n")
+
+local function project(extra)
+  local files = {
+    ["backend/__init__.py"] = "", ["backend/app/__init__.py"] = "", [TESTS .. "__init__.py"] = "",
+    ["backend/app/infrastructure/__init__.py"] = "",
+    ["backend/app/infrastructure/security/__init__.py"] = "",
+    ["backend/app/infrastructure/security/guard.py"] = SECURITY_CODE,
+    [TESTS .. "standalone/__init__.py"] = "",
+    [TESTS .. "standalone/test_guard.py"] = SECURITY_TESTS,
+    ["backend/requirements.txt"] = "Demo_Lib==1.0.0\nother-lib==2.0\nloose>=1\n",
+  }
+  for k, v in pairs(extra or {}) do files[k] = v or nil end
+  return H.tree(files)
+end
+
+local function run(root, ...)
+  return H.novapipe({ "-C", root, "--no-color", "run", "security", ... })
+end
+
+local function advisory(dir, name, text)
+  assert(fs.mkdir_p(dir))
+  H.write(dir .. "/" .. name, text)
+end
+
+local VULNERABLE = cjson.encode({
+  id = "GHSA-demo-0001", aliases = { "CVE-2099-12345" }, summary = "demo-lib leaks records",
+  affected = { { package = { ecosystem = "PyPI", name = "demo-lib" },
+                 ranges = { { type = "ECOSYSTEM", events = { { introduced = "0" }, { fixed = "1.0.1" } } } } } },
+})
+
+local function only(dir, pattern)
+  local found
+  for f in lfs.dir(dir) do
+    if f:match(pattern) then
+      assert.is_nil(found, "two files match " .. pattern)
+      found = dir .. "/" .. f
+    end
+  end
+  assert.is_string(found, "no file matches " .. pattern)
+  return found
+end
+
+describe("novapipe run security", function()
+  local roots = {}
+  local function new(extra)
+    local r = project(extra)
+    roots[#roots + 1] = r
+    return r
+  end
+  after_each(function()
+    for _, r in ipairs(roots) do H.rmrf(r) end
+    roots = {}
+  end)
+
+  it("runs only the tests marked security, and passes when they pass", function()
+    local root = new()
+    local r = run(root)
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("PASS%s+security/standalone[^\n]*2 passed", r.stdout)
+    assert.matches("EMPTY%s+security/venv", r.stdout)
+    assert.matches("PASS%s+phi%-audit[^\n]*0 finding", r.stdout)
+    assert.matches("NOT checked: no advisories given", r.stdout)
+    assert.is_nil(lfs.attributes(root .. "/backend/security-reports"), "no reports without --report")
+  end)
+
+  it("fails when a security test fails", function()
+    local root = new({ [TESTS .. "standalone/test_guard.py"] = SECURITY_TESTS:gsub("assert True", "assert False", 1) })
+    local r = run(root, "--report", "--format", "json")
+    assert.equal(1, r.code)
+    assert.matches("FAIL%s+security/standalone[^\n]*1 passed, 1 failed", r.stdout)
+    local data = cjson.decode(H.read(only(root .. "/backend/security-reports", "^security%-report%-.*%.json$")))
+    assert.equal("failed", data.outcome.status)
+    assert.same({ "security tests failed" }, data.outcome.reasons)
+  end)
+
+  it("with --report writes every report, owner-only, mapped to 164.312", function()
+    local root = new()
+    local r = run(root, "--report")
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    local dir = root .. "/backend/security-reports"
+    assert.equal("rwx------", lfs.attributes(dir, "permissions"))
+    for _, pattern in ipairs({ "^security%-report%-%d+_%d+%.html$", "^security%-report%-%d+_%d+%.json$",
+                               "^security%-report%-%d+_%d+%.md$", "^hipaa_security_report_%d+_%d+%.json$",
+                               "^dependency_report_%d+_%d+%.json$", "^security_coverage_%d+_%d+%.json$" }) do
+      assert.equal("rw-------", lfs.attributes(only(dir, pattern), "permissions"), pattern)
+    end
+    local data = cjson.decode(H.read(only(dir, "^security%-report%-.*%.json$")))
+    local by = {}
+    for _, s in ipairs(data.safeguards) do by[s.id] = s end
+    assert.equal("covered", by["164.312(a)"].status)
+    assert.equal("backend.app.tests.standalone.test_guard::test_only_clinicians", by["164.312(a)"].tests[1].id)
+    assert.equal("covered", by["164.312(b)"].status)
+    assert.equal("covered", by["164.312(c)"].status)
+    assert.equal("no tests", by["164.312(d)"].status)
+    assert.equal("no tests", by["164.312(e)"].status)
+    assert.equal(2, data.tests.counts.tests) -- test_not_security did not run
+    assert.same({ "loose" }, { data.dependencies.unpinned[1].name })
+    assert.is_false(data.dependencies.checked)
+    local cov = cjson.decode(H.read(only(dir, "^security_coverage_.*%.json$")))
+    local files = {}
+    for path in pairs(cov.files) do files[#files + 1] = path end
+    table.sort(files)
+    assert.same({ "backend/app/infrastructure/security/__init__.py", "backend/app/infrastructure/security/guard.py" }, files)
+    assert.equal(100, cov.totals.percent_covered)
+    local md = H.read(only(dir, "^security%-report%-.*%.md$"))
+    assert.matches("| 164.312(e) | Transmission security | 0 | 0 | 0 | 0 | **no tests** |", md, 1, true)
+  end)
+
+  it("fails on PHI in test data, naming file, line and kind, until the threshold allows it", function()
+    local root = new({ [TESTS .. "standalone/data.csv"] = "name,ssn\nA,219-09-9999\n" })
+    local r = run(root)
+    assert.equal(1, r.code)
+    assert.matches("FAIL%s+phi%-audit[^\n]*1 finding%(s%)", r.stdout)
+    assert.matches("backend/app/tests/standalone/data%.csv:2: ssn %*%*%*%-%*%*%-%*%*99", r.stdout)
+    assert.is_nil(r.stdout:find("219-09-9999", 1, true))
+    H.write(root .. "/novapipe.lua", "return { security = { thresholds = { phi = 1 } } }\n")
+    assert.equal(0, run(root).code)
+  end)
+
+  it("checks pinned packages against OSV advisories in a directory, and honours live ignores only", function()
+    local root = new()
+    local adv = root .. "/osv"
+    advisory(adv, "GHSA-demo-0001.json", VULNERABLE)
+    local r = run(root, "--advisories", adv)
+    assert.equal(1, r.code)
+    assert.matches("FAIL%s+dependencies[^\n]*3 package%(s%), 2 pinned, 1 vulnerable, 1 unpinned", r.stdout)
+    assert.matches("Demo_Lib 1%.0%.0: GHSA%-demo%-0001 demo%-lib leaks records %(fixed in 1%.0%.1%)", r.stdout)
+    assert.matches("loose >=1 %(backend/requirements%.txt:3%)", r.stdout)
+    H.write(root .. "/novapipe.lua", [[return { security = { ignore = {
+      { id = "CVE-2099-12345", justification = "the leaking call is never made", expires = "2999-12-31" } } } }]])
+    assert.equal(0, run(root, "--advisories", adv).code)
+    H.write(root .. "/novapipe.lua", [[return { security = { ignore = {
+      { id = "GHSA-demo-0001", justification = "was fine", expires = "2001-01-01" } } } }]])
+    r = run(root, "--advisories", adv)
+    assert.equal(1, r.code)
+    assert.matches("ignore of GHSA%-demo%-0001 expired on 2001%-01%-01", r.stdout)
+  end)
+
+  it("reads advisories from a zip", function()
+    local root = new()
+    advisory(root .. "/src", "GHSA-demo-0001.json", VULNERABLE)
+    local py = process.which("python3")
+    local z = process.run({ py, "-c", "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n"
+      .. "    z.write(sys.argv[2], 'PyPI/GHSA-demo-0001.json')", root .. "/all.zip", root .. "/src/GHSA-demo-0001.json" })
+    assert.equal(0, z.code, z.stderr)
+    local r = run(root, "--advisories", root .. "/all.zip")
+    assert.equal(1, r.code)
+    assert.matches("GHSA%-demo%-0001", r.stdout)
+    H.write(root .. "/broken.zip", "not a zip")
+    r = run(root, "--advisories", root .. "/broken.zip")
+    assert.equal(2, r.code)
+    assert.matches("broken%.zip: not a readable zip archive", r.stdout)
+  end)
+
+  it("stops with exit 2 on unreadable advisories or bad configuration, one line each", function()
+    local root = new()
+    advisory(root .. "/osv", "bad.json", '{"id": "X", "affected": [}')
+    local r = run(root, "--advisories", root .. "/osv")
+    assert.equal(2, r.code)
+    assert.matches("ERROR%s+dependencies[^\n]*\n%s+advisories: [^\n]*/osv/bad%.json:1:%d+: [^\n]*not valid JSON", r.stdout)
+    r = run(root, "--advisories", root .. "/nowhere")
+    assert.equal(2, r.code)
+    assert.matches("nowhere: no such directory or zip of advisories", r.stdout)
+    H.write(root .. "/novapipe.lua", "return { security = { waivers = { { file = 'x.csv', expires = '2030-01-01' } } } }\n")
+    r = run(root)
+    assert.equal(2, r.code)
+    assert.equal("novapipe: novapipe.lua: security.waivers[1] needs a justification: say why this exception is "
+      .. "acceptable\n", r.stderr)
+    H.write(root .. "/novapipe.lua", "return {}\n")
+    r = run(root, "--format", "pdf")
+    assert.equal(2, r.code)
+    assert.matches("unknown format 'pdf'", r.stderr)
+  end)
+
+  it("renders its HTML report in headless Chromium: the safeguards, what has no test, the findings", function()
+    local chromium = process.which("chromium")
+    assert.is_string(chromium, "chromium is not installed (scripts/setup.sh --test installs it)")
+    local root = new({ [TESTS .. "standalone/data.csv"] = "name,ssn\nA,219-09-9999\n" })
+    local adv = root .. "/osv"
+    advisory(adv, "GHSA-demo-0001.json", VULNERABLE)
+    local r = run(root, "--report", "--format", "html", "--advisories", adv)
+    assert.equal(1, r.code)
+    local page = only(root .. "/backend/security-reports", "^security%-report%-.*%.html$")
+    local profile = root .. "/chromium-profile"
+    local flags = { chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      "--user-data-dir=" .. profile }
+    local function chrome(...)
+      local argv = { table.unpack(flags) }
+      for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
+      return assert(process.run(argv, { stdin = "null", timeout = 120, env = { HOME = root } }))
+    end
+    local dom = chrome("--dump-dom", "file://" .. page)
+    assert.equal(0, dom.code, dom.stderr)
+    local text = dom.stdout
+    -- what the parsed page holds, row by row
+    local rows = {}
+    for id, status in text:gmatch('<tr data%-safeguard="(164%.312%(%a%))">.-<span class="badge [%w ]+">([^<]+)</span></td></tr>') do
+      rows[#rows + 1] = id .. " " .. status
+    end
+    assert.same({ "164.312(a) covered", "164.312(b) covered", "164.312(c) covered", "164.312(d) no tests",
+                  "164.312(e) no tests" }, rows)
+    assert.matches("No test at all for:</strong> 164.312(d) Person or entity authentication; 164.312(e) "
+      .. "Transmission security.", text, 1, true)
+    assert.matches("Outcome: <span class=\"badge failed\">failed</span>", text, 1, true)
+    assert.matches("<code>backend/app/tests/standalone/data.csv</code></td><td class=\"n\">2</td><td>ssn</td>", text, 1, true)
+    assert.matches("GHSA-demo-0001 (CVE-2099-12345)", text, 1, true)
+    assert.is_nil(text:find("219-09-9999", 1, true))
+    -- and it draws: a screenshot of a page with content is not blank
+    local shot = root .. "/page.png"
+    local s = chrome("--window-size=1200,1600", "--screenshot=" .. shot, "file://" .. page)
+    assert.equal(0, s.code, s.stderr)
+    local png = H.read(shot)
+    assert.equal("\137PNG", png:sub(1, 4))
+    assert.is_true(#png > 20000, "the screenshot is too small to hold the page: " .. #png .. " bytes")
+  end)
+end)
