@@ -26,6 +26,25 @@ describe("pipelines/all.lua on the bundled example", function()
     local xml = H.read(copy .. "/backend/test-results/integration-results.xml")
     assert.matches('name="test_the_database_is_postgresql"', xml)
     assert.is_nil(xml:find("<failure", 1, true))
+    -- then security, with its report, and the list of everything written
+    assert.matches("PASS%s+security/integration[^\n]*%d+ passed", r.stdout)
+    assert.matches("PASS%s+phi%-audit[^\n]*0 finding", r.stdout)
+    assert.matches("PASS%s+security%-report[^\n]*4 of 5 safeguards tested", r.stdout)
+    local listed = r.stdout:match("PASS%s+reports[^\n]*(.-)\n\nSummary")
+    assert.is_string(listed)
+    local n = 0
+    for path in listed:gmatch("\n%s+(%S+)  %(") do
+      n = n + 1
+      assert.is_not_nil(lfs.attributes(copy .. "/" .. path), path .. " is listed but does not exist")
+    end
+    assert.matches("security%-report%-%d+_%d+%.html", listed)
+    assert.matches("integration%-results%.xml", listed)
+    assert.matches("PASS%s+reports[^\n]*" .. n .. " written", r.stdout)
+    -- and the run is in the audit log, with every report's hash
+    local v = H.novapipe({ "-C", copy, "audit", "verify" })
+    assert.equal(0, v.code, v.stdout)
+    local entry = require("cjson").decode(H.read(copy .. "/.novapipe/audit.log"):match("[^\n]+\n$"))
+    assert.equal(n, #entry.reports)
   end)
 
   it("fails with exit 1 and skips the later tiers when a test fails", function()
