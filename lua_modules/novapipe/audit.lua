@@ -63,12 +63,43 @@ function M.hash_report(path)
   return digest.sha256(table.concat(lines))
 end
 
+-- The commit checked out in the repository holding the working directory,
+-- read from .git itself (HEAD, the ref, packed-refs): no process, so it
+-- works after Ctrl-C too. nil outside a repository.
 local function git_commit()
-  local ok, process = pcall(require, "novapipe.process")
-  if not ok or not process.which("git") then return nil end
-  local r = process.run({ "git", "rev-parse", "--verify", "-q", "HEAD" }, { stdin = "null" })
-  if not r or r.code ~= 0 then return nil end
-  return (r.stdout:match("^(%x+)"))
+  local dir = lfs.currentdir()
+  local gitdir
+  while dir do
+    local mode = lfs.attributes(dir .. "/.git", "mode")
+    if mode == "directory" then
+      gitdir = dir .. "/.git"
+      break
+    elseif mode == "file" then -- a worktree or submodule: "gitdir: PATH"
+      local target = (fs.read(dir .. "/.git") or ""):match("^gitdir:%s*(.-)%s*$")
+      if target then gitdir = target:find("^/") and target or (dir .. "/" .. target) end
+      break
+    end
+    dir = dir:match("^(.*)/[^/]*$")
+    if dir == "" then dir = nil end
+  end
+  if not gitdir then return nil end
+  local head = (fs.read(gitdir .. "/HEAD") or ""):match("^%s*(.-)%s*$")
+  if head:match("^%x+$") then return head end
+  local ref = head:match("^ref:%s*(%S+)$")
+  if not ref then return nil end
+  -- a worktree keeps its refs in the main repository
+  local common = (fs.read(gitdir .. "/commondir") or ""):match("^%s*(.-)%s*$")
+  local dirs = { gitdir }
+  if common ~= "" then dirs[#dirs + 1] = common:find("^/") and common or (gitdir .. "/" .. common) end
+  for _, d in ipairs(dirs) do
+    local hash = (fs.read(d .. "/" .. ref) or ""):match("^(%x+)")
+    if hash then return hash end
+    for line in (fs.read(d .. "/packed-refs") or ""):gmatch("[^\n]+") do
+      local h, name = line:match("^(%x+) (%S+)$")
+      if name == ref then return h end
+    end
+  end
+  return nil -- a branch with no commit yet
 end
 
 local function iso_time()

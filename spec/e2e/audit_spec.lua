@@ -181,6 +181,27 @@ describe("the audit log", function()
     assert.matches("12 entries, chain intact", r.stdout)
   end)
 
+  it("records an interrupted run, exit 130", function()
+    local marker = H.marker()
+    H.write(dir .. "/pipelines/slow.lua", ([[
+local np = require "novapipe"
+return np.pipeline { description = "slow", stages = function()
+  return { np.stage { name = "wait", run = function() return np.process.run({ "sleep", "%s" }).code == 0 end } }
+end }
+]]):format(marker))
+    local p = assert(process.start({ H.bin, "-C", dir, "run", "slow" }))
+    local deadline = require("novapipe.time").now() + 30
+    while not H.find_process("sleep", marker) and require("novapipe.time").now() < deadline do
+      require("novapipe.time").sleep(0.02)
+    end
+    assert.is_number(H.find_process("sleep", marker))
+    p:kill("INT")
+    assert.equal(130, p:wait().code)
+    local e = cjson.decode(lines(log)[1])
+    assert.same({ "slow", 130, "interrupted" }, { e.pipeline, e.outcome.exit, e.outcome.status })
+    assert.equal(0, verify().code)
+  end)
+
   it("is not written when the project turns it off", function()
     H.write(dir .. "/novapipe.lua", "return { audit = { enabled = false } }\n")
     assert.equal(0, run().code)
