@@ -8,7 +8,7 @@ return np.pipeline {
   description = "Classify the tests, run every tier gated with JUnit and coverage, then security with its report",
   options = {
     { "--verbose -v", "stream pytest's own output" },
-    { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = math.tointeger },
+    { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
     { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH" },
   },
   stages = function(opts)

@@ -3,18 +3,6 @@
 -- run_tests.py.
 local np = require "novapipe"
 
-local function positive_integer(s)
-  local n = math.tointeger(tonumber(s))
-  if n and n >= 1 then return n end
-  return nil, ("'%s' is not a whole number of at least 1"):format(s)
-end
-
-local function positive_number(s)
-  local n = tonumber(s)
-  if n and n > 0 then return n end
-  return nil, ("'%s' is not a positive number of seconds"):format(s)
-end
-
 return np.pipeline {
   description = "Run the test tiers (standalone, venv, integration) with pytest, gated, with exact counts",
   options = {
@@ -29,10 +17,10 @@ return np.pipeline {
     { "--verbose -v", "stream pytest's own output" },
     { "--markers", "only tests matching this pytest -m expression", arg = "EXPR" },
     { "--filter", "a test path (runs in the tier holding it) or a -k name expression", arg = "PATH_OR_NAME" },
-    { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = positive_integer },
+    { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
     { "--failfast", "stop at the first failure" },
     { "--strict", "a tier with no tests collected fails" },
-    { "--timeout", "seconds per tier; then its whole process tree is ended", arg = "SECONDS", convert = positive_number },
+    { "--timeout", "seconds per tier; then its whole process tree is ended", arg = "SECONDS", convert = np.convert.positive_number },
   },
   stages = function(opts)
     local only = {}

@@ -5,12 +5,6 @@
 -- called but which never existed.
 local np = require "novapipe"
 
-local function positive_integer(s)
-  local n = math.tointeger(tonumber(s))
-  if n and n >= 1 then return n end
-  return nil, ("'%s' is not a whole number of at least 1"):format(s)
-end
-
 return np.pipeline {
   description = "Security tests across the tiers, PHI audit, dependency scan and the HIPAA compliance report",
   options = {
@@ -19,7 +13,7 @@ return np.pipeline {
     { "--format", "report formats: html, json, md (repeatable or comma-separated; default all)", arg = "FMT", count = "*" },
     { "--advisories", "OSV advisories to check pinned dependencies against: a directory or a .zip", arg = "PATH" },
     { "--verbose -v", "stream pytest's own output" },
-    { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = positive_integer },
+    { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
   },
   stages = function(opts)
     return np.security {

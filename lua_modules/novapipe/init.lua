@@ -11,6 +11,26 @@ np.process = require "novapipe.process"
 np.json = require "novapipe.json"
 np.version = require("novapipe.host").version
 
+-- Converters for options (the `convert` of np.pipeline's options): a value
+-- or nil and the message argparse shows.
+np.convert = {}
+
+---@param s string
+---@return integer|nil, string?
+function np.convert.positive_integer(s)
+  local n = math.tointeger(tonumber(s))
+  if n and n >= 1 then return n end
+  return nil, ("'%s' is not a whole number of at least 1"):format(s)
+end
+
+---@param s string
+---@return number|nil, string?
+function np.convert.positive_number(s)
+  local n = tonumber(s)
+  if n and n > 0 and n < math.huge then return n end
+  return nil, ("'%s' is not a positive number"):format(s)
+end
+
 ---The stages that run the project's test tiers (see novapipe.tiers): a
 ---group that goes into a pipeline's list of stages as it is.
 ---@param opts? novapipe.TierOpts

@@ -36,16 +36,8 @@ local function has_reason(d, pattern)
 end
 
 describe("novapipe run analyze", function()
-  local roots = {}
-  local function new_tree(files)
-    local r = tree(files)
-    roots[#roots + 1] = r
-    return r
-  end
-  after_each(function()
-    for _, r in ipairs(roots) do H.rmrf(r) end
-    roots = {}
-  end)
+  local keep = H.temporaries(after_each)
+  local function new_tree(files) return keep(tree(files)) end
 
   it("refuses a --path that does not exist or is not a directory, with exit 2", function()
     local root = new_tree({ ["f.txt"] = "x" })

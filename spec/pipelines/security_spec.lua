@@ -72,16 +72,8 @@ local function only(dir, pattern)
 end
 
 describe("novapipe run security", function()
-  local roots = {}
-  local function new(extra)
-    local r = project(extra)
-    roots[#roots + 1] = r
-    return r
-  end
-  after_each(function()
-    for _, r in ipairs(roots) do H.rmrf(r) end
-    roots = {}
-  end)
+  local keep = H.temporaries(after_each)
+  local function new(extra) return keep(project(extra)) end
 
   it("runs only the tests marked security, and passes when they pass", function()
     local root = new()

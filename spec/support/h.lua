@@ -39,6 +39,22 @@ function H.tree(files)
   return root
 end
 
+---Inside a describe, given busted's after_each: returns keep(path) -> path,
+---and removes every path kept once each test is over.
+function H.temporaries(after_each)
+  local kept = {}
+  after_each(function()
+    for i = #kept, 1, -1 do
+      H.rmrf(kept[i])
+      kept[i] = nil
+    end
+  end)
+  return function(path)
+    kept[#kept + 1] = path
+    return path
+  end
+end
+
 ---Runs the novapipe binary with args; returns the result (captured output).
 function H.novapipe(args, opts)
   local process = require "novapipe.process"
