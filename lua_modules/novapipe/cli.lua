@@ -109,8 +109,16 @@ local function record_run(args, exit, outcome)
   for _, row in ipairs(outcome and outcome.results or {}) do
     stages[#stages + 1] = { name = row.stage.name, status = row.result.status }
   end
+  -- Arguments can hold anything (a --filter naming a patient's test): the
+  -- log keeps them masked as the output is.
+  local run_args = args.args
+  if cfg.phi.enabled then
+    local mask = require("novapipe.phi").masker(cfg.phi)
+    run_args = {}
+    for i, a in ipairs(args.args) do run_args[i] = (mask(a)) end
+  end
   local entry, err = require("novapipe.audit").append(cfg.audit.log, {
-    pipeline = args.pipeline, args = args.args,
+    pipeline = args.pipeline, args = run_args,
     outcome = { exit = exit, status = OUTCOME[exit] or "error", stages = stages },
     reports = require("novapipe.reports").list(),
   })
