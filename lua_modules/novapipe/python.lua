@@ -11,7 +11,9 @@ local process = require "novapipe.process"
 local M = {}
 
 local debian = { pytest = "python3-pytest", pytest_cov = "python3-pytest-cov", xdist = "python3-pytest-xdist",
-                 coverage = "python3-coverage" }
+                 coverage = "python3-coverage",
+                 -- in the standard library from Python 3.11 (Debian 12's python3)
+                 tomllib = "python3 (3.11 or later)", zipfile = "python3" }
 
 -- Asks a Python which of `modules` it cannot import, without importing them.
 local CHECK = "import importlib.util as u, sys; m = [n for n in sys.argv[1:] if u.find_spec(n) is None]; "
