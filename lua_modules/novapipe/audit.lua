@@ -18,7 +18,7 @@ M.GENESIS = string.rep("0", 64)
 
 local FIELDS = { "seq", "time", "user", "host", "pipeline", "args", "cwd", "commit", "outcome", "reports", "prev" }
 
-local encoder = cjson.new()
+local json = require "novapipe.json"
 
 local function dirname(path)
   return path:match("^(.*)/[^/]*$") or "."
@@ -32,8 +32,8 @@ local function encode(entry)
     local text
     if v == nil then text = "null"
     elseif type(v) == "table" and next(v) == nil then text = "[]" -- cjson would write {}
-    else text = encoder.encode(v) end
-    parts[#parts + 1] = encoder.encode(k) .. ":" .. text
+    else text = json.encode_plain(v) end
+    parts[#parts + 1] = json.encode_plain(k) .. ":" .. text
   end
   local body = "{" .. table.concat(parts, ",") .. "}"
   local hash = digest.sha256(body)
@@ -151,7 +151,7 @@ function M.append(log, info)
   local line, hash = encode(entry)
   ok, err = fs.append(log, line .. "\n", "0600")
   if not ok then return nil, err end
-  ok, err = fs.atomic_write(log .. ".head", encoder.encode({ seq = entry.seq, hash = hash }) .. "\n", "0600")
+  ok, err = fs.atomic_write(log .. ".head", json.encode_plain({ seq = entry.seq, hash = hash }) .. "\n", "0600")
   if not ok then return nil, err end
   entry.hash = hash
   return entry

@@ -60,6 +60,14 @@ function M.encode(value)
   return encoder.encode(value)
 end
 
+---Like M.encode, but "/" is written as it is (lua-cjson 2.1 escapes it,
+---which JSON allows but people and diffs do not need).
+---@param value any
+---@return string
+function M.encode_plain(value)
+  return (encoder.encode(value):gsub("\\/", "/"))
+end
+
 local ARRAY = {}
 
 ---Marks a table as a JSON array, so M.pretty writes [] when it is empty.
@@ -73,7 +81,7 @@ end
 local function pretty(v, indent, out)
   local t = type(v)
   if t ~= "table" then
-    out[#out + 1] = encoder.encode(v)
+    out[#out + 1] = M.encode_plain(v)
     return
   end
   local inner = indent .. "  "
@@ -96,7 +104,7 @@ local function pretty(v, indent, out)
   for i, k in ipairs(keys) do
     local x = v[k]
     if x == nil then x = v[tonumber(k)] end
-    out[#out + 1] = inner .. encoder.encode(k) .. ": "
+    out[#out + 1] = inner .. M.encode_plain(k) .. ": "
     pretty(x, inner, out)
     out[#out + 1] = i < #keys and ",\n" or "\n"
   end

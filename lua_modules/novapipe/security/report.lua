@@ -35,6 +35,7 @@ function M.markdown(data)
   w("# Security report")
   w("")
   w(("Generated %s for `%s`. Outcome: **%s**."):format(data.generated, md_cell(data.project), data.outcome.status))
+  w("")
   for _, r in ipairs(data.outcome.reasons) do w("- " .. md_cell(r)) end
   for _, r in ipairs(data.outcome.notes) do w("- note: " .. md_cell(r)) end
   w("")
