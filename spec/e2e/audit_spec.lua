@@ -209,6 +209,15 @@ end }
     assert.is_nil(lfs.attributes(log))
   end)
 
+  it("has help, and wants a subcommand", function()
+    local r = H.novapipe({ "audit", "--help" })
+    assert.equal(0, r.code)
+    assert.matches("verify%s+Verify the log's hash chain", r.stdout)
+    r = H.novapipe({ "audit" })
+    assert.equal(2, r.code)
+    assert.equal("novapipe: a command is required (try 'novapipe --help')\n", r.stderr)
+  end)
+
   it("verify of a log that does not exist is one line, exit 2", function()
     local r = verify()
     assert.equal(2, r.code)
