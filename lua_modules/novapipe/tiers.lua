@@ -34,6 +34,7 @@ local M = {}
 ---@field label? string names this group of tier stages ("security/standalone") and its files, so two groups can share a pipeline
 ---@field results? string where JUnit XML goes with junit (default: the configured results)
 ---@field cases? boolean keep each tier's test cases (with their properties) in its stage result
+---@field tier_html? boolean with coverage, an HTML report per tier too (default true; the combined one is always written)
 ---@field config? novapipe.Config default: config.load()
 
 local PYTEST_EXIT = {
@@ -322,12 +323,14 @@ local function run_tier(session, tier)
   end
   if cov_file and lfs.attributes(cov_file) then
     session.coverage_files[#session.coverage_files + 1] = cov_file
-    local html = ("%s/%s_tests"):format(cfg.coverage.html, labelled(opts, tier.name))
-    process.run({ py, "-m", "coverage", "html", "--data-file=" .. cov_file, "-q", "-d", html }, { stdin = "null" })
     secure.tree(cov_file)
-    secure.tree(cfg.coverage.html)
     reports.add(cov_file, "coverage data, " .. labelled(opts, tier.name))
-    reports.add(html, "coverage HTML, " .. labelled(opts, tier.name))
+    if opts.tier_html ~= false then
+      local html = ("%s/%s_tests"):format(cfg.coverage.html, labelled(opts, tier.name))
+      process.run({ py, "-m", "coverage", "html", "--data-file=" .. cov_file, "-q", "-d", html }, { stdin = "null" })
+      secure.tree(cfg.coverage.html)
+      reports.add(html, "coverage HTML, " .. labelled(opts, tier.name))
+    end
   end
   return result
 end

@@ -343,7 +343,7 @@ function M.stages(opts)
   local results = {}
   local tests = require("novapipe.tiers").stages({
     config = cfg, label = LABEL, security = true, junit = opts.report, results = dir .. "/junit",
-    coverage = opts.report, cases = true, verbose = opts.verbose, parallel = opts.parallel,
+    coverage = opts.report, tier_html = false, cases = true, verbose = opts.verbose, parallel = opts.parallel,
   })
   -- Keep each tier's result for the report.
   state.test_stages = {}
