@@ -34,7 +34,7 @@ function M:pipeline_end(def, outcome)
     lines[#lines + 1] = ("| %s | %s %s | %.2fs | %s | %s | %s | %s | %s | %s | %s |"):format(
       cell(row.stage.name), icons[r.status] or "", r.status, r.duration or 0,
       c.passed or "", c.failed or "", c.errors or "", c.skipped or "", c.xfailed or "", c.xpassed or "",
-      cell(r.reason))
+      cell(r.reason or (not r.counts and r.summary) or nil))
   end
   lines[#lines + 1] = ("| **total** | exit %d | %.2fs | %d | %d | %d | %d | %d | %d | |"):format(outcome.exit,
     outcome.duration, total.passed, total.failed, total.errors, total.skipped, total.xfailed, total.xpassed)
