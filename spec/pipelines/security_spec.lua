@@ -163,6 +163,40 @@ describe("novapipe run security", function()
     assert.matches("ignore of GHSA%-demo%-0001 expired on 2001%-01%-01", r.stdout)
   end)
 
+  it("scans a requirements file against an OSV directory: ranges, lists, pre-releases, epochs, name spellings", function()
+    local root = new({ ["backend/requirements.txt"] = table.concat({
+      "Mixed_Case.Pkg==1.0.0", "fixedpkg==2.0", "lastpkg==1.4", "lastpkg-two==1.4.1", "listed==3.1",
+      "prepkg==2.0rc1", "epochpkg==1!1.0", "loose>=1", "",
+    }, "\n") })
+    local adv = root .. "/osv"
+    local function write(id, name, events, versions)
+      advisory(adv .. "/PyPI", id .. ".json", cjson.encode({ id = id, summary = id .. " flaw",
+        affected = { { package = { ecosystem = "PyPI", name = name }, versions = versions,
+                       ranges = events and { { type = "ECOSYSTEM", events = events } } or nil } } }))
+    end
+    write("OSV-1", "mixed-case-pkg", { { introduced = "0" }, { fixed = "1.0.1" } })
+    write("OSV-2", "FixedPkg", { { introduced = "1.0" }, { fixed = "2.0" } })
+    write("OSV-3", "lastpkg", { { introduced = "0" }, { last_affected = "1.4" } })
+    write("OSV-4", "lastpkg_two", { { introduced = "0" }, { last_affected = "1.4" } })
+    write("OSV-5", "listed", nil, { "3.0", "3.1" })
+    write("OSV-6", "prepkg", { { introduced = "1.0" }, { fixed = "2.0" } })
+    write("OSV-7", "epochpkg", { { introduced = "0" }, { fixed = "2.0" } })
+    local r = run(root, "--report", "--format", "json", "--advisories", adv)
+    assert.equal(1, r.code, r.stdout)
+    local data = cjson.decode(H.read(only(root .. "/backend/security-reports", "^dependency_report_.*%.json$")))
+    local found = {}
+    for _, v in ipairs(data.vulnerabilities) do found[#found + 1] = v.package .. " " .. v.version .. " " .. v.id end
+    assert.same({ "Mixed_Case.Pkg 1.0.0 OSV-1", "lastpkg 1.4 OSV-3", "listed 3.1 OSV-5", "prepkg 2.0rc1 OSV-6" }, found)
+    assert.same({ "loose" }, { data.unpinned[1].name })
+    assert.equal(7, data.advisory_count)
+    assert.matches("7 pinned package%(s%) checked against 7 advisories", data.note)
+    -- one malformed file stops the scan with exit 2, naming it
+    advisory(adv .. "/PyPI", "OSV-8.json", '{"id": "OSV-8", "affected": [{"package": {"name": "x"}, "ranges": [{"events": 5}]}]}')
+    r = run(root, "--advisories", adv)
+    assert.equal(2, r.code)
+    assert.matches("OSV%-8%.json: not an OSV advisory: affected%[1%]%.ranges%[1%] has no events", r.stdout)
+  end)
+
   it("reads advisories from a zip", function()
     local root = new()
     advisory(root .. "/src", "GHSA-demo-0001.json", VULNERABLE)
