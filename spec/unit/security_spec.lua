@@ -175,7 +175,9 @@ describe("dependency files", function()
     H.write(dir .. "/requirements.txt", table.concat({
       "# the app", "-r base.txt", "--index-url https://example.org/simple",
       "Flask[async]==2.0.1 ; python_version >= '3.8'  # web", "requests >=2, <3",
-      "numpy \\", "  ==1.26.0", "legacy===1.0-custom", "django", "-e git+https://example.org/x.git#egg=x", "",
+      "numpy \\", "  ==1.26.0", "legacy===1.0-custom", "django", "-e git+https://example.org/x.git#egg=x",
+      "https://example.org/pkgs/thing-1.0.tar.gz",
+      "certifi==2023.7.22 \\", "    --hash=sha256:92d6037539857d8206b8f6ae472e8b77db8058fec5937a1ef3f54304089edbb9", "",
     }, "\n"))
     H.write(dir .. "/base.txt", "urllib3==1.26.5\n-r requirements.txt\n")
     local list = assert(deps.requirements(dir .. "/requirements.txt"))
@@ -188,7 +190,9 @@ describe("dependency files", function()
     assert.is_false(d.django.pinned)
     assert.equal("no version given", d.django.why)
     assert.is_false(d.legacy.pinned) -- not a PEP 440 version: cannot be compared
-    assert.equal(7, #list)
+    assert.same({ true, "2023.7.22" }, { d.certifi.pinned, d.certifi.version }) -- pip-compile's --hash
+    assert.equal("not a package name (a path or URL)", d["https://example.org/pkgs/thing-1.0.tar.gz"].why)
+    assert.equal(9, #list)
   end)
 
   it("says which line includes a file that does not exist", function()

@@ -14,7 +14,9 @@ local M = {}
 ---option novapipe does not follow).
 ---@param text string
 function M.requirement(text)
-  local s = text:gsub("%s+;.*$", ""):gsub(";.*$", ""):match("^%s*(.-)%s*$")
+  -- per-requirement options (pip-compile's --hash=...) and markers go
+  local s = text:gsub("%s%-%-.*$", ""):gsub(";.*$", ""):match("^%s*(.-)%s*$")
+  if s:find("^%a[%w+.-]*://") then return nil end -- a URL, not a name
   local name, rest = s:match("^([%w][%w._-]*)%s*(.*)$")
   if not name then return nil end
   rest = rest:gsub("^%[[^%]]*%]%s*", "") -- extras
