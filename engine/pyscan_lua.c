@@ -14,25 +14,33 @@
  *
  * Options: names = "all" | "decorated" | "none" (which functions get the
  * names their bodies use), functions = PREFIX (only functions that are
- * decorated or whose name starts with PREFIX are reported).
+ * decorated or whose name starts with PREFIX are reported), lean = true
+ * (only functions that are decorated or take a parameter other than self,
+ * cls, *args and **kw: what fixture and marker analysis reads).
  *
  * A decorator is {name, call, line, args = {{key, value, kind}}} with kind
  * "string" (a literal's contents), "name" (a dotted name) or "raw".
+ *
+ * prefetch(paths, opts) reads and scans files on a second thread while Lua
+ * works: pf:take(i) returns what file(paths[i], opts) would (waiting for
+ * it), the Lua tables built from the worker's record (pyfacts.c).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "host.h"
+#include "pyfacts.h"
 #include "pyscan.h"
 
 typedef struct Out {
   lua_State *L;
-  const char *prefix; /* only functions named so, or decorated (NULL: all) */
-  size_t prefix_len;
+  const PyFnFilter *filter; /* which functions are reported (NULL: all) */
   int facts; /* stack index of the facts table */
   int imports, dynamic, functions, classes, assignments;
   int nimports, ndynamic, nfunctions, nclasses, nassignments;
@@ -139,9 +147,7 @@ static void on_dynamic(void *ctx, PyStr module, PyStr via, int line) {
 static void on_function(void *ctx, const PyFunction *f) {
   Out *o = ctx;
   lua_State *L = o->L;
-  if (o->prefix && f->ndecorators == 0 &&
-      !(f->name.n >= o->prefix_len && memcmp(f->name.p, o->prefix, o->prefix_len) == 0))
-    return;
+  if (!pyfacts_wanted(o->filter, f)) return;
   lua_createtable(L, 0, 9);
   set_str(L, "name", f->name);
   set_int(L, "line", f->line);
@@ -198,26 +204,29 @@ static void on_error(void *ctx, int line, const char *message) {
   lua_setfield(L, o->facts, "error");
 }
 
-/* Pushes the facts of src; `names` is a PYSCAN_NAMES_ value, `prefix`
- * (or NULL) limits the functions reported to decorated ones and those whose
- * name starts with it. */
-static int push_facts(lua_State *L, const char *src, size_t n, int names, const char *prefix) {
+/* Pushes an empty facts table and points o at its lists. */
+static void facts_begin(lua_State *L, Out *o, const PyFnFilter *filter) {
   lua_checkstack(L, 40);
-  Out o;
-  memset(&o, 0, sizeof o);
-  o.L = L;
-  o.prefix = prefix;
-  o.prefix_len = prefix ? strlen(prefix) : 0;
+  memset(o, 0, sizeof *o);
+  o->L = L;
+  o->filter = filter;
   lua_createtable(L, 0, 8);
-  o.facts = lua_gettop(L);
+  o->facts = lua_gettop(L);
   const char *lists[] = {"imports", "dynamic_imports", "functions", "classes", "assignments"};
-  int *slots[] = {&o.imports, &o.dynamic, &o.functions, &o.classes, &o.assignments};
+  int *slots[] = {&o->imports, &o->dynamic, &o->functions, &o->classes, &o->assignments};
   for (int i = 0; i < 5; i++) {
     lua_newtable(L);
     lua_pushvalue(L, -1);
-    lua_setfield(L, o.facts, lists[i]);
+    lua_setfield(L, o->facts, lists[i]);
     *slots[i] = lua_gettop(L);
   }
+}
+
+/* Pushes the facts of src; `names` is a PYSCAN_NAMES_ value, `filter`
+ * (or NULL) says which functions are reported. */
+static int push_facts(lua_State *L, const char *src, size_t n, int names, const PyFnFilter *filter) {
+  Out o;
+  facts_begin(L, &o, filter);
   PyVisitor v = {&o, on_encoding, on_import, on_dynamic, on_function, on_class, on_assignment, on_error, names};
   pyscan(src, n, &v);
   lua_settop(L, o.facts);
@@ -235,21 +244,66 @@ static int names_option(lua_State *L, int idx) {
   return v;
 }
 
-/* The `functions` option: nil for all, else a name prefix (functions not
- * decorated and not named so are left out). The string stays on the stack. */
-static const char *functions_option(lua_State *L, int idx) {
+/* The `functions` option (nil for all, else a name prefix: functions not
+ * decorated and not named so are left out) and `lean` (leave out those
+ * that are not decorated and take no parameter but self, cls, *args and
+ * **kw) into f; NULL when neither is set. The prefix string stays on the
+ * stack. */
+static const PyFnFilter *filter_option(lua_State *L, int idx, PyFnFilter *f) {
+  memset(f, 0, sizeof *f);
   if (lua_isnoneornil(L, idx)) return NULL;
+  lua_getfield(L, idx, "lean");
+  f->lean = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, idx, "functions");
-  if (lua_isnil(L, -1)) return NULL;
-  return luaL_checkstring(L, -1);
+  if (!lua_isnil(L, -1)) {
+    f->prefix = luaL_checkstring(L, -1);
+    f->prefix_len = strlen(f->prefix);
+  }
+  return f->prefix || f->lean ? f : NULL;
 }
 
-/* pyscan.scan(source[, {names = "all"|"decorated"|"none"}]) -> facts */
+/* pyscan.scan(source[, {names = "all"|"decorated"|"none", functions, lean}]) -> facts */
 static int l_scan(lua_State *L) {
   size_t n;
   const char *src = luaL_checklstring(L, 1, &n);
   int names = names_option(L, 2);
-  return push_facts(L, src, n, names, functions_option(L, 2));
+  PyFnFilter f;
+  return push_facts(L, src, n, names, filter_option(L, 2, &f));
+}
+
+/* Reads a regular file whole into *buf (malloc'd) and *n. 0, or an errno. */
+static int read_whole(const char *path, char **buf, size_t *n) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    int e = errno;
+    if (e == 0 || S_ISDIR(st.st_mode)) e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    close(fd);
+    return e;
+  }
+  size_t size = (size_t)st.st_size, got = 0;
+  char *p = malloc(size ? size : 1);
+  if (!p) {
+    close(fd);
+    return ENOMEM;
+  }
+  while (got < size) {
+    ssize_t r = read(fd, p + got, size - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd);
+  *buf = p;
+  *n = got;
+  return 0;
+}
+
+static int read_failure(lua_State *L, const char *path, int e) {
+  lua_pushfstring(L, "read '%s'", path);
+  return np_fail(L, lua_tostring(L, -1), e);
 }
 
 /* pyscan.file(path[, opts]) -> facts | nil, msg, errname: reads and scans a
@@ -257,45 +311,217 @@ static int l_scan(lua_State *L) {
 static int l_file(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int names = names_option(L, 2);
-  const char *prefix = functions_option(L, 2);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    lua_pushfstring(L, "read '%s'", path);
-    return np_fail(L, lua_tostring(L, -1), e);
-  }
-  struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
-    close(fd);
-    lua_pushfstring(L, "read '%s'", path);
-    return np_fail(L, lua_tostring(L, -1), e ? e : EINVAL);
-  }
-  size_t size = (size_t)st.st_size, got = 0;
-  char *buf = malloc(size ? size : 1);
-  if (!buf) {
-    close(fd);
-    return np_fail(L, "read", ENOMEM);
-  }
-  while (got < size) {
-    ssize_t r = read(fd, buf + got, size - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += (size_t)r;
-  }
-  close(fd);
-  push_facts(L, buf, got, names, prefix);
+  PyFnFilter f;
+  const PyFnFilter *filter = filter_option(L, 2, &f);
+  char *buf;
+  size_t n;
+  int e = read_whole(path, &buf, &n);
+  if (e) return read_failure(L, path, e);
+  push_facts(L, buf, n, names, filter);
   free(buf);
   return 1;
+}
+
+/* ---- prefetch: scanning on a second thread ---- */
+
+#define PREFETCH_MT "novapipe.pyscan.prefetch"
+
+/* A file's state: the worker or the Lua thread claims it, whoever comes
+ * first; so the Lua thread scans a file itself rather than wait for it. */
+enum { SLOT_FREE, SLOT_WORKER, SLOT_DONE, SLOT_LUA };
+
+typedef struct Slot {
+  char *path;
+  PyFacts facts;
+  int err;   /* an errno from reading */
+  int state; /* under the mutex */
+  int taken; /* its record was replayed and freed */
+} Slot;
+
+typedef struct Prefetch {
+  pthread_t thread;
+  int started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop; /* under the mutex */
+  Slot *slots;
+  int n;
+  int names;
+  PyFnFilter filter; /* its prefix is the copy below */
+  int filtered;
+  char *prefix;
+} Prefetch;
+
+static void *prefetch_worker(void *arg) {
+  Prefetch *pf = arg;
+  for (int i = 0; i < pf->n; i++) {
+    Slot *s = &pf->slots[i];
+    pthread_mutex_lock(&pf->mu);
+    if (pf->stop) {
+      pthread_mutex_unlock(&pf->mu);
+      break;
+    }
+    int mine = s->state == SLOT_FREE;
+    if (mine) s->state = SLOT_WORKER;
+    pthread_mutex_unlock(&pf->mu);
+    if (!mine) continue;
+    char *buf = NULL;
+    size_t n = 0;
+    PyFacts facts = {0};
+    int e = read_whole(s->path, &buf, &n);
+    if (!e) {
+      pyfacts_record(buf, n, pf->names, pf->filtered ? &pf->filter : NULL, &facts);
+      free(buf);
+    }
+    pthread_mutex_lock(&pf->mu);
+    s->facts = facts;
+    s->err = e;
+    s->state = SLOT_DONE;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+  }
+  return NULL;
+}
+
+static void prefetch_close(Prefetch *pf) {
+  if (pf->started) {
+    pthread_mutex_lock(&pf->mu);
+    pf->stop = 1;
+    pthread_mutex_unlock(&pf->mu);
+    pthread_join(pf->thread, NULL);
+    pf->started = 0;
+    pthread_mutex_destroy(&pf->mu);
+    pthread_cond_destroy(&pf->cv);
+  }
+  for (int i = 0; i < pf->n; i++) {
+    free(pf->slots[i].path);
+    pyfacts_free(&pf->slots[i].facts);
+  }
+  free(pf->slots);
+  pf->slots = NULL;
+  pf->n = 0;
+  free(pf->prefix);
+  pf->prefix = NULL;
+}
+
+static int l_prefetch_gc(lua_State *L) {
+  prefetch_close(luaL_checkudata(L, 1, PREFETCH_MT));
+  return 0;
+}
+
+/* pyscan.prefetch(paths[, opts]) -> pf: starts reading and scanning the
+ * files, in order, on a second thread. */
+static int l_prefetch(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int names = names_option(L, 2);
+  PyFnFilter f;
+  const PyFnFilter *filter = filter_option(L, 2, &f);
+  const char *prefix = filter ? filter->prefix : NULL;
+  lua_Integer n = luaL_len(L, 1);
+  Prefetch *pf = lua_newuserdatauv(L, sizeof *pf, 0);
+  memset(pf, 0, sizeof *pf);
+  luaL_setmetatable(L, PREFETCH_MT);
+  pf->names = names;
+  pf->slots = calloc(n > 0 ? (size_t)n : 1, sizeof *pf->slots);
+  pf->prefix = prefix ? strdup(prefix) : NULL;
+  if (!pf->slots || (prefix && !pf->prefix)) return luaL_error(L, "pyscan.prefetch: out of memory");
+  if (filter) {
+    pf->filtered = 1;
+    pf->filter = *filter;
+    pf->filter.prefix = pf->prefix;
+  }
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, 1, i);
+    const char *path = lua_tostring(L, -1);
+    if (!path) return luaL_error(L, "pyscan.prefetch: paths[%d] is not a string", (int)i);
+    pf->slots[pf->n].path = strdup(path);
+    if (!pf->slots[pf->n].path) return luaL_error(L, "pyscan.prefetch: out of memory");
+    pf->n++;
+    lua_pop(L, 1);
+  }
+  pthread_mutex_init(&pf->mu, NULL);
+  pthread_cond_init(&pf->cv, NULL);
+  /* The worker takes no signals: they stay with the thread that runs Lua. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&pf->thread, NULL, prefetch_worker, pf);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc == 0) {
+    pf->started = 1;
+  } else {
+    /* No thread: every take scans on this one. */
+    pthread_mutex_destroy(&pf->mu);
+    pthread_cond_destroy(&pf->cv);
+  }
+  return 1;
+}
+
+/* pf:take(i) -> facts | nil, msg, errname, as file(paths[i], opts) */
+static int l_prefetch_take(lua_State *L) {
+  Prefetch *pf = luaL_checkudata(L, 1, PREFETCH_MT);
+  lua_Integer i = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, i >= 1 && i <= pf->n, 2, "no such file in this prefetch");
+  Slot *s = &pf->slots[i - 1];
+  int ready = 0; /* the worker's record is there to replay */
+  if (pf->started) {
+    pthread_mutex_lock(&pf->mu);
+    if (s->state == SLOT_FREE) s->state = SLOT_LUA; /* not begun: scanned here, now */
+    while (s->state == SLOT_WORKER) pthread_cond_wait(&pf->cv, &pf->mu);
+    ready = s->state == SLOT_DONE && !s->facts.failed && !s->taken;
+    pthread_mutex_unlock(&pf->mu);
+  }
+  if (!ready) {
+    /* Not scanned yet (or no thread, or the record ran out of memory, or
+     * taken before): scan here. */
+    char *buf;
+    size_t n;
+    int e = read_whole(s->path, &buf, &n);
+    if (e) return read_failure(L, s->path, e);
+    push_facts(L, buf, n, pf->names, pf->filtered ? &pf->filter : NULL);
+    free(buf);
+    return 1;
+  }
+  if (s->err) return read_failure(L, s->path, s->err);
+  Out o;
+  facts_begin(L, &o, pf->filtered ? &pf->filter : NULL);
+  PyVisitor v = {&o, on_encoding, on_import, on_dynamic, on_function, on_class, on_assignment, on_error, pf->names};
+  int rc = pyfacts_replay(s->facts.p, s->facts.n, &v);
+  lua_settop(L, o.facts);
+  pyfacts_free(&s->facts);
+  s->taken = 1;
+  if (rc < 0) return luaL_error(L, "pyscan.prefetch: a damaged record for %s", s->path);
+  return 1;
+}
+
+/* pf:close(): stops the worker and frees what it holds. */
+static int l_prefetch_close(lua_State *L) {
+  prefetch_close(luaL_checkudata(L, 1, PREFETCH_MT));
+  return 0;
 }
 
 static const luaL_Reg pyscan_funcs[] = {
   {"scan", l_scan},
   {"file", l_file},
+  {"prefetch", l_prefetch},
+  {NULL, NULL},
+};
+
+static const luaL_Reg prefetch_methods[] = {
+  {"take", l_prefetch_take},
+  {"close", l_prefetch_close},
   {NULL, NULL},
 };
 
 int luaopen_novapipe_pyscan(lua_State *L) {
+  luaL_newmetatable(L, PREFETCH_MT);
+  luaL_newlib(L, prefetch_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_prefetch_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, l_prefetch_gc);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
   luaL_newlib(L, pyscan_funcs);
   return 1;
 }

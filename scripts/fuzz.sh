@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes a parser of novapipe's with libFuzzer under AddressSanitizer and
 # UndefinedBehaviorSanitizer (needs clang: apt-get install clang).
-#   scripts/fuzz.sh pyscan [seconds]    the Python scanner (engine/pyscan.c)
+#   scripts/fuzz.sh pyscan [seconds]    the Python scanner and its record/replay (pyscan.c, pyfacts.c)
 #   scripts/fuzz.sh linebuf [seconds]   the line assembler (engine/linebuf.c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ seconds=${2:-60}
 command -v clang >/dev/null || { echo "fuzz: clang is missing; apt-get install clang" >&2; exit 2; }
 case $target in
   pyscan)
-    sources="engine/tests/fuzz_pyscan.c engine/pyscan.c"
+    sources="engine/tests/fuzz_pyscan.c engine/pyscan.c engine/pyfacts.c"
     # seeds: hand-written edge cases and the bundled example's Python
     seeds=(spec/fixtures/pyscan-corpus examples/clinic/backend/app/api
            examples/clinic/backend/app/tests/{standalone,venv,integration}) ;;

@@ -42,16 +42,37 @@ local pyscan = {}
 ---@field assignments {target: string, line: integer, names: string[]}[]
 ---@field error? {line: integer, message: string}
 
+---@alias novapipe.PyScanOpts {names?: "all"|"decorated"|"none", functions?: string, lean?: boolean}
+
 ---@param source string
----@param opts? {names?: "all"|"decorated"|"none", functions?: string}
+---@param opts? novapipe.PyScanOpts
 ---@return novapipe.PyFacts
 function pyscan.scan(source, opts) end
 
 ---@param path string
----@param opts? {names?: "all"|"decorated"|"none", functions?: string}
+---@param opts? novapipe.PyScanOpts
 ---@return novapipe.PyFacts|nil facts
 ---@return string? message
 ---@return string? errname
 function pyscan.file(path, opts) end
+
+---@class novapipe.PyPrefetch
+local Prefetch = {}
+
+---What pyscan.file(paths[i], opts) returns, scanned on the worker thread or here.
+---@param i integer
+---@return novapipe.PyFacts|nil facts
+---@return string? message
+---@return string? errname
+function Prefetch:take(i) end
+
+---Stops the worker and frees what it holds.
+function Prefetch:close() end
+
+---Starts reading and scanning files on a second thread.
+---@param paths string[]
+---@param opts? novapipe.PyScanOpts
+---@return novapipe.PyPrefetch
+function pyscan.prefetch(paths, opts) end
 
 return pyscan

@@ -1,7 +1,9 @@
 /*
  * libFuzzer harness for the Python scanner: any bytes, no crash, no leak,
  * no read outside the input (AddressSanitizer), and facts that make sense:
- * lines within the source, imports with a level that is not negative.
+ * lines within the source, imports with a level that is not negative; a
+ * recorded and replayed scan (pyfacts.c) reports exactly what a direct one
+ * does, and replaying the raw input as a record never reads past it.
  * Build and run: scripts/fuzz.sh pyscan [seconds]; seeds are
  * spec/fixtures/pyscan-corpus/ and the bundled example's Python.
  */
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pyfacts.h"
+#include "pyfacts_dump.h"
 #include "pyscan.h"
 
 typedef struct Ctx {
@@ -41,5 +45,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (data[i] == '\n' || (data[i] == '\r' && (i + 1 >= size || data[i + 1] != '\n'))) c.lines++;
   PyVisitor v = {&c, NULL, on_import, NULL, on_function, NULL, NULL, on_error, (int)(size % 3)};
   pyscan((const char *)data, size, &v);
+
+  int names = (int)(size % 3);
+  Dump direct = {0}, replayed = {0}, raw = {0};
+  PyVisitor d = dump_visitor(&direct, names);
+  pyscan((const char *)data, size, &d);
+  PyFacts f = {0};
+  pyfacts_record((const char *)data, size, names, NULL, &f);
+  PyVisitor r = dump_visitor(&replayed, names);
+  if (f.failed || pyfacts_replay(f.p, f.n, &r) != 0) abort();
+  if (direct.n != replayed.n || (direct.n && memcmp(direct.p, replayed.p, direct.n) != 0)) abort();
+  PyVisitor w = dump_visitor(&raw, names);
+  pyfacts_replay((const char *)data, size, &w);
+  pyfacts_free(&f);
+  free(direct.p);
+  free(replayed.p);
+  free(raw.p);
   return 0;
 }

@@ -20,8 +20,9 @@ local stdlib = require "novapipe.data.stdlib"
 local M = {}
 
 -- Body names matter only for fixtures, and fixtures are decorated; the
--- functions that matter are tests (named test*) and decorated ones.
-local SCAN_OPTS = { names = "decorated", functions = "test" }
+-- functions that matter are decorated ones and tests (named test*) that
+-- request fixtures (lean: a test with no parameter tells nothing).
+local SCAN_OPTS = { names = "decorated", functions = "test", lean = true }
 
 M.CATEGORIES = { "standalone", "venv", "integration", "security", "unknown" }
 M.TIER_MARKERS = { "integration", "venv", "standalone" }
@@ -55,7 +56,10 @@ end
 
 -- Whether `module` is `prefix` or below it, at a component boundary.
 local function under(module, prefix)
-  return module == prefix or module:sub(1, #prefix + 1) == prefix .. "."
+  if module == prefix then return true end
+  local n = #prefix
+  -- byte checks first: no string is made for the common "no"
+  return #module > n and module:byte(n + 1) == 46 and module:find(prefix, 1, true) == 1
 end
 
 local Analyzer = {}
@@ -73,6 +77,7 @@ function M.new(cfg, root, project)
     ind_sets = { venv = set_of(a.indicators.venv), integration = set_of(a.indicators.integration) },
     ind_tops = {},
     sec_words = {}, sec_dotted = {}, sec_memo = {}, sec_parents = {},
+    ind_memo = { venv = {}, integration = {} },
     module_files = {},
     hints = { integration = set_of(a.fixture_hints.integration), venv = set_of(a.fixture_hints.venv) },
     errors = {},
@@ -101,7 +106,13 @@ end
 function Analyzer:scan(path)
   local f = self.facts[path]
   if f == nil then
-    local facts, err = pyscan.file(path, SCAN_OPTS)
+    local at = self.prefetched and self.prefetched.index[path]
+    local facts, err
+    if at then
+      facts, err = self.prefetched.pf:take(at)
+    else
+      facts, err = pyscan.file(path, SCAN_OPTS)
+    end
     f = facts or { read_error = err }
     self.facts[path] = f
   end
@@ -120,15 +131,26 @@ end
 
 -- The indicator of `tier` that `module` matches (the shortest), or nil:
 -- each dotted prefix of the module, and of its aliases, looked up.
+-- Memoized: modules recur from file to file.
 function Analyzer:indicator(module, tier)
+  local memo = self.ind_memo[tier]
+  local found = memo[module]
+  if found ~= nil then return found or nil end
   local set = self.ind_sets[tier]
+  found = false
   for _, m in ipairs(self:aliases(module)) do
     local prefix
     for comp in m:gmatch("[^.]+") do
       prefix = prefix and (prefix .. "." .. comp) or comp
-      if set[prefix] then return prefix end
+      if set[prefix] then
+        found = prefix
+        break
+      end
     end
+    if found then break end
   end
+  memo[module] = found
+  return found or nil
 end
 
 -- Whether a dotted path is a security one: a component equal to a keyword,
@@ -662,6 +684,12 @@ end
 ---(the reference's keys: summary, categorized_tests, test_details, errors).
 ---@param files string[]
 function Analyzer:report(files)
+  -- The files are read and scanned on a second thread while this one
+  -- classifies those already scanned.
+  local index = {}
+  for i, f in ipairs(files) do index[f] = i end
+  local pf <close> = pyscan.prefetch(files, SCAN_OPTS)
+  self.prefetched = { pf = pf, index = index }
   local categorized = {}
   for _, c in ipairs(M.CATEGORIES) do categorized[c] = {} end
   local details = {}
@@ -677,6 +705,7 @@ function Analyzer:report(files)
     summary[c .. "_count"] = #categorized[c]
     summary[c .. "_percentage"] = total > 0 and (#categorized[c] / total * 100) or 0
   end
+  self.prefetched = nil
   return { summary = summary, categorized_tests = categorized, test_details = details, errors = self.errors }
 end
 

@@ -134,6 +134,58 @@ describe("novapipe.fs", function()
   end)
 end)
 
+describe("novapipe.pyscan.prefetch", function()
+  local pyscan = require "novapipe.pyscan"
+  local OPTS = { names = "decorated", functions = "test", lean = true }
+
+  local function python_files()
+    local list = {}
+    for _, root in ipairs({ "spec/fixtures/pyscan-corpus", "examples/clinic/backend" }) do
+      for _, rel in ipairs(assert(fs.walk(root, { include = { "*.py" } }))) do list[#list + 1] = root .. "/" .. rel end
+    end
+    return list
+  end
+
+  it("gives what file() gives, for every file, scanned on the second thread or this one", function()
+    local files = python_files()
+    assert.is_true(#files > 10)
+    for _, opts in ipairs({ OPTS, { names = "all" }, {} }) do
+      local pf = pyscan.prefetch(files, opts)
+      -- take them out of order too: some are claimed here before the worker gets to them
+      for i = #files, 1, -1 do
+        assert.same(pyscan.file(files[i], opts), pf:take(i), files[i])
+      end
+      pf:close()
+    end
+  end)
+
+  it("leaves out, when lean, tests that request nothing and carry no marker", function()
+    local facts = pyscan.scan("def test_a(): pass\ndef test_b(self): pass\ndef test_c(db): pass\n"
+      .. "@mark.slow\ndef test_d(): pass\n", OPTS)
+    local names = {}
+    for _, fn in ipairs(facts.functions) do names[#names + 1] = fn.name end
+    assert.same({ "test_c", "test_d" }, names)
+  end)
+
+  it("reports a file it cannot read as file() does, and can take a file twice", function()
+    local dir = H.tmpdir()
+    H.write(dir .. "/ok.py", "import os\n")
+    local files = { dir .. "/missing.py", dir, dir .. "/ok.py" }
+    local pf = pyscan.prefetch(files, OPTS)
+    local ok, msg, errname = pf:take(1)
+    assert.is_nil(ok)
+    assert.equal("ENOENT", errname)
+    assert.matches("read '.*/missing.py'", msg)
+    assert.equal("EISDIR", select(3, pf:take(2)))
+    assert.equal("os", pf:take(3).imports[1].module)
+    assert.equal("os", pf:take(3).imports[1].module)
+    assert.has_error(function() pf:take(4) end)
+    pf:close()
+    pf:close()
+    H.rmrf(dir)
+  end)
+end)
+
 describe("novapipe.digest", function()
   local digest = require "novapipe.digest"
 

@@ -1,0 +1,138 @@
+/*
+ * pyfacts: a recorded and replayed scan reports exactly what a direct scan
+ * reports; bytes that are not a record are refused, never read past.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyfacts.h"
+#include "pyfacts_dump.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                      \
+  do {                                        \
+    if (cond) {                               \
+      passed++;                               \
+    } else {                                  \
+      failed++;                               \
+      fprintf(stderr, "FAIL line %d: ", __LINE__); \
+      fprintf(stderr, __VA_ARGS__);           \
+      fputc('\n', stderr);                    \
+    }                                         \
+  } while (0)
+
+static char *read_file(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *p = malloc((size_t)size + 1);
+  *n = fread(p, 1, (size_t)size, f);
+  fclose(f);
+  return p;
+}
+
+/* Direct and replayed dumps of src, for each names option. */
+static void roundtrip(const char *what, const char *src, size_t n) {
+  for (int names = 0; names < 3; names++) {
+    Dump direct = {0}, replayed = {0};
+    PyVisitor v = dump_visitor(&direct, names);
+    int rc_direct = pyscan(src, n, &v);
+    PyFacts f = {0};
+    int rc_record = pyfacts_record(src, n, names, NULL, &f);
+    CHECK(!f.failed, "%s: recording failed", what);
+    PyVisitor w = dump_visitor(&replayed, names);
+    CHECK(pyfacts_replay(f.p, f.n, &w) == 0, "%s: replay refused its own record", what);
+    CHECK(rc_direct == rc_record, "%s: results differ", what);
+    CHECK(direct.n == replayed.n && (direct.n == 0 || memcmp(direct.p, replayed.p, direct.n) == 0),
+          "%s (names %d): replayed facts differ:\n--- direct\n%s\n--- replayed\n%s", what, names,
+          direct.p ? direct.p : "", replayed.p ? replayed.p : "");
+    /* every cut of the record is refused or read whole, never past its end */
+    for (size_t cut = 0; cut < f.n; cut += 1 + f.n / 200) {
+      Dump d = {0};
+      PyVisitor x = dump_visitor(&d, names);
+      char *copy = malloc(cut ? cut : 1);
+      memcpy(copy, f.p, cut);
+      pyfacts_replay(copy, cut, &x);
+      free(copy);
+      free(d.p);
+    }
+    pyfacts_free(&f);
+    free(direct.p);
+    free(replayed.p);
+  }
+}
+
+static void test_prefix(void) {
+  const char *src = "def test_a(x): pass\ndef helper(y): pass\n@fixture\ndef db(): pass\n";
+  PyFacts f = {0};
+  PyFnFilter tests = {"test", 4, 0};
+  pyfacts_record(src, strlen(src), 0, &tests, &f);
+  Dump d = {0};
+  PyVisitor v = dump_visitor(&d, 0);
+  CHECK(pyfacts_replay(f.p, f.n, &v) == 0, "replay");
+  CHECK(strstr(d.p, "[6:test_a]") && strstr(d.p, "[2:db]") && !strstr(d.p, "helper"),
+        "only test* and decorated functions are recorded: %s", d.p);
+  pyfacts_free(&f);
+  free(d.p);
+  /* lean: a test that requests nothing and carries no marker is left out */
+  const char *lean_src = "def test_plain(): pass\nclass TestC:\n    def test_m(self, *a, **k): pass\n"
+                         "    def test_f(self, db): pass\n@mark.slow\ndef test_d(): pass\n";
+  PyFacts g = {0};
+  PyFnFilter lean = {"test", 4, 1};
+  pyfacts_record(lean_src, strlen(lean_src), 0, &lean, &g);
+  Dump e = {0};
+  PyVisitor w = dump_visitor(&e, 0);
+  CHECK(pyfacts_replay(g.p, g.n, &w) == 0, "replay");
+  CHECK(!strstr(e.p, "test_plain") && !strstr(e.p, "test_m") && strstr(e.p, "[6:test_f]") && strstr(e.p, "[6:test_d]"),
+        "lean keeps what requests fixtures or carries decorators: %s", e.p);
+  pyfacts_free(&g);
+  free(e.p);
+}
+
+static void test_garbage(void) {
+  const char bad[][16] = {"Z", "F\xff\xff\xff\x7f", "I\x05\0\0\0ab", "C\0\0\0\0\x01\0\0\0\xff\xff\xff\x7f"};
+  const size_t lens[] = {1, 5, 8, 13};
+  for (int i = 0; i < 4; i++) {
+    Dump d = {0};
+    PyVisitor v = dump_visitor(&d, 0);
+    CHECK(pyfacts_replay(bad[i], lens[i], &v) == -1, "garbage %d is refused", i);
+    free(d.p);
+  }
+  Dump d = {0};
+  PyVisitor v = dump_visitor(&d, 0);
+  CHECK(pyfacts_replay("", 0, &v) == 0 && d.n == 0, "an empty record holds nothing");
+}
+
+int main(int argc, char **argv) {
+  const char *inline_src[] = {
+    "# -*- coding: latin-1 -*-\nimport os, sys as s\nfrom .. import x as y\nfrom a.b import (c,\n d)\n",
+    "try:\n    import psycopg2\nexcept ImportError:\n    psycopg2 = None\n"
+    "if TYPE_CHECKING:\n    from x import Y\n",
+    "import pytest\npytestmark = [pytest.mark.integration, pytest.mark.slow]\n"
+    "@pytest.mark.parametrize('a,b', [(1, 2)])\n@pytest.mark.usefixtures('db', key=value)\n"
+    "async def test_x(a, b, *args, **kw):\n    importlib.import_module('m')\n    return a.b.c\n"
+    "@decorate\nclass TestX(Base, other.Mixin):\n    def test_m(self, db_session):\n        pass\n",
+    "def broken(:\n    x = '''unterminated\n",
+    "",
+  };
+  for (size_t i = 0; i < sizeof inline_src / sizeof *inline_src; i++) {
+    char what[32];
+    snprintf(what, sizeof what, "inline %zu", i);
+    roundtrip(what, inline_src[i], strlen(inline_src[i]));
+  }
+  for (int i = 1; i < argc; i++) {
+    size_t n;
+    char *src = read_file(argv[i], &n);
+    CHECK(src != NULL, "cannot read %s", argv[i]);
+    if (src) roundtrip(argv[i], src, n);
+    free(src);
+  }
+  test_prefix();
+  test_garbage();
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
