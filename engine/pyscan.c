@@ -1241,21 +1241,35 @@ static void report_error(Scanner *s, int line, const char *msg) {
   if (s->v->error) s->v->error(s->v->ctx, line, msg);
 }
 
-/* Checks UTF-8; returns 0 or the line of the first invalid sequence. */
-static int utf8_error_line(const char *p, size_t n) {
+/* The line of position q in p (1-based). */
+static int line_at(const char *p, const char *q) {
   int line = 1;
+  for (const char *nl = p; (nl = memchr(nl, '\n', (size_t)(q - nl))) != NULL; nl++) line++;
+  return line;
+}
+
+/* Checks UTF-8; returns 0 or the line of the first invalid sequence. ASCII
+ * is skipped eight bytes at a time: most source is ASCII. */
+static int utf8_error_line(const char *p, size_t n) {
   const unsigned char *u = (const unsigned char *)p, *e = u + n;
   while (u < e) {
+    while (e - u >= 8) {
+      uint64_t w;
+      memcpy(&w, u, sizeof w);
+      if (w & 0x8080808080808080ULL) break;
+      u += 8;
+    }
+    if (u >= e) break;
     unsigned char c = *u;
     if (c < 0x80) {
-      if (c == '\n') line++;
       u++;
       continue;
     }
     int len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4 || e - u < len) return line;
-    for (int k = 1; k < len; k++)
-      if ((u[k] & 0xC0) != 0x80) return line;
+    int bad = len == 0 || c == 0xC0 || c == 0xC1 || c > 0xF4 || e - u < len;
+    for (int k = 1; !bad && k < len; k++)
+      if ((u[k] & 0xC0) != 0x80) bad = 1;
+    if (bad) return line_at(p, (const char *)u);
     u += len;
   }
   return 0;

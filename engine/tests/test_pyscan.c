@@ -150,6 +150,10 @@ int main(void) {
   EXPECT("  import a\n", "error unexpected indent:1;");
   EXPECT("import a\nx = 1\0\n", "error source code cannot contain null bytes:2;import a@0 a0;");
   EXPECT("x = 'caf\xe9'\n", "error invalid UTF-8 in source (no encoding declared that allows it):1;");
+  /* the line of a bad byte after long ASCII runs and valid multi-byte text */
+  EXPECT("# caf\xc3\xa9 \xe2\x82\xac\nimport os\n\nx = 'a long line of plain ascii text'\ny = '\xff'\n",
+         "error invalid UTF-8 in source (no encoding declared that allows it):5;");
+  EXPECT("s = '\xe2\x82'\n", "error invalid UTF-8 in source (no encoding declared that allows it):1;");
   EXPECT("x = 1 $ 2\n", "error invalid character '$':1;");
   EXPECT("x = 1 \\ 2\n", "error unexpected character after line continuation character:1;");
   /* deep nesting: 500 is fine, past the limit is an error, never a crash */

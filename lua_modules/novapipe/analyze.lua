@@ -364,7 +364,7 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
   for _, n in ipairs(names or {}) do
     for _, tier in ipairs({ "integration", "venv" }) do
       if self.ind_sets[tier][n] then
-        ev[#ev + 1] = { tier = tier, text = ("%s: %s %s from %s%s"):format(tier, text, n, module, at) }
+        ev[#ev + 1] = { tier = tier, text = ("%s: %s %s from %s%s"):format(tier, text, n, module, at(file_at, line_at)) }
         return
       end
     end

@@ -74,6 +74,7 @@ describe("novapipe run analyze", function()
         [T .. "test_from_submodule.py"] = "from redis import asyncio\ndef test_a(): pass\n",
         [T .. "test_prefix.py"] = "from app.infrastructure.persistence.repositories import Repo\ndef test_a(): pass\n",
         [T .. "test_not_a_prefix.py"] = "import redisx\nimport json\ndef test_a(): pass\n",
+        [T .. "test_imported_name.py"] = "import json\nfrom fastapi.testclient import TestClient\ndef test_a(): pass\n",
         [T .. "test_stdlib.py"] = "import logging, socket\nfrom unittest import mock\nimport __future__\ndef test_a(): pass\n",
         [T .. "test_optional.py"] = "try:\n    import psycopg2\nexcept ImportError:\n    psycopg2 = None\n"
           .. "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import fastapi\ndef test_a(): pass\n",
@@ -109,6 +110,10 @@ describe("novapipe run analyze", function()
       local d = detail(report, "test_not_a_prefix.py")
       assert.equal("venv", d.category)
       assert.is_true(has_reason(d, "redisx .*a package, not the standard library"))
+      -- an imported name is an indicator too, and the reason says where
+      d = detail(report, "test_imported_name.py")
+      assert.equal("integration", d.category)
+      assert.same({ "integration: imports TestClient from fastapi.testclient (test_imported_name.py:2)" }, d.reasons)
     end)
 
     it("knows the whole standard library", function()
@@ -144,7 +149,7 @@ describe("novapipe run analyze", function()
     end)
 
     it("keeps the reference's report keys", function()
-      assert.equal(15, report.summary.total_tests)
+      assert.equal(16, report.summary.total_tests)
       for _, k in ipairs({ "standalone", "venv", "integration", "security", "unknown" }) do
         assert.is_number(report.summary[k .. "_count"])
         assert.is_number(report.summary[k .. "_percentage"])
