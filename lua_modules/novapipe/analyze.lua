@@ -25,6 +25,8 @@ local M = {}
 local SCAN_OPTS = { names = "decorated", functions = "test", lean = true }
 
 M.CATEGORIES = { "standalone", "venv", "integration", "security", "unknown" }
+-- The tiers evidence can raise a file to, strongest first.
+local RAISING = { "integration", "venv" }
 M.TIER_MARKERS = { "integration", "venv", "standalone" }
 
 -- Fixtures pytest itself provides: no evidence either way.
@@ -361,8 +363,9 @@ local function at(file, line)
 end
 
 function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, seen)
-  for _, n in ipairs(names or {}) do
-    for _, tier in ipairs({ "integration", "venv" }) do
+  for _, imported in ipairs(names or {}) do
+    local n = imported.name
+    for _, tier in ipairs(RAISING) do
       if self.ind_sets[tier][n] then
         ev[#ev + 1] = { tier = tier, text = ("%s: %s %s from %s%s"):format(tier, text, n, module, at(file_at, line_at)) }
         return
@@ -374,8 +377,8 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
   -- The common case: the standard library, and no indicator under it.
   if plain and not self.ind_tops[top] then return end
   local candidates = { module }
-  for _, n in ipairs(names or {}) do candidates[#candidates + 1] = module .. "." .. n end
-  for _, tier in ipairs({ "integration", "venv" }) do
+  for _, n in ipairs(names or {}) do candidates[#candidates + 1] = module .. "." .. n.name end
+  for _, tier in ipairs(RAISING) do
     for _, m in ipairs(candidates) do
       if self:indicator(m, tier) then
         ev[#ev + 1] = { tier = tier, text = ("%s: %s %s%s"):format(tier, text, m, at(file_at, line_at)) }
@@ -415,9 +418,7 @@ function Analyzer:file_evidence(path, ev, seen, via)
         self:file_evidence(f, ev, seen, ("local helper %s"):format(basename(f)))
       end
     else
-      local names = {}
-      if imp.from then for _, n in ipairs(imp.names) do names[#names + 1] = n.name end end
-      self:module_evidence(imp.module, names, prefix .. "imports", path, imp.line, ev, seen)
+      self:module_evidence(imp.module, imp.from and imp.names or nil, prefix .. "imports", path, imp.line, ev, seen)
     end
   end
   for _, d in ipairs(facts.dynamic_imports or {}) do
@@ -435,7 +436,7 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
   local fx = self:find_fixture(file, name)
   local label = chain and (chain .. " -> " .. name) or name
   if not fx then
-    for _, tier in ipairs({ "integration", "venv" }) do
+    for _, tier in ipairs(RAISING) do
       if self.hints[tier][name] then
         ev[#ev + 1] = { tier = tier, text = ("%s: fixture %s has no definition; its name suggests it"):format(tier, label) }
         return
@@ -477,9 +478,14 @@ end
 function Analyzer:markers(path, facts)
   local prefixes = { "pytest.mark." }
   for name, bnd in pairs(self:bindings(path)) do
-    local full = bnd.level == 0 and (bnd.name and (bnd.module .. "." .. bnd.name) or bnd.module) or nil
-    if full == "pytest" and name ~= "pytest" then prefixes[#prefixes + 1] = name .. ".mark." end
-    if full == "pytest.mark" then prefixes[#prefixes + 1] = name .. "." end
+    -- what the name is bound to, compared without building the dotted path
+    if bnd.level == 0 then
+      local m, n = bnd.module, bnd.name
+      if m == "pytest" and not n and name ~= "pytest" then prefixes[#prefixes + 1] = name .. ".mark." end
+      if (m == "pytest" and n == "mark") or (m == "pytest.mark" and not n) then
+        prefixes[#prefixes + 1] = name .. "."
+      end
+    end
   end
   local heads = {}
   for _, p in ipairs(prefixes) do heads[p:match("^[^.]+")] = true end
@@ -645,7 +651,7 @@ function Analyzer:classify(path)
     end
   end
   if not category then
-    for _, tier in ipairs({ "integration", "venv" }) do
+    for _, tier in ipairs(RAISING) do
       for _, e in ipairs(ev) do
         if e.tier == tier then
           category = category or tier
