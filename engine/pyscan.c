@@ -26,12 +26,32 @@ static const unsigned char char_class[256] = {
   ['U'] = 3, ['V'] = 3, ['W'] = 3, ['X'] = 3, ['Y'] = 3, ['Z'] = 3,
 };
 
+/* Bytes of non-ASCII characters count as name characters: Python allows
+ * letters of any script. */
 static inline int is_name_start(unsigned char c) {
   return (char_class[c] & 1) || c >= 0x80;
 }
 
 static inline int is_name_char(unsigned char c) {
   return char_class[c] || c >= 0x80;
+}
+
+/* The end of the name characters from p on (a local pointer, so the loop
+ * stays in registers: a char read may alias the lexer's fields). */
+static inline const char *skip_name(const char *p, const char *end) {
+  while (p < end && is_name_char((unsigned char)*p)) p++;
+  return p;
+}
+
+/* The first of '\n' and '\r' from p on, or end. */
+static inline const char *skip_to_eol(const char *p, const char *end) {
+  while (p < end && *p != '\n' && *p != '\r') p++;
+  return p;
+}
+
+static inline const char *skip_blanks(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\f')) p++;
+  return p;
 }
 
 /* Consumes a newline (\n, \r\n or \r) at cur; returns 1 when there was one. */
@@ -83,7 +103,7 @@ static int scan_fexpr(PyLexer *lx, int nest) {
     if (is_name_start((unsigned char)c)) {
       /* a prefixed string inside the expression: f"{f'{x}'}" */
       const char *s = lx->cur;
-      while (lx->cur < lx->end && is_name_char((unsigned char)*lx->cur)) lx->cur++;
+      lx->cur = skip_name(lx->cur, lx->end);
       size_t n = (size_t)(lx->cur - s);
       if (n <= 2 && lx->cur < lx->end && (*lx->cur == '\'' || *lx->cur == '"')) {
         int f = memchr(s, 'f', n) || memchr(s, 'F', n);
@@ -220,7 +240,7 @@ static int line_start(PyLexer *lx, PyTok *tok) {
     if (lx->cur >= lx->end) return 0;
     char c = *lx->cur;
     if (c == '#') {
-      while (lx->cur < lx->end && *lx->cur != '\n' && *lx->cur != '\r') lx->cur++;
+      lx->cur = skip_to_eol(lx->cur, lx->end);
       if (!eat_newline(lx)) return 0;
       continue;
     }
@@ -285,11 +305,11 @@ int pylex_next(PyLexer *lx, PyTok *tok) {
     return PYT_DEDENT;
   }
   for (;;) {
-    while (lx->cur < lx->end && (*lx->cur == ' ' || *lx->cur == '\t' || *lx->cur == '\f')) lx->cur++;
+    lx->cur = skip_blanks(lx->cur, lx->end);
     if (lx->cur >= lx->end) break;
     char c = *lx->cur;
     if (c == '#') {
-      while (lx->cur < lx->end && *lx->cur != '\n' && *lx->cur != '\r') lx->cur++;
+      lx->cur = skip_to_eol(lx->cur, lx->end);
       continue;
     }
     if (c == '\\') {
@@ -353,7 +373,7 @@ int pylex_next(PyLexer *lx, PyTok *tok) {
     return fail(lx, tok);
   }
   if (is_name_start(c)) {
-    while (lx->cur < lx->end && is_name_char((unsigned char)*lx->cur)) lx->cur++;
+    lx->cur = skip_name(lx->cur, lx->end);
     size_t n = (size_t)(lx->cur - s);
     if (n <= 2 && lx->cur < lx->end && (*lx->cur == '\'' || *lx->cur == '"')) {
       /* a string prefix: r b u f rb br fr rf, any case */
