@@ -45,6 +45,44 @@ describe("a pipeline definition", function()
     assert.same({ quick = true, parallel = 4, format = "html" }, opts)
   end)
 
+  it("reads well-formed arguments without argparse exactly as argparse does, and leaves the rest to it", function()
+    local d = def({}, {
+      { "--quick", "fast" },
+      { "--output-dir", "dir", arg = "DIR" },
+      { "--parallel -p", "workers", arg = "N", convert = function(v)
+        local n = math.tointeger(tonumber(v))
+        if n and n > 0 then return n end
+        return nil, "bad"
+      end },
+      { "--format", "fmt", arg = "F", count = "*" },
+      { "--kind", "kind", arg = "K", choices = { "a", "b" } },
+    })
+    local function argparse_says(args)
+      local ok, opts = pipeline.parser(d, "t"):pparse(args)
+      assert.is_true(ok, tostring(opts))
+      opts.help = nil
+      return opts
+    end
+    for _, args in ipairs({
+      {}, { "--quick" }, { "-p", "3" }, { "--parallel", "3", "--quick" }, { "--output-dir", "x/y" },
+      { "--format", "html", "--format", "md" }, { "--kind", "b" },
+      { "--quick", "--output-dir", "o", "-p", "2", "--format", "json", "--kind", "a" },
+    }) do
+      local quick = pipeline._quick_parse(d, args)
+      assert.is_table(quick, table.concat(args, " "))
+      assert.same(argparse_says(args), quick, table.concat(args, " "))
+    end
+    -- what only argparse reads, or refuses with its own message
+    for _, args in ipairs({
+      { "--help" }, { "-h" }, { "--nope" }, { "--quick", "--quick" }, { "-p", "0" }, { "-p" }, { "-p", "-1" },
+      { "--parallel=2" }, { "-p2" }, { "--kind", "c" }, { "--output-dir", "a", "--output-dir", "b" }, { "extra" },
+    }) do
+      assert.is_nil(pipeline._quick_parse(d, args), table.concat(args, " "))
+    end
+    -- a declared default: argparse always
+    assert.is_nil(pipeline._quick_parse(def({}, { { "--f", "f", arg = "F", default = "x" } }), {}))
+  end)
+
   it("raises a usage error naming the pipeline for an unknown option", function()
     local ok, e = pcall(pipeline.parse, def({}), "t", { "--nope" })
     assert.is_false(ok)
