@@ -357,14 +357,7 @@ static const luaL_Reg fs_funcs[] = {
 };
 
 int luaopen_novapipe_fs(lua_State *L) {
-  luaL_newmetatable(L, LOCK_MT);
-  luaL_newlib(L, lock_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, lock_release);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, lock_release);
-  lua_setfield(L, -2, "__close");
-  lua_pop(L, 1);
+  np_new_class(L, LOCK_MT, lock_methods, lock_release);
   luaL_newlib(L, fs_funcs);
   return 1;
 }

@@ -40,6 +40,11 @@ int luaopen_novapipe_pyscan(lua_State *L);
 int luaopen_novapipe_digest(lua_State *L);
 void np_open_modules(lua_State *L);
 
+/* Registers a userdata class: a metatable `name` whose __index holds
+ * `methods`, and whose __gc and __close both call `release` (which must be
+ * safe to call twice). Leaves the stack as it was. */
+void np_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction release);
+
 /* Pushes nil, "<what>: <strerror>", "<ERRNAME>" and returns 3: the shape of
  * an environment failure (STYLE.md, errors of the second kind). */
 int np_fail(lua_State *L, const char *what, int err);

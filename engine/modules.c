@@ -32,6 +32,18 @@ void np_open_modules(lua_State *L) {
   lua_pop(L, 1);
 }
 
+void np_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction release) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, release);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, release);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
+}
+
 int np_fail(lua_State *L, const char *what, int err) {
   luaL_pushfail(L);
   lua_pushfstring(L, "%s: %s", what, strerror(err));

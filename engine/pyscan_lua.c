@@ -514,14 +514,7 @@ static const luaL_Reg prefetch_methods[] = {
 };
 
 int luaopen_novapipe_pyscan(lua_State *L) {
-  luaL_newmetatable(L, PREFETCH_MT);
-  luaL_newlib(L, prefetch_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_prefetch_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, l_prefetch_gc);
-  lua_setfield(L, -2, "__close");
-  lua_pop(L, 1);
+  np_new_class(L, PREFETCH_MT, prefetch_methods, l_prefetch_gc);
   luaL_newlib(L, pyscan_funcs);
   return 1;
 }
