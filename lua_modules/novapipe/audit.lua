@@ -162,6 +162,7 @@ end
 ---@param log string
 ---@return integer|nil entries
 ---@return string[]|string problems, or the error that stopped the check
+---@return string? head the last entry's hash (keep it elsewhere to detect a rewritten chain)
 function M.verify(log)
   local text, err = fs.read(log)
   if not text then return nil, err end
@@ -231,7 +232,7 @@ function M.verify(log)
   elseif #entries > 0 then
     problem("%s.head: missing: the end of the log cannot be checked", log)
   end
-  return #entries, problems
+  return #entries, problems, last_hash
 end
 
 return M

@@ -129,12 +129,12 @@ local function cmd_audit(args)
   if not log then
     log = require("novapipe.config").load().audit.log
   end
-  local n, problems = require("novapipe.audit").verify(log)
+  local n, problems, head = require("novapipe.audit").verify(log)
   if not n then
     errors.usage("audit verify: %s", problems)
   end
   if #problems == 0 then
-    term.print(("%s: %d entries, chain intact"):format(log, n))
+    term.print(("%s: %d entries, chain intact; last hash %s"):format(log, n, head))
     return errors.EXIT.passed
   end
   for _, p in ipairs(problems) do term.print(("%s: %s"):format(log, p)) end
