@@ -44,13 +44,7 @@ local function set_of(list)
   return s
 end
 
-local function dirname(path)
-  return path:match("^(.*)/[^/]*$") or "."
-end
-
-local function basename(path)
-  return path:match("([^/]*)$")
-end
+local dirname, basename = require("novapipe.path").dirname, require("novapipe.path").basename
 
 local function is_file(path)
   return lfs.attributes(path, "mode") == "file"

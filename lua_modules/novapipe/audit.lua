@@ -20,9 +20,7 @@ local FIELDS = { "seq", "time", "user", "host", "pipeline", "args", "cwd", "comm
 
 local json = require "novapipe.json"
 
-local function dirname(path)
-  return path:match("^(.*)/[^/]*$") or "."
-end
+local dirname = require("novapipe.path").dirname
 
 -- The entry as one line, its fields in a fixed order.
 local function encode(entry)

@@ -186,25 +186,27 @@ function M.validate(cfg)
   return cfg
 end
 
+-- Checks a section of settings and copies its fields onto target.
+local function merge_section(where, target, values, fields)
+  check_fields(where, values, fields)
+  for k, v in pairs(values) do target[k] = v end
+end
+
 -- Applies a table of settings onto cfg.
 local function merge(cfg, user)
   check_fields("the settings", user, settings)
   for k, v in pairs(user) do
     if k == "phi" then
-      check_fields("phi", v, phi_fields)
-      for pk, pv in pairs(v) do cfg.phi[pk] = pv end
+      merge_section("phi", cfg.phi, v, phi_fields)
     elseif k == "audit" then
-      check_fields("audit", v, audit_fields)
-      for ak, av in pairs(v) do cfg.audit[ak] = av end
+      merge_section("audit", cfg.audit, v, audit_fields)
     elseif k == "security" then
       check_fields("security", v, security_fields)
       for sk, sv in pairs(v) do
         if sk == "phi_audit" then
-          check_fields("security.phi_audit", sv, { paths = "table", extensions = "table" })
-          for pk, pv in pairs(sv) do cfg.security.phi_audit[pk] = pv end
+          merge_section("security.phi_audit", cfg.security.phi_audit, sv, { paths = "table", extensions = "table" })
         elseif sk == "thresholds" then
-          check_fields("security.thresholds", sv, { phi = "number", vulnerabilities = "number" })
-          for tk, tv in pairs(sv) do cfg.security.thresholds[tk] = tv end
+          merge_section("security.thresholds", cfg.security.thresholds, sv, { phi = "number", vulnerabilities = "number" })
         else
           cfg.security[sk] = sv
         end
@@ -222,8 +224,7 @@ local function merge(cfg, user)
         end
       end
     elseif k == "coverage" then
-      check_fields("coverage", v, coverage_fields)
-      for ck, cv in pairs(v) do cfg.coverage[ck] = cv end
+      merge_section("coverage", cfg.coverage, v, coverage_fields)
     elseif k == "tiers" then
       for _, name in ipairs(sorted_keys(v)) do
         local change = v[name]

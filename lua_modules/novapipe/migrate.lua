@@ -38,8 +38,7 @@ M.JOURNAL = ".novapipe/migration.json"
 
 local function is_file(p) return lfs.attributes(p, "mode") == "file" end
 local function is_dir(p) return lfs.attributes(p, "mode") == "directory" end
-local function dirname(p) return p:match("^(.*)/[^/]*$") or "." end
-local function basename(p) return p:match("([^/]*)$") end
+local dirname, basename = require("novapipe.path").dirname, require("novapipe.path").basename
 
 -- Whether dir is path's directory or one above it.
 local function above(dir, path)

@@ -42,9 +42,7 @@ function M.requirement(text)
   return dep
 end
 
-local function dirname(path)
-  return path:match("^(.*)/[^/]*$") or "."
-end
+local dirname = require("novapipe.path").dirname
 
 -- Logical lines of a requirements file: comments gone, continuations joined.
 local function logical_lines(text)

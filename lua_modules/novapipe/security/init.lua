@@ -27,33 +27,24 @@ local LABEL = "security"
 ---@field parallel? integer
 ---@field config? novapipe.Config
 
-local function python_with(modules, cfg)
-  local exe, err = python.find(modules, cfg.python)
+-- Runs python/novapipe_read.py (`mode` and its arguments) with a Python
+-- that has `module`; its JSON output decoded, or nil and one line.
+local function run_reader(cfg, module, mode, args, name)
+  local exe, err = python.find({ module }, cfg.python)
   if not exe then return nil, err end
-  return exe
+  local argv = { exe, require("novapipe.host").root .. "/python/novapipe_read.py", mode }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local r = assert(process.run(argv, { stdin = "null" }))
+  if r.code ~= 0 then return nil, ((r.stderr or ""):gsub("%s+$", "")) end
+  return json.decode(r.stdout, name)
 end
 
 local function read_toml(cfg)
-  return function(paths)
-    local exe, err = python_with({ "tomllib" }, cfg)
-    if not exe then return nil, err end
-    local argv = { exe, require("novapipe.host").root .. "/python/novapipe_read.py", "toml" }
-    for _, p in ipairs(paths) do argv[#argv + 1] = p end
-    local r = assert(process.run(argv, { stdin = "null" }))
-    if r.code ~= 0 then return nil, "reading TOML failed: " .. (r.stderr or ""):match("[^\n]*$") end
-    return json.decode(r.stdout, "TOML reader output")
-  end
+  return function(paths) return run_reader(cfg, "tomllib", "toml", paths, "TOML reader output") end
 end
 
 local function read_zip(cfg)
-  return function(path)
-    local exe, err = python_with({ "zipfile" }, cfg)
-    if not exe then return nil, err end
-    local r = assert(process.run({ exe, require("novapipe.host").root .. "/python/novapipe_read.py", "zip", path },
-      { stdin = "null" }))
-    if r.code ~= 0 then return nil, ((r.stderr or ""):gsub("%s+$", "")) end
-    return json.decode(r.stdout, path)
-  end
+  return function(path) return run_reader(cfg, "zipfile", "zip", { path }, path) end
 end
 
 local function write_report(state, name, text, what)
@@ -61,7 +52,6 @@ local function write_report(state, name, text, what)
   local ok, err = fs.atomic_write(path, text, "0600")
   if not ok then return nil, err end
   reports.add(path, what)
-  state.written[#state.written + 1] = path
   return path
 end
 
@@ -209,7 +199,7 @@ local function coverage_stage(state)
       state.coverage.summary = "No coverage data: no security test ran."
       return { status = "skipped", neutral = true, reason = "no coverage data from the security tests" }
     end
-    local exe, err = python_with({ "coverage" }, cfg)
+    local exe, err = python.find({ "coverage" }, cfg.python)
     if not exe then return { status = "error", reason = err } end
     local include = {}
     for _, p in ipairs(paths) do include[#include + 1] = p:gsub("/+$", "") .. "/*" end
@@ -226,7 +216,6 @@ local function coverage_stage(state)
     end
     secure.tree(out)
     reports.add(out, "security-code coverage")
-    state.written[#state.written + 1] = out
     local cov = json.read(out)
     local pct = cov and cov.totals and cov.totals.percent_covered
     local files = {}
@@ -294,12 +283,11 @@ local function report_stage(state, ctx_results)
       if not path then return { status = "error", reason = err } end
       written[#written + 1] = path
     end
-    state.data = data
     local untested = 0
     for _, s in ipairs(safeguards) do if s.status == "no tests" then untested = untested + 1 end end
     return {
       status = "passed",
-      summary = ("%d of 5 safeguards tested; %s"):format(5 - untested, table.concat(written, ", ")),
+      summary = ("%d of %d safeguards tested; %s"):format(#safeguards - untested, #safeguards, table.concat(written, ", ")),
     }
   end }
 end
@@ -333,7 +321,7 @@ function M.stages(opts)
   local dir = opts.output_dir or cfg.security.reports
   local state = {
     cfg = cfg, report = opts.report, dir = dir, stamp = os.date("%Y%m%d_%H%M%S"),
-    formats = split_formats(opts.formats and #opts.formats > 0 and opts.formats or nil, cfg), written = {},
+    formats = split_formats(opts.formats and #opts.formats > 0 and opts.formats or nil, cfg),
   }
   if opts.report then
     local ok, err = fs.mkdir_p(dir)
