@@ -458,6 +458,87 @@ int pylex_next(PyLexer *lx, PyTok *tok) {
   return PYT_OP;
 }
 
+/* Skips the rest of a logical line whose first token was just read,
+ * without making tokens: for lines the extractor has nothing to read in
+ * (most lines of a function's body). Stops at the newline that ends the
+ * line (or at the end), so the next pylex_next returns its NEWLINE.
+ * Returns 0, or -1 when the line has what the extractor may want (a ';',
+ * a name import_module or __import__) or anything unusual (an error, an
+ * odd string prefix): the caller then reads it again token by token,
+ * which reports what the tokenizer alone would. */
+static int pylex_skip_line(PyLexer *lx) {
+  const char *end = lx->end;
+  while (lx->cur < end) {
+    unsigned char c = (unsigned char)*lx->cur;
+    if (is_name_char(c)) {
+      const char *s = lx->cur;
+      lx->cur = skip_name(s, end);
+      size_t n = (size_t)(lx->cur - s);
+      if (lx->cur < end && (*lx->cur == '\'' || *lx->cur == '"')) {
+        if (n > 2 || (c >= '0' && c <= '9')) return -1;
+        /* the prefixes pylex_next takes (any other: read it again) */
+        int f = 0, r = 0, b = 0, u = 0;
+        for (size_t i = 0; i < n; i++) {
+          char p = (char)(s[i] | 0x20);
+          if (p == 'f') f++;
+          else if (p == 'r') r++;
+          else if (p == 'b') b++;
+          else if (p == 'u') u++;
+          else return -1;
+        }
+        if (f > 1 || r > 1 || b > 1 || u > 1 || (f && b) || (u && n > 1)) return -1;
+        char q = *lx->cur;
+        int triple = end - lx->cur >= 3 && lx->cur[1] == q && lx->cur[2] == q;
+        lx->cur += triple ? 3 : 1;
+        if (scan_string(lx, q, triple, f, 0) < 0) return -1;
+        continue;
+      }
+      if ((n == 13 && memcmp(s, "import_module", 13) == 0) || (n == 10 && memcmp(s, "__import__", 10) == 0))
+        return -1;
+      continue;
+    }
+    switch (c) {
+      case ' ': case '\t': case '\f':
+        lx->cur++;
+        continue;
+      case '#':
+        lx->cur = skip_to_eol(lx->cur, end);
+        continue;
+      case '\'': case '"': {
+        int triple = end - lx->cur >= 3 && lx->cur[1] == (char)c && lx->cur[2] == (char)c;
+        lx->cur += triple ? 3 : 1;
+        if (scan_string(lx, (char)c, triple, 0, 0) < 0) return -1;
+        continue;
+      }
+      case '\n': case '\r':
+        if (lx->depth == 0) return 0;
+        eat_newline(lx);
+        continue;
+      case '\\':
+        lx->cur++;
+        if (!eat_newline(lx) || lx->cur >= end) return -1;
+        continue;
+      case '(': case '[': case '{':
+        if (++lx->depth > PY_MAX_NEST) return -1;
+        lx->cur++;
+        continue;
+      case ')': case ']': case '}':
+        if (lx->depth == 0) return -1;
+        lx->depth--;
+        lx->cur++;
+        continue;
+      case ';':
+        return -1;
+      default: {
+        int n = op_length(lx->cur, end);
+        if (n == 0) return -1;
+        lx->cur += n;
+      }
+    }
+  }
+  return lx->depth == 0 ? 0 : -1;
+}
+
 /* ================================================================== */
 /* Storage for strings the extractor makes (dotted names)              */
 
@@ -1356,6 +1437,43 @@ static void report_imports(Scanner *s) {
   free(names);
 }
 
+/* Whether a logical line that starts with `first` can hold nothing the
+ * extractor reads, whatever follows on it (pylex_skip_line checks the rest
+ * for ';' and dynamic imports): a line inside a block, in no function
+ * that keeps its body's names, that is not an import, a decorator or a
+ * compound statement (whose header opens a block). */
+static int skippable(Scanner *s, const PyTok *first) {
+  if (!pyscan_skip_lines || s->nblocks == 0) return 0;
+  if (first->type == PYT_OP) {
+    if (tok_is(first, "@")) return 0;
+  } else if (first->type == PYT_NAME) {
+#define START(w) {w, sizeof(w) - 1}
+    static const struct {
+      const char *w;
+      size_t n;
+    } starts[] = {START("import"), START("from"), START("def"), START("class"), START("async"), START("if"),
+                  START("elif"), START("else"), START("try"), START("except"), START("finally"), START("with"),
+                  START("for"), START("while"), START("match"), START("case"), START("import_module"),
+                  START("__import__")};
+#undef START
+    for (size_t i = 0; i < sizeof starts / sizeof *starts; i++)
+      if (first->n == starts[i].n && memcmp(first->p, starts[i].w, first->n) == 0) return 0;
+  } else if (first->type != PYT_STRING && first->type != PYT_NUMBER) {
+    return 0;
+  }
+  Func *f = current_func(s);
+  return !(f && f->collect);
+}
+
+/* What statement() does for a simple statement that is not an import. */
+static void line_skipped(Scanner *s) {
+  int level = s->nblocks;
+  if (level <= PY_MAX_INDENT) s->last_try_start[level] = s->last_try_end[level] = 0;
+  s->ndecors = 0;
+}
+
+int pyscan_skip_lines = 1;
+
 int pyscan(const char *src, size_t n, const PyVisitor *v) {
   Scanner *s = calloc(1, sizeof *s);
   if (!s) return -1;
@@ -1369,6 +1487,7 @@ int pyscan(const char *src, size_t n, const PyVisitor *v) {
   }
   pylex_init(&s->lx, src, n);
   PyTok tok;
+  int relex = 0; /* the line being read again after a failed skip */
   while (!s->error && !s->oom) {
     int type = pylex_next(&s->lx, &tok);
     if (type == PYT_ERROR) {
@@ -1400,6 +1519,22 @@ int pyscan(const char *src, size_t n, const PyVisitor *v) {
       s->ntoks = 0;
       continue;
     }
+    if (s->ntoks == 0 && !relex && skippable(s, &tok)) {
+      /* A line with nothing to extract: its tokens are not kept. */
+      if (pylex_skip_line(&s->lx) == 0) {
+        line_skipped(s);
+        continue;
+      }
+      /* Something in it may count: read it again from its first token. */
+      s->lx.cur = tok.p;
+      s->lx.line = tok.line;
+      s->lx.depth = 0;
+      s->lx.error[0] = '\0';
+      s->lx.error_line = 0;
+      relex = 1;
+      continue;
+    }
+    relex = 0;
     if (grow((void **)&s->toks, &s->captoks, s->ntoks + 1, sizeof *s->toks)) {
       s->oom = 1;
       break;

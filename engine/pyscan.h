@@ -158,4 +158,9 @@ enum { PYSCAN_NAMES_ALL = 0, PYSCAN_NAMES_DECORATED, PYSCAN_NAMES_NONE };
  * memory ran out; facts found before the error are reported. */
 int pyscan(const char *src, size_t n, const PyVisitor *v);
 
+/* 1 (the default): lines with nothing to extract are skipped without
+ * making tokens. 0 reads every line token by token; the facts are the
+ * same either way (the tests and the fuzz target compare the two). */
+extern int pyscan_skip_lines;
+
 #endif

@@ -327,8 +327,11 @@ static int l_file(lua_State *L) {
 #define PREFETCH_MT "novapipe.pyscan.prefetch"
 
 /* A file's state: the worker or the Lua thread claims it, whoever comes
- * first; so the Lua thread scans a file itself rather than wait for it. */
-enum { SLOT_FREE, SLOT_WORKER, SLOT_DONE, SLOT_LUA };
+ * first; so the Lua thread scans a file itself rather than wait for it.
+ * While the file it wants is being recorded, the Lua thread records files
+ * from the far end of the list (the worker starts at the front) rather than
+ * wait. */
+enum { SLOT_FREE, SLOT_RECORDING, SLOT_DONE, SLOT_LUA };
 
 typedef struct Slot {
   char *path;
@@ -346,12 +349,33 @@ typedef struct Prefetch {
   int stop; /* under the mutex */
   Slot *slots;
   int n;
+  int tail; /* under the mutex: where the Lua thread looks for a file to record */
   int names;
   PyFnFilter filter; /* its prefix is the copy below */
   int filtered;
   char *prefix;
 } Prefetch;
 
+/* Reads and records a slot claimed as SLOT_RECORDING (outside the mutex),
+ * then publishes it. */
+static void record_slot(Prefetch *pf, Slot *s) {
+  char *buf = NULL;
+  size_t n = 0;
+  PyFacts facts = {0};
+  int e = read_whole(s->path, &buf, &n);
+  if (!e) {
+    pyfacts_record(buf, n, pf->names, pf->filtered ? &pf->filter : NULL, &facts);
+    free(buf);
+  }
+  pthread_mutex_lock(&pf->mu);
+  s->facts = facts;
+  s->err = e;
+  s->state = SLOT_DONE;
+  pthread_cond_broadcast(&pf->cv);
+  pthread_mutex_unlock(&pf->mu);
+}
+
+/* The worker goes through the files from the first. */
 static void *prefetch_worker(void *arg) {
   Prefetch *pf = arg;
   for (int i = 0; i < pf->n; i++) {
@@ -362,25 +386,21 @@ static void *prefetch_worker(void *arg) {
       break;
     }
     int mine = s->state == SLOT_FREE;
-    if (mine) s->state = SLOT_WORKER;
+    if (mine) s->state = SLOT_RECORDING;
     pthread_mutex_unlock(&pf->mu);
-    if (!mine) continue;
-    char *buf = NULL;
-    size_t n = 0;
-    PyFacts facts = {0};
-    int e = read_whole(s->path, &buf, &n);
-    if (!e) {
-      pyfacts_record(buf, n, pf->names, pf->filtered ? &pf->filter : NULL, &facts);
-      free(buf);
-    }
-    pthread_mutex_lock(&pf->mu);
-    s->facts = facts;
-    s->err = e;
-    s->state = SLOT_DONE;
-    pthread_cond_broadcast(&pf->cv);
-    pthread_mutex_unlock(&pf->mu);
+    if (mine) record_slot(pf, s);
   }
   return NULL;
+}
+
+/* Under the mutex: claims the last file not begun after slot `after`, for
+ * the Lua thread to record while the file it wants is being recorded. */
+static Slot *claim_from_end(Prefetch *pf, int after) {
+  while (pf->tail > after && pf->slots[pf->tail].state != SLOT_FREE) pf->tail--;
+  if (pf->tail <= after) return NULL;
+  Slot *s = &pf->slots[pf->tail--];
+  s->state = SLOT_RECORDING;
+  return s;
 }
 
 static void prefetch_close(Prefetch *pf) {
@@ -439,6 +459,7 @@ static int l_prefetch(lua_State *L) {
     pf->n++;
     lua_pop(L, 1);
   }
+  pf->tail = pf->n - 1;
   pthread_mutex_init(&pf->mu, NULL);
   pthread_cond_init(&pf->cv, NULL);
   /* The worker takes no signals: they stay with the thread that runs Lua. */
@@ -467,7 +488,16 @@ static int l_prefetch_take(lua_State *L) {
   if (pf->started) {
     pthread_mutex_lock(&pf->mu);
     if (s->state == SLOT_FREE) s->state = SLOT_LUA; /* not begun: scanned here, now */
-    while (s->state == SLOT_WORKER) pthread_cond_wait(&pf->cv, &pf->mu);
+    while (s->state == SLOT_RECORDING) {
+      Slot *other = claim_from_end(pf, (int)(i - 1));
+      if (!other) {
+        pthread_cond_wait(&pf->cv, &pf->mu);
+        continue;
+      }
+      pthread_mutex_unlock(&pf->mu);
+      record_slot(pf, other);
+      pthread_mutex_lock(&pf->mu);
+    }
     ready = s->state == SLOT_DONE && !s->facts.failed && !s->taken;
     pthread_mutex_unlock(&pf->mu);
   }

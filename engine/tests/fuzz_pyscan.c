@@ -3,7 +3,9 @@
  * no read outside the input (AddressSanitizer), and facts that make sense:
  * lines within the source, imports with a level that is not negative; a
  * recorded and replayed scan (pyfacts.c) reports exactly what a direct one
- * does, and replaying the raw input as a record never reads past it.
+ * does, one that skips lines without making tokens reports what one that
+ * reads every token does, and replaying the raw input as a record never
+ * reads past it.
  * Build and run: scripts/fuzz.sh pyscan [seconds]; seeds are
  * spec/fixtures/pyscan-corpus/ and the bundled example's Python.
  */
@@ -47,9 +49,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   pyscan((const char *)data, size, &v);
 
   int names = (int)(size % 3);
-  Dump direct = {0}, replayed = {0}, raw = {0};
+  Dump direct = {0}, replayed = {0}, raw = {0}, tokens = {0};
   PyVisitor d = dump_visitor(&direct, names);
-  pyscan((const char *)data, size, &d);
+  int rc = pyscan((const char *)data, size, &d);
+  /* skipping lines without tokens finds what reading every token does */
+  PyVisitor t = dump_visitor(&tokens, names);
+  pyscan_skip_lines = 0;
+  int rc_tokens = pyscan((const char *)data, size, &t);
+  pyscan_skip_lines = 1;
+  if (rc != rc_tokens || direct.n != tokens.n || (direct.n && memcmp(direct.p, tokens.p, direct.n) != 0)) abort();
+  free(tokens.p);
   PyFacts f = {0};
   pyfacts_record((const char *)data, size, names, NULL, &f);
   PyVisitor r = dump_visitor(&replayed, names);

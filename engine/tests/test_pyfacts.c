@@ -35,12 +35,21 @@ static char *read_file(const char *path, size_t *n) {
   return p;
 }
 
-/* Direct and replayed dumps of src, for each names option. */
+/* Direct and replayed dumps of src, for each names option; and the
+ * direct dump equals one made reading every line token by token. */
 static void roundtrip(const char *what, const char *src, size_t n) {
   for (int names = 0; names < 3; names++) {
-    Dump direct = {0}, replayed = {0};
+    Dump direct = {0}, replayed = {0}, tokens = {0};
+    PyVisitor u = dump_visitor(&tokens, names);
+    pyscan_skip_lines = 0;
+    int rc_tokens = pyscan(src, n, &u);
+    pyscan_skip_lines = 1;
     PyVisitor v = dump_visitor(&direct, names);
     int rc_direct = pyscan(src, n, &v);
+    CHECK(rc_tokens == rc_direct && tokens.n == direct.n && (direct.n == 0 || memcmp(direct.p, tokens.p, direct.n) == 0),
+          "%s (names %d): skipping lines changes the facts:\n--- token by token\n%s\n--- skipping\n%s", what, names,
+          tokens.p ? tokens.p : "", direct.p ? direct.p : "");
+    free(tokens.p);
     PyFacts f = {0};
     int rc_record = pyfacts_record(src, n, names, NULL, &f);
     CHECK(!f.failed, "%s: recording failed", what);
@@ -118,6 +127,22 @@ int main(int argc, char **argv) {
     "@decorate\nclass TestX(Base, other.Mixin):\n    def test_m(self, db_session):\n        pass\n",
     "def broken(:\n    x = '''unterminated\n",
     "",
+    /* lines a scan skips, and lines that look skippable but are not */
+    "def f():\n    x = 1; import os\n    y = g(\n        1,\n        2); from a import b\n"
+    "    __import__('m1')\n    z = importlib.import_module('m2')\n    w = (1 +\n         mod.__import__('m3'))\n"
+    "    s = f'{x!r:>{w}}' rb'\\'' Rb\"\"\"a\nb\"\"\" + fb'x'\n    t = u'a' + 'b' # ; import not\n"
+    "    q = x \\\n        + 1\n    (a, b) = [c for c in d if c]; import late\n",
+    "class C:\n    a = 1\n    b: int = 2\n    @fixture\n    def m(self):\n        x = db.session; y = cfg\n",
+    "def f():\n    x = 'unterminated\n",
+    "def f():\n    x = (1,\n",
+    "def f():\n    x = 1)\n",
+    "def f():\n    x = $\n",
+    "def f():\n    x = 1 \\ 2\n",
+    "def f():\n    x = 1\\",
+    "def f():\r\n    x = '''a\r\nb'''\r\n    import c\r\n",
+    "def f():\n    x = 1 ! 2\n",
+    "def f():\n    x = ab'q'\n    y = 1'q'\n",
+    "def f():\n    x = f'{\"a\"}' + f'{g(\"(\")}'\n    import after_fstrings\n",
   };
   for (size_t i = 0; i < sizeof inline_src / sizeof *inline_src; i++) {
     char what[32];
