@@ -1441,11 +1441,12 @@ static void report_imports(Scanner *s) {
  * extractor reads, whatever follows on it (pylex_skip_line checks the rest
  * for ';' and dynamic imports): a line inside a block, in no function
  * that keeps its body's names, that is not an import, a decorator or a
- * compound statement (whose header opens a block). */
+ * compound statement (whose header opens a block), and does not start
+ * with ';' (an empty statement, then anything). */
 static int skippable(Scanner *s, const PyTok *first) {
   if (!pyscan_skip_lines || s->nblocks == 0) return 0;
   if (first->type == PYT_OP) {
-    if (tok_is(first, "@")) return 0;
+    if (tok_is(first, "@") || tok_is(first, ";")) return 0;
   } else if (first->type == PYT_NAME) {
 #define START(w) {w, sizeof(w) - 1}
     static const struct {

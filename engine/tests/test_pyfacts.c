@@ -143,6 +143,7 @@ int main(int argc, char **argv) {
     "def f():\n    x = 1 ! 2\n",
     "def f():\n    x = ab'q'\n    y = 1'q'\n",
     "def f():\n    x = f'{\"a\"}' + f'{g(\"(\")}'\n    import after_fstrings\n",
+    "try:\n ;import a\nexcept ImportError:\n    pass\n",
   };
   for (size_t i = 0; i < sizeof inline_src / sizeof *inline_src; i++) {
     char what[32];
