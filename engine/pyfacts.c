@@ -26,6 +26,10 @@ int pyfacts_wanted(const PyFnFilter *filter, const PyFunction *f) {
   return 0;
 }
 
+int pyfacts_class_wanted(const PyFnFilter *filter, const PyClass *c) {
+  return !filter || !filter->lean || c->ndecorators > 0;
+}
+
 static void put(PyFacts *f, const void *p, size_t n) {
   if (f->failed) return;
   if (f->n + n > f->cap) {
@@ -132,7 +136,9 @@ static void rec_function(void *ctx, const PyFunction *fn) {
 }
 
 static void rec_class(void *ctx, const PyClass *c) {
-  PyFacts *f = ((Rec *)ctx)->f;
+  Rec *r = ctx;
+  if (!pyfacts_class_wanted(r->filter, c)) return;
+  PyFacts *f = r->f;
   put_u8(f, 'C');
   put_str(f, c->name);
   put_u32(f, (uint64_t)c->line);

@@ -19,8 +19,8 @@ typedef struct PyFacts {
 
 /* Which functions are reported: with a prefix, only those that are
  * decorated or named with it; with lean, only those that are decorated or
- * take a parameter other than self, cls, *args and **kw (what fixture and
- * marker analysis reads). */
+ * take a parameter other than self, cls, *args and **kw, and only classes
+ * that are decorated (what fixture and marker analysis reads). */
 typedef struct PyFnFilter {
   const char *prefix; /* or NULL */
   size_t prefix_len;
@@ -28,6 +28,7 @@ typedef struct PyFnFilter {
 } PyFnFilter;
 
 int pyfacts_wanted(const PyFnFilter *filter, const PyFunction *f);
+int pyfacts_class_wanted(const PyFnFilter *filter, const PyClass *c);
 
 /* Scans src as pyscan does (names: a PYSCAN_NAMES_ value; filter, or NULL:
  * which functions) and records the facts in out, which starts zeroed.

@@ -8,7 +8,8 @@
  *   dynamic_imports  {module, via, line}: import_module("x"), __import__("x")
  *   functions        {name, line, async, class, parent, params, decorators, names}
  *                    (params, decorators and names are absent when empty)
- *   classes          {name, line, bases, decorators}
+ *   classes          {name, line, bases, decorators} (bases and decorators are
+ *                    absent when empty)
  *   assignments      {target, line, names}: module-level NAME = ...
  *   error            {line, message} when the source has a syntax error
  *
@@ -16,7 +17,8 @@
  * names their bodies use), functions = PREFIX (only functions that are
  * decorated or whose name starts with PREFIX are reported), lean = true
  * (only functions that are decorated or take a parameter other than self,
- * cls, *args and **kw: what fixture and marker analysis reads).
+ * cls, *args and **kw, and only decorated classes: what fixture and marker
+ * analysis reads).
  *
  * A decorator is {name, call, line, args = {{key, value, kind}}} with kind
  * "string" (a literal's contents), "name" (a dotted name) or "raw".
@@ -173,13 +175,18 @@ static void on_function(void *ctx, const PyFunction *f) {
 static void on_class(void *ctx, const PyClass *c) {
   Out *o = ctx;
   lua_State *L = o->L;
+  if (!pyfacts_class_wanted(o->filter, c)) return;
   lua_createtable(L, 0, 4);
   set_str(L, "name", c->name);
   set_int(L, "line", c->line);
-  push_strs(L, c->bases, c->nbases);
-  lua_setfield(L, -2, "bases");
-  push_decorators(L, c->decorators, c->ndecorators);
-  lua_setfield(L, -2, "decorators");
+  if (c->nbases) {
+    push_strs(L, c->bases, c->nbases);
+    lua_setfield(L, -2, "bases");
+  }
+  if (c->ndecorators) {
+    push_decorators(L, c->decorators, c->ndecorators);
+    lua_setfield(L, -2, "decorators");
+  }
   lua_rawseti(L, o->classes, ++o->nclasses);
 }
 
@@ -247,7 +254,7 @@ static int names_option(lua_State *L, int idx) {
 /* The `functions` option (nil for all, else a name prefix: functions not
  * decorated and not named so are left out) and `lean` (leave out those
  * that are not decorated and take no parameter but self, cls, *args and
- * **kw) into f; NULL when neither is set. The prefix string stays on the
+ * **kw, and classes that are not decorated) into f; NULL when neither is set. The prefix string stays on the
  * stack. */
 static const PyFnFilter *filter_option(lua_State *L, int idx, PyFnFilter *f) {
   memset(f, 0, sizeof *f);

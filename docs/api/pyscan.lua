@@ -38,7 +38,7 @@ local pyscan = {}
 ---@field imports novapipe.PyImport[]
 ---@field dynamic_imports {module: string, via: string, line: integer}[]
 ---@field functions novapipe.PyFunction[]
----@field classes {name: string, line: integer, bases: string[], decorators: novapipe.PyDecorator[]}[]
+---@field classes {name: string, line: integer, bases?: string[], decorators?: novapipe.PyDecorator[]}[]
 ---@field assignments {target: string, line: integer, names: string[]}[]
 ---@field error? {line: integer, message: string}
 

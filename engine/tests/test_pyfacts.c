@@ -87,9 +87,11 @@ static void test_prefix(void) {
         "only test* and decorated functions are recorded: %s", d.p);
   pyfacts_free(&f);
   free(d.p);
-  /* lean: a test that requests nothing and carries no marker is left out */
+  /* lean: a test that requests nothing and carries no marker is left out,
+   * and so is a class without decorators */
   const char *lean_src = "def test_plain(): pass\nclass TestC:\n    def test_m(self, *a, **k): pass\n"
-                         "    def test_f(self, db): pass\n@mark.slow\ndef test_d(): pass\n";
+                         "    def test_f(self, db): pass\n@mark.slow\ndef test_d(): pass\n"
+                         "@mark.db\nclass TestMarked(Base): pass\n";
   PyFacts g = {0};
   PyFnFilter lean = {"test", 4, 1};
   pyfacts_record(lean_src, strlen(lean_src), 0, &lean, &g);
@@ -98,6 +100,7 @@ static void test_prefix(void) {
   CHECK(pyfacts_replay(g.p, g.n, &w) == 0, "replay");
   CHECK(!strstr(e.p, "test_plain") && !strstr(e.p, "test_m") && strstr(e.p, "[6:test_f]") && strstr(e.p, "[6:test_d]"),
         "lean keeps what requests fixtures or carries decorators: %s", e.p);
+  CHECK(!strstr(e.p, "C[5:TestC]") && strstr(e.p, "C[10:TestMarked]"), "lean keeps decorated classes only: %s", e.p);
   pyfacts_free(&g);
   free(e.p);
 }

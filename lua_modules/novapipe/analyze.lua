@@ -511,10 +511,10 @@ function Analyzer:markers(path, facts)
 end
 
 -- The fixtures a file's tests request: parameters of test functions and
--- of test methods in Test* classes (not self/cls, not parametrized
--- arguments), usefixtures, and autouse fixtures in scope.
+-- of test methods in Test* classes (not self/cls, not arguments the test or
+-- its class parametrizes), usefixtures, and autouse fixtures in scope.
 function Analyzer:requested(path, facts)
-  local classes, usefix = {}, {}
+  local class_params, usefix = {}, {}
   local list, seen = {}, {}
   local function add(name, line)
     if not seen[name] then
@@ -536,17 +536,21 @@ function Analyzer:requested(path, facts)
     end
     return p
   end
+  -- Only decorated classes are scanned (lean): the others add nothing here.
   for _, c in ipairs(facts.classes or {}) do
-    classes[c.name] = c
-    if c.name:match("^Test") then parametrized(c.decorators) end
+    if c.name:match("^Test") then class_params[c.name] = parametrized(c.decorators) end
   end
+  local none = {}
   for _, fn in ipairs(facts.functions or {}) do
     local is_test = fn.name:match("^test") and not fn.parent and
       (not fn.class or (fn.class:match("^Test") ~= nil))
     if is_test then
       local skip = parametrized(fn.decorators)
+      local class_skip = fn.class and class_params[fn.class] or none
       for _, p in ipairs(fn.params or {}) do
-        if p ~= "self" and p ~= "cls" and not p:find("^%*") and not skip[p] then add(p, fn.line) end
+        if p ~= "self" and p ~= "cls" and not p:find("^%*") and not skip[p] and not class_skip[p] then
+          add(p, fn.line)
+        end
       end
     end
   end

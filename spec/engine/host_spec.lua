@@ -159,12 +159,16 @@ describe("novapipe.pyscan.prefetch", function()
     end
   end)
 
-  it("leaves out, when lean, tests that request nothing and carry no marker", function()
+  it("leaves out, when lean, tests that request nothing and carry no marker, and plain classes", function()
     local facts = pyscan.scan("def test_a(): pass\ndef test_b(self): pass\ndef test_c(db): pass\n"
-      .. "@mark.slow\ndef test_d(): pass\n", OPTS)
+      .. "@mark.slow\ndef test_d(): pass\nclass TestE(Base): pass\n@mark.db\nclass TestF: pass\n", OPTS)
     local names = {}
     for _, fn in ipairs(facts.functions) do names[#names + 1] = fn.name end
     assert.same({ "test_c", "test_d" }, names)
+    assert.same({ { name = "TestF", line = 8, decorators = { { name = "mark.db", line = 7, args = {} } } } }, facts.classes)
+    -- without lean, every class, and lists that would be empty are absent
+    local all = pyscan.scan("class A(B): pass\nclass C: pass\n").classes
+    assert.same({ { name = "A", line = 1, bases = { "B" } }, { name = "C", line = 2 } }, all)
   end)
 
   it("reports a file it cannot read as file() does, and can take a file twice", function()

@@ -203,6 +203,8 @@ describe("novapipe run analyze", function()
         [T .. "test_hint.py"] = "def test_a(db_session): pass\n",
         [T .. "test_builtin.py"] = "def test_a(tmp_path, monkeypatch): pass\n",
         [T .. "test_parametrize.py"] = "import pytest\n@pytest.mark.parametrize('db', [1, 2])\ndef test_a(db): pass\n",
+        [T .. "test_class_parametrize.py"] = "import pytest\n@pytest.mark.parametrize('db', [1, 2])\n"
+          .. "class TestX:\n    def test_a(self, db): pass\nclass TestY:\n    def test_b(self, api_app): pass\n",
         [T .. "test_local_fixture.py"] = "import pytest\nimport fastapi\n@pytest.fixture\ndef db():\n    return fastapi.FastAPI()\ndef test_a(db): pass\n",
         ["backend/app/other/conftest.py"] = "import pytest\n@pytest.fixture(autouse=True)\ndef everywhere():\n    import psycopg2\n",
         [T .. "auto/conftest.py"] = "import pytest\nimport psycopg2\n@pytest.fixture(autouse=True)\ndef connect_all():\n    psycopg2.connect('')\n",
@@ -253,6 +255,10 @@ describe("novapipe run analyze", function()
 
     it("leave out parametrized arguments, and prefer the file's own definition", function()
       assert.equal("standalone", detail(report, "test_parametrize.py").category)
+      -- parametrized on the class: its methods' argument is no fixture; another class's is
+      local c = detail(report, "test_class_parametrize.py")
+      assert.same({ "api_app" }, c.fixtures)
+      assert.equal("venv", c.category)
       assert.equal("venv", detail(report, "test_local_fixture.py").category)
     end)
   end)
