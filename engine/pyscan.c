@@ -280,6 +280,27 @@ static int line_start(PyLexer *lx, PyTok *tok) {
   }
 }
 
+/* Whether a number starts at cur: a digit, or '.' and a digit. */
+static inline int starts_number(const PyLexer *lx) {
+  char c = *lx->cur;
+  return (c >= '0' && c <= '9') || (c == '.' && lx->cur + 1 < lx->end && lx->cur[1] >= '0' && lx->cur[1] <= '9');
+}
+
+/* Consumes a number at cur: name characters and dots, and a sign after an
+ * exponent's e (not in hexadecimal). */
+static void skip_number(PyLexer *lx) {
+  const char *s = lx->cur++;
+  while (lx->cur < lx->end) {
+    char d = *lx->cur;
+    if ((d == '+' || d == '-') && ((lx->cur[-1] | 0x20) == 'e') && !((s[0] == '0') && s + 1 < lx->end && (s[1] | 0x20) == 'x')) {
+      lx->cur++;
+      continue;
+    }
+    if (!is_name_char((unsigned char)d) && d != '.') break;
+    lx->cur++;
+  }
+}
+
 int pylex_next(PyLexer *lx, PyTok *tok) {
   tok->fstring = 0;
   if (lx->done) {
@@ -403,17 +424,8 @@ int pylex_next(PyLexer *lx, PyTok *tok) {
     tok->n = n;
     return PYT_NAME;
   }
-  if ((c >= '0' && c <= '9') || (c == '.' && lx->cur + 1 < lx->end && lx->cur[1] >= '0' && lx->cur[1] <= '9')) {
-    lx->cur++;
-    while (lx->cur < lx->end) {
-      char d = *lx->cur;
-      if ((d == '+' || d == '-') && ((lx->cur[-1] | 0x20) == 'e') && !((s[0] == '0') && s + 1 < lx->end && (s[1] | 0x20) == 'x')) {
-        lx->cur++;
-        continue;
-      }
-      if (!is_name_char((unsigned char)d) && d != '.') break;
-      lx->cur++;
-    }
+  if (starts_number(lx)) {
+    skip_number(lx);
     tok->type = PYT_NUMBER;
     tok->n = (size_t)(lx->cur - s);
     return PYT_NUMBER;
@@ -470,12 +482,19 @@ static int pylex_skip_line(PyLexer *lx) {
   const char *end = lx->end;
   while (lx->cur < end) {
     unsigned char c = (unsigned char)*lx->cur;
+    if (starts_number(lx)) {
+      /* as pylex_next reads it (1e+5 is one number); a quote right after
+       * one is unusual */
+      skip_number(lx);
+      if (lx->cur < end && (*lx->cur == '\'' || *lx->cur == '"')) return -1;
+      continue;
+    }
     if (is_name_char(c)) {
       const char *s = lx->cur;
       lx->cur = skip_name(s, end);
       size_t n = (size_t)(lx->cur - s);
       if (lx->cur < end && (*lx->cur == '\'' || *lx->cur == '"')) {
-        if (n > 2 || (c >= '0' && c <= '9')) return -1;
+        if (n > 2) return -1;
         /* the prefixes pylex_next takes (any other: read it again) */
         int f = 0, r = 0, b = 0, u = 0;
         for (size_t i = 0; i < n; i++) {

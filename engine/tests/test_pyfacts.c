@@ -147,6 +147,9 @@ int main(int argc, char **argv) {
     "def f():\n    x = ab'q'\n    y = 1'q'\n",
     "def f():\n    x = f'{\"a\"}' + f'{g(\"(\")}'\n    import after_fstrings\n",
     "try:\n ;import a\nexcept ImportError:\n    pass\n",
+    /* 0e+f is one number, so the quote after it opens a plain string */
+    "try:\n x = 0e+f\"{d\n}\"\n",
+    "def f():\n    return 1e-5 + 0x1e+f'{a}' + .5j\n    import n\n",
   };
   for (size_t i = 0; i < sizeof inline_src / sizeof *inline_src; i++) {
     char what[32];

@@ -74,6 +74,7 @@ function M.new(cfg, root, project)
     ind_tops = {},
     sec_words = {}, sec_dotted = {}, sec_memo = {}, sec_parents = {},
     ind_memo = { venv = {}, integration = {} },
+    plain_memo = {}, top_bindings = {},
     module_files = {},
     hints = { integration = set_of(a.fixture_hints.integration), venv = set_of(a.fixture_hints.venv) },
     errors = {},
@@ -260,8 +261,14 @@ function Analyzer:bindings(path)
         for _, n in ipairs(imp.names) do
           if n.alias then b[n.alias] = { level = 0, module = imp.module }
           else
+            -- `import a.b` binds a: one shared (read-only) binding per name
             local top = imp.module:match("^[^.]+")
-            b[top] = { level = 0, module = top }
+            local shared = self.top_bindings[top]
+            if not shared then
+              shared = { level = 0, module = top }
+              self.top_bindings[top] = shared
+            end
+            b[top] = shared
           end
         end
       end
@@ -366,10 +373,15 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
       end
     end
   end
-  local top = module:match("^[^.]+")
-  local plain = top == nil or stdlib[top] or self.exceptions[top]
-  -- The common case: the standard library, and no indicator under it.
-  if plain and not self.ind_tops[top] then return end
+  -- plain: the standard library or an exception; "skip": that, and no
+  -- indicator under it (the common case). Memoized: modules recur.
+  local plain = self.plain_memo[module]
+  if plain == nil then
+    local top = module:match("^[^.]+")
+    plain = (top == nil or stdlib[top] or self.exceptions[top]) and (self.ind_tops[top] and true or "skip") or false
+    self.plain_memo[module] = plain
+  end
+  if plain == "skip" then return end
   local candidates = { module }
   for _, n in ipairs(names or {}) do candidates[#candidates + 1] = module .. "." .. n.name end
   for _, tier in ipairs(RAISING) do
@@ -402,6 +414,7 @@ function Analyzer:file_evidence(path, ev, seen, via)
   seen[path] = true
   local facts = self:scan(path)
   local prefix = via and (via .. ": ") or ""
+  local imports, dynamically = prefix .. "imports", prefix .. "imports dynamically"
   for _, imp in ipairs(facts.imports or {}) do
     local what = imp.module ~= "" and imp.module or "."
     if imp.optional or imp.type_checking then
@@ -412,11 +425,11 @@ function Analyzer:file_evidence(path, ev, seen, via)
         self:file_evidence(f, ev, seen, ("local helper %s"):format(basename(f)))
       end
     else
-      self:module_evidence(imp.module, imp.from and imp.names or nil, prefix .. "imports", path, imp.line, ev, seen)
+      self:module_evidence(imp.module, imp.from and imp.names or nil, imports, path, imp.line, ev, seen)
     end
   end
   for _, d in ipairs(facts.dynamic_imports or {}) do
-    self:module_evidence(d.module, nil, prefix .. "imports dynamically", path, d.line, ev, seen)
+    self:module_evidence(d.module, nil, dynamically, path, d.line, ev, seen)
   end
 end
 
