@@ -142,14 +142,16 @@ end
 local function progress(tier_name)
   local st = { collected = nil, done = 0, failed = 0, running = {}, order = {}, t0 = time.now(), last_plain = time.now() }
   local live = term.live()
-  local function show()
+  local function text()
     local total = st.collected and ("/%d"):format(st.collected) or ""
-    local text = ("%s  %d%s tests  %d failed  %.1fs"):format(tier_name, st.done, total, st.failed, time.now() - st.t0)
+    return ("%s  %d%s tests  %d failed  %.1fs"):format(tier_name, st.done, total, st.failed, time.now() - st.t0)
+  end
+  local function show()
     if live then
-      term.status(text)
+      term.status(text())
     elseif time.now() - st.last_plain >= 15 then
       st.last_plain = time.now()
-      term.print(text)
+      term.print(text())
     end
   end
   function st.event(line)
