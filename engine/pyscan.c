@@ -470,67 +470,130 @@ int pylex_next(PyLexer *lx, PyTok *tok) {
   return PYT_OP;
 }
 
+/* What a skipped line passes over without a second look. SKIP_OP: blanks
+ * and operator characters (not '!', which needs '=', and not ':'); in a
+ * simple statement also letters and digits (SKIP_ALNUM): the names that
+ * matter there (import_module, __import__) have a '_', and a string's
+ * prefix is found from its quote. */
+enum { SKIP_OP = 1, SKIP_ALNUM = 2, SKIP_COLON = 4 };
+#define ALNUM(c) [c] = SKIP_ALNUM
+static const unsigned char skip_class[256] = {
+  [' '] = SKIP_OP, ['\t'] = SKIP_OP, ['\f'] = SKIP_OP, ['.'] = SKIP_OP, [','] = SKIP_OP, ['='] = SKIP_OP,
+  ['+'] = SKIP_OP, ['-'] = SKIP_OP, ['*'] = SKIP_OP, ['/'] = SKIP_OP, ['%'] = SKIP_OP, ['<'] = SKIP_OP,
+  ['>'] = SKIP_OP, ['&'] = SKIP_OP, ['|'] = SKIP_OP, ['^'] = SKIP_OP, ['~'] = SKIP_OP, ['@'] = SKIP_OP,
+  [':'] = SKIP_COLON,
+  ALNUM('0'), ALNUM('1'), ALNUM('2'), ALNUM('3'), ALNUM('4'), ALNUM('5'), ALNUM('6'), ALNUM('7'), ALNUM('8'),
+  ALNUM('9'), ALNUM('a'), ALNUM('b'), ALNUM('c'), ALNUM('d'), ALNUM('e'), ALNUM('f'), ALNUM('g'), ALNUM('h'),
+  ALNUM('i'), ALNUM('j'), ALNUM('k'), ALNUM('l'), ALNUM('m'), ALNUM('n'), ALNUM('o'), ALNUM('p'), ALNUM('q'),
+  ALNUM('r'), ALNUM('s'), ALNUM('t'), ALNUM('u'), ALNUM('v'), ALNUM('w'), ALNUM('x'), ALNUM('y'), ALNUM('z'),
+  ALNUM('A'), ALNUM('B'), ALNUM('C'), ALNUM('D'), ALNUM('E'), ALNUM('F'), ALNUM('G'), ALNUM('H'), ALNUM('I'),
+  ALNUM('J'), ALNUM('K'), ALNUM('L'), ALNUM('M'), ALNUM('N'), ALNUM('O'), ALNUM('P'), ALNUM('Q'), ALNUM('R'),
+  ALNUM('S'), ALNUM('T'), ALNUM('U'), ALNUM('V'), ALNUM('W'), ALNUM('X'), ALNUM('Y'), ALNUM('Z'),
+};
+#undef ALNUM
+
+static inline int word_is(const char *s, size_t n, const char *w, size_t wn) {
+  return n == wn && memcmp(s, w, n) == 0;
+}
+#define WORD_IS(s, n, lit) word_is((s), (n), "" lit, sizeof(lit) - 1)
+
+/* At a quote in a skipped line: whether the name characters just before
+ * it (back to `start`) make a string prefix as pylex_next reads it.
+ * Returns -1 (read the line again) for anything else: a longer name, an
+ * odd prefix, or one that may end a number (after '.', '+' or '-'); else
+ * 0, with *fmt set for an f-string. */
+static int quote_prefix(const char *start, const char *q, int *fmt) {
+  const char *s = q;
+  while (s > start && is_name_char((unsigned char)s[-1])) s--;
+  size_t n = (size_t)(q - s);
+  *fmt = 0;
+  if (n == 0) return 0;
+  if (n > 2 || (s > start && (s[-1] == '.' || s[-1] == '+' || s[-1] == '-'))) return -1;
+  int f = 0, r = 0, b = 0, u = 0;
+  for (size_t i = 0; i < n; i++) {
+    char p = (char)(s[i] | 0x20);
+    if (p == 'f') f++;
+    else if (p == 'r') r++;
+    else if (p == 'b') b++;
+    else if (p == 'u') u++;
+    else return -1;
+  }
+  if (f > 1 || r > 1 || b > 1 || u > 1 || (f && b) || (u && n > 1)) return -1;
+  *fmt = f;
+  return 0;
+}
+
 /* Skips the rest of a logical line whose first token was just read,
  * without making tokens: for lines the extractor has nothing to read in
  * (most lines of a function's body). Stops at the newline that ends the
  * line (or at the end), so the next pylex_next returns its NEWLINE.
+ * A header (`for ...:`) must end with its one ':' at bracket depth 0.
  * Returns 0, or -1 when the line has what the extractor may want (a ';',
- * a name import_module or __import__) or anything unusual (an error, an
+ * a name import_module or __import__; in a header, lambda, TYPE_CHECKING,
+ * suppress, or a body after the ':') or anything unusual (an error, an
  * odd string prefix): the caller then reads it again token by token,
  * which reports what the tokenizer alone would. */
-static int pylex_skip_line(PyLexer *lx) {
-  const char *end = lx->end;
+static int pylex_skip_line(PyLexer *lx, int header) {
+  const char *start = lx->cur, *end = lx->end;
+  /* what the inner loop passes: in a header, operators and blanks (names
+   * are looked at one by one), and after its ':' only blanks */
+  unsigned fast = header ? SKIP_OP : SKIP_OP | SKIP_ALNUM | SKIP_COLON;
+  int colon = 0;
   while (lx->cur < end) {
-    unsigned char c = (unsigned char)*lx->cur;
-    if (starts_number(lx)) {
-      /* as pylex_next reads it (1e+5 is one number); a quote right after
-       * one is unusual */
+    const char *p = lx->cur;
+    while (p < end && (skip_class[(unsigned char)*p] & fast)) p++;
+    lx->cur = p;
+    if (p >= end) break;
+    unsigned char c = (unsigned char)*p;
+    if (colon) {
+      if (c == ' ' || c == '\t' || c == '\f') {
+        lx->cur++;
+        continue;
+      }
+      if (c != '#' && c != '\n' && c != '\r' && c != '\\') return -1; /* a body after the header */
+    }
+    if (header && starts_number(lx)) {
+      /* as pylex_next reads it (1e+5 is one number) */
       skip_number(lx);
-      if (lx->cur < end && (*lx->cur == '\'' || *lx->cur == '"')) return -1;
       continue;
     }
     if (is_name_char(c)) {
-      const char *s = lx->cur;
-      lx->cur = skip_name(s, end);
+      /* the whole name this byte is in ('_' or not ASCII in a simple
+       * statement, any name in a header) */
+      const char *s = p;
+      while (s > start && is_name_char((unsigned char)s[-1])) s--;
+      lx->cur = skip_name(p, end);
       size_t n = (size_t)(lx->cur - s);
-      if (lx->cur < end && (*lx->cur == '\'' || *lx->cur == '"')) {
-        if (n > 2) return -1;
-        /* the prefixes pylex_next takes (any other: read it again) */
-        int f = 0, r = 0, b = 0, u = 0;
-        for (size_t i = 0; i < n; i++) {
-          char p = (char)(s[i] | 0x20);
-          if (p == 'f') f++;
-          else if (p == 'r') r++;
-          else if (p == 'b') b++;
-          else if (p == 'u') u++;
-          else return -1;
-        }
-        if (f > 1 || r > 1 || b > 1 || u > 1 || (f && b) || (u && n > 1)) return -1;
-        char q = *lx->cur;
-        int triple = end - lx->cur >= 3 && lx->cur[1] == q && lx->cur[2] == q;
-        lx->cur += triple ? 3 : 1;
-        if (scan_string(lx, q, triple, f, 0) < 0) return -1;
-        continue;
-      }
-      if ((n == 13 && memcmp(s, "import_module", 13) == 0) || (n == 10 && memcmp(s, "__import__", 10) == 0))
+      if (WORD_IS(s, n, "import_module") || WORD_IS(s, n, "__import__")) return -1;
+      if (header && (WORD_IS(s, n, "lambda") || WORD_IS(s, n, "TYPE_CHECKING") || WORD_IS(s, n, "suppress")))
         return -1;
       continue;
     }
     switch (c) {
-      case ' ': case '\t': case '\f':
+      case ':':
+        if (p + 1 < end && p[1] == '=') { /* := */
+          lx->cur += 2;
+          continue;
+        }
+        if (lx->depth == 0) {
+          colon = 1;
+          fast = 0;
+        }
         lx->cur++;
         continue;
       case '#':
-        lx->cur = skip_to_eol(lx->cur, end);
+        lx->cur = skip_to_eol(p, end);
         continue;
       case '\'': case '"': {
-        int triple = end - lx->cur >= 3 && lx->cur[1] == (char)c && lx->cur[2] == (char)c;
+        int fmt;
+        if (quote_prefix(start, p, &fmt) < 0) return -1;
+        int triple = end - p >= 3 && p[1] == (char)c && p[2] == (char)c;
         lx->cur += triple ? 3 : 1;
-        if (scan_string(lx, (char)c, triple, 0, 0) < 0) return -1;
+        if (scan_string(lx, (char)c, triple, fmt, 0) < 0) return -1;
         continue;
       }
       case '\n': case '\r':
-        if (lx->depth == 0) return 0;
+        if (lx->depth == 0) return header && !colon ? -1 : 0;
         eat_newline(lx);
         continue;
       case '\\':
@@ -546,16 +609,17 @@ static int pylex_skip_line(PyLexer *lx) {
         lx->depth--;
         lx->cur++;
         continue;
-      case ';':
+      case '!':
+        if (p + 1 < end && p[1] == '=') {
+          lx->cur += 2;
+          continue;
+        }
         return -1;
-      default: {
-        int n = op_length(lx->cur, end);
-        if (n == 0) return -1;
-        lx->cur += n;
-      }
+      default: /* ';', a NUL byte, a character that is no operator */
+        return -1;
     }
   }
-  return lx->depth == 0 ? 0 : -1;
+  return lx->depth == 0 && (!header || colon) ? 0 : -1;
 }
 
 /* ================================================================== */
@@ -1456,33 +1520,68 @@ static void report_imports(Scanner *s) {
   free(names);
 }
 
+enum { SKIP_NO, SKIP_LINE, SKIP_HEADER };
+
+static int header_skippable(Scanner *s) {
+  Func *f = current_func(s);
+  return f && f->collect ? SKIP_NO : SKIP_HEADER;
+}
+
 /* Whether a logical line that starts with `first` can hold nothing the
- * extractor reads, whatever follows on it (pylex_skip_line checks the rest
- * for ';' and dynamic imports): a line inside a block, in no function
- * that keeps its body's names, that is not an import, a decorator or a
- * compound statement (whose header opens a block), and does not start
- * with ';' (an empty statement, then anything). */
+ * extractor reads, whatever follows on it (pylex_skip_line checks the
+ * rest): a line inside a block, in no function that keeps its body's
+ * names, that is not an import or a decorator, and does not start with
+ * ';' (an empty statement, then anything). SKIP_LINE for a simple
+ * statement; SKIP_HEADER for the header of a for, while, if, elif or with
+ * block (what it opens is an ordinary block); SKIP_NO for the rest (def,
+ * class, try, except, else and finally lines say more). */
 static int skippable(Scanner *s, const PyTok *first) {
-  if (!pyscan_skip_lines || s->nblocks == 0) return 0;
+  if (!pyscan_skip_lines || s->nblocks == 0) return SKIP_NO;
   if (first->type == PYT_OP) {
-    if (tok_is(first, "@") || tok_is(first, ";")) return 0;
+    if (tok_is(first, "@") || tok_is(first, ";")) return SKIP_NO;
   } else if (first->type == PYT_NAME) {
-#define START(w) {w, sizeof(w) - 1}
-    static const struct {
-      const char *w;
-      size_t n;
-    } starts[] = {START("import"), START("from"), START("def"), START("class"), START("async"), START("if"),
-                  START("elif"), START("else"), START("try"), START("except"), START("finally"), START("with"),
-                  START("for"), START("while"), START("match"), START("case"), START("import_module"),
-                  START("__import__")};
-#undef START
-    for (size_t i = 0; i < sizeof starts / sizeof *starts; i++)
-      if (first->n == starts[i].n && memcmp(first->p, starts[i].w, first->n) == 0) return 0;
+    /* the words a line that says more starts with, by first letter */
+    const char *p = first->p;
+    switch (p[0]) {
+      case 'i':
+        if (tok_is(first, "if")) return header_skippable(s);
+        if (tok_is(first, "import") || tok_is(first, "import_module")) return SKIP_NO;
+        break;
+      case 'f':
+        if (tok_is(first, "for")) return header_skippable(s);
+        if (tok_is(first, "from") || tok_is(first, "finally")) return SKIP_NO;
+        break;
+      case 'w':
+        if (tok_is(first, "with") || tok_is(first, "while")) return header_skippable(s);
+        break;
+      case 'e':
+        if (tok_is(first, "elif")) return header_skippable(s);
+        if (tok_is(first, "else") || tok_is(first, "except")) return SKIP_NO;
+        break;
+      case 'd':
+        if (tok_is(first, "def")) return SKIP_NO;
+        break;
+      case 'c':
+        if (tok_is(first, "class") || tok_is(first, "case")) return SKIP_NO;
+        break;
+      case 'a':
+        if (tok_is(first, "async")) return SKIP_NO;
+        break;
+      case 't':
+        if (tok_is(first, "try")) return SKIP_NO;
+        break;
+      case 'm':
+        if (tok_is(first, "match")) return SKIP_NO;
+        break;
+      case '_':
+        if (tok_is(first, "__import__")) return SKIP_NO;
+        break;
+    }
   } else if (first->type != PYT_STRING && first->type != PYT_NUMBER) {
-    return 0;
+    return SKIP_NO;
   }
   Func *f = current_func(s);
-  return !(f && f->collect);
+  return f && f->collect ? SKIP_NO : SKIP_LINE;
 }
 
 /* What statement() does for a simple statement that is not an import. */
@@ -1490,6 +1589,17 @@ static void line_skipped(Scanner *s) {
   int level = s->nblocks;
   if (level <= PY_MAX_INDENT) s->last_try_start[level] = s->last_try_end[level] = 0;
   s->ndecors = 0;
+}
+
+/* What statement() does for the header of an ordinary block (no inline
+ * body, no TYPE_CHECKING, no suppress) that starts at line `line`. */
+static void header_skipped(Scanner *s, int line) {
+  line_skipped(s);
+  s->pending_kind = K_OTHER;
+  s->pending_func = -1;
+  s->pending_class = no_ref;
+  s->pending_try_start = 0;
+  s->pending_line = line;
 }
 
 int pyscan_skip_lines = 1;
@@ -1539,10 +1649,12 @@ int pyscan(const char *src, size_t n, const PyVisitor *v) {
       s->ntoks = 0;
       continue;
     }
-    if (s->ntoks == 0 && !relex && skippable(s, &tok)) {
+    int skip = s->ntoks == 0 && !relex ? skippable(s, &tok) : SKIP_NO;
+    if (skip != SKIP_NO) {
       /* A line with nothing to extract: its tokens are not kept. */
-      if (pylex_skip_line(&s->lx) == 0) {
-        line_skipped(s);
+      if (pylex_skip_line(&s->lx, skip == SKIP_HEADER) == 0) {
+        if (skip == SKIP_HEADER) header_skipped(s, tok.line);
+        else line_skipped(s);
         continue;
       }
       /* Something in it may count: read it again from its first token. */

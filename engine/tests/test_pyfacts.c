@@ -150,6 +150,14 @@ int main(int argc, char **argv) {
     /* 0e+f is one number, so the quote after it opens a plain string */
     "try:\n x = 0e+f\"{d\n}\"\n",
     "def f():\n    return 1e-5 + 0x1e+f'{a}' + .5j\n    import n\n",
+    /* headers of ordinary blocks, and those that say more */
+    "def f():\n    for x in y: import z\n    if TYPE_CHECKING:\n        import t\n"
+    "    with suppress(ImportError):\n        import s\n    while (n := g()) > 0:  # note\n        import w\n"
+    "    if d[1:2] == {a: b} and (lambda: 1)():\n        import k\n    elif q:\n        pass\n"
+    "    with open(p) as h, \\\n            other():\n        x = h.read()\n",
+    "def f():\n    for x in y\n        pass\n",
+    "def f():\n    if x:\n    import y\n",
+    "def f():\n    x = a.f'{b}' + 1.f'c' + a_b'd' + \xc3\xa9'e' + _'f' + r'\\'' + 1if x else 2\n",
   };
   for (size_t i = 0; i < sizeof inline_src / sizeof *inline_src; i++) {
     char what[32];
