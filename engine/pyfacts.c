@@ -163,7 +163,8 @@ static void rec_error(void *ctx, int line, const char *message) {
 
 int pyfacts_record(const char *src, size_t n, int names, const PyFnFilter *filter, PyFacts *out) {
   Rec r = {out, filter};
-  PyVisitor v = {&r, rec_encoding, rec_import, rec_dynamic, rec_function, rec_class, rec_assignment, rec_error, names};
+  PyVisitor v = {&r, rec_encoding, rec_import, rec_dynamic, rec_function, rec_class, rec_assignment, rec_error, names,
+                 filter ? filter->names_suffix : NULL};
   return pyscan(src, n, &v);
 }
 

@@ -25,6 +25,7 @@ typedef struct PyFnFilter {
   const char *prefix; /* or NULL */
   size_t prefix_len;
   int lean;
+  const char *names_suffix; /* PyVisitor.names_suffix, or NULL */
 } PyFnFilter;
 
 int pyfacts_wanted(const PyFnFilter *filter, const PyFunction *f);

@@ -1152,6 +1152,19 @@ static PyStr *build_strs(Scanner *s, const RefList *l) {
 }
 
 /* def name(params) [-> x]: opens a function (reported when it ends). */
+/* Whether a function with the pending decorators keeps its body's names
+ * (PYSCAN_NAMES_DECORATED): any decorator does, or with names_suffix, a
+ * plain name or a dotted one that ends with it. */
+static int names_wanted(Scanner *s) {
+  const char *suffix = s->v->names_suffix;
+  size_t sn = suffix ? strlen(suffix) : 0;
+  for (int i = 0; i < s->ndecors; i++) {
+    PyStr d = deref(&s->arena, s->decors[i].name);
+    if (!suffix || d.n == 0 || !memchr(d.p, '.', d.n) || (d.n >= sn && memcmp(d.p + d.n - sn, suffix, sn) == 0)) return 1;
+  }
+  return 0;
+}
+
 static int parse_def(Scanner *s, int i, int end, int is_async) {
   if (i + 1 >= end || s->toks[i + 1].type != PYT_NAME) return -1;
   if (grow((void **)&s->funcs, &s->capfuncs, s->nfuncs + 1, sizeof *s->funcs)) {
@@ -1174,7 +1187,7 @@ static int parse_def(Scanner *s, int i, int end, int is_async) {
   }
   if (s->ndecors) memcpy(f->decors, s->decors, (size_t)s->ndecors * sizeof(Decor));
   f->ndecors = s->ndecors;
-  f->collect = s->v->names == PYSCAN_NAMES_ALL || (s->v->names == PYSCAN_NAMES_DECORATED && s->ndecors > 0);
+  f->collect = s->v->names == PYSCAN_NAMES_ALL || (s->v->names == PYSCAN_NAMES_DECORATED && names_wanted(s));
   s->ndecors = 0;
   int open = i + 2;
   if (open < end && tok_is(&s->toks[open], "(")) {

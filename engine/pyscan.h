@@ -148,6 +148,10 @@ typedef struct PyVisitor {
   /* Which functions get their body's names: PYSCAN_NAMES_ALL (0), only
    * decorated ones (fixtures always are), or none. */
   int names;
+  /* With PYSCAN_NAMES_DECORATED, when set: only functions with a
+   * decorator that is a plain name or whose dotted name ends with this
+   * (say "fixture": what can be pytest.fixture, also under an alias). */
+  const char *names_suffix;
 } PyVisitor;
 
 enum { PYSCAN_NAMES_ALL = 0, PYSCAN_NAMES_DECORATED, PYSCAN_NAMES_NONE };

@@ -18,7 +18,9 @@
  * decorated or whose name starts with PREFIX are reported), lean = true
  * (only functions that are decorated or take a parameter other than self,
  * cls, *args and **kw, and only decorated classes: what fixture and marker
- * analysis reads).
+ * analysis reads), decorator = SUFFIX (with names = "decorated", only
+ * functions with a decorator that is a plain name or ends with SUFFIX keep
+ * their body's names: "fixture" for what can be pytest.fixture).
  *
  * A decorator is {name, call, line, args = {{key, value, kind}}} with kind
  * "string" (a literal's contents), "name" (a dotted name) or "raw".
@@ -234,7 +236,8 @@ static void facts_begin(lua_State *L, Out *o, const PyFnFilter *filter) {
 static int push_facts(lua_State *L, const char *src, size_t n, int names, const PyFnFilter *filter) {
   Out o;
   facts_begin(L, &o, filter);
-  PyVisitor v = {&o, on_encoding, on_import, on_dynamic, on_function, on_class, on_assignment, on_error, names};
+  PyVisitor v = {&o, on_encoding, on_import, on_dynamic, on_function, on_class, on_assignment, on_error, names,
+                 filter ? filter->names_suffix : NULL};
   pyscan(src, n, &v);
   lua_settop(L, o.facts);
   return 1;
@@ -252,10 +255,12 @@ static int names_option(lua_State *L, int idx) {
 }
 
 /* The `functions` option (nil for all, else a name prefix: functions not
- * decorated and not named so are left out) and `lean` (leave out those
- * that are not decorated and take no parameter but self, cls, *args and
- * **kw, and classes that are not decorated) into f; NULL when neither is set. The prefix string stays on the
- * stack. */
+ * decorated and not named so are left out), `lean` (leave out those that
+ * are not decorated and take no parameter but self, cls, *args and **kw,
+ * and classes that are not decorated) and `decorator` (with names =
+ * "decorated": only functions with a decorator that is a plain name or
+ * ends with it keep their names) into f; NULL when none is set. The
+ * strings stay on the stack. */
 static const PyFnFilter *filter_option(lua_State *L, int idx, PyFnFilter *f) {
   memset(f, 0, sizeof *f);
   if (lua_isnoneornil(L, idx)) return NULL;
@@ -267,7 +272,9 @@ static const PyFnFilter *filter_option(lua_State *L, int idx, PyFnFilter *f) {
     f->prefix = luaL_checkstring(L, -1);
     f->prefix_len = strlen(f->prefix);
   }
-  return f->prefix || f->lean ? f : NULL;
+  lua_getfield(L, idx, "decorator");
+  if (!lua_isnil(L, -1)) f->names_suffix = luaL_checkstring(L, -1);
+  return f->prefix || f->lean || f->names_suffix ? f : NULL;
 }
 
 /* pyscan.scan(source[, {names = "all"|"decorated"|"none", functions, lean}]) -> facts */
@@ -358,9 +365,9 @@ typedef struct Prefetch {
   int n;
   int tail; /* under the mutex: where the Lua thread looks for a file to record */
   int names;
-  PyFnFilter filter; /* its prefix is the copy below */
+  PyFnFilter filter; /* its strings are the copies below */
   int filtered;
-  char *prefix;
+  char *prefix, *suffix;
 } Prefetch;
 
 /* Reads and records a slot claimed as SLOT_RECORDING (outside the mutex),
@@ -429,6 +436,8 @@ static void prefetch_close(Prefetch *pf) {
   pf->n = 0;
   free(pf->prefix);
   pf->prefix = NULL;
+  free(pf->suffix);
+  pf->suffix = NULL;
 }
 
 static int l_prefetch_gc(lua_State *L) {
@@ -444,6 +453,7 @@ static int l_prefetch(lua_State *L) {
   PyFnFilter f;
   const PyFnFilter *filter = filter_option(L, 2, &f);
   const char *prefix = filter ? filter->prefix : NULL;
+  const char *suffix = filter ? filter->names_suffix : NULL;
   lua_Integer n = luaL_len(L, 1);
   Prefetch *pf = lua_newuserdatauv(L, sizeof *pf, 0);
   memset(pf, 0, sizeof *pf);
@@ -451,11 +461,14 @@ static int l_prefetch(lua_State *L) {
   pf->names = names;
   pf->slots = calloc(n > 0 ? (size_t)n : 1, sizeof *pf->slots);
   pf->prefix = prefix ? strdup(prefix) : NULL;
-  if (!pf->slots || (prefix && !pf->prefix)) return luaL_error(L, "pyscan.prefetch: out of memory");
+  pf->suffix = suffix ? strdup(suffix) : NULL;
+  if (!pf->slots || (prefix && !pf->prefix) || (suffix && !pf->suffix))
+    return luaL_error(L, "pyscan.prefetch: out of memory");
   if (filter) {
     pf->filtered = 1;
     pf->filter = *filter;
     pf->filter.prefix = pf->prefix;
+    pf->filter.names_suffix = pf->suffix;
   }
   for (lua_Integer i = 1; i <= n; i++) {
     lua_geti(L, 1, i);
@@ -522,7 +535,8 @@ static int l_prefetch_take(lua_State *L) {
   if (s->err) return read_failure(L, s->path, s->err);
   Out o;
   facts_begin(L, &o, pf->filtered ? &pf->filter : NULL);
-  PyVisitor v = {&o, on_encoding, on_import, on_dynamic, on_function, on_class, on_assignment, on_error, pf->names};
+  PyVisitor v = {&o, on_encoding, on_import, on_dynamic, on_function, on_class, on_assignment, on_error, pf->names,
+                 NULL};
   int rc = pyfacts_replay(s->facts.p, s->facts.n, &v);
   lua_settop(L, o.facts);
   pyfacts_free(&s->facts);

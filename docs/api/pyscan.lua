@@ -42,7 +42,7 @@ local pyscan = {}
 ---@field assignments {target: string, line: integer, names: string[]}[]
 ---@field error? {line: integer, message: string}
 
----@alias novapipe.PyScanOpts {names?: "all"|"decorated"|"none", functions?: string, lean?: boolean}
+---@alias novapipe.PyScanOpts {names?: "all"|"decorated"|"none", decorator?: string, functions?: string, lean?: boolean}
 
 ---@param source string
 ---@param opts? novapipe.PyScanOpts

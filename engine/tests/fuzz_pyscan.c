@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Ctx c = {1};
   for (size_t i = 0; i < size; i++)
     if (data[i] == '\n' || (data[i] == '\r' && (i + 1 >= size || data[i + 1] != '\n'))) c.lines++;
-  PyVisitor v = {&c, NULL, on_import, NULL, on_function, NULL, NULL, on_error, (int)(size % 3)};
+  PyVisitor v = {&c, NULL, on_import, NULL, on_function, NULL, NULL, on_error, (int)(size % 3), NULL};
   pyscan((const char *)data, size, &v);
 
   int names = (int)(size % 3);

@@ -133,7 +133,7 @@ static void dump_error(void *ctx, int line, const char *message) {
 
 static PyVisitor dump_visitor(Dump *d, int names) {
   PyVisitor v = {d, dump_encoding, dump_import, dump_dynamic, dump_function, dump_class, dump_assignment, dump_error,
-                 names};
+                 names, NULL};
   return v;
 }
 

@@ -78,7 +78,7 @@ static void roundtrip(const char *what, const char *src, size_t n) {
 static void test_prefix(void) {
   const char *src = "def test_a(x): pass\ndef helper(y): pass\n@fixture\ndef db(): pass\n";
   PyFacts f = {0};
-  PyFnFilter tests = {"test", 4, 0};
+  PyFnFilter tests = {"test", 4, 0, NULL};
   pyfacts_record(src, strlen(src), 0, &tests, &f);
   Dump d = {0};
   PyVisitor v = dump_visitor(&d, 0);
@@ -93,7 +93,7 @@ static void test_prefix(void) {
                          "    def test_f(self, db): pass\n@mark.slow\ndef test_d(): pass\n"
                          "@mark.db\nclass TestMarked(Base): pass\n";
   PyFacts g = {0};
-  PyFnFilter lean = {"test", 4, 1};
+  PyFnFilter lean = {"test", 4, 1, NULL};
   pyfacts_record(lean_src, strlen(lean_src), 0, &lean, &g);
   Dump e = {0};
   PyVisitor w = dump_visitor(&e, 0);
@@ -103,6 +103,20 @@ static void test_prefix(void) {
   CHECK(!strstr(e.p, "C[5:TestC]") && strstr(e.p, "C[10:TestMarked]"), "lean keeps decorated classes only: %s", e.p);
   pyfacts_free(&g);
   free(e.p);
+  /* names_suffix: body names only where a decorator can be a fixture's */
+  const char *fx_src = "@pytest.fixture\ndef a():\n    return used_a\n@fx\ndef b():\n    return used_b\n"
+                       "@unittest.skipIf(x)\ndef c():\n    return used_c\n@mark.slow\n@pt.yield_fixture(scope='s')\n"
+                       "def d():\n    return used_d\n";
+  PyFacts h = {0};
+  PyFnFilter fixtures = {NULL, 0, 0, "fixture"};
+  pyfacts_record(fx_src, strlen(fx_src), PYSCAN_NAMES_DECORATED, &fixtures, &h);
+  Dump x = {0};
+  PyVisitor y = dump_visitor(&x, PYSCAN_NAMES_DECORATED);
+  CHECK(pyfacts_replay(h.p, h.n, &y) == 0, "replay");
+  CHECK(strstr(x.p, "used_a") && strstr(x.p, "used_b") && !strstr(x.p, "used_c") && strstr(x.p, "used_d") &&
+        strstr(x.p, "[1:c]"), "names kept where a decorator can be a fixture's: %s", x.p);
+  pyfacts_free(&h);
+  free(x.p);
 }
 
 static void test_garbage(void) {

@@ -55,7 +55,7 @@ static void on_error(void *ctx, int line, const char *message) {
 static const char *scan(const char *src, size_t n) {
   static Sum s;
   memset(&s, 0, sizeof s);
-  PyVisitor v = {&s, NULL, on_import, on_dynamic, on_function, NULL, NULL, on_error, PYSCAN_NAMES_ALL};
+  PyVisitor v = {&s, NULL, on_import, on_dynamic, on_function, NULL, NULL, on_error, PYSCAN_NAMES_ALL, NULL};
   pyscan(src, n, &v);
   return s.text;
 }
@@ -82,7 +82,7 @@ static void on_span(void *ctx, const PyImport *m) {
 /* Where a `from` import's reference is, for rewriting it in place. */
 static void test_ref_span(void) {
   const char *src = "x = 1\nfrom ..unit.helpers import (make,\n  other)\n";
-  PyVisitor v = {(void *)src, NULL, on_span, NULL, NULL, NULL, NULL, NULL, PYSCAN_NAMES_NONE};
+  PyVisitor v = {(void *)src, NULL, on_span, NULL, NULL, NULL, NULL, NULL, PYSCAN_NAMES_NONE, NULL};
   pyscan(src, strlen(src), &v);
   if (strcmp(span, "..unit.helpers") == 0) passed++;
   else { failed++; fprintf(stderr, "ref span: [%s]\n", span); }

@@ -19,10 +19,12 @@ local stdlib = require "novapipe.data.stdlib"
 
 local M = {}
 
--- Body names matter only for fixtures, and fixtures are decorated; the
--- functions that matter are decorated ones and tests (named test*) that
--- request fixtures (lean: a test with no parameter tells nothing).
-local SCAN_OPTS = { names = "decorated", functions = "test", lean = true }
+-- Body names matter only for fixtures, and fixtures are decorated with a
+-- name that ends in "fixture" (pytest.fixture, pytest_asyncio.fixture) or
+-- a plain name (an alias); the functions that matter are decorated ones
+-- and tests (named test*) that request fixtures (lean: a test with no
+-- parameter tells nothing).
+local SCAN_OPTS = { names = "decorated", decorator = "fixture", functions = "test", lean = true }
 
 M.CATEGORIES = { "standalone", "venv", "integration", "security", "unknown" }
 -- The tiers evidence can raise a file to, strongest first.

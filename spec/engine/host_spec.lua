@@ -166,6 +166,13 @@ describe("novapipe.pyscan.prefetch", function()
     for _, fn in ipairs(facts.functions) do names[#names + 1] = fn.name end
     assert.same({ "test_c", "test_d" }, names)
     assert.same({ { name = "TestF", line = 8, decorators = { { name = "mark.db", line = 7, args = {} } } } }, facts.classes)
+    -- decorator: body names only where a decorator can be a fixture's
+    local fx = pyscan.scan("@fx\ndef a(): return x\n@pt.fixture\ndef b(): return y\n@unittest.skip\ndef c(): return z\n",
+      { names = "decorated", decorator = "fixture" }).functions
+    assert.same({ "x" }, fx[1].names)
+    assert.same({ "y" }, fx[2].names)
+    assert.equal("c", fx[3].name)
+    assert.is_nil(fx[3].names)
     -- without lean, every class, and lists that would be empty are absent
     local all = pyscan.scan("class A(B): pass\nclass C: pass\n").classes
     assert.same({ { name = "A", line = 1, bases = { "B" } }, { name = "C", line = 2 } }, all)

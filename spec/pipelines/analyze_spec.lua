@@ -209,6 +209,23 @@ describe("novapipe run analyze", function()
         ["backend/app/other/conftest.py"] = "import pytest\n@pytest.fixture(autouse=True)\ndef everywhere():\n    import psycopg2\n",
         [T .. "auto/conftest.py"] = "import pytest\nimport psycopg2\n@pytest.fixture(autouse=True)\ndef connect_all():\n    psycopg2.connect('')\n",
         [T .. "auto/test_autouse.py"] = "def test_a(): pass\n",
+        [T .. "alias/conftest.py"] = table.concat({
+          "import psycopg2",
+          "import pytest as pt",
+          "from pytest import fixture as fx",
+          "@fx",
+          "def plain_alias():",
+          "    return psycopg2.connect('')",
+          "@pt.fixture(scope='session')",
+          "def module_alias():",
+          "    return psycopg2.connect('')",
+          "@pt.mark.slow",
+          "def not_a_fixture():",
+          "    return psycopg2.connect('')",
+        }, "\n"),
+        [T .. "alias/test_plain_alias.py"] = "def test_a(plain_alias): pass\n",
+        [T .. "alias/test_module_alias.py"] = "def test_a(module_alias): pass\n",
+        [T .. "alias/test_not_a_fixture.py"] = "def test_a(not_a_fixture): pass\n",
       })
       setup_root = root
       report = analyze(root)
@@ -219,6 +236,14 @@ describe("novapipe run analyze", function()
       assert.equal("integration", d.category)
       assert.is_true(has_reason(d, "integration: fixture db %(conftest.py:6%) uses psycopg2.connect"))
       assert.same({ "db" }, d.fixtures)
+    end)
+
+    it("are found under any spelling of the fixture decorator", function()
+      local d = detail(report, "alias/test_plain_alias.py")
+      assert.equal("integration", d.category)
+      assert.is_true(has_reason(d, "fixture plain_alias %(conftest.py:5%) uses psycopg2.connect"))
+      assert.equal("integration", detail(report, "alias/test_module_alias.py").category)
+      assert.equal("standalone", detail(report, "alias/test_not_a_fixture.py").category)
     end)
 
     it("let a nearer conftest.py shadow a farther one", function()
