@@ -76,7 +76,7 @@ function M.new(cfg, root, project)
     ind_tops = {},
     sec_words = {}, sec_dotted = {}, sec_memo = {}, sec_parents = {},
     ind_memo = { venv = {}, integration = {} },
-    plain_memo = {}, top_bindings = {},
+    plain_memo = {}, top_bindings = {}, spellings_of = {}, ind_parents = {},
     module_files = {},
     hints = { integration = set_of(a.fixture_hints.integration), venv = set_of(a.fixture_hints.venv) },
     errors = {},
@@ -87,6 +87,17 @@ function M.new(cfg, root, project)
     for _, ind in ipairs(a.indicators[tier]) do self.ind_tops[ind:match("^[^.]+")] = true end
   end
   for _, r in ipairs(a.roots) do self.ind_tops[r] = true end
+  -- Modules whose imported names may complete an indicator (with and
+  -- without a package root): only for them is `module.name` looked up.
+  for _, tier in ipairs({ "venv", "integration" }) do
+    for _, ind in ipairs(a.indicators[tier]) do
+      local parent = ind:match("^(.*)%.[^.]+$")
+      if parent then
+        self.ind_parents[parent] = true
+        for _, r in ipairs(a.roots) do self.ind_parents[r .. "." .. parent] = true end
+      end
+    end
+  end
   for _, kw in ipairs(a.indicators.security or {}) do
     if kw:find(".", 1, true) then
       self.sec_dotted[#self.sec_dotted + 1] = kw
@@ -301,9 +312,10 @@ function Analyzer:fixtures(path)
   for _, fn in ipairs(facts.functions or {}) do
     if not fn.parent then
       for _, d in ipairs(fn.decorators or {}) do
-        -- only a name ending in "fixture" can be one (after any alias)
+        -- only a name ending in "fixture" can be one, or a plain name
+        -- bound to one (`from pytest import fixture as fx`)
         local target = d.name:sub(-7) == "fixture" and (self:resolve(path, d.name) or d.name)
-          or (self:bindings(path)[d.name] and self:resolve(path, d.name)) or d.name
+          or self:spellings(path).fixtures[d.name] or d.name
         if target == "pytest.fixture" or target == "pytest_asyncio.fixture" then
           local name, autouse = fn.name, false
           for _, a in ipairs(d.args or {}) do
@@ -385,7 +397,9 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
   end
   if plain == "skip" then return end
   local candidates = { module }
-  for _, n in ipairs(names or {}) do candidates[#candidates + 1] = module .. "." .. n.name end
+  if names and self.ind_parents[module] then
+    for _, n in ipairs(names) do candidates[#candidates + 1] = module .. "." .. n.name end
+  end
   for _, tier in ipairs(RAISING) do
     for _, m in ipairs(candidates) do
       if self:indicator(m, tier) then
@@ -483,26 +497,57 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
   end
 end
 
--- The marker names a file's decorators and pytestmark use.
-function Analyzer:markers(path, facts)
-  local prefixes = { "pytest.mark." }
-  for name, bnd in pairs(self:bindings(path)) do
-    -- what the name is bound to, compared without building the dotted path
-    if bnd.level == 0 then
-      local m, n = bnd.module, bnd.name
-      if m == "pytest" and not n and name ~= "pytest" then prefixes[#prefixes + 1] = name .. ".mark." end
-      if (m == "pytest" and n == "mark") or (m == "pytest.mark" and not n) then
-        prefixes[#prefixes + 1] = name .. "."
+-- How a file spells markers and fixture decorators, from what its imports
+-- bind (the last binding of a name wins, as in Python): `marks`, the
+-- prefixes of marker names (pytest.mark., pt.mark. after `import pytest as
+-- pt`, mark. after `from pytest import mark`); `fixtures`, plain names
+-- bound to a fixture decorator (fx after `from pytest import fixture as
+-- fx`) and what they stand for.
+function Analyzer:spellings(path)
+  local sp = self.spellings_of[path]
+  if sp then return sp end
+  local bound = {} -- name -> {mark = prefix} or {fixture = target} or false
+  for _, imp in ipairs(self:scan(path).imports or {}) do
+    if not imp.optional and not imp.type_checking then
+      local m, absolute = imp.module, imp.level == 0
+      for _, n in ipairs(imp.names) do
+        if imp.from then
+          local name, what = n.alias or n.name, false
+          if absolute and m == "pytest" and n.name == "mark" then what = { mark = (n.alias or n.name) .. "." }
+          elseif absolute and n.name == "fixture" and (m == "pytest" or m == "pytest_asyncio") then
+            what = { fixture = m .. ".fixture" }
+          end
+          bound[name] = what
+        elseif n.alias then
+          bound[n.alias] = (m == "pytest" and { mark = n.alias .. ".mark." }) or (m == "pytest.mark" and { mark = n.alias .. "." })
+            or false
+        else
+          bound[m:match("^[^.]+")] = false -- `import pytest.mark` binds pytest: pytest.mark. is always there
+        end
       end
     end
   end
-  local heads = {}
-  for _, p in ipairs(prefixes) do heads[p:match("^[^.]+")] = true end
+  sp = { marks = { "pytest.mark." }, fixtures = {}, heads = { pytest = true } }
+  for name, what in pairs(bound) do
+    if what and what.mark then
+      sp.marks[#sp.marks + 1] = what.mark
+      sp.heads[what.mark:match("^[^.]+")] = true -- the first components marker names can have
+    end
+    if what and what.fixture then sp.fixtures[name] = what.fixture end
+  end
+  self.spellings_of[path] = sp
+  return sp
+end
+
+-- The marker names a file's decorators and pytestmark use.
+function Analyzer:markers(path, facts)
+  local sp = self:spellings(path)
+  local prefixes, heads = sp.marks, sp.heads
   local found, list = {}, {}
   local function add(dotted, line)
     if not heads[dotted:match("^[^.]+")] then return end
     for _, p in ipairs(prefixes) do
-      if dotted:sub(1, #p) == p then
+      if dotted:find(p, 1, true) == 1 then
         local m = dotted:sub(#p + 1):match("^[^.]+")
         if m and not found[m] then
           found[m] = line
