@@ -1553,43 +1553,15 @@ static int skippable(Scanner *s, const PyTok *first) {
   if (first->type == PYT_OP) {
     if (tok_is(first, "@") || tok_is(first, ";")) return SKIP_NO;
   } else if (first->type == PYT_NAME) {
-    /* the words a line that says more starts with, by first letter */
-    const char *p = first->p;
-    switch (p[0]) {
-      case 'i':
-        if (tok_is(first, "if")) return header_skippable(s);
-        if (tok_is(first, "import") || tok_is(first, "import_module")) return SKIP_NO;
-        break;
-      case 'f':
-        if (tok_is(first, "for")) return header_skippable(s);
-        if (tok_is(first, "from") || tok_is(first, "finally")) return SKIP_NO;
-        break;
-      case 'w':
-        if (tok_is(first, "with") || tok_is(first, "while")) return header_skippable(s);
-        break;
-      case 'e':
-        if (tok_is(first, "elif")) return header_skippable(s);
-        if (tok_is(first, "else") || tok_is(first, "except")) return SKIP_NO;
-        break;
-      case 'd':
-        if (tok_is(first, "def")) return SKIP_NO;
-        break;
-      case 'c':
-        if (tok_is(first, "class") || tok_is(first, "case")) return SKIP_NO;
-        break;
-      case 'a':
-        if (tok_is(first, "async")) return SKIP_NO;
-        break;
-      case 't':
-        if (tok_is(first, "try")) return SKIP_NO;
-        break;
-      case 'm':
-        if (tok_is(first, "match")) return SKIP_NO;
-        break;
-      case '_':
-        if (tok_is(first, "__import__")) return SKIP_NO;
-        break;
-    }
+    /* tok_is compares the length and first byte before anything else */
+    if (tok_is(first, "if") || tok_is(first, "for") || tok_is(first, "while") || tok_is(first, "with") ||
+        tok_is(first, "elif"))
+      return header_skippable(s);
+    if (tok_is(first, "import") || tok_is(first, "from") || tok_is(first, "def") || tok_is(first, "class") ||
+        tok_is(first, "async") || tok_is(first, "try") || tok_is(first, "except") || tok_is(first, "else") ||
+        tok_is(first, "finally") || tok_is(first, "match") || tok_is(first, "case") ||
+        tok_is(first, "import_module") || tok_is(first, "__import__"))
+      return SKIP_NO;
   } else if (first->type != PYT_STRING && first->type != PYT_NUMBER) {
     return SKIP_NO;
   }

@@ -283,7 +283,10 @@ function M.blockers(a, file, dest)
   if facts.error or facts.read_error then
     return nil -- a file that does not parse is moved as unknown says; pytest will tell
   end
-  for _, fn in ipairs(facts.functions or {}) do
+  -- every function's body (the analyzer's scan keeps names only where a
+  -- decorator can be a fixture's)
+  local bodies = require("novapipe.pyscan").file(file, { names = "all" }) or facts
+  for _, fn in ipairs(bodies.functions or {}) do
     for _, n in ipairs(fn.names or {}) do
       if n == "__file__" then return "it reads files beside it through __file__ (line " .. fn.line .. ")" end
     end

@@ -43,6 +43,8 @@ local LEGACY = {
   [T .. "data/test_reads_data.py"] = "import pathlib\nDATA = pathlib.Path(__file__).parent / 'rows.csv'\n"
     .. "def test_rows():\n    assert DATA.read_text() == 'a,b\\n'\n",
   [T .. "data/rows.csv"] = "a,b\n",
+  [T .. "data/test_reads_in_body.py"] = "import pathlib\ndef test_rows():\n"
+    .. "    assert (pathlib.Path(__file__).parent / 'rows.csv').read_text() == 'a,b\\n'\n",
   [T .. "README.md"] = "# tests\n",
   ["pytest.ini"] = "[pytest]\nmarkers =\n  integration: needs services\n",
 }
@@ -92,6 +94,7 @@ describe("novapipe run migrate", function()
     assert.matches("helpers_pkg/test_helper_user.py %-> backend/app/tests/standalone/test_helper_user.py", r.stdout)
     assert.matches("helpers_pkg/helpers.py %-> backend/app/tests/standalone/helpers.py", r.stdout)
     assert.matches("stays: [^\n]*test_reads_data.py: it reads files beside it through __file__", r.stdout)
+    assert.matches("stays: [^\n]*test_reads_in_body.py: it reads files beside it through __file__ %(line 2%)", r.stdout)
     assert.matches("%(dry run%)", r.stdout)
     assert.same(before, snapshot(root))
     os.remove(root .. "/../plan-" .. lfs.attributes(root, "ino") .. ".json")
@@ -102,7 +105,7 @@ describe("novapipe run migrate", function()
     assert.equal(0, before_run.code, before_run.stdout)
     local r = run(root, { "--execute", "--verify-run" })
     assert.equal(0, r.code, r.stdout .. r.stderr)
-    assert.matches("7 files moved, 7 tests collected before and after", r.stdout)
+    assert.matches("7 files moved, 8 tests collected before and after", r.stdout)
     -- the fixture went with the test; the original conftest.py stays
     assert.equal(LEGACY[T .. "integration_old/conftest.py"], H.read(root .. "/" .. T .. "standalone/conftest.py"))
     -- moved: gone from the old place, present once in the new
@@ -114,7 +117,7 @@ describe("novapipe run migrate", function()
     -- what stays, stays; non-test files are all there
     assert.equal("def make():\n    return 3\n", H.read(root .. "/" .. T .. "standalone/helpers.py"))
     for _, p in ipairs({ "data/rows.csv", "README.md", "integration_old/conftest.py", "data/test_reads_data.py",
-                         "helpers_pkg/__init__.py" }) do
+                         "data/test_reads_in_body.py", "helpers_pkg/__init__.py" }) do
       assert.is_not_nil(lfs.attributes(root .. "/" .. T .. p), p)
     end
     local after_run = pytest(root)
