@@ -506,34 +506,42 @@ end
 function Analyzer:spellings(path)
   local sp = self.spellings_of[path]
   if sp then return sp end
-  local bound = {} -- name -> {mark = prefix} or {fixture = target} or false
+  -- name -> {mark = prefix} or {fixture = target}; a later import of the
+  -- name takes it back (names bound to nothing of pytest's are not kept)
+  local bound, any = {}, false
+  local function bind(name, what)
+    if what then
+      bound[name], any = what, true
+    elseif any and bound[name] then
+      bound[name] = nil
+    end
+  end
   for _, imp in ipairs(self:scan(path).imports or {}) do
     if not imp.optional and not imp.type_checking then
       local m, absolute = imp.module, imp.level == 0
       for _, n in ipairs(imp.names) do
         if imp.from then
-          local name, what = n.alias or n.name, false
+          local what
           if absolute and m == "pytest" and n.name == "mark" then what = { mark = (n.alias or n.name) .. "." }
           elseif absolute and n.name == "fixture" and (m == "pytest" or m == "pytest_asyncio") then
             what = { fixture = m .. ".fixture" }
           end
-          bound[name] = what
+          bind(n.alias or n.name, what)
         elseif n.alias then
-          bound[n.alias] = (m == "pytest" and { mark = n.alias .. ".mark." }) or (m == "pytest.mark" and { mark = n.alias .. "." })
-            or false
-        else
-          bound[m:match("^[^.]+")] = false -- `import pytest.mark` binds pytest: pytest.mark. is always there
+          bind(n.alias, (m == "pytest" and { mark = n.alias .. ".mark." }) or (m == "pytest.mark" and { mark = n.alias .. "." }))
+        elseif any then
+          bind(m:match("^[^.]+")) -- `import pytest.mark` binds pytest: pytest.mark. is always there
         end
       end
     end
   end
   sp = { marks = { "pytest.mark." }, fixtures = {}, heads = { pytest = true } }
   for name, what in pairs(bound) do
-    if what and what.mark then
+    if what.mark then
       sp.marks[#sp.marks + 1] = what.mark
       sp.heads[what.mark:match("^[^.]+")] = true -- the first components marker names can have
     end
-    if what and what.fixture then sp.fixtures[name] = what.fixture end
+    if what.fixture then sp.fixtures[name] = what.fixture end
   end
   self.spellings_of[path] = sp
   return sp
@@ -585,10 +593,11 @@ function Analyzer:requested(path, facts)
   local function parametrized(decorators)
     local p = {}
     for _, d in ipairs(decorators or {}) do
-      if d.name:match("mark%.parametrize$") and d.args and d.args[1] and d.args[1].kind == "string" then
+      -- (plain finds at the end: an unanchored pattern tries every position)
+      if d.name:find("mark.parametrize", -16, true) and d.args and d.args[1] and d.args[1].kind == "string" then
         for n in d.args[1].value:gmatch("[%w_]+") do p[n] = true end
       end
-      if d.name:match("mark%.usefixtures$") then
+      if d.name:find("mark.usefixtures", -16, true) then
         for _, a in ipairs(d.args or {}) do
           if a.kind == "string" then usefix[#usefix + 1] = { name = a.value, line = d.line } end
         end
