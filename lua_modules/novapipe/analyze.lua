@@ -40,9 +40,12 @@ for _, n in ipairs({ "request", "tmp_path", "tmp_path_factory", "tmpdir", "tmpdi
   BUILTIN_FIXTURES[n] = true
 end
 
+-- What an absent list reads as (`ipairs(x or EMPTY)` makes no table).
+local EMPTY = setmetatable({}, { __newindex = function() error("EMPTY is read-only", 2) end })
+
 local function set_of(list)
   local s = {}
-  for _, v in ipairs(list or {}) do s[v] = true end
+  for _, v in ipairs(list or EMPTY) do s[v] = true end
   return s
 end
 
@@ -98,7 +101,7 @@ function M.new(cfg, root, project)
       end
     end
   end
-  for _, kw in ipairs(a.indicators.security or {}) do
+  for _, kw in ipairs(a.indicators.security or EMPTY) do
     if kw:find(".", 1, true) then
       self.sec_dotted[#self.sec_dotted + 1] = kw
       -- modules whose names may complete it, with and without a root
@@ -215,7 +218,7 @@ function Analyzer:relative_files(file, imp)
   for _, cand in ipairs({ base .. ".py", base .. "/__init__.py" }) do
     if is_file(cand) then out[#out + 1] = cand end
   end
-  for _, n in ipairs(imp.names or {}) do
+  for _, n in ipairs(imp.names or EMPTY) do
     for _, cand in ipairs({ base .. "/" .. n.name .. ".py", base .. "/" .. n.name .. "/__init__.py" }) do
       if is_file(cand) then out[#out + 1] = cand end
     end
@@ -236,7 +239,7 @@ function Analyzer:needs_packages(path)
   self.needs_of[path] = false -- cycles: assume not while visiting
   local facts = self:scan(path)
   local found = false
-  for _, imp in ipairs(facts.imports or {}) do
+  for _, imp in ipairs(facts.imports or EMPTY) do
     if not imp.optional and not imp.type_checking then
       if imp.level and imp.level > 0 then
         for _, f in ipairs(self:relative_files(path, imp)) do
@@ -309,16 +312,16 @@ function Analyzer:fixtures(path)
   if fx then return fx end
   fx = {}
   local facts = self:scan(path)
-  for _, fn in ipairs(facts.functions or {}) do
+  for _, fn in ipairs(facts.functions or EMPTY) do
     if not fn.parent then
-      for _, d in ipairs(fn.decorators or {}) do
+      for _, d in ipairs(fn.decorators or EMPTY) do
         -- only a name ending in "fixture" can be one, or a plain name
         -- bound to one (`from pytest import fixture as fx`)
         local target = d.name:sub(-7) == "fixture" and (self:resolve(path, d.name) or d.name)
           or self:spellings(path).fixtures[d.name] or d.name
         if target == "pytest.fixture" or target == "pytest_asyncio.fixture" then
           local name, autouse = fn.name, false
-          for _, a in ipairs(d.args or {}) do
+          for _, a in ipairs(d.args or EMPTY) do
             if a.key == "name" and a.kind == "string" then name = a.value end
             if a.key == "autouse" and a.value == "True" then autouse = true end
           end
@@ -378,7 +381,7 @@ local function at(file, line)
 end
 
 function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, seen)
-  for _, imported in ipairs(names or {}) do
+  for _, imported in ipairs(names or EMPTY) do
     local n = imported.name
     for _, tier in ipairs(RAISING) do
       if self.ind_sets[tier][n] then
@@ -396,16 +399,23 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
     self.plain_memo[module] = plain
   end
   if plain == "skip" then return end
-  local candidates = { module }
-  if names and self.ind_parents[module] then
-    for _, n in ipairs(names) do candidates[#candidates + 1] = module .. "." .. n.name end
-  end
+  -- the module, then module.name for each imported name (only under a
+  -- module that can complete an indicator)
+  local with_names = names and self.ind_parents[module]
   for _, tier in ipairs(RAISING) do
-    for _, m in ipairs(candidates) do
-      if self:indicator(m, tier) then
-        ev[#ev + 1] = { tier = tier, text = ("%s: %s %s%s"):format(tier, text, m, at(file_at, line_at)) }
-        return
+    local m = self:indicator(module, tier) and module
+    if not m and with_names then
+      for _, n in ipairs(names) do
+        local full = module .. "." .. n.name
+        if self:indicator(full, tier) then
+          m = full
+          break
+        end
       end
+    end
+    if m then
+      ev[#ev + 1] = { tier = tier, text = ("%s: %s %s%s"):format(tier, text, m, at(file_at, line_at)) }
+      return
     end
   end
   if plain then return end
@@ -431,7 +441,7 @@ function Analyzer:file_evidence(path, ev, seen, via)
   local facts = self:scan(path)
   local prefix = via and (via .. ": ") or ""
   local imports, dynamically = prefix .. "imports", prefix .. "imports dynamically"
-  for _, imp in ipairs(facts.imports or {}) do
+  for _, imp in ipairs(facts.imports or EMPTY) do
     local what = imp.module ~= "" and imp.module or "."
     if imp.optional or imp.type_checking then
       ev.notes[#ev.notes + 1] = ("optional: %simport %s (%s) %s, so it does not raise the tier"):format(prefix,
@@ -444,7 +454,7 @@ function Analyzer:file_evidence(path, ev, seen, via)
       self:module_evidence(imp.module, imp.from and imp.names or nil, imports, path, imp.line, ev, seen)
     end
   end
-  for _, d in ipairs(facts.dynamic_imports or {}) do
+  for _, d in ipairs(facts.dynamic_imports or EMPTY) do
     self:module_evidence(d.module, nil, dynamically, path, d.line, ev, seen)
   end
 end
@@ -469,7 +479,7 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
   end
   local at = where(fx.file, fx.fn.line)
   local how = ("fixture %s (%s) uses"):format(label, at)
-  for _, used in ipairs(fx.fn.names or {}) do
+  for _, used in ipairs(fx.fn.names or EMPTY) do
     local full, rel = self:resolve(fx.file, used)
     if full then
       self:module_evidence(full, nil, how, nil, nil, ev, {})
@@ -490,7 +500,7 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
     end
   end
   for i = #ev, kept + 1, -1 do ev[i] = nil end
-  for _, p in ipairs(fx.fn.params or {}) do
+  for _, p in ipairs(fx.fn.params or EMPTY) do
     if p ~= "self" and p ~= "cls" and p ~= "request" and not p:find("^%*") then
       self:fixture_evidence(fx.file, p, ev, visiting, label)
     end
@@ -564,13 +574,13 @@ function Analyzer:markers(path, facts)
       end
     end
   end
-  for _, fn in ipairs(facts.functions or {}) do
-    for _, d in ipairs(fn.decorators or {}) do add(d.name, d.line) end
+  for _, fn in ipairs(facts.functions or EMPTY) do
+    for _, d in ipairs(fn.decorators or EMPTY) do add(d.name, d.line) end
   end
-  for _, c in ipairs(facts.classes or {}) do
-    for _, d in ipairs(c.decorators or {}) do add(d.name, d.line) end
+  for _, c in ipairs(facts.classes or EMPTY) do
+    for _, d in ipairs(c.decorators or EMPTY) do add(d.name, d.line) end
   end
-  for _, a in ipairs(facts.assignments or {}) do
+  for _, a in ipairs(facts.assignments or EMPTY) do
     if a.target == "pytestmark" then
       for _, n in ipairs(a.names) do add(n, a.line) end
     end
@@ -592,13 +602,13 @@ function Analyzer:requested(path, facts)
   end
   local function parametrized(decorators)
     local p = {}
-    for _, d in ipairs(decorators or {}) do
+    for _, d in ipairs(decorators or EMPTY) do
       -- (plain finds at the end: an unanchored pattern tries every position)
       if d.name:find("mark.parametrize", -16, true) and d.args and d.args[1] and d.args[1].kind == "string" then
         for n in d.args[1].value:gmatch("[%w_]+") do p[n] = true end
       end
       if d.name:find("mark.usefixtures", -16, true) then
-        for _, a in ipairs(d.args or {}) do
+        for _, a in ipairs(d.args or EMPTY) do
           if a.kind == "string" then usefix[#usefix + 1] = { name = a.value, line = d.line } end
         end
       end
@@ -606,17 +616,17 @@ function Analyzer:requested(path, facts)
     return p
   end
   -- Only decorated classes are scanned (lean): the others add nothing here.
-  for _, c in ipairs(facts.classes or {}) do
+  for _, c in ipairs(facts.classes or EMPTY) do
     if c.name:match("^Test") then class_params[c.name] = parametrized(c.decorators) end
   end
   local none = {}
-  for _, fn in ipairs(facts.functions or {}) do
+  for _, fn in ipairs(facts.functions or EMPTY) do
     local is_test = fn.name:match("^test") and not fn.parent and
       (not fn.class or (fn.class:match("^Test") ~= nil))
     if is_test then
       local skip = parametrized(fn.decorators)
       local class_skip = fn.class and class_params[fn.class] or none
-      for _, p in ipairs(fn.params or {}) do
+      for _, p in ipairs(fn.params or EMPTY) do
         if p ~= "self" and p ~= "cls" and not p:find("^%*") and not skip[p] and not class_skip[p] then
           add(p, fn.line)
         end
