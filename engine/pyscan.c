@@ -301,6 +301,23 @@ static void skip_number(PyLexer *lx) {
   }
 }
 
+/* Whether the n name characters at s are a string prefix (r b u f rb br
+ * fr rf, any case): -1 if not, else 1 for an f-string and 0 for another. */
+static int string_prefix(const char *s, size_t n) {
+  if (n > 2) return -1;
+  int f = 0, r = 0, b = 0, u = 0;
+  for (size_t i = 0; i < n; i++) {
+    char p = (char)(s[i] | 0x20);
+    if (p == 'f') f++;
+    else if (p == 'r') r++;
+    else if (p == 'b') b++;
+    else if (p == 'u') u++;
+    else return -1;
+  }
+  if (f > 1 || r > 1 || b > 1 || u > 1 || (f && b) || (u && n > 1)) return -1;
+  return f;
+}
+
 int pylex_next(PyLexer *lx, PyTok *tok) {
   tok->fstring = 0;
   if (lx->done) {
@@ -396,29 +413,18 @@ int pylex_next(PyLexer *lx, PyTok *tok) {
   if (is_name_start(c)) {
     lx->cur = skip_name(lx->cur, lx->end);
     size_t n = (size_t)(lx->cur - s);
-    if (n <= 2 && lx->cur < lx->end && (*lx->cur == '\'' || *lx->cur == '"')) {
-      /* a string prefix: r b u f rb br fr rf, any case */
-      int ok = 1, f = 0, r = 0, b = 0, u = 0;
-      for (size_t i = 0; i < n; i++) {
-        char p = (char)(s[i] | 0x20);
-        if (p == 'f') f++;
-        else if (p == 'r') r++;
-        else if (p == 'b') b++;
-        else if (p == 'u') u++;
-        else ok = 0;
-      }
-      if (ok && f <= 1 && r <= 1 && b <= 1 && u <= 1 && !(f && b) && !(u && n > 1)) {
-        char q = *lx->cur;
-        int triple = lx->end - lx->cur >= 3 && lx->cur[1] == q && lx->cur[2] == q;
-        int line = lx->line;
-        lx->cur += triple ? 3 : 1;
-        if (scan_string(lx, q, triple, f, 0) < 0) return fail(lx, tok);
-        tok->type = PYT_STRING;
-        tok->fstring = f;
-        tok->n = (size_t)(lx->cur - s);
-        tok->line = line;
-        return PYT_STRING;
-      }
+    int f = lx->cur < lx->end && (*lx->cur == '\'' || *lx->cur == '"') ? string_prefix(s, n) : -1;
+    if (f >= 0) {
+      char q = *lx->cur;
+      int triple = lx->end - lx->cur >= 3 && lx->cur[1] == q && lx->cur[2] == q;
+      int line = lx->line;
+      lx->cur += triple ? 3 : 1;
+      if (scan_string(lx, q, triple, f, 0) < 0) return fail(lx, tok);
+      tok->type = PYT_STRING;
+      tok->fstring = f;
+      tok->n = (size_t)(lx->cur - s);
+      tok->line = line;
+      return PYT_STRING;
     }
     tok->type = PYT_NAME;
     tok->n = n;
@@ -508,17 +514,9 @@ static int quote_prefix(const char *start, const char *q, int *fmt) {
   size_t n = (size_t)(q - s);
   *fmt = 0;
   if (n == 0) return 0;
-  if (n > 2 || (s > start && (s[-1] == '.' || s[-1] == '+' || s[-1] == '-'))) return -1;
-  int f = 0, r = 0, b = 0, u = 0;
-  for (size_t i = 0; i < n; i++) {
-    char p = (char)(s[i] | 0x20);
-    if (p == 'f') f++;
-    else if (p == 'r') r++;
-    else if (p == 'b') b++;
-    else if (p == 'u') u++;
-    else return -1;
-  }
-  if (f > 1 || r > 1 || b > 1 || u > 1 || (f && b) || (u && n > 1)) return -1;
+  if (s > start && (s[-1] == '.' || s[-1] == '+' || s[-1] == '-')) return -1;
+  int f = string_prefix(s, n);
+  if (f < 0) return -1;
   *fmt = f;
   return 0;
 }
