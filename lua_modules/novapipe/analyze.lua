@@ -794,6 +794,18 @@ end
 
 local DEFAULT_OUTPUT = "backend/test-classification-report.json"
 
+-- The report's lists are JSON arrays even when empty, as the reference
+-- wrote them ([] where an encoder would write {}).
+local function mark_arrays(report, json)
+  for _, list in pairs(report.categorized_tests) do json.array(list) end
+  json.array(report.errors)
+  for _, d in pairs(report.test_details) do
+    for _, k in ipairs({ "imports", "fixtures", "markers", "reasons", "errors" }) do
+      if d[k] then json.array(d[k]) end
+    end
+  end
+end
+
 local function pct(summary, c)
   return ("%d (%.1f%%)"):format(summary[c .. "_count"], summary[c .. "_percentage"])
 end
@@ -846,6 +858,7 @@ function M.stage(opts)
       if out then
         local dir = out:match("^(.*)/[^/]*$")
         if dir then assert(fs.mkdir_p(dir)) end
+        mark_arrays(report, json)
         local ok, err = json.write(out, report)
         if not ok then return { status = "error", reason = err } end
         require("novapipe.reports").add(out, "test classification")

@@ -160,6 +160,16 @@ describe("novapipe run analyze", function()
         assert.is_not_nil(d[k], k)
       end
     end)
+
+    it("writes the report the same way every time, lists as arrays even when empty", function()
+      local text = H.read(setup_root .. "/report.json")
+      local again = analyze(setup_root)
+      assert.is_table(again)
+      assert.equal(text, H.read(setup_root .. "/report.json"))
+      assert.matches('"unknown": %[\n', text)
+      assert.matches('"fixtures": %[%]', text)
+      assert.matches('\n  "categorized_tests": {\n', text)
+    end)
   end)
 
   describe("fixtures", function()
