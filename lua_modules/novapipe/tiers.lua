@@ -257,8 +257,8 @@ local function run_tier(session, tier)
   local timeout = tier.timeout or opts.timeout
   local r, err, py = session.run_pytest(args, {
     env = env, stdin = "null",
+    -- stderr: see session.run_pytest
     stdout = opts.verbose and "inherit" or keep.line,
-    stderr = "stdout",
     events = prog.event,
     timeout = timeout,
     filter = session.phi_filter,
@@ -425,7 +425,9 @@ function M.stages(opts)
         local sink = spawn_opts.stdout
         local o = {}
         for key, v in pairs(spawn_opts) do o[key] = v end
-        -- The bootstrap's marker goes to stderr before pytest starts.
+        -- The bootstrap's marker goes to stderr before pytest starts; the
+        -- rest of stderr (through the PHI filter, like every line) goes
+        -- where stdout's lines go, or, streamed, to novapipe's stderr.
         o.stderr = function(line)
           local m = line:match(missing_line)
           if m then
@@ -434,7 +436,7 @@ function M.stages(opts)
           elseif type(sink) == "function" then
             sink(line)
           else
-            io.stdout:write(line, "\n")
+            io.stderr:write(line, "\n")
           end
         end
         local r, err = process.run(python.pytest_argv(c.exe, args), o)

@@ -283,11 +283,17 @@ def test_plain(): pass
       assert.matches("FAIL%s+standalone[^\n]*  1 failed\n", r.stdout)
     end)
 
-    it("--verbose streams pytest's own output", function()
-      local root = new_project({ [TESTS .. "standalone/test_v.py"] = "def test_visible(): pass\n" })
+    it("--verbose streams pytest's own output, its stderr to stderr", function()
+      local root = new_project({
+        [TESTS .. "standalone/test_v.py"] = "def test_visible(): pass\n",
+        [TESTS .. "standalone/conftest.py"] = "import sys\ndef pytest_unconfigure(config):\n"
+          .. "    sys.stderr.write('written to stderr\\n')\n",
+      })
       local r = run(root, { "--standalone", "--verbose" })
       assert.equal(0, r.code)
       assert.matches("test_v.py::test_visible PASSED", r.stdout)
+      assert.matches("written to stderr", r.stderr)
+      assert.is_nil(r.stdout:find("written to stderr", 1, true))
       assert.is_nil(run(root, { "--standalone" }).stdout:find("test_visible", 1, true))
     end)
 
