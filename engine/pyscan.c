@@ -1149,7 +1149,6 @@ static PyStr *build_strs(Scanner *s, const RefList *l) {
   return out;
 }
 
-/* def name(params) [-> x]: opens a function (reported when it ends). */
 /* Whether a function with the pending decorators keeps its body's names
  * (PYSCAN_NAMES_DECORATED): any decorator does, or with names_suffix, a
  * plain name or a dotted one that ends with it. */
@@ -1158,11 +1157,13 @@ static int names_wanted(Scanner *s) {
   size_t sn = suffix ? strlen(suffix) : 0;
   for (int i = 0; i < s->ndecors; i++) {
     PyStr d = deref(&s->arena, s->decors[i].name);
-    if (!suffix || d.n == 0 || !memchr(d.p, '.', d.n) || (d.n >= sn && memcmp(d.p + d.n - sn, suffix, sn) == 0)) return 1;
+    if (!suffix || d.n == 0 || !memchr(d.p, '.', d.n)) return 1;
+    if (d.n >= sn && memcmp(d.p + d.n - sn, suffix, sn) == 0) return 1;
   }
   return 0;
 }
 
+/* def name(params) [-> x]: opens a function (reported when it ends). */
 static int parse_def(Scanner *s, int i, int end, int is_async) {
   if (i + 1 >= end || s->toks[i + 1].type != PYT_NAME) return -1;
   if (grow((void **)&s->funcs, &s->capfuncs, s->nfuncs + 1, sizeof *s->funcs)) {

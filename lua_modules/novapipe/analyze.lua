@@ -538,7 +538,8 @@ function Analyzer:spellings(path)
           end
           bind(n.alias or n.name, what)
         elseif n.alias then
-          bind(n.alias, (m == "pytest" and { mark = n.alias .. ".mark." }) or (m == "pytest.mark" and { mark = n.alias .. "." }))
+          bind(n.alias, (m == "pytest" and { mark = n.alias .. ".mark." })
+            or (m == "pytest.mark" and { mark = n.alias .. "." }))
         elseif any then
           bind(m:match("^[^.]+")) -- `import pytest.mark` binds pytest: pytest.mark. is always there
         end
