@@ -147,6 +147,9 @@ local function cmd_run(args)
   local p = pipeline()
   local def = p.load(path)
   require("novapipe.reports").reset()
+  -- What runs killed without a chance to clean up left in $TMPDIR (a
+  -- PostgreSQL data directory, a private JUnit file) goes now.
+  pcall(require("novapipe.tmp").sweep)
   local done, outcome = xpcall(function()
     local opts = p.parse(def, args.pipeline, args.args, function(s) io.write(s) end)
     if not opts then return nil end

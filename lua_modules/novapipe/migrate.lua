@@ -512,7 +512,7 @@ end
 ---nil and an error.
 function M.outcomes(py, files, map)
   local junit = require "novapipe.junit"
-  local dir = assert(fs.mkdtemp("novapipe-verify-"))
+  local dir = assert(require("novapipe.tmp").dir("novapipe-verify-"))
   local xml = dir .. "/run.xml"
   local args = { py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1", "--junitxml=" .. xml }
   for _, f in ipairs(files) do args[#args + 1] = f end

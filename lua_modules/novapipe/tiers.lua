@@ -231,7 +231,7 @@ local function run_tier(session, tier)
     assert(fs.mkdir_p(results))
     junit_path = ("%s/%s-results.xml"):format(results, tier.name)
   else
-    scope.private = assert(fs.mkdtemp("novapipe-junit-"))
+    scope.private = assert(require("novapipe.tmp").dir("novapipe-junit-"))
     junit_path = scope.private .. "/" .. tier.name .. ".xml"
   end
   os.remove(junit_path)

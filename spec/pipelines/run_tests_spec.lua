@@ -424,17 +424,38 @@ def test_plain(): pass
       assert.is_nil(H.find_process("sleep", marker))
     end)
 
-    it("killed with SIGKILL during the integration tier, leaves no PostgreSQL running", function()
+    it("killed with SIGKILL during the integration tier, leaves no PostgreSQL running, "
+      .. "and the next run removes its data directory", function()
       local run_ = start_integration(new_project)
       run_.p:kill("KILL")
       run_.p:wait()
       local deadline = time.now() + 10
       while proc.exists(run_.server) and time.now() < deadline do time.sleep(0.05) end
       assert.is_false(proc.exists(run_.server))
-      -- its data directory is left (nothing alive could remove it), in the
-      -- project's TMPDIR, removed with the project
-      local left = fs.walk(run_.tmp, { dirs = true }) or {}
-      assert.is_truthy(table.concat(left, " "):find("novapipe%-pg%-"))
+      -- its data directory (and its private JUnit one) are left: nothing
+      -- alive could remove them
+      local function left()
+        local names = {}
+        for name in lfs.dir(run_.tmp) do
+          if name:find("^novapipe%-") then names[#names + 1] = name end
+        end
+        table.sort(names)
+        return names
+      end
+      local dead = left()
+      assert.equal(2, #dead)
+      assert.matches("^novapipe%-junit%-%d+%.%d+%-", dead[1])
+      assert.matches("^novapipe%-pg%-%d+%.%d+%-", dead[2])
+      -- a directory of a live process's (this one's) stays; the next run
+      -- removes the dead one's
+      local start = H.read("/proc/self/stat"):match("^.*%) (.*)$"):match("^" .. ("%S+%s+"):rep(19) .. "(%d+)")
+      local me = ("%s/novapipe-junit-%d.%s-abcdef"):format(run_.tmp, proc.self().pid, start)
+      assert(fs.mkdir_p(me))
+      local r = H.novapipe({ "-C", run_.root or run_.tmp .. "/..", "run", "run_tests", "--standalone" },
+        { env = { TMPDIR = run_.tmp, DATABASE_URL = false } })
+      assert.is_true(r.code == 0 or r.code == 1, r.stderr)
+      assert.same({ me:match("[^/]+$") }, left())
+      fs.rmtree(me)
     end)
 
     it("on Ctrl-C during the integration tier leaves no PostgreSQL and no data directory", function()

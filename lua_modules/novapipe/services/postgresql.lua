@@ -100,7 +100,7 @@ function M.start(opts)
     -- novapipe gave the child; setpriv sets it again after the change.
     as = { "setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--pdeathsig", "KILL", "--" }
   end
-  local dir, err = fs.mkdtemp("novapipe-pg-")
+  local dir, err = require("novapipe.tmp").dir("novapipe-pg-")
   if not dir then return nil, err end
   local svc = setmetatable({ dir = dir, data = dir .. "/data", log = dir .. "/server.log" }, Service)
   if root then

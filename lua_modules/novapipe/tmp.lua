@@ -1,0 +1,80 @@
+-- Temporary directories that say whose they are, and the sweep that removes
+-- those of novapipe processes that died without cleaning up (SIGKILL, a
+-- power cut): a PostgreSQL data directory or a JUnit file holding test
+-- output should not outlive its run by more than the next run's start.
+--
+-- A directory is named <prefix><pid>.<start>-XXXXXX, where start is the
+-- process's start time (from /proc/<pid>/stat), so a process that reuses
+-- the pid is not taken for its owner.
+local fs = require "novapipe.fs"
+local lfs = require "lfs"
+local proc = require "novapipe.proc"
+
+local M = {}
+
+-- A process's start time (clock ticks since boot, as text), or nil when
+-- there is no such process (or no /proc).
+local function start_time(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return nil end
+  local stat = f:read("a")
+  f:close()
+  -- fields after the command name, which may hold spaces: state is field 3
+  local rest = stat:match("^.*%) (.*)$")
+  if not rest then return nil end
+  local i = 3
+  for field in rest:gmatch("%S+") do
+    if i == 22 then return field end
+    i = i + 1
+  end
+end
+
+local own -- this process's "<pid>.<start>"
+
+local function tag()
+  if not own then
+    local pid = proc.self().pid
+    own = ("%d.%s"):format(pid, start_time(pid) or "0")
+  end
+  return own
+end
+
+local function tmpdir()
+  local t = os.getenv("TMPDIR")
+  return (t and t ~= "") and t or "/tmp"
+end
+
+---A new directory (0700) under $TMPDIR, named for this process.
+---@param prefix string such as "novapipe-junit-"
+---@return string|nil path
+---@return string? error
+function M.dir(prefix)
+  return fs.mkdtemp(prefix .. tag() .. "-")
+end
+
+---Removes the directories M.dir made for processes that are gone (this
+---user's, or anyone's when root), in `root` ($TMPDIR by default). Without
+---/proc it does nothing: it could not tell a live owner from a dead one.
+---@param root? string
+---@return string[] removed
+function M.sweep(root)
+  local removed = {}
+  if not start_time(proc.self().pid) then return removed end
+  local uid = proc.self().uid
+  root = root or tmpdir()
+  local ok, iter, state = pcall(lfs.dir, root)
+  if not ok then return removed end
+  for name in iter, state do
+    local pid, start = name:match("^novapipe%-%w+%-(%d+)%.(%d+)%-%w+$")
+    if pid and start_time(pid) ~= start then
+      local path = root .. "/" .. name
+      local a = lfs.symlinkattributes(path)
+      if a and a.mode == "directory" and (a.uid == uid or uid == 0) and fs.rmtree(path) then
+        removed[#removed + 1] = path
+      end
+    end
+  end
+  return removed
+end
+
+return M
