@@ -75,48 +75,40 @@ static void roundtrip(const char *what, const char *src, size_t n) {
   }
 }
 
-static void test_prefix(void) {
-  const char *src = "def test_a(x): pass\ndef helper(y): pass\n@fixture\ndef db(): pass\n";
+/* The facts of src recorded with a filter and replayed, as text (the
+ * caller frees it). */
+static char *filtered(const char *src, int names, PyFnFilter filter) {
   PyFacts f = {0};
-  PyFnFilter tests = {"test", 4, 0, NULL};
-  pyfacts_record(src, strlen(src), 0, &tests, &f);
+  pyfacts_record(src, strlen(src), names, &filter, &f);
   Dump d = {0};
-  PyVisitor v = dump_visitor(&d, 0);
+  PyVisitor v = dump_visitor(&d, names);
   CHECK(pyfacts_replay(f.p, f.n, &v) == 0, "replay");
-  CHECK(strstr(d.p, "[6:test_a]") && strstr(d.p, "[2:db]") && !strstr(d.p, "helper"),
-        "only test* and decorated functions are recorded: %s", d.p);
   pyfacts_free(&f);
-  free(d.p);
+  return d.p ? d.p : calloc(1, 1);
+}
+
+static void test_prefix(void) {
+  char *d = filtered("def test_a(x): pass\ndef helper(y): pass\n@fixture\ndef db(): pass\n", 0,
+                     (PyFnFilter){"test", 4, 0, NULL});
+  CHECK(strstr(d, "[6:test_a]") && strstr(d, "[2:db]") && !strstr(d, "helper"),
+        "only test* and decorated functions are recorded: %s", d);
+  free(d);
   /* lean: a test that requests nothing and carries no marker is left out,
    * and so is a class without decorators */
-  const char *lean_src = "def test_plain(): pass\nclass TestC:\n    def test_m(self, *a, **k): pass\n"
-                         "    def test_f(self, db): pass\n@mark.slow\ndef test_d(): pass\n"
-                         "@mark.db\nclass TestMarked(Base): pass\n";
-  PyFacts g = {0};
-  PyFnFilter lean = {"test", 4, 1, NULL};
-  pyfacts_record(lean_src, strlen(lean_src), 0, &lean, &g);
-  Dump e = {0};
-  PyVisitor w = dump_visitor(&e, 0);
-  CHECK(pyfacts_replay(g.p, g.n, &w) == 0, "replay");
-  CHECK(!strstr(e.p, "test_plain") && !strstr(e.p, "test_m") && strstr(e.p, "[6:test_f]") && strstr(e.p, "[6:test_d]"),
-        "lean keeps what requests fixtures or carries decorators: %s", e.p);
-  CHECK(!strstr(e.p, "C[5:TestC]") && strstr(e.p, "C[10:TestMarked]"), "lean keeps decorated classes only: %s", e.p);
-  pyfacts_free(&g);
-  free(e.p);
+  char *e = filtered("def test_plain(): pass\nclass TestC:\n    def test_m(self, *a, **k): pass\n"
+                     "    def test_f(self, db): pass\n@mark.slow\ndef test_d(): pass\n"
+                     "@mark.db\nclass TestMarked(Base): pass\n", 0, (PyFnFilter){"test", 4, 1, NULL});
+  CHECK(!strstr(e, "test_plain") && !strstr(e, "test_m") && strstr(e, "[6:test_f]") && strstr(e, "[6:test_d]"),
+        "lean keeps what requests fixtures or carries decorators: %s", e);
+  CHECK(!strstr(e, "C[5:TestC]") && strstr(e, "C[10:TestMarked]"), "lean keeps decorated classes only: %s", e);
+  free(e);
   /* names_suffix: body names only where a decorator can be a fixture's */
-  const char *fx_src = "@pytest.fixture\ndef a():\n    return used_a\n@fx\ndef b():\n    return used_b\n"
-                       "@unittest.skipIf(x)\ndef c():\n    return used_c\n@mark.slow\n@pt.yield_fixture(scope='s')\n"
-                       "def d():\n    return used_d\n";
-  PyFacts h = {0};
-  PyFnFilter fixtures = {NULL, 0, 0, "fixture"};
-  pyfacts_record(fx_src, strlen(fx_src), PYSCAN_NAMES_DECORATED, &fixtures, &h);
-  Dump x = {0};
-  PyVisitor y = dump_visitor(&x, PYSCAN_NAMES_DECORATED);
-  CHECK(pyfacts_replay(h.p, h.n, &y) == 0, "replay");
-  CHECK(strstr(x.p, "used_a") && strstr(x.p, "used_b") && !strstr(x.p, "used_c") && strstr(x.p, "used_d") &&
-        strstr(x.p, "[1:c]"), "names kept where a decorator can be a fixture's: %s", x.p);
-  pyfacts_free(&h);
-  free(x.p);
+  char *x = filtered("@pytest.fixture\ndef a():\n    return used_a\n@fx\ndef b():\n    return used_b\n"
+                     "@unittest.skipIf(x)\ndef c():\n    return used_c\n@mark.slow\n@pt.yield_fixture(scope='s')\n"
+                     "def d():\n    return used_d\n", PYSCAN_NAMES_DECORATED, (PyFnFilter){NULL, 0, 0, "fixture"});
+  CHECK(strstr(x, "used_a") && strstr(x, "used_b") && !strstr(x, "used_c") && strstr(x, "used_d") &&
+        strstr(x, "[1:c]"), "names kept where a decorator can be a fixture's: %s", x);
+  free(x);
 }
 
 static void test_garbage(void) {

@@ -142,6 +142,13 @@ local function cmd_audit(args)
   return errors.EXIT.failed
 end
 
+-- The xpcall handler: a usage error or an interrupt as it is, anything
+-- else (a bug) with its traceback.
+local function traceback(e)
+  if errors.is_usage(e) or errors.is_interrupt(e) then return e end
+  return debug.traceback(tostring(e), 2)
+end
+
 local function cmd_run(args)
   local path = M.resolve(args.pipeline)
   local p = pipeline()
@@ -160,10 +167,7 @@ local function cmd_run(args)
       bus:subscribe(require("novapipe.reporters.markdown").new(step_summary))
     end
     return p.run(def, opts, { bus = bus, path = path, name = args.pipeline, def = def })
-  end, function(e)
-    if errors.is_usage(e) or errors.is_interrupt(e) then return e end
-    return debug.traceback(tostring(e), 2)
-  end)
+  end, traceback)
   if done and not outcome then return errors.EXIT.passed end -- --help
   local exit
   if done then exit = outcome.exit
@@ -254,10 +258,7 @@ function M.main(argv)
     end
   end
   local commands = { run = cmd_run, list = cmd_list, exec = cmd_exec, audit = cmd_audit }
-  local done, code = xpcall(commands[args.command], function(e)
-    if errors.is_usage(e) or errors.is_interrupt(e) then return e end
-    return debug.traceback(tostring(e), 2)
-  end, args)
+  local done, code = xpcall(commands[args.command], traceback, args)
   if done then return code end
   if errors.is_interrupt(code) or proc.interrupted() then
     error(code, 0) -- the host turns it into exit 130
