@@ -122,6 +122,21 @@ function M.filter(cfg)
   return function(line) return (mask(line)) end
 end
 
+---Masks a text line by line.
+---@param text string
+---@param cfg? table
+---@return string masked
+---@return integer count of values masked
+function M.mask_text(text, cfg)
+  local mask, total = M.masker(cfg), 0
+  local out = text:gsub("[^\n]+", function(line)
+    local masked, n = mask(line)
+    total = total + n
+    return masked
+  end)
+  return out, total
+end
+
 ---Masks a whole file in place (atomically, owner-only), line by line.
 ---@return integer|nil count of values masked
 ---@return string? error
@@ -129,12 +144,7 @@ function M.mask_file(path, cfg)
   local fs = require "novapipe.fs"
   local text, err = fs.read(path)
   if not text then return nil, err end
-  local mask, total = M.masker(cfg), 0
-  local out = text:gsub("[^\n]+", function(line)
-    local masked, n = mask(line)
-    total = total + n
-    return masked
-  end)
+  local out, total = M.mask_text(text, cfg)
   if total > 0 then
     local ok, werr = fs.atomic_write(path, out, "0600")
     if not ok then return nil, werr end

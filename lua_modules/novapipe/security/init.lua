@@ -107,7 +107,7 @@ local function phi_stage(state)
       if not path then return { status = "error", reason = err } end
     end
     return {
-      status = over and "failed" or "passed",
+      status = audit.status,
       summary = ("%d finding(s) in %d file(s)%s%s"):format(#audit.findings, audit.files,
         #audit.waived > 0 and (", " .. #audit.waived .. " waived") or "", over and (" (more than " .. limit .. ")") or ""),
       details = #details > 0 and details or nil,
@@ -269,10 +269,9 @@ local function report_stage(state, ctx_results)
     }
     local render = require "novapipe.security.report"
     -- Whatever a test name or message holds, the report is masked too.
-    local mask = state.cfg.phi.enabled and require("novapipe.phi").masker(state.cfg.phi) or nil
     local function masked(text)
-      if not mask then return text end
-      return (text:gsub("[^\n]+", function(l) return (mask(l)) end))
+      if not state.cfg.phi.enabled then return text end
+      return (require("novapipe.phi").mask_text(text, state.cfg.phi))
     end
     local written = {}
     local base = ("security-report-%s"):format(state.stamp)
