@@ -104,15 +104,21 @@ local function iso_time()
   return os.date("!%Y-%m-%dT%H:%M:%SZ")
 end
 
+-- The head file's seq and hash: nil when there is no head file, false
+-- when it is damaged.
+local function read_head(log)
+  local text = fs.read(log .. ".head")
+  if not text then return nil end
+  local ok, h = pcall(cjson.decode, text)
+  local seq = ok and type(h) == "table" and math.tointeger(h.seq)
+  if not seq then return false end
+  return seq, h.hash
+end
+
 -- The last entry's seq and hash, from the head file, else the log's last line.
 local function last_of(log)
-  local head = fs.read(log .. ".head")
-  if head then
-    local ok, h = pcall(cjson.decode, head)
-    if ok and type(h) == "table" and math.tointeger(h.seq) and type(h.hash) == "string" then
-      return math.tointeger(h.seq), h.hash
-    end
-  end
+  local hseq, hhash = read_head(log)
+  if hseq and type(hhash) == "string" then return hseq, hhash end
   local text = fs.read(log)
   if not text or text == "" then return 0, M.GENESIS end
   local last = text:match("([^\n]+)\n?$")
@@ -212,10 +218,8 @@ function M.verify(log)
     seen[e.seq] = true
     if e.seq > last_seq then last_seq, last_hash = e.seq, e.hash end
   end
-  local head = fs.read(log .. ".head")
-  if head then
-    local ok, h = pcall(cjson.decode, head)
-    local hseq = ok and type(h) == "table" and math.tointeger(h.seq)
+  local hseq, hhash = read_head(log)
+  if hseq ~= nil then
     if not hseq then
       problem("%s.head: damaged", log)
     elseif hseq > last_seq then
@@ -224,7 +228,7 @@ function M.verify(log)
     elseif hseq < last_seq then
       problem("line %d: entries after %d were added behind novapipe's back (the head file records %d entries)",
         n, hseq, hseq)
-    elseif h.hash ~= last_hash then
+    elseif hhash ~= last_hash then
       problem("line %d: entry %d, the last, was replaced (the head file records another hash)", n, last_seq)
     end
   elseif #entries > 0 then
