@@ -59,8 +59,9 @@ end
 ---@return string[] removed
 function M.sweep(root)
   local removed = {}
-  if not start_time(proc.self().pid) then return removed end
-  local uid = proc.self().uid
+  local me = proc.self()
+  if not start_time(me.pid) then return removed end
+  local uid = me.uid
   root = root or tmpdir()
   local ok, iter, state = pcall(lfs.dir, root)
   if not ok then return removed end
