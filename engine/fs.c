@@ -38,6 +38,13 @@ static int result(lua_State *L, int rc, const char *what, const char *path) {
     return 1;
   }
   int e = errno;
+  if (e == ELOOP && *os_refused_link()) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s '%s': refusing to write through the symbolic link '%s' (novapipe did not make it; "
+                    "remove it, or point the setting at a real directory)", what, path, os_refused_link());
+    lua_pushliteral(L, "ELOOP");
+    return 3;
+  }
   lua_pushfstring(L, "%s '%s'", what, path);
   return np_fail(L, lua_tostring(L, -1), e);
 }
@@ -115,11 +122,11 @@ static int l_copy(lua_State *L) {
   return np_fail(L, lua_tostring(L, -1), e);
 }
 
-/* fs.chmod(path, mode) -> true | nil, msg, errname */
+/* fs.chmod(path, mode) -> true | nil, msg, errname; a link is refused. */
 static int l_chmod(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checkany(L, 2);
-  return result(L, chmod(path, opt_mode(L, 2, 0)), "chmod", path);
+  return result(L, os_chmod(path, opt_mode(L, 2, 0)), "chmod", path);
 }
 
 /* fs.realpath(path) -> absolute path | nil, msg, errname */
@@ -294,6 +301,68 @@ static int l_append(lua_State *L) {
   return result(L, os_append(path, data, len, opt_mode(L, 3, 0600)), "append to", path);
 }
 
+#define WRITER_MT "novapipe.fs.writer"
+
+typedef struct {
+  OsWriter w;
+  int open;
+  char path[PATH_MAX];
+} Writer;
+
+static int writer_abort(lua_State *L) {
+  Writer *w = luaL_checkudata(L, 1, WRITER_MT);
+  if (w->open) os_write_abort(&w->w);
+  w->open = 0;
+  return 0;
+}
+
+/* writer:write(s) -> writer | nil, msg, errname */
+static int writer_write(lua_State *L) {
+  Writer *w = luaL_checkudata(L, 1, WRITER_MT);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  if (!w->open) return luaL_error(L, "write to a writer that is committed or aborted");
+  if (os_write_some(&w->w, s, len) < 0) {
+    int e = errno;
+    os_write_abort(&w->w);
+    w->open = 0;
+    errno = e;
+    return result(L, -1, "write", w->path);
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* writer:commit() -> true | nil, msg, errname: fsync, mode, rename. */
+static int writer_commit(lua_State *L) {
+  Writer *w = luaL_checkudata(L, 1, WRITER_MT);
+  if (!w->open) return luaL_error(L, "commit of a writer that is committed or aborted");
+  w->open = 0;
+  return result(L, os_write_commit(&w->w), "write", w->path);
+}
+
+/* fs.writer(path[, mode = "0600"]) -> writer | nil, msg, errname: a file
+ * written piece by piece that appears at path, whole, on commit (and never
+ * when aborted, closed or collected before). Links refused as everywhere. */
+static int l_writer(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  mode_t mode = opt_mode(L, 2, 0600);
+  Writer *w = lua_newuserdatauv(L, sizeof *w, 0);
+  w->open = 0;
+  luaL_setmetatable(L, WRITER_MT);
+  snprintf(w->path, sizeof w->path, "%s", path);
+  if (os_write_begin(&w->w, path, mode) < 0) return result(L, -1, "write", path);
+  w->open = 1;
+  return 1;
+}
+
+static const luaL_Reg writer_methods[] = {
+  {"write", writer_write},
+  {"commit", writer_commit},
+  {"abort", writer_abort},
+  {NULL, NULL},
+};
+
 #define LOCK_MT "novapipe.fs.lock"
 
 typedef struct {
@@ -321,7 +390,7 @@ static int l_lock(lua_State *L) {
   Lock *k = lua_newuserdatauv(L, sizeof *k, 0);
   k->fd = -1;
   luaL_setmetatable(L, LOCK_MT);
-  k->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  k->fd = os_open_file(path, O_RDWR | O_CREAT, 0600);
   if (k->fd < 0) return result(L, -1, "open lock", path);
   int rc;
   while ((rc = flock(k->fd, LOCK_EX)) < 0 && errno == EINTR) {
@@ -343,6 +412,7 @@ static const luaL_Reg lock_methods[] = {
 static const luaL_Reg fs_funcs[] = {
   {"append", l_append},
   {"lock", l_lock},
+  {"writer", l_writer},
   {"atomic_write", l_atomic_write},
   {"read", l_read},
   {"mkdir_p", l_mkdir_p},
@@ -358,6 +428,7 @@ static const luaL_Reg fs_funcs[] = {
 
 int luaopen_novapipe_fs(lua_State *L) {
   np_new_class(L, LOCK_MT, lock_methods, lock_release);
+  np_new_class(L, WRITER_MT, writer_methods, writer_abort);
   luaL_newlib(L, fs_funcs);
   return 1;
 }

@@ -31,6 +31,29 @@ static int pending_add(LineBuf *lb, const char *p, size_t n) {
   return 0;
 }
 
+/* Where a full pending line is cut into a piece: after the last space,
+ * tab, quote, comma, semicolon or angle bracket in its second half (at
+ * most 4 KiB), so a value such as an SSN is not split between two pieces
+ * that a filter sees apart; at max when there is none. */
+static size_t piece_end(const LineBuf *lb) {
+  size_t window = lb->max / 2;
+  if (window > 4096) window = 4096;
+  for (size_t i = lb->len; i > lb->len - window; i--) {
+    char c = lb->buf[i - 1];
+    if (c == ' ' || c == '\t' || c == '"' || c == '\'' || c == ',' || c == ';' || c == '<' || c == '>') return i;
+  }
+  return lb->len;
+}
+
+/* Emits the first piece of a full pending line and keeps the rest. */
+static int emit_piece(LineBuf *lb, linebuf_emit emit, void *ctx) {
+  size_t cut = piece_end(lb);
+  int rc = emit(ctx, lb->buf, cut, 0);
+  memmove(lb->buf, lb->buf + cut, lb->len - cut);
+  lb->len -= cut;
+  return rc;
+}
+
 int linebuf_feed(LineBuf *lb, const char *data, size_t n, linebuf_emit emit, void *ctx) {
   while (n > 0) {
     const char *nl = memchr(data, '\n', n);
@@ -45,8 +68,7 @@ int linebuf_feed(LineBuf *lb, const char *data, size_t n, linebuf_emit emit, voi
       const char *p = data;
       while (left > 0) {
         if (lb->len == lb->max) {
-          int rc = emit(ctx, lb->buf, lb->len, 0);
-          lb->len = 0;
+          int rc = emit_piece(lb, emit, ctx);
           if (rc) return rc;
         }
         size_t room = lb->max - lb->len;

@@ -4,7 +4,9 @@
  * Bytes are fed in chunks of any size; every complete line (without its
  * '\n') is handed to an emit callback, straight from the caller's chunk when
  * nothing is pending, otherwise from an internal buffer. A line longer than
- * `max` bytes is handed on in pieces of `max` bytes so memory stays bounded;
+ * `max` bytes is handed on in pieces of at most `max` bytes so memory stays
+ * bounded, each cut after a separator (space, quote, comma, bracket) near
+ * its end when there is one, so a filter never sees a word split in two;
  * such a piece is flagged as not ending a line.
  */
 #ifndef NOVAPIPE_LINEBUF_H

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -211,32 +212,6 @@ int os_rmtree(const char *path) {
   return nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
-int os_mkdir_p(const char *path, mode_t mode) {
-  char tmp[PATH_MAX];
-  size_t len = strlen(path);
-  if (len == 0 || len >= sizeof tmp) {
-    errno = len ? ENAMETOOLONG : ENOENT;
-    return -1;
-  }
-  memcpy(tmp, path, len + 1);
-  for (char *p = tmp + 1; ; p++) {
-    if (*p == '/' || *p == '\0') {
-      char c = *p;
-      *p = '\0';
-      if (mkdir(tmp, mode) < 0 && errno != EEXIST) return -1;
-      if (c == '\0') break;
-      *p = c;
-    }
-  }
-  struct stat st;
-  if (stat(path, &st) < 0) return -1;
-  if (!S_ISDIR(st.st_mode)) {
-    errno = ENOTDIR;
-    return -1;
-  }
-  return 0;
-}
-
 static int write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
@@ -250,47 +225,267 @@ static int write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
-int os_atomic_write(const char *path, const char *data, size_t len, mode_t mode) {
-  char tmp[PATH_MAX];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  int fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd < 0) return -1;
-  if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) goto fail;
-  if (close(fd) < 0) {
-    fd = -1;
-    goto fail;
-  }
-  if (rename(tmp, path) < 0) {
-    fd = -1;
-    goto fail;
-  }
-  /* Make the rename itself durable. */
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash == dir) slash[1] = '\0';
-  else if (slash) *slash = '\0';
-  else snprintf(dir, sizeof dir, ".");
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return 0;
-fail:;
-  int e = errno;
-  if (fd >= 0) close(fd);
-  unlink(tmp);
-  errno = e;
+/* The symbolic link that made the last os_* call of this thread fail with
+ * ELOOP: the prefix of the path it was given. */
+static _Thread_local char link_seen[PATH_MAX];
+
+const char *os_refused_link(void) {
+  return link_seen;
+}
+
+/* Whether the symbolic link `name` in the directory `dirfd` is the system's
+ * own: owned by root, in a directory owned by root that others cannot
+ * write. Only such links are followed, and only in absolute paths. */
+static int system_link(int dirfd, const char *name) {
+  struct stat l, d;
+  if (fstatat(dirfd, name, &l, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(l.st_mode) || l.st_uid != 0) return 0;
+  if (fstat(dirfd, &d) < 0) return 0;
+  return d.st_uid == 0 && !(d.st_mode & S_IWOTH);
+}
+
+/* Records `path`'s first `len` bytes as the refused link; sets ELOOP. */
+static int refuse_link(const char *path, size_t len) {
+  if (len >= sizeof link_seen) len = sizeof link_seen - 1;
+  memcpy(link_seen, path, len);
+  link_seen[len] = '\0';
+  errno = ELOOP;
   return -1;
 }
 
-int os_append(const char *path, const char *data, size_t len, mode_t mode) {
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, mode);
+int os_open_dir(const char *dir, int create, mode_t mode) {
+  link_seen[0] = '\0';
+  int absolute = dir[0] == '/';
+  int fd = open(absolute ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -1;
+  const char *p = dir;
+  char comp[NAME_MAX + 1];
+  while (*p) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    const char *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n > NAME_MAX) {
+      close(fd);
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    memcpy(comp, p, n);
+    comp[n] = '\0';
+    size_t prefix = (size_t)(p - dir) + n;
+    p += n;
+    int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (next < 0 && errno == ENOENT && create) {
+      if (mkdirat(fd, comp, mode) < 0 && errno != EEXIST) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+      }
+      next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (next < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+      struct stat st;
+      int is_link = fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+      if (is_link && absolute && system_link(fd, comp)) {
+        next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      } else if (is_link) {
+        close(fd);
+        return refuse_link(dir, prefix);
+      } else {
+        errno = ENOTDIR;
+      }
+    }
+    int e = errno;
+    close(fd);
+    if (next < 0) {
+      errno = e;
+      return -1;
+    }
+    fd = next;
+  }
+  return fd;
+}
+
+/* Splits path into its directory (copied into dir) and its last name;
+ * opens the directory with os_open_dir. Returns the descriptor, or -1. */
+static int open_parent(const char *path, char *dir, size_t size, const char **base) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) {
+    snprintf(dir, size, ".");
+    *base = path;
+  } else {
+    size_t n = (size_t)(slash - path);
+    if (n >= size) {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    if (n == 0) snprintf(dir, size, "/");
+    *base = slash + 1;
+  }
+  if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0) {
+    errno = EISDIR;
+    return -1;
+  }
+  return os_open_dir(dir, 0, 0700);
+}
+
+int os_mkdir_p(const char *path, mode_t mode) {
+  if (*path == '\0') {
+    errno = ENOENT;
+    return -1;
+  }
+  int fd = os_open_dir(path, 1, mode);
+  if (fd < 0) return -1;
+  close(fd);
+  return 0;
+}
+
+int os_write_begin(OsWriter *w, const char *path, mode_t mode) {
+  char dir[PATH_MAX];
+  const char *base;
+  w->fd = w->dfd = -1;
+  w->mode = mode;
+  int dfd = open_parent(path, dir, sizeof dir, &base);
+  if (dfd < 0) return -1;
+  struct stat st;
+  if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode)) {
+      close(dfd);
+      return refuse_link(path, strlen(path));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      close(dfd);
+      errno = EISDIR;
+      return -1;
+    }
+  }
+  if (snprintf(w->base, sizeof w->base, "%s", base) >= (int)sizeof w->base) {
+    close(dfd);
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  static unsigned counter;
+  int fd = -1;
+  for (int tries = 0; fd < 0 && tries < 100; tries++) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned r = (unsigned)ts.tv_nsec ^ ((unsigned)getpid() << 16) ^ (++counter * 2654435761u);
+    if (snprintf(w->tmp, sizeof w->tmp, "%.200s.tmp.%08x", base, r) >= (int)sizeof w->tmp) {
+      close(dfd);
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    fd = openat(dfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) {
+    int e = errno;
+    close(dfd);
+    errno = e;
+    return -1;
+  }
+  w->fd = fd;
+  w->dfd = dfd;
+  return 0;
+}
+
+int os_write_some(OsWriter *w, const char *data, size_t len) {
+  if (w->fd < 0) {
+    errno = EBADF;
+    return -1;
+  }
+  return write_all(w->fd, data, len);
+}
+
+void os_write_abort(OsWriter *w) {
+  int e = errno;
+  if (w->fd >= 0) close(w->fd);
+  if (w->dfd >= 0) {
+    unlinkat(w->dfd, w->tmp, 0);
+    close(w->dfd);
+  }
+  w->fd = w->dfd = -1;
+  errno = e;
+}
+
+int os_write_commit(OsWriter *w) {
+  if (w->fd < 0) {
+    errno = EBADF;
+    return -1;
+  }
+  if (fchmod(w->fd, w->mode) < 0 || fsync(w->fd) < 0) goto fail;
+  int fd = w->fd;
+  w->fd = -1;
+  if (close(fd) < 0) goto fail;
+  if (renameat(w->dfd, w->tmp, w->dfd, w->base) < 0) goto fail;
+  fsync(w->dfd); /* the rename itself, durable */
+  close(w->dfd);
+  w->dfd = -1;
+  return 0;
+fail:
+  os_write_abort(w);
+  return -1;
+}
+
+int os_atomic_write(const char *path, const char *data, size_t len, mode_t mode) {
+  OsWriter w;
+  if (os_write_begin(&w, path, mode) < 0) return -1;
+  if (os_write_some(&w, data, len) < 0) {
+    os_write_abort(&w);
+    return -1;
+  }
+  return os_write_commit(&w);
+}
+
+int os_open_file(const char *path, int flags, mode_t mode) {
+  char dir[PATH_MAX];
+  const char *base;
+  int dfd = open_parent(path, dir, sizeof dir, &base);
+  if (dfd < 0) return -1;
+  int fd = openat(dfd, base, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+  int e = errno;
+  if (fd < 0 && e == ELOOP) {
+    close(dfd);
+    return refuse_link(path, strlen(path));
+  }
+  close(dfd);
+  errno = e;
+  return fd;
+}
+
+int os_chmod(const char *path, mode_t mode) {
+  char dir[PATH_MAX];
+  const char *base;
+  int dfd = open_parent(path, dir, sizeof dir, &base);
+  if (dfd < 0) return -1;
+  struct stat st;
+  int fd = -1;
+  if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+    close(dfd);
+    return refuse_link(path, strlen(path));
+  }
+  fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int e = errno;
+  close(dfd);
+  if (fd < 0) {
+    errno = e;
+    return -1;
+  }
+  int rc = fchmod(fd, mode);
+  e = errno;
+  close(fd);
+  errno = e;
+  return rc;
+}
+
+int os_append(const char *path, const char *data, size_t len, mode_t mode) {
+  int fd = os_open_file(path, O_WRONLY | O_APPEND | O_CREAT, mode);
+  if (fd < 0) return -1;
+  struct stat st;
+  /* A file of ours that is wider open than asked is narrowed first. */
+  if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777 & ~mode)) fchmod(fd, st.st_mode & mode);
   if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
     int e = errno;
     close(fd);

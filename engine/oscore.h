@@ -44,19 +44,59 @@ int os_environ_has(pid_t pid, const char *entry);
  * links. A path that does not exist is not an error. */
 int os_rmtree(const char *path);
 
+/*
+ * Writing safely. The functions below never write through a symbolic link:
+ * every component of a relative path is opened with O_NOFOLLOW (openat from
+ * the working directory), and so is every component of an absolute path but
+ * the system's own links (owned by root, in a directory of root's that
+ * others cannot write, such as /var/run). A link met fails with ELOOP, and
+ * os_refused_link() names it (the prefix of the path that is the link).
+ */
+
+/* The link that made this thread's last failing call fail with ELOOP. */
+const char *os_refused_link(void);
+
+/* Opens the directory `dir` (for *at calls) without following links;
+ * with create, makes missing components with `mode`. Returns the
+ * descriptor (close-on-exec), or -1. */
+int os_open_dir(const char *dir, int create, mode_t mode);
+
+/* Opens path's last component with flags (O_NOFOLLOW and O_CLOEXEC added)
+ * in its directory opened as os_open_dir does. Returns the descriptor. */
+int os_open_file(const char *path, int flags, mode_t mode);
+
 /* mkdir -p: creates path and its missing parents with `mode`. */
 int os_mkdir_p(const char *path, mode_t mode);
 
-/* Writes data to a temporary file beside path, fsyncs it, sets `mode`, and
- * renames it over path, so readers see the old file or the new, never half. */
+/* chmod of a file or directory that is not a link, through a descriptor. */
+int os_chmod(const char *path, mode_t mode);
+
+/* Writes data to a new temporary file beside path (O_EXCL, owner-only),
+ * fsyncs it, sets `mode`, and renames it over path, so readers see the old
+ * file or the new, never half; the result is a new file owned by the
+ * caller, whoever owned the old one. A link at path is refused (ELOOP). */
 int os_atomic_write(const char *path, const char *data, size_t len, mode_t mode);
+
+/* The same in steps, for what is written piece by piece: begin opens the
+ * temporary file (refusing links as above), some appends, commit fsyncs,
+ * sets the mode and renames, abort removes the temporary file. */
+typedef struct OsWriter {
+  int fd, dfd;
+  mode_t mode;
+  char base[256], tmp[256];
+} OsWriter;
+int os_write_begin(OsWriter *w, const char *path, mode_t mode);
+int os_write_some(OsWriter *w, const char *data, size_t len);
+int os_write_commit(OsWriter *w);
+void os_write_abort(OsWriter *w);
 
 /* Copies a regular file's bytes to dst (created or truncated), keeping the
  * source's permission bits. */
 int os_copy(const char *src, const char *dst);
 
 /* Appends len bytes to path in one write and fsyncs them; the file is
- * created with mode when it does not exist. 0, or -1 with errno. */
+ * created with mode when it does not exist, and a file of the caller's with
+ * wider permissions is narrowed to mode. A link at path is refused. */
 int os_append(const char *path, const char *data, size_t len, mode_t mode);
 
 /* glob-style match of `name` against `pattern` ('*', '?', '[..]', and

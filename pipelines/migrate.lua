@@ -2,32 +2,31 @@
 -- verified, undoable and crash-safe. The options of the team's original
 -- migrate_tests.py (--analyze, --execute, --path) and novapipe's own.
 local np = require "novapipe"
-local config = require "novapipe.config"
 local errors = require "novapipe._errors"
 local lfs = require "lfs"
 local migrate = require "novapipe.migrate"
 local python = require "novapipe.python"
 local term = require "novapipe.term"
 
-local function print_plan(plan, dry)
-  term.print(term.style(dry and "Migration plan (dry run: nothing is changed)" or "Migration", "bold"))
-  for _, m in ipairs(plan.moves) do term.print(("  %s -> %s"):format(m.from, m.to)) end
-  for _, c in ipairs(plan.copies or {}) do term.print(("  %s copied to %s (fixtures the moved tests need)"):format(c.from, c.path)) end
-  for _, r in ipairs(plan.rewrites or {}) do
-    term.print(("  %s: relative imports rewritten to resolve from there"):format(r.path))
-  end
-  for _, n in ipairs(plan.notes) do term.print(term.style("  note: ", "yellow") .. n) end
-  for _, st in ipairs(plan.stays) do term.print(term.style("  stays: ", "yellow") .. st.path .. ": " .. st.why) end
-  term.print(("%d files to move, %d staying%s"):format(#plan.moves, #plan.stays, dry and " (dry run)" or ""))
+-- The plan as a section of lines for the reporters.
+local function show_plan(ctx, plan, dry)
+  local lines = {}
+  local function add(l) lines[#lines + 1] = l end
+  for _, m in ipairs(plan.moves) do add(("  %s -> %s"):format(m.from, m.to)) end
+  for _, c in ipairs(plan.copies or {}) do add(("  %s copied to %s (fixtures the moved tests need)"):format(c.from, c.path)) end
+  for _, r in ipairs(plan.rewrites or {}) do add(("  %s: relative imports rewritten to resolve from there"):format(r.path)) end
+  for _, n in ipairs(plan.notes) do add(term.style("  note: ", "yellow") .. n) end
+  for _, st in ipairs(plan.stays) do add(term.style("  stays: ", "yellow") .. st.path .. ": " .. st.why) end
+  add(("%d files to move, %d staying%s"):format(#plan.moves, #plan.stays, dry and " (dry run)" or ""))
+  ctx.bus:emit("section", dry and "Migration plan (dry run: nothing is changed)" or "Migration", lines)
 end
 
-local function report(opts, plan, extra)
+local function report(ctx, opts, plan, extra)
   if not opts.output then return end
   local out = { dry_run = not opts.execute, moves = plan.moves, stays = plan.stays, notes = plan.notes }
   for k, v in pairs(extra or {}) do out[k] = v end
-  local ok, err = np.json.write(opts.output, out)
+  local ok, err = ctx.sink:write(opts.output, np.json.pretty(out) .. "\n", "migration plan")
   if not ok then errors.usage("--output %s: %s", opts.output, err) end
-  require("novapipe.reports").add(opts.output, "migration plan")
 end
 
 return np.pipeline {
@@ -45,12 +44,12 @@ return np.pipeline {
     { "--output", "write the plan and the outcome as JSON", arg = "FILE" },
   },
   stages = function(opts, ctx)
-    local cfg = config.load()
+    local cfg = ctx.config
     local root = (opts.path or cfg.tests):gsub("/+$", "")
     local journal_path = migrate.JOURNAL
     if not (opts.analyze or opts.execute or opts.undo) then
       return { np.stage { name = "migrate", run = function()
-        io.write(require("novapipe.pipeline").parser(ctx.def or {}, "migrate"):get_help(), "\n")
+        ctx.bus:emit("section", nil, { (require("novapipe.pipeline").parser(ctx.def or {}, "migrate"):get_help()) })
         return { status = "failed", reason = "nothing to do: give --analyze (a dry run), --execute or --undo" }
       end } }
     end
@@ -62,23 +61,23 @@ return np.pipeline {
         local journal = np.json.read(journal_path)
         if not journal then errors.usage("no migration to undo (%s does not exist)", journal_path) end
         migrate.undo_journal(journal_path, journal)
-        term.print(("Undone: %d moves reverted"):format(#journal.moves))
+        ctx.bus:emit("section", nil, { ("Undone: %d moves reverted"):format(#journal.moves) })
         return { status = "passed", summary = "undone" }
       end
       local plan = migrate.plan(cfg, root, { layout = opts.layout, unknown_to = opts.unknown_to })
       if opts.analyze then
-        print_plan(plan, true)
-        report(opts, plan)
+        show_plan(ctx, plan, true)
+        report(ctx, opts, plan)
         return { status = "passed", summary = ("%d files would move"):format(#plan.moves) }
       end
       local existing = lfs.attributes(journal_path) and np.json.read(journal_path)
       if existing and existing.status ~= "done" then
         -- A migration was interrupted: complete it, then verify it.
-        term.print("Completing the migration interrupted at " .. journal_path)
+        ctx.bus:emit("section", nil, { "Completing the migration interrupted at " .. journal_path })
         plan = { moves = existing.moves, stays = {}, notes = {} }
         migrate.apply_journal(journal_path, existing)
       elseif #plan.moves == 0 then
-        print_plan(plan, false)
+        show_plan(ctx, plan, false)
         return { status = "passed", summary = "nothing to move" }
       else
         if existing then
@@ -109,7 +108,7 @@ return np.pipeline {
           if not outcomes then return { status = "error", reason = "cannot run the tests before moving them: " .. oerr } end
           journal.outcomes = outcomes
         end
-        print_plan(plan, false)
+        show_plan(ctx, plan, false)
         migrate.apply_journal(journal_path, journal)
       end
       local before = { ids = {}, errors = {} }
@@ -125,13 +124,13 @@ return np.pipeline {
       end
       if #problems > 0 then
         migrate.undo_journal(journal_path, journal)
-        report(opts, plan, { rolled_back = true, problems = problems })
+        report(ctx, opts, plan, { rolled_back = true, problems = problems })
         return { status = "failed", reason = "the migration was rolled back: pytest does not collect or run the same tests",
                  details = problems }
       end
       journal.status = "done"
       migrate.write_journal(journal_path, journal)
-      report(opts, plan, { rolled_back = false })
+      report(ctx, opts, plan, { rolled_back = false })
       return { status = "passed", summary = ("%d files moved, %d tests collected before and after; undo with --undo")
         :format(#journal.moves, #journal.before.ids) }
     end } }

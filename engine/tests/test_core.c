@@ -61,6 +61,17 @@ static void test_linebuf_long_lines_are_split_at_max(void) {
   linebuf_free(&lb);
 }
 
+static void test_linebuf_pieces_are_cut_after_a_separator(void) {
+  LineBuf lb;
+  Lines l = {{0}, 0, 0, 0};
+  linebuf_init(&lb, 8);
+  /* "abcde 12" fills the buffer: the cut goes after the space, so the
+   * number reaches the filter whole in the next piece. */
+  linebuf_feed(&lb, "abcde 12345\n", 12, collect, &l);
+  CHECK(strcmp(l.text, "abcde ~12345|") == 0);
+  linebuf_free(&lb);
+}
+
 static void test_linebuf_line_of_exactly_max_is_whole(void) {
   LineBuf lb;
   Lines l = {{0}, 0, 0, 0};
@@ -165,6 +176,7 @@ static void test_fs(void) {
 int main(void) {
   test_linebuf_across_reads();
   test_linebuf_long_lines_are_split_at_max();
+  test_linebuf_pieces_are_cut_after_a_separator();
   test_linebuf_line_of_exactly_max_is_whole();
   test_linebuf_emit_can_stop();
   test_match();

@@ -817,53 +817,54 @@ end
 ---@return novapipe.Stage
 function M.stage(opts)
   opts = opts or {}
-  local config = require "novapipe.config"
   local errors = require "novapipe._errors"
   local json = require "novapipe.json"
   local pipeline = require "novapipe.pipeline"
   local pytest_config = require "novapipe.pytest_config"
-  local term = require "novapipe.term"
-  local cfg = opts.config or config.load()
+  local cfg = opts.config or require("novapipe.run.context").config()
   local root = (opts.path or cfg.tests):gsub("/+$", "")
   if lfs.attributes(root, "mode") ~= "directory" then
     errors.usage("--path %s: %s", root, lfs.attributes(root) and "not a directory" or "no such directory")
   end
   return pipeline.stage {
     name = "analyze",
-    run = function()
-      local files = assert(M.test_files(root, pytest_config.python_files()))
+    run = function(ctx)
+      local files, ferr = M.test_files(root, pytest_config.python_files())
+      if not files then return { status = "error", reason = ferr } end
       -- Many short-lived tables: the generational collector suits them.
       local mode = collectgarbage("generational")
       local report = M.new(cfg, root):report(files)
       collectgarbage(mode)
       local s = report.summary
-      term.print(term.style("Test Analysis Summary", "bold"))
-      term.print(("Total tests: %d"):format(s.total_tests))
-      term.print("Standalone tests: " .. pct(s, "standalone"))
-      term.print("VENV tests: " .. pct(s, "venv"))
-      term.print("Integration tests: " .. pct(s, "integration"))
-      term.print("Security tests: " .. pct(s, "security"))
-      term.print("Unknown tests: " .. pct(s, "unknown"))
+      -- What the console shows, as data: a title and lines (reporters
+      -- render them, masked by the sink).
+      local lines = {
+        ("Total tests: %d"):format(s.total_tests),
+        "Standalone tests: " .. pct(s, "standalone"),
+        "VENV tests: " .. pct(s, "venv"),
+        "Integration tests: " .. pct(s, "integration"),
+        "Security tests: " .. pct(s, "security"),
+        "Unknown tests: " .. pct(s, "unknown"),
+      }
       if opts.explain then
         for _, f in ipairs(files) do
           local d = report.test_details[f]
-          term.print(("%s: %s%s"):format(f, d.category, d.is_security and " (security)" or ""))
-          for _, r in ipairs(d.reasons) do term.print("    " .. r) end
+          lines[#lines + 1] = ("%s: %s%s"):format(f, d.category, d.is_security and " (security)" or "")
+          for _, r in ipairs(d.reasons) do lines[#lines + 1] = "    " .. r end
         end
       end
+      ctx.bus:emit("section", "Test Analysis Summary", lines)
       if #report.errors > 0 then
-        term.print(term.style("Errors:", "red", "bold"))
-        for _, e in ipairs(report.errors) do term.print("- " .. e) end
+        local errs = {}
+        for _, e in ipairs(report.errors) do errs[#errs + 1] = "- " .. e end
+        ctx.bus:emit("section", "Errors:", errs, "red")
       end
       local out = opts.output or (opts.report and DEFAULT_OUTPUT or nil)
       if out then
-        local dir = out:match("^(.*)/[^/]*$")
-        if dir then assert(fs.mkdir_p(dir)) end
         mark_arrays(report, json)
-        local ok, err = json.write(out, report)
+        local ok, err = ctx.sink:write(out, json.pretty(report) .. "\n", "test classification")
         if not ok then return { status = "error", reason = err } end
-        require("novapipe.reports").add(out, "test classification")
-        term.print(("Detailed report written to %s"):format(out))
+        ctx.bus:emit("section", nil, { ("Detailed report written to %s"):format(out) })
       end
       return { status = "passed", summary = ("%d files: %d standalone, %d venv, %d integration, %d unknown")
         :format(#files, s.standalone_count, s.venv_count, s.integration_count, s.unknown_count), report = report }

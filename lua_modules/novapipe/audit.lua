@@ -115,17 +115,52 @@ local function read_head(log)
   return seq, h.hash
 end
 
--- The last entry's seq and hash, from the head file, else the log's last line.
-local function last_of(log)
-  local hseq, hhash = read_head(log)
-  if hseq and type(hhash) == "string" then return hseq, hhash end
-  local text = fs.read(log)
+-- The log's last entry: its seq and hash; 0 and GENESIS for an empty log.
+local function last_line(text)
   if not text or text == "" then return 0, M.GENESIS end
   local last = text:match("([^\n]+)\n?$")
   local _, hash = split(last or "")
   local ok, e = pcall(cjson.decode, last or "")
   if hash and ok and type(e) == "table" and math.tointeger(e.seq) then return math.tointeger(e.seq), hash end
-  return nil, ("%s: its last line is not an audit entry; run 'novapipe audit verify'"):format(log)
+  return nil
+end
+
+-- The last entry's seq and hash, where the log's last line and the head
+-- file agree. A head file that is missing (for a log that has entries),
+-- damaged or at odds with the log is never rebuilt: the run says so, and
+-- only `novapipe audit init` starts a new chain.
+local function last_of(log)
+  local hseq, hhash = read_head(log)
+  local text = fs.read(log)
+  local seq, hash = last_line(text)
+  local advice = "run 'novapipe audit verify' to see what changed; 'novapipe audit init' starts a new chain"
+  if not seq then
+    return nil, ("%s: its last line is not an audit entry; %s"):format(log, advice)
+  end
+  if hseq == nil then
+    if seq == 0 then return 0, M.GENESIS end
+    return nil, ("%s.head is missing, so the end of the log cannot be checked; %s"):format(log, advice)
+  end
+  if not hseq or type(hhash) ~= "string" then return nil, ("%s.head is damaged; %s"):format(log, advice) end
+  if hseq ~= seq or hhash ~= hash then
+    return nil, ("%s.head records entry %d but the log ends at entry %d (or with another hash); %s")
+      :format(log, hseq, seq, advice)
+  end
+  return seq, hash
+end
+
+---Makes the log's directory (0700). novapipe's own directory (.novapipe,
+---the default's) is also tightened to 0700 when it exists wider open; a
+---directory of the project's own that the log was put in is left as it is.
+---@param log string
+---@return boolean|nil ok
+---@return string? error
+function M.prepare_dir(log)
+  local dir = dirname(log)
+  local ok, err = fs.mkdir_p(dir, "0700")
+  if not ok then return nil, err end
+  if dir:match("^(.-/?)%.novapipe$") then return fs.chmod(dir, "0700") end
+  return true
 end
 
 ---Appends one entry. Returns the entry, or nil and an error.
@@ -134,7 +169,7 @@ end
 ---@return table|nil entry
 ---@return string? error
 function M.append(log, info)
-  local ok, err = fs.mkdir_p(dirname(log))
+  local ok, err = M.prepare_dir(log)
   if not ok then return nil, err end
   local reports = {}
   for _, r in ipairs(info.reports or {}) do
@@ -149,6 +184,12 @@ function M.append(log, info)
   }
   local lock <close>, lerr = fs.lock(log .. ".lock")
   if not lock then return nil, lerr end
+  for _, path in ipairs({ log, log .. ".head" }) do
+    if lfs.symlinkattributes(path, "mode") == "link" then
+      return nil, ("append to '%s': refusing to write through the symbolic link '%s' (novapipe did not make it; "
+        .. "remove it)"):format(log, path)
+    end
+  end
   local seq, prev = last_of(log)
   if not seq then return nil, prev end
   entry.seq, entry.prev = seq + 1, prev
@@ -159,6 +200,32 @@ function M.append(log, info)
   if not ok then return nil, err end
   entry.hash = hash
   return entry
+end
+
+---Starts a new chain: an existing log and its head are kept beside it as
+---<log>.<time>.old and <log>.<time>.old.head, and the new log's first
+---entry records the start (pipeline "audit init").
+---@param log string
+---@return string|nil kept where the old log went ("" when there was none)
+---@return string? error
+function M.init(log)
+  local ok, err = M.prepare_dir(log)
+  if not ok then return nil, err end
+  local lock <close>, lerr = fs.lock(log .. ".lock")
+  if not lock then return nil, lerr end
+  local kept = ""
+  if lfs.symlinkattributes(log, "mode") then
+    kept = ("%s.%s.old"):format(log, os.date("!%Y%m%dT%H%M%SZ"))
+    ok, err = os.rename(log, kept)
+    if not ok then return nil, err end
+    if lfs.symlinkattributes(log .. ".head", "mode") then os.rename(log .. ".head", kept .. ".head") end
+  end
+  os.remove(log .. ".head")
+  lock:unlock()
+  local entry, aerr = M.append(log, { pipeline = "audit init", args = {},
+    outcome = { exit = 0, status = "passed", stages = {}, kept = kept } })
+  if not entry then return nil, aerr end
+  return kept ~= "" and kept or "(none)"
 end
 
 ---Checks a log. Returns the number of entries and the problems found, each

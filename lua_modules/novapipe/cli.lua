@@ -11,6 +11,8 @@ local function pipeline() return require "novapipe.pipeline" end
 
 local M = {}
 
+local say_error
+
 local function build_parser()
   local argparse = require "argparse"
   local p = argparse("novapipe", "A test pipeline engine: tiered, gated test runs and reports.")
@@ -31,6 +33,8 @@ local function build_parser()
   audit:command_target("audit_command")
   local verify = audit:command("verify", "Verify the log's hash chain; name any edited, deleted, inserted or reordered entry.")
   verify:option("--log", "The log (default: the project's, .novapipe/audit.log)."):argname("<PATH>")
+  local init = audit:command("init", "Start a new chain (the old log is kept beside it); logged as the new chain's first entry.")
+  init:option("--log", "The log (default: the project's, .novapipe/audit.log)."):argname("<PATH>")
   local ex = p:command("exec", "Run a Lua script inside the host."):add_help(false):handle_options(false)
   ex:argument("script", "The script; a first line starting with # is skipped.")
   ex:argument("args", "Arguments, given to the script as arg and ..."):args("*")
@@ -90,94 +94,117 @@ local function cmd_list()
   local list = M.available()
   local width = 4
   for _, p in ipairs(list) do width = math.max(width, #p.name) end
+  local sink = require("novapipe.run.sink").new()
   for _, p in ipairs(list) do
-    term.print(("%s  %s"):format(term.style(("%-" .. width .. "s"):format(p.name), "bold"), p.description))
+    sink:print(("%s  %s"):format(term.style(("%-" .. width .. "s"):format(p.name), "bold"), p.description))
   end
   return errors.EXIT.passed
 end
 
 local OUTCOME = { [0] = "passed", [1] = "failed", [2] = "error", [130] = "interrupted" }
 
--- Appends the run to the project's audit log (see novapipe.audit). A log
--- that cannot be written is said on stderr; the run's own exit stands.
-local function record_run(args, exit, outcome)
-  local ok, cfg = pcall(require("novapipe.config").load)
-  if not ok then cfg = require("novapipe.config").defaults() end
+-- Arguments as the audit log keeps them: each masked, and when masking the
+-- whole command line finds more than the arguments one by one (a date in
+-- one argument, its "DOB" in the one before), the masked line instead.
+local function masked_args(sink, args)
+  local each = {}
+  for i, a in ipairs(args) do each[i] = sink.mask(a) end
+  local whole = sink.mask(table.concat(args, " "))
+  if whole ~= table.concat(each, " ") then return { whole } end
+  return each
+end
+
+-- Appends the run to the project's audit log (see novapipe.audit), also
+-- for a run refused before it started. A log that cannot be written is
+-- said on stderr; the run's own exit stands.
+local function record_run(ctx, args, exit, outcome)
+  local cfg = ctx.config
   if not cfg.audit.enabled then return end
   local stages = {}
   for _, row in ipairs(outcome and outcome.results or {}) do
     stages[#stages + 1] = { name = row.stage.name, status = row.result.status }
   end
-  -- Arguments can hold anything (a --filter naming a patient's test): the
-  -- log keeps them masked as the output is.
-  local run_args = args.args
-  if cfg.phi.enabled then
-    local mask = require("novapipe.phi").masker(cfg.phi)
-    run_args = {}
-    for i, a in ipairs(args.args) do run_args[i] = (mask(a)) end
-  end
   local entry, err = require("novapipe.audit").append(cfg.audit.log, {
-    pipeline = args.pipeline, args = run_args,
+    pipeline = ctx.sink.mask(args.pipeline), args = masked_args(ctx.sink, args.args),
     outcome = { exit = exit, status = OUTCOME[exit] or "error", stages = stages },
-    reports = require("novapipe.reports").list(),
+    reports = ctx.sink:list(),
   })
-  if not entry then io.stderr:write("novapipe: audit log not written: ", tostring(err), "\n") end
+  if not entry then ctx.sink:error("novapipe: audit log not written: " .. tostring(err)) end
 end
 
 local function cmd_audit(args)
-  local log = args.log
-  if not log then
-    log = require("novapipe.config").load().audit.log
+  local ctx = require("novapipe.run.context").new()
+  local log = args.log or ctx.config.audit.log
+  local audit = require("novapipe.audit")
+  if args.audit_command == "init" then
+    local ok, err = audit.init(log)
+    if not ok then errors.usage("audit init: %s", err) end
+    ctx.sink:print(("%s: a new chain is started (the old log, if any, was kept as %s)"):format(log, ok))
+    return errors.EXIT.passed
   end
-  local n, problems, head = require("novapipe.audit").verify(log)
+  local n, problems, head = audit.verify(log)
   if not n then
     errors.usage("audit verify: %s", problems)
   end
   if #problems == 0 then
-    term.print(("%s: %d entries, chain intact; last hash %s"):format(log, n, head))
+    ctx.sink:print(("%s: %d entries, chain intact; last hash %s"):format(log, n, head))
     return errors.EXIT.passed
   end
-  for _, p in ipairs(problems) do term.print(("%s: %s"):format(log, p)) end
-  term.print(("%s: %d entries, %d problem%s"):format(log, n, #problems, #problems == 1 and "" or "s"))
+  for _, p in ipairs(problems) do ctx.sink:print(("%s: %s"):format(log, p)) end
+  ctx.sink:print(("%s: %d entries, %d problem%s"):format(log, n, #problems, #problems == 1 and "" or "s"))
   return errors.EXIT.failed
+end
+
+-- What an error object says: a string, a value with __tostring, else its
+-- type (lua.c's wording), never "table: 0x...".
+local function message_of(e)
+  if type(e) == "string" then return e end
+  local mt = getmetatable(e)
+  if mt and mt.__tostring then return tostring(e) end
+  return ("(error object is a %s value)"):format(type(e))
 end
 
 -- The xpcall handler: a usage error or an interrupt as it is, anything
 -- else (a bug) with its traceback.
 local function traceback(e)
   if errors.is_usage(e) or errors.is_interrupt(e) then return e end
-  return debug.traceback(tostring(e), 2)
+  return debug.traceback(message_of(e), 2)
 end
 
 local function cmd_run(args)
-  local path = M.resolve(args.pipeline)
-  local p = pipeline()
-  local def = p.load(path)
-  require("novapipe.reports").reset()
+  local context = require("novapipe.run.context")
   -- What runs killed without a chance to clean up left in $TMPDIR (a
   -- PostgreSQL data directory, a private JUnit file) goes now.
   pcall(require("novapipe.tmp").sweep)
+  local ctx
   local done, outcome = xpcall(function()
-    local opts = p.parse(def, args.pipeline, args.args, function(s) io.write(s) end)
+    ctx = context.new({ name = args.pipeline, args = args.args })
+    local p = pipeline()
+    ctx.path = M.resolve(args.pipeline)
+    ctx.def = p.load(ctx.path)
+    local opts = p.parse(ctx.def, args.pipeline, args.args, function(s) ctx.sink:print((s:gsub("\n$", ""))) end)
     if not opts then return nil end
-    local bus = require("novapipe.events").new()
-    bus:subscribe(require("novapipe.reporters.console").new())
+    local reporters = { "console" }
     local step_summary = os.getenv("GITHUB_STEP_SUMMARY")
-    if step_summary and step_summary ~= "" then
-      bus:subscribe(require("novapipe.reporters.markdown").new(step_summary))
-    end
-    return p.run(def, opts, { bus = bus, path = path, name = args.pipeline, def = def })
+    if step_summary and step_summary ~= "" then reporters[#reporters + 1] = "markdown" end
+    context.subscribe(ctx, reporters)
+    return p.run(ctx.def, opts, ctx)
   end, traceback)
+  -- A configuration too broken to load still gets its run recorded and
+  -- its error masked: with the defaults.
+  ctx = ctx or context.new({ name = args.pipeline, args = args.args, config = require("novapipe.config").defaults() })
   if done and not outcome then return errors.EXIT.passed end -- --help
   local exit
   if done then exit = outcome.exit
   elseif errors.is_interrupt(outcome) or proc.interrupted() then exit = errors.EXIT.interrupted
   else exit = errors.EXIT.usage end
-  local recorded, err = pcall(record_run, args, exit, done and outcome or nil)
-  if not recorded then io.stderr:write("novapipe: audit log not written: ", tostring(err), "\n") end
+  local recorded, err = pcall(record_run, ctx, args, exit, done and outcome or nil)
+  if not recorded then ctx.sink:error("novapipe: audit log not written: " .. message_of(err)) end
   if done then return exit end
-  if errors.is_usage(outcome) or errors.is_interrupt(outcome) then error(outcome, 0) end
-  io.stderr:write("novapipe: ", tostring(outcome), "\n") -- a bug in the pipeline, with its traceback
+  if errors.is_interrupt(outcome) then error(outcome, 0) end
+  -- A usage error is one line; anything else is a bug in the pipeline,
+  -- shown with its traceback. Both masked.
+  ctx.sink:error("novapipe: " .. message_of(outcome))
   return exit
 end
 
@@ -191,6 +218,12 @@ local function cmd_exec(args)
   local r = chunk(table.unpack(args.args))
   if math.type(r) == "integer" then return r end
   return errors.EXIT.passed
+end
+
+-- An error before a run has its context (a mistake on novapipe's own
+-- command line), masked with the default PHI settings.
+say_error = function(msg)
+  require("novapipe.run.sink").new():error(msg)
 end
 
 -- The fast path: the well-formed shapes `[-C DIR] [--no-color] run P ...`,
@@ -233,7 +266,7 @@ function M.main(argv)
     local ok
     ok, args = parser:pparse(argv)
     if not ok then
-      io.stderr:write(("novapipe: %s (try 'novapipe --help')\n"):format(args))
+      say_error(("novapipe: %s (try 'novapipe --help')"):format(args))
       return errors.EXIT.usage
     end
     if args.help then
@@ -248,12 +281,12 @@ function M.main(argv)
     return errors.EXIT.passed
   end
   if not args.command then
-    io.stderr:write("novapipe: a command is required: run, list, exec or audit (try 'novapipe --help')\n")
+    say_error("novapipe: a command is required: run, list, exec or audit (try 'novapipe --help')")
     return errors.EXIT.usage
   end
   if args.C then
     if lfs.attributes(args.C, "mode") ~= "directory" or not lfs.chdir(args.C) then
-      io.stderr:write(("novapipe: -C %s: not a directory that can be entered\n"):format(args.C))
+      say_error(("novapipe: -C %s: not a directory that can be entered"):format(args.C))
       return errors.EXIT.usage
     end
   end
@@ -263,7 +296,7 @@ function M.main(argv)
   if errors.is_interrupt(code) or proc.interrupted() then
     error(code, 0) -- the host turns it into exit 130
   end
-  io.stderr:write("novapipe: ", tostring(code), "\n")
+  say_error("novapipe: " .. message_of(code))
   return errors.EXIT.usage
 end
 

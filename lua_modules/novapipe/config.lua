@@ -163,24 +163,58 @@ local function validate_security(sec)
   end
 end
 
+-- Each PHI pattern must be a valid Lua pattern: a broken one would stop
+-- every line from being masked.
+local function validate_phi(p)
+  local function check(where, list)
+    if type(list) ~= "table" then fail("%s must be a list of Lua patterns", where) end
+    for i, pat in ipairs(list) do
+      if type(pat) ~= "string" then fail("%s[%d] must be a string (a Lua pattern)", where, i) end
+      local ok, err = pcall(string.find, "", pat)
+      if not ok then fail("%s[%d] = %q is not a valid Lua pattern: %s", where, i, pat, (tostring(err):gsub("^.-: ", ""))) end
+    end
+  end
+  check("phi.mrn", p.mrn or {})
+  for kind, list in pairs(p.allow or {}) do check("phi.allow." .. tostring(kind), list) end
+end
+
 ---Checks a configuration, raising a usage error that names the setting.
 ---@param cfg novapipe.Config
 function M.validate(cfg)
   validate_security(cfg.security)
+  validate_phi(cfg.phi)
   local seen = {}
   for i, t in ipairs(cfg.tiers) do
     if type(t) ~= "table" or type(t.name) ~= "string" then fail("tier %d has no name", i) end
     if seen[t.name] then fail("two tiers are named '%s'", t.name) end
-    seen[t.name] = true
     local fields = {}
     for k, v in pairs(t) do if k ~= "name" then fields[k] = v end end
     check_fields("tier '" .. t.name .. "'", fields, tier_fields)
+    if type(t.dir) ~= "string" or t.dir == "" then fail("tier '%s' needs a dir (a directory under tests)", t.name) end
+    if t.dir:find("^/") or ("/" .. t.dir .. "/"):find("/%.%./") then
+      fail("tier '%s': dir '%s' leaves the tests directory (give a path inside %s)", t.name, t.dir, cfg.tests)
+    end
+    for name, value in pairs(t.env or {}) do
+      if type(name) ~= "string" or type(value) ~= "string" then
+        fail("tier '%s': env.%s must be a string, not a %s (env = { NAME = \"value\" })", t.name, tostring(name), type(value))
+      end
+    end
     for _, s in ipairs(t.services or {}) do
       if not SERVICES[s] then fail("tier '%s' asks for service '%s'; novapipe provides: postgresql", t.name, tostring(s)) end
     end
     for _, n in ipairs(t.needs or {}) do
-      if not seen[n] then fail("tier '%s' needs '%s', which is not a tier before it", t.name, tostring(n)) end
+      if n == t.name then fail("tier '%s' needs itself: a cycle (%s -> %s)", t.name, t.name, t.name) end
+      if not seen[n] then
+        local later = false
+        for j = i + 1, #cfg.tiers do later = later or (type(cfg.tiers[j]) == "table" and cfg.tiers[j].name == n) end
+        if later then
+          fail("tier '%s' needs '%s', which comes after it (a tier may need only tiers before it, so needs never form a cycle)",
+            t.name, tostring(n))
+        end
+        fail("tier '%s' needs '%s', which is not a tier", t.name, tostring(n))
+      end
     end
+    seen[t.name] = true
     if t.timeout and t.timeout <= 0 then fail("tier '%s': timeout must be positive", t.name) end
   end
   return cfg
@@ -249,6 +283,17 @@ local function merge(cfg, user)
   end
 end
 
+-- An error novapipe.lua raised: an interrupt (Ctrl-C while it ran) goes on
+-- as it is; anything else is a configuration error naming the file.
+local function raise_from(path, e)
+  if errors.is_interrupt(e) or errors.is_usage(e) then error(e, 0) end
+  if type(e) ~= "string" then
+    local mt = getmetatable(e)
+    e = mt and mt.__tostring and tostring(e) or ("%s raised an error (a %s value)"):format(path, type(e))
+  end
+  errors.usage("%s", e)
+end
+
 ---Loads the configuration: the defaults, changed by `path` (default
 ---novapipe.lua in the current directory) when it exists. A syntax error,
 ---an error it raises or a setting it gets wrong is one line and exit 2.
@@ -263,10 +308,10 @@ function M.load(path)
   local chunk, err = loadfile(path)
   if not chunk then errors.usage("%s", err) end
   local ok, user = pcall(chunk)
-  if not ok then errors.usage("%s", tostring(user)) end
+  if not ok then raise_from(path, user) end
   if type(user) == "function" then
     local done, res = pcall(user, cfg)
-    if not done then errors.usage("%s", tostring(res)) end
+    if not done then raise_from(path, res) end
     if type(res) == "table" then cfg = res end
   elseif type(user) == "table" then
     merge(cfg, user)

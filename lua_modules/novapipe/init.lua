@@ -58,8 +58,8 @@ end
 ---The stage that ends a pipeline by listing every report the run wrote.
 ---@return novapipe.Stage
 function np.written()
-  return pipeline.stage { name = "reports", run = function()
-    local list = require("novapipe.reports").list()
+  return pipeline.stage { name = "reports", run = function(ctx)
+    local list = ctx.sink:list()
     local details = {}
     for _, r in ipairs(list) do details[#details + 1] = ("%s  (%s)"):format(r.path, r.what) end
     return { status = "passed", summary = ("%d written"):format(#list), details = details }

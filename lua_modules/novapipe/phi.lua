@@ -29,7 +29,9 @@ function M.defaults()
 end
 
 local BIRTH_WORDS = { "[Dd][Oo][Bb]", "[Bb][Oo][Rr][Nn]", "[Bb][Ii][Rr][Tt][Hh]" }
-local DATES = { "%d%d%d%d%-%d%d%-%d%d", "%d%d?/%d%d?/%d%d%d%d" }
+-- Dates as text (1980-02-03, 2/3/1980) and as Python writes them in an
+-- assertion's repr or pytest's -l locals (datetime.date(1980, 2, 3)).
+local DATES = { "%d%d%d%d%-%d%d%-%d%d", "%d%d?/%d%d?/%d%d%d%d", "date%(%d%d%d%d, ?%d%d?, ?%d%d?%)" }
 
 local function synthetic_ssn(area)
   local n = tonumber(area)
@@ -43,7 +45,9 @@ end
 
 ---A masker for the given settings: mask(line) -> line with every PHI-like
 ---value replaced by [PHI:kind], and how many were replaced. on_find, when
----given, hears of each value found: on_find(kind, value).
+---given, hears of each value found: on_find(kind, value). A line that ends
+---with a birth word and no date ("DOB:") makes the first date of the next
+---line a date of birth: the masker remembers it between calls.
 ---@param cfg? table see M.defaults
 ---@param on_find? fun(kind: string, value: string)
 ---@return fun(line: string): string, integer
@@ -60,6 +64,7 @@ function M.masker(cfg, on_find)
     end
     return false
   end
+  local birth_pending = false
   return function(line)
     local n, count = line, 0
     -- The mask for a value, or nil (keep it) when the project allows it.
@@ -96,6 +101,17 @@ function M.masker(cfg, on_find)
       return hide("phone", all)
     end)
     -- dates of birth: a date shortly after a birth word
+    if birth_pending then
+      birth_pending = false
+      for _, date in ipairs(DATES) do
+        local s, e, at = n:find("^[^%d]-()" .. date)
+        if s then
+          local m = hide("dob", n:sub(at, e))
+          if m then n = n:sub(1, at - 1) .. m .. n:sub(e + 1) end
+          break
+        end
+      end
+    end
     local lower = n:lower()
     if lower:find("dob", 1, true) or lower:find("born", 1, true) or lower:find("birth", 1, true) then
       for _, word in ipairs(BIRTH_WORDS) do
@@ -105,6 +121,8 @@ function M.masker(cfg, on_find)
             return m and pre .. m
           end)
         end
+        -- the word closes the line, its date is on the next one
+        if n:find(word .. "[%s:=\"',]*$") then birth_pending = true end
       end
     end
     for _, p in ipairs(mrn) do
@@ -112,6 +130,29 @@ function M.masker(cfg, on_find)
     end
     return n, count
   end
+end
+
+---Masks markup (XML, HTML) by its content only: the text between tags and
+---the values of attributes, never the tags themselves, so a pattern that
+---matches across markup cannot corrupt the document.
+---@param text string
+---@param mask fun(s: string): string
+---@return string
+function M.mask_markup(text, mask)
+  local out, i, n = {}, 1, #text
+  while i <= n do
+    local lt = text:find("<", i, true)
+    if not lt then
+      out[#out + 1] = text:sub(i):gsub("[^\n]+", mask)
+      break
+    end
+    if lt > i then out[#out + 1] = text:sub(i, lt - 1):gsub("[^\n]+", mask) end
+    local gt = text:find(">", lt, true) or n
+    local tag = text:sub(lt, gt)
+    out[#out + 1] = tag:gsub('"([^"]*)"', function(v) return '"' .. mask(v) .. '"' end)
+    i = gt + 1
+  end
+  return table.concat(out)
 end
 
 ---A line filter for the host's filter point (novapipe.proc's `filter`).

@@ -219,12 +219,12 @@ end
 ---with its traceback. Returns the outcome {exit, duration, results}.
 ---@param def novapipe.Pipeline
 ---@param opts table parsed options
----@param ctx table {bus = events bus}
+---@param ctx novapipe.Context the run's context (novapipe.run.context); stages get it
 function M.run(def, opts, ctx)
   local bus = ctx.bus or events.new()
   local started = time.now()
   bus:emit("pipeline_start", def, opts)
-  local stages = flatten(def.stages(opts, ctx) or {})
+  local stages = flatten(require("novapipe.run.context").building(ctx, def.stages, opts, ctx) or {})
   local by_name, results, order = {}, {}, {}
   for i, st in ipairs(stages) do
     if type(st) ~= "table" or type(st.run) ~= "function" then

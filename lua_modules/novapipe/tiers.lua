@@ -11,10 +11,7 @@ local lfs = require "lfs"
 local pipeline = require "novapipe.pipeline"
 local process = require "novapipe.process"
 local pytest_config = require "novapipe.pytest_config"
-local reports = require "novapipe.reports"
 local python = require "novapipe.python"
-local secure = require "novapipe.secure"
-local term = require "novapipe.term"
 local time = require "novapipe.time"
 
 local M = {}
@@ -35,7 +32,10 @@ local M = {}
 ---@field results? string where JUnit XML goes with junit (default: the configured results)
 ---@field cases? boolean keep each tier's test cases (with their properties) in its stage result
 ---@field tier_html? boolean with coverage, an HTML report per tier too (default true; the combined one is always written)
----@field config? novapipe.Config default: config.load()
+---@field config? novapipe.Config default: the run's (novapipe.run.context)
+
+-- Where pytest keeps its cache during novapipe's runs.
+local CACHE_DIR = ".novapipe/pytest-cache"
 
 local PYTEST_EXIT = {
   [2] = "pytest was interrupted",
@@ -60,6 +60,11 @@ local function labelled(opts, name)
   return opts.label and (opts.label .. "-" .. name) or name
 end
 
+-- A stage's name within a labelled group: "security/standalone".
+local function stage_name(opts, name)
+  return opts.label and (opts.label .. "/" .. name) or name
+end
+
 ---The combined coverage data file of a group of tiers.
 ---@param cfg novapipe.Config
 ---@param label? string
@@ -78,15 +83,20 @@ function M.marker_expr(opts)
 end
 
 ---Where --filter points: a path (possibly with ::node) under this tier's
----directory gives {path = ...}; a path elsewhere gives {outside = true};
+---directory gives {path = ...}, a directory holding the tier's directory
+---gives {path = dir}; a path elsewhere gives {outside = true};
 ---anything that is not a path gives {k = expr}.
 ---@param filter string
 ---@param dir string the tier's directory
 function M.filter_target(filter, dir)
   local file = filter:match("^(.-)::") or filter
   if lfs.attributes(file) then
-    local real, rdir = fs.realpath(file), fs.realpath(dir)
-    if real and rdir and (real == rdir or real:sub(1, #rdir + 1) == rdir .. "/") then
+    local real = fs.realpath(file)
+    local rdir = fs.realpath(dir) or (dir:find("^/") and dir or (lfs.currentdir() .. "/" .. dir))
+    if real and (real == rdir or rdir:sub(1, #real + 1) == real .. "/") and not filter:find("::", 1, true) then
+      return { path = dir } -- a directory holding the tier's: the whole tier
+    end
+    if real and (real:sub(1, #rdir + 1) == rdir .. "/") then
       return { path = filter }
     end
     return { outside = true }
@@ -138,21 +148,13 @@ local function output_keeper()
   return keep
 end
 
--- Follows the plugin's events: counts so far and the tests running now.
-local function progress(tier_name)
-  local st = { collected = nil, done = 0, failed = 0, running = {}, order = {}, t0 = time.now(), last_plain = time.now() }
-  local live = term.live()
-  local function text()
-    local total = st.collected and ("/%d"):format(st.collected) or ""
-    return ("%s  %d%s tests  %d failed  %.1fs"):format(tier_name, st.done, total, st.failed, time.now() - st.t0)
-  end
+-- Follows the plugin's events: counts so far and the tests running now,
+-- emitted as "progress" events (reporters decide how to show them).
+local function progress(bus, stage_name)
+  local st = { collected = nil, done = 0, failed = 0, running = {}, order = {}, t0 = time.now() }
   local function show()
-    if live then
-      term.status(text())
-    elseif time.now() - st.last_plain >= 15 then
-      st.last_plain = time.now()
-      term.print(text())
-    end
+    bus:emit("progress", stage_name, { done = st.done, collected = st.collected, failed = st.failed,
+                                       elapsed = time.now() - st.t0 })
   end
   function st.event(line)
     local ok, ev = pcall(cjson.decode, line)
@@ -203,13 +205,46 @@ local function start_services(tier, cfg)
   return env, started
 end
 
+local last_words, coverage_html
+
 local function stop_all(services)
   for i = #services, 1, -1 do services[i]:stop() end
 end
 
+-- What a failed process said last: its stderr's last line, else its
+-- stdout's, else its exit code.
+last_words = function(r)
+  for _, text in ipairs({ r.stderr or "", r.stdout or "" }) do
+    local last = text:match("([^\n]*%S[^\n]*)%s*$")
+    if last then return last:match("^%s*(.-)%s*$") end
+  end
+  return ("exit %d, nothing on stderr"):format(r.code)
+end
+
+-- Writes coverage HTML for a data file into html (a directory the sink
+-- makes, refusing a link there), then adopts it: coverage.py copies the
+-- tests' source into it, so it is masked like any report. Returns nil, or
+-- the reason it could not.
+coverage_html = function(session, ctx, data, html, what)
+  local sink = ctx.sink
+  local ok, err = sink:dir(session.cfg.coverage.html)
+  if ok then ok, err = sink:dir(html) end
+  if not ok then return "coverage HTML: " .. err end
+  local r, perr = process.run({ session.python, "-m", "coverage", "html", "-q", "--data-file=" .. data, "-d", html },
+    { stdin = "null" })
+  if not r then return "coverage html: " .. perr end
+  if r.code ~= 0 then
+    sink:adopt(html, what)
+    return "coverage html failed: " .. last_words(r)
+  end
+  ok, err = sink:adopt(html, what)
+  if not ok then return err end
+end
+
 -- Runs one tier; returns a stage result.
-local function run_tier(session, tier)
+local function run_tier(session, tier, ctx)
   local cfg, opts = session.cfg, session.opts
+  local sink = ctx.sink
   local dir = cfg.tests .. "/" .. tier.dir
   local target, k = dir, nil
   if opts.filter then
@@ -219,41 +254,61 @@ local function run_tier(session, tier)
     end
     target, k = f.path or dir, f.k
   end
-  -- Whatever happens from here (a failure, a timeout, Ctrl-C), the services
-  -- are stopped and the private JUnit directory is removed.
-  local scope <close> = setmetatable({ services = {} }, { __close = function(self)
+  local name = labelled(opts, tier.name)
+  local junit_path, cov_file
+  -- Whatever happens from here (a failure, a timeout, Ctrl-C), the
+  -- services are stopped, what pytest wrote for novapipe is adopted by the
+  -- sink (masked, owner-only) or removed, and the private JUnit directory
+  -- goes.
+  local scope <close> = setmetatable({ services = {} }, { __close = function(self, err)
     stop_all(self.services)
+    if self.cache then pcall(sink.adopt, sink, CACHE_DIR, nil, { kind = "text", record = false }) end
+    if err ~= nil then
+      -- Interrupted or broken: nothing reads these files any more, but
+      -- they must not stay unmasked and readable.
+      if opts.junit and junit_path then pcall(sink.adopt, sink, junit_path, "JUnit XML, " .. name, { kind = "markup" }) end
+      if cov_file then pcall(sink.adopt, sink, cov_file, "coverage data, " .. name, { kind = "bytes" }) end
+    end
     if self.private then fs.rmtree(self.private) end
   end })
-  local junit_path
   if opts.junit then
     local results = opts.results or cfg.results
-    assert(fs.mkdir_p(results))
+    local ok, err = sink:dir(results)
+    if not ok then return { status = "error", reason = ("results directory: %s"):format(err) } end
     junit_path = ("%s/%s-results.xml"):format(results, tier.name)
   else
-    scope.private = assert(require("novapipe.tmp").dir("novapipe-junit-"))
+    local private, err = require("novapipe.tmp").dir("novapipe-junit-")
+    if not private then return { status = "error", reason = ("temporary directory: %s"):format(err) } end
+    scope.private = private
     junit_path = scope.private .. "/" .. tier.name .. ".xml"
   end
   os.remove(junit_path)
-  local cov_file
   if opts.coverage then
-    assert(fs.mkdir_p(cfg.coverage.data, "0755"))
-    cov_file = ("%s/.coverage.%s"):format(cfg.coverage.data, labelled(opts, tier.name))
+    local ok, err = fs.mkdir_p(cfg.coverage.data, "0755")
+    if not ok then return { status = "error", reason = ("coverage.data: %s"):format(err) } end
+    cov_file = ("%s/.coverage.%s"):format(cfg.coverage.data, name)
     os.remove(cov_file)
   end
 
   local env, services = start_services(tier, cfg)
   if not env then return { status = "error", reason = services } end
   scope.services = services
-  for name, value in pairs(tier.env or {}) do env[name] = value end
+  for var, value in pairs(tier.env or {}) do env[var] = value end
   env.NOVAPIPE_EVENTS_FD = "3"
   local pypath = os.getenv("PYTHONPATH")
   env.PYTHONPATH = host.root .. "/python" .. (pypath and pypath ~= "" and (":" .. pypath) or "")
   if cov_file then env.COVERAGE_FILE = cov_file end
 
   local args = M.pytest_args(target, opts, junit_path, k, opts.coverage and cfg.coverage.source or nil)
+  -- pytest's cache (last failed, node ids: test names that can hold PHI)
+  -- goes into novapipe's own directory, adopted by the sink after the tier.
+  local ok, cerr = sink:dir(CACHE_DIR)
+  if not ok then return { status = "error", reason = ("pytest's cache: %s"):format(cerr) } end
+  scope.cache = true
+  args[#args + 1] = "-o"
+  args[#args + 1] = "cache_dir=" .. lfs.currentdir() .. "/" .. CACHE_DIR
   local keep = output_keeper()
-  local prog = progress(tier.name)
+  local prog = progress(ctx.bus, stage_name(opts, tier.name))
   local timeout = tier.timeout or opts.timeout
   local r, err, py = session.run_pytest(args, {
     env = env, stdin = "null",
@@ -262,21 +317,18 @@ local function run_tier(session, tier)
     events = prog.event,
     timeout = timeout,
     filter = session.phi_filter,
-  })
-  term.status(nil)
+  }, sink)
+  ctx.bus:emit("progress", stage_name(opts, tier.name), nil)
   if not r then return { status = "error", reason = err } end
 
-  -- The JUnit file holds the tests' output and failure messages: masked
-  -- before anything reads or keeps it.
-  if session.cfg.phi.enabled and lfs.attributes(junit_path) then
-    local masked, merr = require("novapipe.phi").mask_file(junit_path, session.cfg.phi)
-    if not masked then return { status = "error", reason = "cannot mask " .. junit_path .. ": " .. merr } end
+  -- The JUnit file holds the tests' output and failure messages: adopted
+  -- (masked by its text, never its markup; owner-only) before anything
+  -- reads or keeps it.
+  if lfs.attributes(junit_path) then
+    local adopted, aerr = sink:adopt(junit_path, "JUnit XML, " .. name, { kind = "markup", record = opts.junit })
+    if not adopted then return { status = "error", reason = "cannot mask " .. junit_path .. ": " .. aerr } end
   end
   local report, jerr = junit.read(junit_path, { cases = opts.cases })
-  if opts.junit then
-    secure.tree(junit_path)
-    reports.add(junit_path, "JUnit XML, " .. labelled(opts, tier.name))
-  end
   local result = { counts = report and report.counts or nil, duration = r.duration,
                    cases = report and report.cases or nil }
   if report then
@@ -324,14 +376,15 @@ local function run_tier(session, tier)
     result.details = #keep.summary > 0 and keep.summary or keep.tail
   end
   if cov_file and lfs.attributes(cov_file) then
+    local ok, cerr = sink:adopt(cov_file, "coverage data, " .. name, { kind = "bytes" })
+    if not ok then return { status = "error", reason = cerr } end
     session.coverage_files[#session.coverage_files + 1] = cov_file
-    secure.tree(cov_file)
-    reports.add(cov_file, "coverage data, " .. labelled(opts, tier.name))
     if opts.tier_html ~= false then
-      local html = ("%s/%s_tests"):format(cfg.coverage.html, labelled(opts, tier.name))
-      process.run({ py, "-m", "coverage", "html", "--data-file=" .. cov_file, "-q", "-d", html }, { stdin = "null" })
-      secure.tree(cfg.coverage.html)
-      reports.add(html, "coverage HTML, " .. labelled(opts, tier.name))
+      local html = ("%s/%s_tests"):format(cfg.coverage.html, name)
+      local herr = coverage_html(session, ctx, cov_file, html, "coverage HTML, " .. name)
+      if herr then
+        result.notes = { herr }
+      end
     end
   end
   return result
@@ -339,24 +392,24 @@ end
 
 -- Combines the tiers' coverage data into one file, an HTML report and a
 -- terminal report.
-local function run_coverage(session)
-  local cfg = session.cfg
+local function run_coverage(session, ctx)
+  local cfg, sink = session.cfg, ctx.sink
   if #session.coverage_files == 0 then return { status = "skipped", reason = "no coverage data from this run" } end
   local py = session.python
   local combined = M.combined_data(cfg, session.opts.label)
   os.remove(combined)
   local argv = { py, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. combined }
   for _, f in ipairs(session.coverage_files) do argv[#argv + 1] = f end
-  local r = assert(process.run(argv, { stdin = "null" }))
-  if r.code ~= 0 then return { status = "error", reason = "coverage combine failed: " .. (r.stderr or r.stdout or "") } end
+  local r, err = process.run(argv, { stdin = "null" })
+  if not r then return { status = "error", reason = "coverage combine: " .. err } end
+  if r.code ~= 0 then return { status = "error", reason = "coverage combine failed: " .. last_words(r) } end
+  local ok, aerr = sink:adopt(combined, "coverage data, " .. labelled(session.opts, "combined"), { kind = "bytes" })
+  if not ok then return { status = "error", reason = aerr } end
   local html = cfg.coverage.html .. "/" .. labelled(session.opts, "combined")
-  r = assert(process.run({ py, "-m", "coverage", "html", "-q", "--data-file=" .. combined, "-d", html }, { stdin = "null" }))
-  if r.code ~= 0 then return { status = "error", reason = "coverage html failed: " .. (r.stderr or "") } end
-  r = assert(process.run({ py, "-m", "coverage", "report", "--data-file=" .. combined }, { stdin = "null" }))
-  secure.tree(combined)
-  secure.tree(cfg.coverage.html)
-  reports.add(combined, "coverage data, " .. labelled(session.opts, "combined"))
-  reports.add(html, "coverage HTML, " .. labelled(session.opts, "combined"))
+  local herr = coverage_html(session, ctx, combined, html, "coverage HTML, " .. labelled(session.opts, "combined"))
+  if herr then return { status = "error", reason = herr } end
+  r, err = process.run({ py, "-m", "coverage", "report", "--data-file=" .. combined }, { stdin = "null" })
+  if not r then return { status = "error", reason = "coverage report: " .. err } end
   local report = {}
   for line in (r.stdout or ""):gmatch("[^\n]+") do report[#report + 1] = line end
   local total = (report[#report] or ""):match("^TOTAL.-(%d+%%)%s*$")
@@ -366,34 +419,42 @@ end
 
 -- Creates the tests directory's missing tier directories, each with an
 -- __init__.py (the reference's behaviour). The tests directory itself must
--- exist.
+-- exist. Returns nil, or why it cannot.
 local function ensure_dirs(cfg)
   if lfs.attributes(cfg.tests, "mode") ~= "directory" then
-    errors.usage("test directory %s does not exist in %s (run from the project root, use -C DIR, or set tests in %s)",
-      cfg.tests, lfs.currentdir(), config.FILE)
+    return ("test directory %s does not exist in %s (run from the project root, use -C DIR, or set tests in %s)")
+      :format(cfg.tests, lfs.currentdir(), config.FILE)
   end
   for _, tier in ipairs(cfg.tiers) do
     local dir = cfg.tests .. "/" .. tier.dir
-    if lfs.attributes(dir, "mode") ~= "directory" then assert(fs.mkdir_p(dir, "0755")) end
+    if lfs.attributes(dir, "mode") ~= "directory" then
+      local ok, err = fs.mkdir_p(dir, "0755")
+      if not ok then return ("tier %s: %s"):format(tier.name, err) end
+    end
     local init = dir .. "/__init__.py"
     if not lfs.attributes(init) then
-      local f = assert(io.open(init, "w"))
-      f:close()
+      local ok, err = fs.atomic_write(init, "", "0644")
+      if not ok then return ("tier %s: %s"):format(tier.name, err) end
     end
   end
 end
 
--- A stage's name within a labelled group: "security/standalone".
-local function stage_name(opts, name)
-  return opts.label and (opts.label .. "/" .. name) or name
+-- Whether a --filter path names no tier: it exists nowhere, or it is a
+-- file or directory outside every tier's directory and holds none of them.
+local function filter_in_no_tier(cfg, filter)
+  local file = filter:match("^(.-)::") or filter
+  if not lfs.attributes(file) then return false end -- a -k expression
+  for _, tier in ipairs(cfg.tiers) do
+    if not M.filter_target(filter, cfg.tests .. "/" .. tier.dir).outside then return false end
+  end
+  return true
 end
 
 ---The stages that run the configured tiers.
 ---@param opts novapipe.TierOpts
 ---@return novapipe.Stage[]
 function M.stages(opts)
-  local cfg = opts.config or config.load()
-  ensure_dirs(cfg)
+  local cfg = opts.config or require("novapipe.run.context").config()
   local selected = {}
   if opts.only and #opts.only > 0 then
     local known = {}
@@ -407,6 +468,12 @@ function M.stages(opts)
       selected[name] = true
     end
   end
+  if opts.filter and filter_in_no_tier(cfg, opts.filter) then
+    local dirs = {}
+    for _, t in ipairs(cfg.tiers) do dirs[#dirs + 1] = cfg.tests .. "/" .. t.dir end
+    errors.usage("--filter %s is in no tier's directory (%s): name a test file or directory inside one",
+      opts.filter, table.concat(dirs, ", "))
+  end
   local gated = not (opts.only and #opts.only > 0)
 
   local session = { cfg = cfg, opts = opts, coverage_files = {}, python = nil,
@@ -416,13 +483,13 @@ function M.stages(opts)
   local missing_line = "^" .. python.MISSING_MARK:gsub("%-", "%%-") .. " (.*)$"
   -- Runs pytest with the first candidate Python that has what the run
   -- needs (the bootstrap says, see novapipe.python); remembers it.
-  function session.run_pytest(args, spawn_opts)
+  function session.run_pytest(args, spawn_opts, sink)
     spawn_opts.env.NOVAPIPE_REQUIRE = required
     local lacks
     for i, c in ipairs(candidates) do
       if c.exe then
         local saw_missing
-        local sink = spawn_opts.stdout
+        local out = spawn_opts.stdout
         local o = {}
         for key, v in pairs(spawn_opts) do o[key] = v end
         -- The bootstrap's marker goes to stderr before pytest starts; the
@@ -433,10 +500,10 @@ function M.stages(opts)
           if m then
             saw_missing = {}
             for name in m:gmatch("%S+") do saw_missing[#saw_missing + 1] = name end
-          elseif type(sink) == "function" then
-            sink(line)
+          elseif type(out) == "function" then
+            out(line)
           else
-            io.stderr:write(line, "\n")
+            sink:error(line)
           end
         end
         local r, err = process.run(python.pytest_argv(c.exe, args), o)
@@ -455,8 +522,17 @@ function M.stages(opts)
     return nil, python.not_found(explicit, lacks)
   end
 
-  local note = pytest_config.skipped_tiers(cfg)
-  if note then term.print(term.style("note: ", "yellow", "bold") .. note) end
+  -- The first tier stage to run checks the tree once for all of them, and
+  -- says what the project's pytest configuration leaves out.
+  local prepared, problem
+  local function prepare(ctx)
+    if prepared then return problem end
+    prepared = true
+    problem = ensure_dirs(cfg)
+    local note = pytest_config.skipped_tiers(cfg)
+    if note then ctx.bus:emit("note", note) end
+    return problem
+  end
 
   local stages = {}
   for _, tier in ipairs(cfg.tiers) do
@@ -469,12 +545,17 @@ function M.stages(opts)
       stages[#stages + 1] = pipeline.stage {
         name = stage_name(opts, tier.name),
         needs = needs,
-        run = function() return run_tier(session, tier) end,
+        run = function(ctx)
+          local err = prepare(ctx)
+          if err then return { status = "error", reason = err } end
+          return run_tier(session, tier, ctx)
+        end,
       }
     end
   end
   if opts.coverage then
-    stages[#stages + 1] = pipeline.stage { name = stage_name(opts, "coverage"), run = function() return run_coverage(session) end }
+    stages[#stages + 1] = pipeline.stage { name = stage_name(opts, "coverage"),
+      run = function(ctx) return run_coverage(session, ctx) end }
   end
   return stages
 end

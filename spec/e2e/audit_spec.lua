@@ -12,9 +12,8 @@ return np.pipeline {
   description = "writes a report",
   options = { { "--fail", "fail" } },
   stages = function(o)
-    return { np.stage { name = "write", run = function()
-      local f = assert(io.open("report.txt", "w")); f:write("the report\n"); f:close()
-      require("novapipe.reports").add("report.txt", "a report")
+    return { np.stage { name = "write", run = function(ctx)
+      assert(ctx.sink:write("report.txt", "the report\n", "a report"))
       return not o.fail
     end } }
   end,

@@ -1,8 +1,11 @@
 -- The console reporter: a line per stage as it ends (with its counts, and
--- what pytest said about failures), then a summary table and the totals.
--- Colour and the live status line come from novapipe.term.
+-- what pytest said about failures), notes, progress (a live status line on
+-- a terminal, a plain line every 15 s elsewhere), then a summary table and
+-- the totals. Everything it prints passes the run's sink (masked); colour
+-- and the live line come from novapipe.term.
 local junit = require "novapipe.junit"
 local term = require "novapipe.term"
+local time = require "novapipe.time"
 
 local M = {}
 M.__index = M
@@ -24,10 +27,42 @@ local function seconds(d)
   return ("%.2fs"):format(d or 0)
 end
 
----@param opts? {out?: fun(line: string)}
-function M.new(opts)
-  opts = opts or {}
-  return setmetatable({ out = opts.out or term.print, rows = {} }, M)
+---@param ctx novapipe.Context the run's context: its sink prints
+function M.new(ctx)
+  local sink = ctx.sink
+  return setmetatable({ sink = sink, out = function(line) sink:print(line) end, rows = {}, last_plain = {} }, M)
+end
+
+-- A block of lines a stage has to show (analyze's summary, migrate's
+-- plan): a bold title (or none) and its lines.
+function M:section(title, lines, colour)
+  if title then self.out(term.style(title, colour or "bold", "bold")) end
+  for _, l in ipairs(lines or {}) do self.out(l) end
+end
+
+function M:note(text)
+  self.out(term.style("note: ", "yellow", "bold") .. text)
+end
+
+function M:progress(stage_name, p)
+  if not p then
+    self.sink:status(nil)
+    return
+  end
+  local total = p.collected and ("/%d"):format(p.collected) or ""
+  local text = ("%s  %d%s tests  %d failed  %.1fs"):format(stage_name, p.done, total, p.failed, p.elapsed)
+  if term.live() then
+    self.sink:status(text)
+  else
+    local now = time.now()
+    local last = self.last_plain[stage_name]
+    if not last then
+      self.last_plain[stage_name] = now
+    elseif now - last >= 15 then
+      self.last_plain[stage_name] = now
+      self.out(text)
+    end
+  end
 end
 
 function M:pipeline_start(pipeline)
@@ -37,15 +72,16 @@ function M:pipeline_start(pipeline)
 end
 
 function M:stage_start(stage)
-  if term.live() then term.status(("%s ..."):format(stage.name)) end
+  if term.live() then self.sink:status(("%s ..."):format(stage.name)) end
 end
 
 function M:stage_end(stage, result)
-  term.status(nil)
+  self.sink:status(nil)
   local line = ("%s %s %s"):format(badge(result.status), stage.name, term.style(seconds(result.duration), "gray"))
   if result.summary and result.summary ~= "" then line = line .. "  " .. result.summary end
   self.out(line)
   if result.reason then self.out("      " .. result.reason) end
+  for _, n in ipairs(result.notes or {}) do self.out("      " .. term.style("note: ", "yellow") .. n) end
   if result.details then
     for _, l in ipairs(result.details) do self.out("      " .. term.style(l, "dim")) end
   end

@@ -1,13 +1,17 @@
--- The Markdown reporter: appends a summary table to a file, such as the
--- one GitHub Actions names in GITHUB_STEP_SUMMARY.
+-- The Markdown reporter: appends a summary table to the file GitHub
+-- Actions names in GITHUB_STEP_SUMMARY, through the run's sink (masked,
+-- never through a link).
 local junit = require "novapipe.junit"
 
 local M = {}
 M.__index = M
 
----@param path string the file to append to
-function M.new(path)
-  return setmetatable({ path = path, rows = {} }, M)
+---@param ctx novapipe.Context
+---@param path? string the file to append to (default: $GITHUB_STEP_SUMMARY)
+function M.new(ctx, path)
+  path = path or os.getenv("GITHUB_STEP_SUMMARY")
+  if not path or path == "" then return nil end
+  return setmetatable({ sink = ctx.sink, path = path, rows = {} }, M)
 end
 
 function M:stage_end(stage, result)
@@ -38,13 +42,8 @@ function M:pipeline_end(def, outcome)
   end
   lines[#lines + 1] = ("| **total** | exit %d | %.2fs | %d | %d | %d | %d | %d | %d | |"):format(outcome.exit,
     outcome.duration, total.passed, total.failed, total.errors, total.skipped, total.xfailed, total.xpassed)
-  local f = io.open(self.path, "a")
-  if not f then
-    io.stderr:write(("novapipe: cannot append the summary to %s\n"):format(self.path))
-    return
-  end
-  f:write(table.concat(lines, "\n"), "\n\n")
-  f:close()
+  local ok, err = self.sink:append(self.path, table.concat(lines, "\n") .. "\n\n")
+  if not ok then self.sink:error(("novapipe: cannot append the step summary: %s"):format(err)) end
 end
 
 return M

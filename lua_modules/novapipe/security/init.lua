@@ -3,16 +3,12 @@
 -- PHI audit of the test suite, the offline dependency scan, and with a
 -- report the security-code coverage and the combined HTML/JSON/Markdown
 -- compliance report. Stages share what they found through one table.
-local config = require "novapipe.config"
 local errors = require "novapipe._errors"
-local fs = require "novapipe.fs"
 local json = require "novapipe.json"
 local lfs = require "lfs"
 local pipeline = require "novapipe.pipeline"
 local process = require "novapipe.process"
 local python = require "novapipe.python"
-local reports = require "novapipe.reports"
-local secure = require "novapipe.secure"
 
 local M = {}
 
@@ -34,7 +30,8 @@ local function run_reader(cfg, module, mode, args, name)
   if not exe then return nil, err end
   local argv = { exe, require("novapipe.host").root .. "/python/novapipe_read.py", mode }
   for _, a in ipairs(args) do argv[#argv + 1] = a end
-  local r = assert(process.run(argv, { stdin = "null" }))
+  local r, perr = process.run(argv, { stdin = "null" })
+  if not r then return nil, perr end
   if r.code ~= 0 then return nil, ((r.stderr or ""):gsub("%s+$", "")) end
   return json.decode(r.stdout, name)
 end
@@ -49,9 +46,8 @@ end
 
 local function write_report(state, name, text, what)
   local path = state.dir .. "/" .. name
-  local ok, err = fs.atomic_write(path, text, "0600")
+  local ok, err = state.sink:write(path, text, what, { markup = name:match("%.html$") ~= nil })
   if not ok then return nil, err end
-  reports.add(path, what)
   return path
 end
 
@@ -204,8 +200,9 @@ local function coverage_stage(state)
     local include = {}
     for _, p in ipairs(paths) do include[#include + 1] = p:gsub("/+$", "") .. "/*" end
     local out = ("%s/security_coverage_%s.json"):format(state.dir, state.stamp)
-    local r = assert(process.run({ exe, "-m", "coverage", "json", "-q", "--data-file=" .. data,
-      "--include=" .. table.concat(include, ","), "-o", out }, { stdin = "null" }))
+    local r, perr = process.run({ exe, "-m", "coverage", "json", "-q", "--data-file=" .. data,
+      "--include=" .. table.concat(include, ","), "-o", out }, { stdin = "null" })
+    if not r then return { status = "error", reason = "coverage json: " .. perr } end
     if r.code ~= 0 then
       local said = ((r.stdout or "") .. (r.stderr or "")):gsub("%s+$", "")
       if said:find("No data to report") then
@@ -214,8 +211,8 @@ local function coverage_stage(state)
       end
       return { status = "error", reason = "coverage json failed: " .. said:match("[^\n]*$") }
     end
-    secure.tree(out)
-    reports.add(out, "security-code coverage")
+    local adopted, aerr = state.sink:adopt(out, "security-code coverage", { kind = "text" })
+    if not adopted then return { status = "error", reason = aerr } end
     local cov = json.read(out)
     local pct = cov and cov.totals and cov.totals.percent_covered
     local files = {}
@@ -316,16 +313,20 @@ end
 ---@param opts novapipe.SecurityOpts
 ---@return novapipe.Stage[]
 function M.stages(opts)
-  local cfg = opts.config or config.load()
+  local cfg = opts.config or require("novapipe.run.context").config()
   local dir = opts.output_dir or cfg.security.reports
   local state = {
     cfg = cfg, report = opts.report, dir = dir, stamp = os.date("%Y%m%d_%H%M%S"),
     formats = split_formats(opts.formats and #opts.formats > 0 and opts.formats or nil, cfg),
   }
-  if opts.report then
-    local ok, err = fs.mkdir_p(dir)
-    if not ok then errors.usage("--output-dir %s: %s", dir, err) end
-    secure.tree(dir)
+  -- The reports directory is made (0700) by the first stage that runs.
+  local function prepare(c)
+    state.sink = c.sink
+    if opts.report and not state.dir_ready then
+      local ok, err = c.sink:dir(dir)
+      if not ok then return ("--output-dir %s: %s"):format(dir, err) end
+      state.dir_ready = true
+    end
   end
   local results = {}
   local tests = require("novapipe.tiers").stages({
@@ -343,12 +344,20 @@ function M.stages(opts)
     end }
     if st.name ~= LABEL .. "/coverage" then state.test_stages[#state.test_stages + 1] = tests[i] end
   end
-  local stages = { tests, phi_stage(state), deps_stage(state, opts) }
+  local own = { phi_stage(state), deps_stage(state, opts) }
   if opts.report then
-    stages[#stages + 1] = coverage_stage(state)
-    stages[#stages + 1] = report_stage(state, results)
+    own[#own + 1] = coverage_stage(state)
+    own[#own + 1] = report_stage(state, results)
   end
-  return stages
+  for _, st in ipairs(own) do
+    local run = st.run
+    st.run = function(c)
+      local err = prepare(c)
+      if err then return { status = "error", reason = err } end
+      return run(c)
+    end
+  end
+  return { tests, table.unpack(own) }
 end
 
 return M

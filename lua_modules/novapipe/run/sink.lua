@@ -1,0 +1,227 @@
+-- The sink: the one way out of a novapipe run. Every line it prints and
+-- every file it writes passes the run's PHI masker; files are written
+-- atomically and owner-only (0600, directories 0700), never through a
+-- symbolic link novapipe did not make (novapipe.fs refuses them), and
+-- recorded for the run's list of reports and its audit entry. Files that a
+-- child process wrote for novapipe (JUnit, coverage data and HTML) are
+-- adopted: masked, rewritten as new files of the user running novapipe (so
+-- a file another user owned is replaced, not chmodded) and recorded.
+--
+-- Stages do not hold a sink: they emit events, and reporters, which do,
+-- render them. The C output filter (novapipe.proc's `filter`) stays the
+-- streaming first pass over child output; it is set from the same masker.
+local fs = require "novapipe.fs"
+local lfs = require "lfs"
+local phi = require "novapipe.phi"
+local term = require "novapipe.term"
+
+local M = {}
+M.__index = M
+
+---@class novapipe.Sink
+---@field mask fun(text: string): string the run's masker (identity when PHI masking is off)
+---@field written {path: string, what: string}[]
+
+---A sink for a run. `phi` is the configuration's phi section; out and err
+---receive finished lines (default: the terminal and standard error).
+---@param opts? {phi?: table, out?: fun(line: string), err?: fun(line: string)}
+---@return novapipe.Sink
+function M.new(opts)
+  opts = opts or {}
+  local cfg = opts.phi or phi.defaults()
+  local self = setmetatable({ written = {}, seen = {}, enabled = cfg.enabled ~= false }, M)
+  if self.enabled then
+    local masker = phi.masker(cfg)
+    self.mask = function(text) return (masker(text)) end
+  else
+    self.mask = function(text) return text end
+  end
+  self.out_fn = opts.out or term.print
+  self.err_fn = opts.err or function(line) io.stderr:write(line, "\n") end
+  return self
+end
+
+-- Masks a text that may hold several lines, line by line.
+function M:mask_lines(text)
+  text = tostring(text)
+  if not text:find("\n", 1, true) then return self.mask(text) end
+  return (text:gsub("[^\n]+", self.mask))
+end
+
+---Prints a line (or lines) on the console, masked.
+---@param text string
+function M:print(text)
+  self.out_fn(self:mask_lines(text))
+end
+
+---Writes a line (or lines) on standard error, masked.
+---@param text string
+function M:error(text)
+  self.err_fn(self:mask_lines(text))
+end
+
+---Shows the live status line (nil clears it), masked.
+---@param text? string
+function M:status(text)
+  term.status(text and self.mask(text) or nil)
+end
+
+---Records a file or directory as written by this run (once).
+---@param path string
+---@param what? string
+function M:record(path, what)
+  if self.seen[path] then return end
+  self.seen[path] = true
+  self.written[#self.written + 1] = { path = path, what = what or "report" }
+end
+
+---What this run wrote, in order; only what still exists.
+---@return {path: string, what: string}[]
+function M:list()
+  local out = {}
+  for _, r in ipairs(self.written) do
+    if lfs.symlinkattributes(r.path, "mode") then out[#out + 1] = r end
+  end
+  return out
+end
+
+---A directory for reports: created 0700 with its missing parents, or
+---tightened to 0700 when it exists (a link is refused).
+---@param path string
+---@return boolean|nil ok
+---@return string? error
+function M:dir(path)
+  local ok, err = fs.mkdir_p(path, "0700")
+  if not ok then return nil, err end
+  return fs.chmod(path, "0700")
+end
+
+---Writes a file: masked (unless raw, for bytes that are not text: a
+---PHI-free digest), atomically, owner-only, missing parents made 0700;
+---recorded unless record is false.
+---@param path string
+---@param data string
+---@param what? string what the file is, for the list of reports
+---@param opts? {mode?: string, record?: boolean, markup?: boolean}
+---@return boolean|nil ok
+---@return string? error
+function M:write(path, data, what, opts)
+  opts = opts or {}
+  local parent = path:match("^(.*)/[^/]*$")
+  if parent and parent ~= "" then
+    local ok, err = fs.mkdir_p(parent, "0700")
+    if not ok then return nil, err end
+  end
+  local text = opts.markup and phi.mask_markup(data, self.mask) or self:mask_lines(data)
+  local ok, err = fs.atomic_write(path, text, opts.mode or "0600")
+  if not ok then return nil, err end
+  if opts.record ~= false then self:record(path, what) end
+  return true
+end
+
+---Appends masked text to a file (created 0600): a step summary, a log.
+---@param path string
+---@param text string
+---@return boolean|nil ok
+---@return string? error
+function M:append(path, text)
+  return fs.append(path, self:mask_lines(text), "0600")
+end
+
+local MARKUP = { xml = true, html = true, htm = true, svg = true }
+local TEXT = { txt = true, json = true, js = true, css = true, md = true, csv = true, log = true }
+
+-- Rewrites one file a child wrote as a new file of ours, masked as text or
+-- markup by its kind, in pieces: never the whole file in memory.
+local function adopt_file(self, path, kind)
+  local ext = path:match("%.([%w]+)$")
+  ext = ext and ext:lower()
+  kind = kind or (MARKUP[ext] and "markup") or (TEXT[ext] and "text") or "bytes"
+  if not self.enabled and kind ~= "bytes" then kind = "bytes" end
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local w, werr = fs.writer(path, "0600")
+  if not w then
+    f:close()
+    return nil, werr
+  end
+  local carry = ""
+  local function put(s)
+    if s == "" then return true end
+    if kind == "markup" then s = phi.mask_markup(s, self.mask)
+    elseif kind == "text" then s = s:gsub("[^\n]+", self.mask) end
+    return w:write(s)
+  end
+  local ok, perr = true, nil
+  while ok do
+    local chunk = f:read(65536)
+    if not chunk then break end
+    if kind == "bytes" then
+      ok, perr = w:write(chunk)
+    else
+      local buf = carry .. chunk
+      -- Cut where no value can straddle: after the last end of a tag or a
+      -- line; in a long run without either, after the last space.
+      local cut = buf:match(kind == "markup" and ".*()[>\n]" or ".*()\n")
+      if not cut and #buf > 1048576 then cut = buf:match(".*()%s") or #buf end
+      if cut then
+        ok, perr = put(buf:sub(1, cut))
+        carry = buf:sub(cut + 1)
+      else
+        carry = buf
+      end
+    end
+  end
+  f:close()
+  if ok then ok, perr = put(carry) end
+  if not ok then
+    w:abort()
+    return nil, perr
+  end
+  return w:commit()
+end
+
+---Adopts what a child process wrote for novapipe: a file, or a directory
+---and everything in it. Each file is masked (markup by its text and
+---attribute values, text line by line; `kind = "bytes"` for binary data
+---such as coverage's, which is only rewritten) and replaced by a new file
+---of ours at 0600; directories become 0700. A symbolic link anywhere in it
+---is refused. Recorded as written unless record is false.
+---@param path string
+---@param what? string
+---@param opts? {kind?: "markup"|"text"|"bytes", record?: boolean}
+---@return boolean|nil ok
+---@return string? error
+function M:adopt(path, what, opts)
+  opts = opts or {}
+  local mode = lfs.symlinkattributes(path, "mode")
+  if mode == nil then return true end
+  if mode == "link" then
+    return nil, ("refusing the symbolic link '%s' (novapipe did not make it; remove it)"):format(path)
+  end
+  if mode == "directory" then
+    local ok, err = fs.chmod(path, "0700")
+    if not ok then return nil, err end
+    local entries, werr = fs.walk(path, { dirs = true })
+    if not entries then return nil, werr end
+    for _, rel in ipairs(entries) do
+      local p = path .. "/" .. rel
+      local kind = lfs.symlinkattributes(p, "mode")
+      if kind == "link" then
+        return nil, ("refusing the symbolic link '%s' (novapipe did not make it; remove it)"):format(p)
+      elseif kind == "directory" then
+        ok, err = fs.chmod(p, "0700")
+      elseif kind == "file" then
+        ok, err = adopt_file(self, p, opts.kind)
+      end
+      if not ok then return nil, err end
+    end
+  else
+    local ok, err = adopt_file(self, path, opts.kind)
+    if not ok then return nil, err end
+  end
+  if opts.record ~= false then self:record(path, what) end
+  return true
+end
+
+return M

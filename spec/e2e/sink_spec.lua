@@ -1,0 +1,221 @@
+-- One way out: what novapipe prints and writes passes one sink that masks
+-- PHI, writes owner-only and atomically, never through a link it did not
+-- make. Each case reproduces a way PHI or a file once escaped.
+local fs = require "novapipe.fs"
+local lfs = require "lfs"
+local proc = require "novapipe.proc"
+local time = require "novapipe.time"
+local H = require "spec.support.h"
+
+local TESTS = "backend/app/tests/"
+local SSN = "219-09-9999"
+
+local function run(root, args, opts)
+  local argv = { "-C", root, "--no-color", "run" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return H.novapipe(argv, opts)
+end
+
+-- Every file under dir (links included), as relative paths.
+local function files_under(dir)
+  return fs.walk(dir) or {}
+end
+
+-- Asserts that no file under root (but the tests' own sources) holds text.
+local function nowhere_but_sources(root, text)
+  for _, rel in ipairs(files_under(root)) do
+    if not rel:match("^backend/app/tests/.*%.py$") and not rel:match("__pycache__") then
+      local data = H.read(root .. "/" .. rel) or ""
+      assert.is_nil(data:find(text, 1, true), rel .. " holds " .. text)
+    end
+  end
+end
+
+describe("the sink", function()
+  local keep = H.temporaries(after_each)
+  local function project(files)
+    local root = keep(H.tree(files))
+    assert(fs.mkdir_p(root .. "/" .. TESTS .. "standalone", "0755"))
+    return root
+  end
+
+  it("masks the running tests' ids in a timeout's reason, on the console and in the step summary", function()
+    local root = project({
+      [TESTS .. "standalone/test_slow.py"] = ("import time, pytest\n@pytest.mark.parametrize('ssn', ['%s'])\n"
+        .. "def test_waits(ssn):\n    time.sleep(60)\n"):format(SSN),
+    })
+    local summary = root .. "/summary.md"
+    local r = run(root, { "run_tests", "--standalone", "--timeout", "2" }, { env = { GITHUB_STEP_SUMMARY = summary } })
+    assert.equal(1, r.code)
+    assert.matches("timed out after 2s; running: .*test_waits%[%[PHI:ssn%]%]", r.stdout)
+    assert.is_nil((r.stdout .. r.stderr):find(SSN, 1, true))
+    local md = assert(H.read(summary))
+    assert.matches("timed out", md)
+    assert.is_nil(md:find(SSN, 1, true))
+  end)
+
+  it("masks and tightens the JUnit file when the run is interrupted after pytest wrote it", function()
+    local marker = H.marker()
+    local root = project({
+      [TESTS .. "standalone/test_p.py"] = ("def test_prints():\n    print('patient %s')\n    assert False\n"):format(SSN),
+      -- after the JUnit file is written, pytest waits: novapipe is interrupted then
+      [TESTS .. "standalone/conftest.py"] = ("import subprocess\ndef pytest_unconfigure(config):\n"
+        .. "    subprocess.run(['sleep', '%s'])\n"):format(marker),
+    })
+    local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--standalone", "--junit" },
+      { stdout = "capture", stderr = "capture" }))
+    local deadline = time.now() + 60
+    while not H.find_process("sleep", marker) and time.now() < deadline do time.sleep(0.05) end
+    assert.is_number(H.find_process("sleep", marker), "pytest never reached its end")
+    local xml = root .. "/backend/test-results/standalone-results.xml"
+    assert.truthy(H.read(xml):find(SSN, 1, true), "pytest wrote the value (the spec's premise)")
+    p:kill("INT")
+    local r = p:wait()
+    assert.equal(130, r.code)
+    local text = assert(H.read(xml))
+    assert.is_nil(text:find(SSN, 1, true))
+    assert.matches("%[PHI:ssn%]", text)
+    assert.equal("rw-------", lfs.attributes(xml, "permissions"))
+  end)
+
+  it("masks a value that straddles the end of a 1 MiB piece of a long line", function()
+    local root = project({
+      [TESTS .. "standalone/test_long.py"] = ("def test_long():\n    print('x' * (1048576 - 5) + ' %s')\n"):format(SSN),
+    })
+    local r = run(root, { "run_tests", "--standalone", "--verbose" }, { env = { PYTEST_ADDOPTS = "-s" } })
+    assert.equal(0, r.code)
+    assert.is_nil(r.stdout:find(SSN, 1, true))
+    assert.matches("%[PHI:ssn%]", r.stdout)
+  end)
+
+  it("masks user input echoed in usage errors, and the whole command line in the audit log", function()
+    local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n" })
+    local r = run(root, { "run_tests", "--no-such-flag", SSN })
+    assert.equal(2, r.code)
+    assert.is_nil((r.stdout .. r.stderr):find(SSN, 1, true))
+    r = run(root, { "run_tests", "--standalone", "--markers", "DOB", "--filter", "1980-02-03" })
+    local log = assert(H.read(root .. "/.novapipe/audit.log"))
+    assert.is_nil(log:find(SSN, 1, true))
+    assert.is_nil(log:find("1980-02-03", 1, true))
+    assert.is_nil((r.stdout .. r.stderr):find("1980-02-03", 1, true))
+  end)
+
+  it("masks the coverage HTML, which copies the tests' source, and every report novapipe writes", function()
+    local root = project({
+      [TESTS .. "standalone/test_cov.py"] = ("import pytest\n@pytest.mark.parametrize('v', ['%s'])\n"
+        .. "def test_value(v):\n    assert v\n"):format(SSN),
+    })
+    local r = run(root, { "run_tests", "--standalone", "--junit", "--coverage" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.truthy(lfs.attributes(root .. "/backend/coverage_html/standalone_tests", "mode"))
+    nowhere_but_sources(root, SSN)
+    r = run(root, { "analyze", "--report" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    nowhere_but_sources(root, SSN)
+  end)
+
+  it("refuses a symbolic link at the audit log, its lock file and the coverage HTML directory", function()
+    local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n" })
+    local elsewhere = keep(H.tmpdir())
+    H.write(elsewhere .. "/victim", "untouched\n")
+    assert(fs.chmod(elsewhere .. "/victim", "0644"))
+    assert(fs.mkdir_p(root .. "/.novapipe"))
+    assert(lfs.link(elsewhere .. "/victim", root .. "/.novapipe/audit.log", true))
+    local r = run(root, { "run_tests", "--standalone" })
+    assert.matches("audit log not written: .*symbolic link '%.novapipe/audit%.log'", r.stderr)
+    assert.equal("untouched\n", H.read(elsewhere .. "/victim"))
+    os.remove(root .. "/.novapipe/audit.log")
+    os.remove(root .. "/.novapipe/audit.log.lock")
+    assert(lfs.link(elsewhere .. "/victim", root .. "/.novapipe/audit.log.lock", true))
+    r = run(root, { "run_tests", "--standalone" })
+    assert.matches("symbolic link '%.novapipe/audit%.log%.lock'", r.stderr)
+    assert.equal("untouched\n", H.read(elsewhere .. "/victim"))
+    assert.equal("rw-r--r--", lfs.attributes(elsewhere .. "/victim", "permissions"))
+    os.remove(root .. "/.novapipe/audit.log.lock")
+    -- a coverage HTML directory that is a link to a directory of someone else's
+    assert(lfs.link(elsewhere, root .. "/backend/coverage_html", true))
+    r = run(root, { "run_tests", "--standalone", "--coverage" })
+    -- the tests passed; the HTML is not written, and the coverage stage says why
+    assert.equal(2, r.code)
+    assert.matches("PASS%s+standalone", r.stdout)
+    assert.matches("ERROR%s+coverage.*symbolic link 'backend/coverage_html'", r.stdout)
+    assert.same({ "victim" }, files_under(elsewhere))
+    assert.equal("rw-r--r--", lfs.attributes(elsewhere .. "/victim", "permissions"))
+  end)
+
+  it("replaces a report another user owns instead of chmodding it, and tightens .novapipe", function()
+    local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n" })
+    local xml = root .. "/backend/test-results/standalone-results.xml"
+    assert(fs.mkdir_p(root .. "/backend/test-results"))
+    H.write(xml, "old")
+    assert(fs.mkdir_p(root .. "/.novapipe", "0755"))
+    assert(fs.chmod(root .. "/.novapipe", "0755"))
+    local me = require("novapipe.proc").self().user
+    local r0 = require("novapipe.process").run({ "chown", "nobody", xml })
+    assert.equal(0, r0.code, r0.stderr)
+    local r = run(root, { "run_tests", "--standalone", "--junit" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    local st = require("novapipe.process").run({ "stat", "-c", "%U %a", xml })
+    assert.equal(me .. " 600\n", st.stdout)
+    assert.equal("rwx------", lfs.attributes(root .. "/.novapipe", "permissions"))
+  end)
+
+  it("never rebuilds a missing audit head: the run says so, verify says so, audit init starts anew", function()
+    local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n" })
+    assert.equal(0, run(root, { "run_tests", "--standalone" }).code)
+    assert.equal(0, run(root, { "run_tests", "--standalone" }).code)
+    local log = root .. "/.novapipe/audit.log"
+    local first = H.read(log):match("^[^\n]+\n")
+    H.write(log, first) -- the tail cut
+    os.remove(log .. ".head") -- and the head that would show it
+    local r = run(root, { "run_tests", "--standalone" })
+    assert.matches("audit log not written: .*audit%.log%.head is missing", r.stderr)
+    assert.equal(first, H.read(log))
+    local v = H.novapipe({ "-C", root, "audit", "verify" })
+    assert.equal(1, v.code)
+    assert.matches("head: missing", v.stdout)
+    local i = H.novapipe({ "-C", root, "audit", "init" })
+    assert.equal(0, i.code, i.stderr)
+    v = H.novapipe({ "-C", root, "audit", "verify" })
+    assert.equal(0, v.code, v.stdout)
+    assert.matches('"pipeline":"audit init"', H.read(log))
+    assert.equal(0, run(root, { "run_tests", "--standalone" }).code)
+    assert.equal(0, H.novapipe({ "-C", root, "audit", "verify" }).code)
+  end)
+
+  it("records refused runs in the audit log: an unknown pipeline, a syntax error", function()
+    local root = project({ ["pipelines/broken.lua"] = "return 1 +\n" })
+    assert.equal(2, run(root, { "no_such_pipeline" }).code)
+    assert.equal(2, run(root, { "broken" }).code)
+    local log = H.read(root .. "/.novapipe/audit.log")
+    local n = 0
+    for line in log:gmatch("[^\n]+") do
+      n = n + 1
+      assert.matches('"exit":2', line)
+    end
+    assert.equal(2, n)
+  end)
+
+  it("refuses a --filter path that is in no tier, and runs every tier for a directory holding them", function()
+    local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n",
+                           ["docs/x.txt"] = "x" })
+    local r = run(root, { "run_tests", "--all", "--filter", root .. "/docs/x.txt", "--strict" })
+    assert.equal(2, r.code)
+    assert.matches("in no tier's directory", r.stderr)
+    r = run(root, { "run_tests", "--standalone", "--filter", root .. "/backend/app/tests" })
+    assert.equal(0, r.code, r.stdout)
+    assert.matches("1 passed", r.stdout)
+  end)
+
+  it("stops a novapipe.lua that loops forever at the first SIGTERM", function()
+    local root = project({ ["novapipe.lua"] = "while true do end\n" })
+    local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests" }, { stdout = "capture", stderr = "capture" }))
+    time.sleep(0.5)
+    p:kill("TERM")
+    local r = p:wait(10)
+    assert.truthy(r, "still running 10 s after one SIGTERM")
+    assert.equal(130, r.code)
+    assert.matches("interrupted", r.stderr)
+    assert.is_nil(r.stderr:find("table: 0x", 1, true))
+  end)
+end)
