@@ -4,8 +4,12 @@ Loaded by novapipe with ``-p novapipe_pytest``. It does two things:
 
 * sends events, one JSON object a line, to the descriptor named by
   ``NOVAPIPE_EVENTS_FD``: ``collected`` (how many tests), ``start`` (a test
-  begins) and ``done`` (a test ended, with its outcome); novapipe reads them
-  for live progress and to know which test was running when a tier timed out;
+  begins), ``done`` (a test ended: its outcome, file and line, the
+  durations of its phases, its security and hipaa markers, and for a
+  failure or error the message, where it failed and the report, bounded)
+  and ``end``; a collection error or skip is a ``done`` of its own. These
+  are novapipe's results: its counts, its failures, its progress, and the
+  tests running when a tier timed out;
 * marks tests that passed unexpectedly (XPASS) with the testcase property
   ``novapipe_outcome=xpassed`` in the JUnit XML, where pytest otherwise
   records them as plain passes, so novapipe's counts are exact;
@@ -18,6 +22,7 @@ every 0.1 s by a daemon thread (and at the end), so novapipe wakes up a few
 times a second, not twice a test; a test that hangs has its ``start``
 delivered within 0.1 s.
 """
+import json
 import os
 import threading
 from json.encoder import encode_basestring_ascii as _quote
@@ -25,10 +30,15 @@ from json.encoder import encode_basestring_ascii as _quote
 import pytest
 
 FLUSH_EVERY = 0.1
+# The longest report an event carries; the rest is cut, saying so.
+LONGREPR_MAX = 16384
 
 _fd = None
 _xpassed = set()
 _outcome = {}
+_durations = {}
+_also = {}
+_failure = {}
 _buffer = []
 _lock = threading.Lock()
 _stop = threading.Event()
@@ -104,9 +114,42 @@ def pytest_xdist_node_collection_finished(node, ids):
         _send('{"e":"collected","n":%d}\n' % len(ids))
 
 
+def _text(longrepr):
+    text = str(longrepr)
+    if len(text) > LONGREPR_MAX:
+        text = text[:LONGREPR_MAX] + "\n[... %d more characters cut by novapipe]" % (len(text) - LONGREPR_MAX)
+    return text
+
+
+def _failure_of(report):
+    """The message (the exception's first line), where (file:line) and the
+    report of a failed phase."""
+    longrepr = report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        message = (crash.message or "").split("\n", 1)[0]
+        where = "%s:%d" % (crash.path, crash.lineno)
+    else:
+        text = str(longrepr)
+        lines = [l for l in text.splitlines() if l.strip()]
+        errors = [l for l in lines if l.startswith("E ")]
+        message = (errors[0][1:].strip() if errors else (lines[-1].strip() if lines else ""))
+        where = None
+    return {"m": message, "at": where, "r": _text(longrepr)}
+
+
+def _done(fields):
+    _send(json.dumps(fields) + "\n")
+
+
 def pytest_collectreport(report):
     if report.failed:
-        _send('{"e":"done","id":%s,"o":"error"}\n' % _quote(report.nodeid))
+        fields = {"e": "done", "id": report.nodeid, "o": "error", "collect": True}
+        fields.update(_failure_of(report))
+        _done(fields)
+    elif report.skipped and report.nodeid:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _done({"e": "done", "id": report.nodeid, "o": "skipped", "collect": True, "m": str(reason)})
 
 
 def pytest_runtest_logstart(nodeid, location):
@@ -129,14 +172,39 @@ def pytest_runtest_logreport(report):
     if outcome == "xpassed":
         _xpassed.add(nodeid)
     previous = _outcome.get(nodeid)
+    if report.when == "teardown" and outcome == "error" and previous == "failed":
+        # pytest counts both: the call's failure and the teardown's error.
+        _also[nodeid] = "failed"
     if previous is None or _RANK[outcome] > _RANK[previous]:
         _outcome[nodeid] = outcome
+        if outcome in ("failed", "error") or (outcome == "skipped" and nodeid not in _failure):
+            _failure[nodeid] = _failure_of(report) if outcome != "skipped" else {
+                "m": str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""}
+    durations = _durations.setdefault(nodeid, [0.0, 0.0, 0.0])
+    durations[("setup", "call", "teardown").index(report.when)] = report.duration
     if report.when == "teardown":
         if nodeid in _xpassed:
             # Before the JUnit writer reads this report's properties.
             _xpassed.discard(nodeid)
             report.user_properties.append(("novapipe_outcome", "xpassed"))
-        _send('{"e":"done","id":%s,"o":"%s"}\n' % (_quote(nodeid), _outcome.pop(nodeid, "passed")))
+        final = _outcome.pop(nodeid, "passed")
+        location = report.location or (None, None, None)
+        fields = {"e": "done", "id": nodeid, "o": final, "f": location[0],
+                  "l": (location[1] + 1) if isinstance(location[1], int) else None,
+                  "d": [round(d, 6) for d in _durations.pop(nodeid)]}
+        marks = [k for k in ("security", "hipaa") if k in report.keywords]
+        if marks:
+            fields["k"] = marks
+        hipaa = [v for (n, v) in report.user_properties if n == "hipaa"]
+        if hipaa:
+            fields["h"] = hipaa
+        also = _also.pop(nodeid, None)
+        if also:
+            fields["also"] = also
+        failure = _failure.pop(nodeid, None)
+        if failure and final != "passed":
+            fields.update(failure)
+        _done(fields)
 
 
 def pytest_sessionfinish(session, exitstatus):

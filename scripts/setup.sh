@@ -12,7 +12,7 @@ packages=(
   build-essential cmake pkg-config
   liblua5.4-dev lua5.4 libssl-dev lua-filesystem-dev lua-cjson-dev lua-busted lua-expat lua-argparse
   python3 python3-pytest python3-pytest-cov python3-pytest-xdist python3-coverage
-  postgresql util-linux git
+  postgresql redis-server util-linux git
   # the bundled example backend (examples/clinic)
   python3-fastapi python3-sqlalchemy python3-psycopg2 python3-pydantic python3-httpx python3-cryptography
 )

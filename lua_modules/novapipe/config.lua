@@ -97,7 +97,30 @@ function M.defaults()
   }
 end
 
-local SERVICES = { postgresql = true }
+-- Whether novapipe.services.<name> exists: the registry is the modules.
+local function service_exists(name)
+  return type(name) == "string" and name:match("^[%w_]+$") ~= nil
+    and package.searchpath("novapipe.services." .. name, package.path) ~= nil
+end
+
+-- The services the registry holds, for messages.
+local function service_names()
+  local names, seen = {}, {}
+  for dir in package.path:gmatch("[^;]+") do
+    local d = dir:match("^(.*)/%?%.lua$")
+    if d then
+      local ok, iter, state = pcall(require("lfs").dir, d .. "/novapipe/services")
+      if ok then
+        for f in iter, state do
+          local n = f:match("^([%w_]+)%.lua$")
+          if n and not seen[n] then seen[n] = true; names[#names + 1] = n end
+        end
+      end
+    end
+  end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
 
 local settings = {
   tests = "string", python = "string", results = "string", database_url = "string",
@@ -115,6 +138,8 @@ local tier_fields = {
   dir = "string", needs = "table", env = "table", services = "table", timeout = "number", after = "string",
 }
 local coverage_fields = { source = "table", html = "string", data = "string" }
+
+local with_database_url
 
 local function fail(fmt, ...)
   errors.usage(M.FILE .. ": " .. fmt, ...)
@@ -200,7 +225,9 @@ function M.validate(cfg)
       end
     end
     for _, s in ipairs(t.services or {}) do
-      if not SERVICES[s] then fail("tier '%s' asks for service '%s'; novapipe provides: postgresql", t.name, tostring(s)) end
+      if not service_exists(s) then
+        fail("tier '%s' asks for service '%s'; novapipe provides: %s", t.name, tostring(s), service_names())
+      end
     end
     for _, n in ipairs(t.needs or {}) do
       if n == t.name then fail("tier '%s' needs itself: a cycle (%s -> %s)", t.name, t.name, t.name) end
@@ -294,6 +321,25 @@ local function raise_from(path, e)
   errors.usage("%s", e)
 end
 
+-- The reference's rule: the integration tier, when no service of novapipe's
+-- gives it a database, gets DATABASE_URL from the environment, else the
+-- database_url setting.
+with_database_url = function(cfg)
+  for _, t in ipairs(cfg.tiers) do
+    if t.name == "integration" and type(t.services or {}) == "table" then
+      local served = false
+      for _, s in ipairs(t.services or {}) do served = served or s == "postgresql" end
+      local given = os.getenv("DATABASE_URL")
+      if not served and not (given and given ~= "") and type(t.env or {}) == "table"
+        and not (t.env and t.env.DATABASE_URL) and type(cfg.database_url) == "string" then
+        t.env = t.env or {}
+        t.env.DATABASE_URL = cfg.database_url
+      end
+    end
+  end
+  return cfg
+end
+
 ---Loads the configuration: the defaults, changed by `path` (default
 ---novapipe.lua in the current directory) when it exists. A syntax error,
 ---an error it raises or a setting it gets wrong is one line and exit 2.
@@ -303,7 +349,7 @@ function M.load(path)
   path = path or M.FILE
   local cfg = M.defaults()
   local f = io.open(path, "rb")
-  if not f then return M.validate(cfg) end
+  if not f then return M.validate(with_database_url(cfg)) end
   f:close()
   local chunk, err = loadfile(path)
   if not chunk then errors.usage("%s", err) end
@@ -318,7 +364,7 @@ function M.load(path)
   elseif user ~= nil then
     fail("must return a table of settings or a function(config), not a %s", type(user))
   end
-  return M.validate(cfg)
+  return M.validate(with_database_url(cfg))
 end
 
 return M

@@ -178,19 +178,4 @@ function M.mask_text(text, cfg)
   return out, total
 end
 
----Masks a whole file in place (atomically, owner-only), line by line.
----@return integer|nil count of values masked
----@return string? error
-function M.mask_file(path, cfg)
-  local fs = require "novapipe.fs"
-  local text, err = fs.read(path)
-  if not text then return nil, err end
-  local out, total = M.mask_text(text, cfg)
-  if total > 0 then
-    local ok, werr = fs.atomic_write(path, out, "0600")
-    if not ok then return nil, werr end
-  end
-  return total
-end
-
 return M

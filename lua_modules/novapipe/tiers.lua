@@ -11,6 +11,7 @@ local lfs = require "lfs"
 local pipeline = require "novapipe.pipeline"
 local process = require "novapipe.process"
 local pytest_config = require "novapipe.pytest_config"
+local test_results = require "novapipe.pytest.results"
 local python = require "novapipe.python"
 local time = require "novapipe.time"
 
@@ -107,12 +108,13 @@ end
 ---pytest's arguments for one tier.
 ---@param target string what pytest runs (the tier's directory or a path in it)
 ---@param opts novapipe.TierOpts
----@param junit_path string
+---@param junit_path? string where pytest writes JUnit XML (none without)
 ---@param k? string a -k expression
 ---@param cov_sources? string[]
 ---@return string[]
 function M.pytest_args(target, opts, junit_path, k, cov_sources)
-  local argv = { target, "-p", "novapipe_pytest", "--junitxml=" .. junit_path }
+  local argv = { target, "-p", "novapipe_pytest" }
+  if junit_path then argv[#argv + 1] = "--junitxml=" .. junit_path end
   local function add(...) for _, a in ipairs({ ... }) do argv[#argv + 1] = a end end
   -- -v when pytest's output is streamed, -q when only novapipe reads it.
   add(opts.verbose and "-v" or "-q")
@@ -148,59 +150,21 @@ local function output_keeper()
   return keep
 end
 
--- Follows the plugin's events: counts so far and the tests running now,
--- emitted as "progress" events (reporters decide how to show them).
-local function progress(bus, stage_name)
-  local st = { collected = nil, done = 0, failed = 0, running = {}, order = {}, t0 = time.now() }
-  local function show()
-    bus:emit("progress", stage_name, { done = st.done, collected = st.collected, failed = st.failed,
-                                       elapsed = time.now() - st.t0 })
-  end
-  function st.event(line)
-    local ok, ev = pcall(cjson.decode, line)
-    if not ok or type(ev) ~= "table" then return end
-    if ev.e == "collected" then
-      st.collected = ev.n
-    elseif ev.e == "start" then
-      st.running[ev.id] = true
-    elseif ev.e == "done" then
-      st.running[ev.id] = nil
-      st.done = st.done + 1
-      if ev.o == "failed" or ev.o == "error" then st.failed = st.failed + 1 end
-    end
-    show()
-  end
-  function st.running_now()
-    local ids = {}
-    for id in pairs(st.running) do ids[#ids + 1] = id end
-    table.sort(ids)
-    return ids
-  end
-  return st
-end
-
--- Starts the services a tier asks for; returns the environment to add and
--- a list of services to stop, or nil and an error.
-local function start_services(tier, cfg)
+-- Starts the services a tier asks for, each from the registry (the module
+-- novapipe.services.<name>: start(opts) -> service with env() and stop());
+-- returns the environment to add and the list of services to stop, or nil
+-- and an error (the ones already started are stopped).
+local function start_services(tier)
   local env, started = {}, {}
   for _, name in ipairs(tier.services or {}) do
-    if name == "postgresql" then
-      local given = os.getenv("DATABASE_URL")
-      if given and given ~= "" then
-        env.DATABASE_URL = given
-      else
-        local svc, err = require("novapipe.services.postgresql").start()
-        if not svc then
-          for _, s in ipairs(started) do s:stop() end
-          return nil, err
-        end
-        started[#started + 1] = svc
-        env.DATABASE_URL = svc.url
-      end
+    local svc, err = require("novapipe.services." .. name).start()
+    if not svc then
+      for i = #started, 1, -1 do started[i]:stop() end
+      err = tostring(err)
+      return nil, err:lower():find(name:lower(), 1, true) and err or ("%s: %s"):format(name, err)
     end
-  end
-  if tier.name == "integration" and not env.DATABASE_URL then
-    env.DATABASE_URL = os.getenv("DATABASE_URL") or cfg.database_url
+    started[#started + 1] = svc
+    for k, v in pairs(svc:env()) do env[k] = v end
   end
   return env, started
 end
@@ -257,9 +221,8 @@ local function run_tier(session, tier, ctx)
   local name = labelled(opts, tier.name)
   local junit_path, cov_file
   -- Whatever happens from here (a failure, a timeout, Ctrl-C), the
-  -- services are stopped, what pytest wrote for novapipe is adopted by the
-  -- sink (masked, owner-only) or removed, and the private JUnit directory
-  -- goes.
+  -- services are stopped and what pytest wrote for novapipe (its cache,
+  -- JUnit XML, coverage data) is adopted by the sink: masked, owner-only.
   local scope <close> = setmetatable({ services = {} }, { __close = function(self, err)
     stop_all(self.services)
     if self.cache then pcall(sink.adopt, sink, CACHE_DIR, nil, { kind = "text", record = false }) end
@@ -269,20 +232,14 @@ local function run_tier(session, tier, ctx)
       if opts.junit and junit_path then pcall(sink.adopt, sink, junit_path, "JUnit XML, " .. name, { kind = "markup" }) end
       if cov_file then pcall(sink.adopt, sink, cov_file, "coverage data, " .. name, { kind = "bytes" }) end
     end
-    if self.private then fs.rmtree(self.private) end
   end })
   if opts.junit then
-    local results = opts.results or cfg.results
-    local ok, err = sink:dir(results)
+    local into = opts.results or cfg.results
+    local ok, err = sink:dir(into)
     if not ok then return { status = "error", reason = ("results directory: %s"):format(err) } end
-    junit_path = ("%s/%s-results.xml"):format(results, tier.name)
-  else
-    local private, err = require("novapipe.tmp").dir("novapipe-junit-")
-    if not private then return { status = "error", reason = ("temporary directory: %s"):format(err) } end
-    scope.private = private
-    junit_path = scope.private .. "/" .. tier.name .. ".xml"
+    junit_path = ("%s/%s-results.xml"):format(into, tier.name)
+    os.remove(junit_path)
   end
-  os.remove(junit_path)
   if opts.coverage then
     local ok, err = fs.mkdir_p(cfg.coverage.data, "0755")
     if not ok then return { status = "error", reason = ("coverage.data: %s"):format(err) } end
@@ -290,7 +247,7 @@ local function run_tier(session, tier, ctx)
     os.remove(cov_file)
   end
 
-  local env, services = start_services(tier, cfg)
+  local env, services = start_services(tier)
   if not env then return { status = "error", reason = services } end
   scope.services = services
   for var, value in pairs(tier.env or {}) do env[var] = value end
@@ -308,39 +265,54 @@ local function run_tier(session, tier, ctx)
   args[#args + 1] = "-o"
   args[#args + 1] = "cache_dir=" .. lfs.currentdir() .. "/" .. CACHE_DIR
   local keep = output_keeper()
-  local prog = progress(ctx.bus, stage_name(opts, tier.name))
+  local sname, started = stage_name(opts, tier.name), time.now()
+  local results = test_results.new(tier.name, function(st)
+    ctx.bus:emit("progress", sname, { done = st.done, collected = st.collected, failed = st.failed,
+                                      elapsed = time.now() - started })
+  end)
   local timeout = tier.timeout or opts.timeout
   local r, err, py = session.run_pytest(args, {
     env = env, stdin = "null",
     -- stderr: see session.run_pytest
     stdout = opts.verbose and "inherit" or keep.line,
-    events = prog.event,
+    events = results.line,
     timeout = timeout,
     filter = session.phi_filter,
   }, sink)
-  ctx.bus:emit("progress", stage_name(opts, tier.name), nil)
+  ctx.bus:emit("progress", sname, nil)
   if not r then return { status = "error", reason = err } end
 
-  -- The JUnit file holds the tests' output and failure messages: adopted
-  -- (masked by its text, never its markup; owner-only) before anything
-  -- reads or keeps it.
-  if lfs.attributes(junit_path) then
-    local adopted, aerr = sink:adopt(junit_path, "JUnit XML, " .. name, { kind = "markup", record = opts.junit })
-    if not adopted then return { status = "error", reason = "cannot mask " .. junit_path .. ": " .. aerr } end
+  -- The counts and every test's result come from the plugin's events.
+  local counts = results.counts
+  local result = { counts = counts, duration = r.duration, tests = results.tests,
+                   summary = M.describe(counts), problems = results.problems() }
+  if opts.cases then result.cases = results.tests end
+  if results.malformed > 0 then
+    result.notes = { ("%d line%s on the events channel ignored: not novapipe's plugin's (a test writing to descriptor 3?)")
+      :format(results.malformed, results.malformed == 1 and "" or "s") }
   end
-  local report, jerr = junit.read(junit_path, { cases = opts.cases })
-  local result = { counts = report and report.counts or nil, duration = r.duration,
-                   cases = report and report.cases or nil }
-  if report then
-    result.summary = M.describe(report.counts)
-    result.problems = report.problems
+  -- The JUnit file, asked for, holds the tests' output and failure
+  -- messages: adopted (masked by its text, never its markup; owner-only)
+  -- before anything reads or keeps it, and its counts must agree.
+  if junit_path and lfs.attributes(junit_path) then
+    local adopted, aerr = sink:adopt(junit_path, "JUnit XML, " .. name, { kind = "markup" })
+    if not adopted then return { status = "error", reason = "cannot mask " .. junit_path .. ": " .. aerr } end
+    local report, jerr = junit.read(junit_path)
+    if not report then
+      result.notes = result.notes or {}
+      table.insert(result.notes, jerr)
+    elseif M.describe(report.counts) ~= M.describe(counts) then
+      result.notes = result.notes or {}
+      table.insert(result.notes, ("the JUnit XML counts %s, novapipe's events %s"):format(M.describe(report.counts),
+        M.describe(counts)))
+    end
   end
   if r.timed_out then
-    local running = prog.running_now()
+    local running = results.running_now()
     result.status = "failed"
     result.reason = ("timed out after %gs%s"):format(timeout,
       #running > 0 and ("; running: " .. table.concat(running, ", ")) or "")
-    result.summary = result.summary or ("%d tests done before the timeout"):format(prog.done)
+    result.summary = result.summary or ("%d tests done before the timeout"):format(results.done)
   elseif r.signal ~= 0 then
     result.status = "error"
     result.reason = ("pytest was ended by signal %d"):format(r.signal)
@@ -352,9 +324,9 @@ local function run_tier(session, tier, ctx)
     result.status = opts.strict and "failed" or "empty"
     result.reason = "no tests collected in " .. target .. (opts.strict and " (--strict)" or "")
     result.summary = "no tests"
-  elseif r.code == 2 and report and #report.collection_errors > 0 then
+  elseif r.code == 2 and #results.collection_errors() > 0 then
     result.status = "failed"
-    result.reason = "collection errors in " .. table.concat(report.collection_errors, ", ")
+    result.reason = "collection errors in " .. table.concat(results.collection_errors(), ", ")
   else
     result.status = "error"
     local last = ""
@@ -366,9 +338,9 @@ local function run_tier(session, tier, ctx)
     end
     result.reason = ("%s (exit %d): %s"):format(PYTEST_EXIT[r.code] or "pytest failed", r.code, last)
   end
-  if not report and result.status ~= "empty" and not r.timed_out and result.status ~= "error" then
+  if results.events == 0 and (result.status == "passed" or result.status == "failed") then
     result.status = "error"
-    result.reason = ("pytest wrote no JUnit report: %s"):format(jerr)
+    result.reason = "novapipe's pytest plugin sent no results (is it disabled, as with -p no:novapipe_pytest?)"
   end
   -- What pytest said, for a run that did not pass (its own output was not
   -- streamed): the short test summary, else its last lines.

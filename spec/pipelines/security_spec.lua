@@ -111,7 +111,7 @@ describe("novapipe run security", function()
     local by = {}
     for _, s in ipairs(data.safeguards) do by[s.id] = s end
     assert.equal("covered", by["164.312(a)"].status)
-    assert.equal("backend.app.tests.standalone.test_guard::test_only_clinicians", by["164.312(a)"].tests[1].id)
+    assert.equal("backend/app/tests/standalone/test_guard.py::test_only_clinicians", by["164.312(a)"].tests[1].id)
     assert.equal("covered", by["164.312(b)"].status)
     assert.equal("covered", by["164.312(c)"].status)
     assert.equal("no tests", by["164.312(d)"].status)

@@ -22,8 +22,19 @@ describe("configuration", function()
     assert.same({ "standalone", "venv", "integration" }, names(cfg))
     assert.equal("backend/app/tests", cfg.tests)
     assert.same({ "venv" }, cfg.tiers[3].needs)
-    assert.same({ TESTING = "True" }, cfg.tiers[3].env)
     assert.equal("postgresql://postgres:postgres@localhost:5432/novamind_test", cfg.database_url)
+    local given = os.getenv("DATABASE_URL")
+    if given and given ~= "" then
+      assert.same({ TESTING = "True" }, cfg.tiers[3].env) -- the environment's reaches pytest as it is
+    else
+      assert.same({ TESTING = "True", DATABASE_URL = cfg.database_url }, cfg.tiers[3].env)
+    end
+  end)
+
+  it("gives the integration tier no default DATABASE_URL when a service of novapipe's provides one", function()
+    local ok, cfg = load_text("return { tiers = { integration = { services = { 'postgresql' } } } }")
+    assert.is_true(ok, tostring(cfg))
+    assert.is_nil(cfg.tiers[3].env.DATABASE_URL)
   end)
 
   it("changes a tier by name and adds one after another", function()

@@ -51,6 +51,9 @@ local function write_report(state, name, text, what)
   return path
 end
 
+-- A test's outcome as the report names it (the counts' words).
+local COUNT_OF = { error = "errors" }
+
 -- The tests stage group's results, gathered for the report.
 local function gather_tests(state, ctx_results)
   local cases, tiers = json.array(), json.array()
@@ -62,13 +65,11 @@ local function gather_tests(state, ctx_results)
       tiers[#tiers + 1] = { name = st.name:gsub("^" .. LABEL .. "/", ""), status = r.status, summary = r.summary or r.reason }
       if r.status == "failed" or r.status == "error" then status = "failed" end
       if r.counts then counts = require("novapipe.junit").add(counts, r.counts) end
-      for _, c in ipairs(r.cases or {}) do
-        local hipaa = json.array()
-        for _, p in ipairs(c.properties or {}) do
-          if p.name == "hipaa" then hipaa[#hipaa + 1] = p.value end
+      for _, t in ipairs(r.cases or {}) do
+        if not t.collect then
+          cases[#cases + 1] = { id = t.id, outcome = COUNT_OF[t.outcome] or t.outcome, hipaa = json.array(t.hipaa),
+                                message = t.message, location = t.location }
         end
-        local id = (c.classname and c.classname ~= "" and (c.classname .. "::") or "") .. (c.name or "?")
-        cases[#cases + 1] = { id = id, outcome = c.outcome, hipaa = hipaa }
       end
     end
   end

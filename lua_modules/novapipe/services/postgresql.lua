@@ -12,6 +12,8 @@ local time = require "novapipe.time"
 
 local M = {}
 
+M.description = "a throwaway PostgreSQL on a private Unix socket (DATABASE_URL)"
+
 local DB = "novapipe_test"
 
 ---The directory of PostgreSQL's server programs (Debian keeps them out of
@@ -80,13 +82,28 @@ end
 Service.__close = Service.stop
 Service.__gc = Service.stop
 
----Starts a server. Returns the service ({url, dir, stop}) or nil and one
----line saying what is missing.
+---The environment the tier gets.
+---@return table<string, string>
+function Service:env()
+  return { DATABASE_URL = self.url }
+end
+
+-- The user's own database, when DATABASE_URL is set: nothing to start.
+local Given = {}
+Given.__index = Given
+function Given:env() return { DATABASE_URL = self.url } end
+function Given:stop() end
+
+---Starts a server, or takes the environment's DATABASE_URL. Returns the
+---service ({url, dir, env(), stop()}) or nil and one line saying what is
+---missing.
 ---@param opts? {timeout?: number}
 ---@return table|nil service
 ---@return string? error
 function M.start(opts)
   opts = opts or {}
+  local given = os.getenv("DATABASE_URL")
+  if given and given ~= "" then return setmetatable({ url = given }, Given) end
   local bin = M.bindir()
   if not bin or not lfs.attributes(bin .. "/initdb") or not lfs.attributes(bin .. "/postgres") then
     return nil, ("PostgreSQL is not installed%s; install it with: apt-get install postgresql")

@@ -1,0 +1,136 @@
+-- A tier's results, read from the events novapipe's pytest plugin sends
+-- (python/novapipe_pytest.py): the counts, each test as data, what is
+-- running now. The channel is read defensively: a test can write to the
+-- descriptor too, so a line that is not JSON, is too long or has fields of
+-- the wrong types is ignored and counted, never a traceback; fields are
+-- data for reporters (which print through the masked sink), never text
+-- trusted as it is.
+local cjson = require "cjson"
+local junit = require "novapipe.junit"
+
+local M = {}
+
+M.MAX_LINE = 1048576
+
+---@class novapipe.TestResult
+---@field id string pytest's node id
+---@field tier? string
+---@field file? string
+---@field line? integer
+---@field outcome "passed"|"failed"|"error"|"skipped"|"xfailed"|"xpassed"
+---@field durations? {setup: number, call: number, teardown: number}
+---@field message? string a failure's or error's first line (or a skip's reason)
+---@field location? string file:line where it failed
+---@field longrepr? string the longer report, bounded by the plugin
+---@field markers string[] of "security", "hipaa"
+---@field hipaa string[] the sections of @pytest.mark.hipaa
+---@field collect? boolean a collection error or skip, not a test
+---@field also? "failed" a call that failed before its teardown errored: pytest counts both
+
+-- Outcome names as events give them, and the count each goes to.
+local COUNT_OF = { passed = "passed", failed = "failed", error = "errors", skipped = "skipped",
+                   xfailed = "xfailed", xpassed = "xpassed" }
+
+local function str(v, max)
+  if type(v) ~= "string" then return nil end
+  if max and #v > max then return v:sub(1, max) end
+  return v
+end
+
+local function list_of_strings(v)
+  local out = {}
+  if type(v) ~= "table" then return out end
+  for i = 1, math.min(#v, 64) do
+    if type(v[i]) == "string" then out[#out + 1] = str(v[i], 256) end
+  end
+  return out
+end
+
+-- A done event as a TestResult, or nil when it is not well formed.
+local function test_of(ev, tier)
+  local id, o = str(ev.id, 4096), ev.o
+  if not id or not COUNT_OF[o] then return nil end
+  local t = { id = id, tier = tier, outcome = o, file = str(ev.f, 4096), line = math.tointeger(ev.l),
+              message = str(ev.m, 4096), location = str(ev.at, 4096), longrepr = str(ev.r, 65536),
+              markers = list_of_strings(ev.k), hipaa = list_of_strings(ev.h), collect = ev.collect == true,
+              also = ev.also == "failed" and "failed" or nil }
+  if type(ev.d) == "table" then
+    local d = {}
+    for i, k in ipairs({ "setup", "call", "teardown" }) do
+      d[k] = type(ev.d[i]) == "number" and ev.d[i] >= 0 and ev.d[i] or 0
+    end
+    t.durations = d
+  end
+  return t
+end
+
+---A collector for one tier. on_progress(state), when given, is called
+---after each event that changes the counts or what runs.
+---@param tier? string
+---@param on_progress? fun(st: table)
+function M.new(tier, on_progress)
+  local st = { tier = tier, collected = nil, done = 0, failed = 0, running = {}, tests = {},
+               counts = junit.zero(), malformed = 0, ended = false, events = 0 }
+  local function bad()
+    st.malformed = st.malformed + 1
+  end
+  ---Reads one line of the channel.
+  function st.line(line)
+    if type(line) ~= "string" or #line > M.MAX_LINE or line:sub(1, 1) ~= "{" then return bad() end
+    local ok, ev = pcall(cjson.decode, line)
+    if not ok or type(ev) ~= "table" or type(ev.e) ~= "string" then return bad() end
+    st.events = st.events + 1
+    if ev.e == "collected" then
+      local n = math.tointeger(ev.n)
+      if not n or n < 0 then return bad() end
+      st.collected = n
+    elseif ev.e == "start" then
+      local id = str(ev.id, 4096)
+      if not id then return bad() end
+      st.running[id] = true
+    elseif ev.e == "done" then
+      local t = test_of(ev, tier)
+      if not t then return bad() end
+      st.running[t.id] = nil
+      st.tests[#st.tests + 1] = t
+      for _, o in ipairs({ t.outcome, t.also }) do
+        local kind = COUNT_OF[o]
+        st.counts[kind] = st.counts[kind] + 1
+        st.counts.tests = st.counts.tests + 1
+      end
+      st.done = st.done + 1
+      if t.outcome == "failed" or t.outcome == "error" then st.failed = st.failed + 1 end
+    elseif ev.e == "end" then
+      st.ended = true
+    else
+      return bad()
+    end
+    if on_progress then on_progress(st) end
+  end
+  ---The tests running now, sorted.
+  function st.running_now()
+    local ids = {}
+    for id in pairs(st.running) do ids[#ids + 1] = id end
+    table.sort(ids)
+    return ids
+  end
+  ---The failed and errored tests, in the order they ended.
+  function st.problems()
+    local out = {}
+    for _, t in ipairs(st.tests) do
+      if t.outcome == "failed" or t.outcome == "error" then out[#out + 1] = t end
+    end
+    return out
+  end
+  ---The node ids of collection errors.
+  function st.collection_errors()
+    local out = {}
+    for _, t in ipairs(st.tests) do
+      if t.collect and t.outcome == "error" then out[#out + 1] = t.id end
+    end
+    return out
+  end
+  return st
+end
+
+return M

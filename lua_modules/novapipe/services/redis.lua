@@ -1,0 +1,95 @@
+-- A throwaway Redis for a test tier: Debian's redis-server listening on a
+-- Unix socket (0700) in a private temporary directory only (no TCP port),
+-- nothing saved to disk, REDIS_URL for the tier. stop() ends the server
+-- and removes the directory, also after a failure, a timeout and Ctrl-C.
+-- A REDIS_URL already in the environment is used as it is: no server.
+local fs = require "novapipe.fs"
+local lfs = require "lfs"
+local proc = require "novapipe.proc"
+local process = require "novapipe.process"
+local time = require "novapipe.time"
+
+local M = {}
+
+M.description = "a throwaway Redis on a private Unix socket (REDIS_URL)"
+
+local Service = {}
+Service.__index = Service
+
+---The environment the tier gets.
+---@return table<string, string>
+function Service:env()
+  return { REDIS_URL = self.url }
+end
+
+---Ends the server and removes its directory. Safe to call twice, and after
+---Ctrl-C (then without starting any process).
+function Service:stop()
+  if self.stopped then return end
+  self.stopped = true
+  if self.server then
+    if proc.interrupted() then
+      proc.shutdown()
+    elseif self.server:running() then
+      self.server:kill("TERM")
+      if not self.server:wait(10) then
+        self.server:kill("KILL")
+        self.server:wait()
+      end
+    end
+  end
+  if self.dir then fs.rmtree(self.dir) end
+end
+
+Service.__close = Service.stop
+Service.__gc = Service.stop
+
+-- The user's own Redis, when REDIS_URL is set: nothing to start or stop.
+local Given = {}
+Given.__index = Given
+function Given:env() return { REDIS_URL = self.url } end
+function Given:stop() end
+
+---Starts a server, or takes the environment's REDIS_URL. Returns the
+---service or nil and one line saying what is missing.
+---@param opts? {timeout?: number}
+---@return table|nil service {url, env(), stop()}
+---@return string? error
+function M.start(opts)
+  opts = opts or {}
+  local given = os.getenv("REDIS_URL")
+  if given and given ~= "" then return setmetatable({ url = given }, Given) end
+  local exe = process.which("redis-server")
+  if not exe then return nil, "Redis is not installed; install it with: apt-get install redis-server" end
+  local dir, err = require("novapipe.tmp").dir("novapipe-redis-")
+  if not dir then return nil, err end
+  local svc = setmetatable({ dir = dir, socket = dir .. "/redis.sock", log = dir .. "/server.log" }, Service)
+  local server, perr = proc.spawn({ exe, "--port", "0", "--unixsocket", svc.socket, "--unixsocketperm", "700",
+    "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", svc.log },
+    { stdin = "null", stdout = "null", stderr = "null", grace = 5 })
+  if not server then
+    svc:stop()
+    return nil, "redis-server: " .. perr
+  end
+  svc.server = server
+  -- Ready when the socket exists and answers PING.
+  local deadline = time.now() + (opts.timeout or 30)
+  local cli = process.which("redis-cli")
+  while true do
+    if lfs.symlinkattributes(svc.socket, "mode") == "socket" then
+      if not cli then break end
+      local r = process.run({ cli, "-s", svc.socket, "ping" }, { stdin = "null" })
+      if r and r.code == 0 and (r.stdout or ""):find("PONG", 1, true) then break end
+    end
+    if not server:running() or time.now() > deadline then
+      local why = (fs.read(svc.log) or ""):match("([^\n]*)\n?$") or ""
+      svc:stop()
+      return nil, "Redis did not start: " .. why
+    end
+    time.sleep(0.02)
+  end
+  svc.url = "unix://" .. svc.socket
+  return svc
+end
+
+return M

@@ -1,0 +1,143 @@
+-- Results are data: every test as an event from novapipe's pytest plugin,
+-- read defensively, giving the counts; JUnit XML only when asked for, and
+-- then agreeing with the events.
+local cjson = require "cjson"
+local H = require "spec.support.h"
+
+local TESTS = "backend/app/tests/standalone/"
+
+-- A pipeline that runs the standalone tier and writes each test's result
+-- (the stage result's `tests`) as JSON, through the sink.
+local DUMP = [[
+local np = require "novapipe"
+return np.pipeline {
+  description = "dump results",
+  options = { { "--junit", "junit" } },
+  stages = function(o)
+    local stages = np.tiers { only = { "standalone" }, junit = o.junit }
+    local run = stages[1].run
+    stages[1].run = function(ctx)
+      local r = run(ctx)
+      assert(ctx.sink:write("results.json", np.json.encode({ tests = r.tests, counts = r.counts, notes = r.notes or {} })))
+      return r
+    end
+    return stages
+  end,
+}
+]]
+
+local SUITE = [[
+import pytest
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("setup went wrong")
+
+def test_pass():
+    pass
+
+@pytest.mark.security
+@pytest.mark.hipaa("164.312(b)")
+def test_fail():
+    x = 41
+    assert x == 42, "the answer\nsecond line"
+
+def test_error(broken):
+    pass
+
+def test_skip():
+    pytest.skip("not today")
+
+@pytest.mark.xfail(reason="known")
+def test_xfail():
+    assert False
+
+@pytest.mark.xfail(reason="fixed?")
+def test_xpass():
+    pass
+]]
+
+describe("results", function()
+  local keep = H.temporaries(after_each)
+  local function project(files)
+    files["pipelines/dump.lua"] = DUMP
+    return keep(H.tree(files))
+  end
+  local function dump(root, args)
+    local argv = { "-C", root, "--no-color", "run", "dump" }
+    for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+    local r = H.novapipe(argv)
+    local text = H.read(root .. "/results.json")
+    assert.truthy(text, r.stdout .. r.stderr)
+    return cjson.decode(text), r
+  end
+
+  it("give every test as data: outcome, file and line, durations, message, location, report, markers", function()
+    local root = project({ [TESTS .. "test_all.py"] = SUITE })
+    local data, r = dump(root)
+    assert.equal(1, r.code)
+    local by = {}
+    for _, t in ipairs(data.tests) do by[t.id:match("::(.*)$")] = t end
+    assert.equal("passed", by.test_pass.outcome)
+    local f = by.test_fail
+    assert.equal("failed", f.outcome)
+    assert.equal("backend/app/tests/standalone/test_all.py", f.file)
+    assert.equal(10, f.line) -- pytest's line of a decorated test: its first decorator
+    assert.equal("standalone", f.tier)
+    assert.matches("^AssertionError: the answer$", f.message)
+    assert.matches("test_all%.py:14$", f.location)
+    assert.matches("assert x == 42", f.longrepr)
+    assert.same({ "security", "hipaa" }, f.markers)
+    assert.same({ "164.312(b)" }, f.hipaa)
+    for _, k in ipairs({ "setup", "call", "teardown" }) do assert.is_number(f.durations[k]) end
+    assert.equal("error", by.test_error.outcome)
+    assert.matches("RuntimeError: setup went wrong", by.test_error.message)
+    assert.equal("skipped", by.test_skip.outcome)
+    assert.matches("not today", by.test_skip.message)
+    assert.equal("xfailed", by.test_xfail.outcome)
+    assert.equal("xpassed", by.test_xpass.outcome)
+    assert.same({ tests = 6, passed = 1, failed = 1, errors = 1, skipped = 1, xfailed = 1, xpassed = 1 }, data.counts)
+  end)
+
+  it("give a collection error with its text", function()
+    local root = project({ [TESTS .. "test_broken.py"] = "import no_such_module_anywhere\n" })
+    local data = dump(root)
+    assert.equal(1, #data.tests)
+    local t = data.tests[1]
+    assert.equal("error", t.outcome)
+    assert.is_true(t.collect)
+    assert.matches("No module named 'no_such_module_anywhere'", t.message)
+  end)
+
+  it("agree with pytest's JUnit XML, written only with --junit", function()
+    local root = project({ [TESTS .. "test_all.py"] = SUITE })
+    local without = dump(root)
+    assert.is_nil(require("lfs").attributes(root .. "/backend/test-results"))
+    local with = dump(root, { "--junit" })
+    assert.same(without.counts, with.counts)
+    assert.same({}, with.notes) -- a disagreement would be a note
+    local xml = H.read(root .. "/backend/test-results/standalone-results.xml")
+    local n = select(2, xml:gsub("<testcase ", ""))
+    assert.equal(with.counts.tests, n)
+  end)
+
+  it("ignore what a test writes on the events channel, with one note, never a traceback", function()
+    local root = project({ [TESTS .. "test_hostile.py"] = [[
+import os
+
+def test_writes_garbage():
+    for line in [b"\x00\xff\xfe garbage", b"not json", b"{\"e\": \"done\", \"id\": 5, \"o\": []}",
+                 b"{\"e\": \"collected\", \"n\": \"many\"}", b"[1, 2, 3]", b"{\"e\": 42}",
+                 b"{\"e\": \"done\", \"id\": \"x\", \"o\": \"exploded\"}", b"{" * 2000000]:
+        os.write(3, line + b"\n")
+]] })
+    local data, r = dump(root)
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.equal(1, data.counts.passed)
+    assert.equal(1, data.counts.tests)
+    assert.equal(1, #data.notes)
+    assert.matches("ignored: not novapipe's plugin's", data.notes[1])
+    assert.is_nil(r.stderr:find("traceback", 1, true))
+    assert.matches("note: %d+ lines on the events channel ignored", r.stdout)
+  end)
+end)
