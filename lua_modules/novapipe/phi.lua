@@ -134,25 +134,67 @@ end
 
 ---Masks markup (XML, HTML) by its content only: the text between tags and
 ---the values of attributes, never the tags themselves, so a pattern that
----matches across markup cannot corrupt the document.
+---matches across markup cannot corrupt the document. Context crosses tags:
+---`find`, when given, is run over the text with the tags taken out (so
+---`<b>DOB</b> <i>1980-02-03</i>` reads as it is seen) and returns the
+---values it found ({kind, value} pairs), which are then masked wherever
+---they stand.
 ---@param text string
 ---@param mask fun(s: string): string
+---@param find? fun(s: string): {[1]: string, [2]: string}[]
 ---@return string
-function M.mask_markup(text, mask)
+function M.mask_markup(text, mask, find)
+  local extra = {}
+  if find then
+    local plain = text:gsub("<[^>]*>", "")
+    for _, f in ipairs(find(plain)) do
+      local kind, v = f[1], f[2]
+      if not extra[v] and v ~= "" then extra[v] = kind; extra[#extra + 1] = v end
+    end
+    table.sort(extra, function(a, b) return #a > #b end)
+  end
+  local function mask_all(seg)
+    seg = seg:gsub("[^\n]+", mask)
+    for _, v in ipairs(extra) do
+      local at = 1
+      while true do
+        local i, j = seg:find(v, at, true)
+        if not i then break end
+        local token = M.MASK:format(extra[v])
+        seg = seg:sub(1, i - 1) .. token .. seg:sub(j + 1)
+        at = i + #token
+      end
+    end
+    return seg
+  end
   local out, i, n = {}, 1, #text
   while i <= n do
     local lt = text:find("<", i, true)
     if not lt then
-      out[#out + 1] = text:sub(i):gsub("[^\n]+", mask)
+      out[#out + 1] = mask_all(text:sub(i))
       break
     end
-    if lt > i then out[#out + 1] = text:sub(i, lt - 1):gsub("[^\n]+", mask) end
+    if lt > i then out[#out + 1] = mask_all(text:sub(i, lt - 1)) end
     local gt = text:find(">", lt, true) or n
     local tag = text:sub(lt, gt)
-    out[#out + 1] = tag:gsub('"([^"]*)"', function(v) return '"' .. mask(v) .. '"' end)
+    out[#out + 1] = tag:gsub('"([^"]*)"', function(v) return '"' .. mask_all(v) .. '"' end)
     i = gt + 1
   end
   return table.concat(out)
+end
+
+---A finder for mask_markup: the values a masker with these settings would
+---hide in a text, as {kind, value} pairs.
+---@param cfg? table
+---@return fun(text: string): {[1]: string, [2]: string}[]
+function M.finder(cfg)
+  local found
+  local masker = M.masker(cfg, function(kind, value) found[#found + 1] = { kind, value } end)
+  return function(text)
+    found = {}
+    for line in text:gmatch("[^\n]+") do masker(line) end
+    return found
+  end
 end
 
 ---A line filter for the host's filter point (novapipe.proc's `filter`).

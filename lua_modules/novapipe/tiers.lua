@@ -142,6 +142,8 @@ local function output_keeper()
   local keep = { summary = {}, tail = {} }
   local in_summary = false
   function keep.line(line)
+    -- bounded: a line of megabytes keeps its first 4 KiB
+    if #line > 4096 then line = line:sub(1, 4096) .. " [...]" end
     if line:find("short test summary info", 1, true) then in_summary = true end
     if in_summary and #keep.summary < 200 then keep.summary[#keep.summary + 1] = line end
     keep.tail[#keep.tail + 1] = line
@@ -171,6 +173,21 @@ end
 
 local last_words, coverage_html
 
+-- Removes the symbolic links under dir (pytest writes its cache there
+-- following links; novapipe made none of them).
+local function unlink_links(dir)
+  local entries, err = fs.walk(dir, { dirs = true })
+  if not entries then return nil, err end
+  for _, rel in ipairs(entries) do
+    local p = dir .. "/" .. rel
+    if lfs.symlinkattributes(p, "mode") == "link" then
+      local ok, rerr = os.remove(p)
+      if not ok then return nil, rerr end
+    end
+  end
+  return true
+end
+
 local function stop_all(services)
   for i = #services, 1, -1 do services[i]:stop() end
 end
@@ -191,7 +208,10 @@ end
 -- the reason it could not.
 coverage_html = function(session, ctx, data, html, what)
   local sink = ctx.sink
+  -- coverage.py writes into html following links: what was there goes
+  -- first (rmtree removes links, never what they point to).
   local ok, err = sink:dir(session.cfg.coverage.html)
+  if ok then ok, err = fs.rmtree(html) end
   if ok then ok, err = sink:dir(html) end
   if not ok then return "coverage HTML: " .. err end
   local r, perr = process.run({ session.python, "-m", "coverage", "html", "-q", "--data-file=" .. data, "-d", html },
@@ -260,6 +280,7 @@ local function run_tier(session, tier, ctx)
   -- pytest's cache (last failed, node ids: test names that can hold PHI)
   -- goes into novapipe's own directory, adopted by the sink after the tier.
   local ok, cerr = sink:dir(CACHE_DIR)
+  if ok then ok, cerr = unlink_links(CACHE_DIR) end
   if not ok then return { status = "error", reason = ("pytest's cache: %s"):format(cerr) } end
   scope.cache = true
   args[#args + 1] = "-o"

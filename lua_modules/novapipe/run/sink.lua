@@ -33,6 +33,7 @@ function M.new(opts)
   if self.enabled then
     local masker = phi.masker(cfg)
     self.mask = function(text) return (masker(text)) end
+    self.find = phi.finder(cfg)
   else
     self.mask = function(text) return text end
   end
@@ -112,7 +113,7 @@ function M:write(path, data, what, opts)
     local ok, err = fs.mkdir_p(parent, "0700")
     if not ok then return nil, err end
   end
-  local text = opts.markup and phi.mask_markup(data, self.mask) or self:mask_lines(data)
+  local text = opts.markup and phi.mask_markup(data, self.mask, self.find) or self:mask_lines(data)
   local ok, err = fs.atomic_write(path, text, opts.mode or "0600")
   if not ok then return nil, err end
   if opts.record ~= false then self:record(path, what) end
@@ -148,7 +149,7 @@ local function adopt_file(self, path, kind)
   local carry = ""
   local function put(s)
     if s == "" then return true end
-    if kind == "markup" then s = phi.mask_markup(s, self.mask)
+    if kind == "markup" then s = phi.mask_markup(s, self.mask, self.find)
     elseif kind == "text" then s = s:gsub("[^\n]+", self.mask) end
     return w:write(s)
   end
