@@ -87,42 +87,49 @@ function M.masker(cfg, on_find)
         return hide("email", all)
       end)
     end
-    n = n:gsub("(%f[%d](%d%d%d)%-(%d%d)%-(%d%d%d%d)%f[%D])", function(all, area)
-      if synthetic_ssn(area) then return all end
-      return hide("ssn", all)
-    end)
-    -- phones: (ddd) ddd-dddd and ddd-ddd-dddd / ddd.ddd.dddd
-    n = n:gsub("(%(%d%d%d%)%s?(%d%d%d)[-.](%d%d%d%d))%f[%D]", function(all, ex, ln)
-      if synthetic_phone(ex, ln) then return all end
-      return hide("phone", all)
-    end)
-    n = n:gsub("(%f[%d]%d%d%d([-.])(%d%d%d)%2(%d%d%d%d))%f[%D]", function(all, _, ex, ln)
-      if synthetic_phone(ex, ln) then return all end
-      return hide("phone", all)
-    end)
-    -- dates of birth: a date shortly after a birth word
-    if birth_pending then
-      birth_pending = false
-      for _, date in ipairs(DATES) do
-        local s, e, at = n:find("^[^%d]-()" .. date)
-        if s then
-          local m = hide("dob", n:sub(at, e))
-          if m then n = n:sub(1, at - 1) .. m .. n:sub(e + 1) end
-          break
+    -- SSNs, phones and dates all hold three digits in a row: a line without
+    -- them (most lines) skips those patterns, the costly ones, unless it
+    -- may end with a birth word whose date is on the next line.
+    local low = n:lower()
+    if n:find("%d%d%d") or birth_pending or low:find("dob", 1, true) or low:find("born", 1, true)
+      or low:find("birth", 1, true) then
+      n = n:gsub("(%f[%d](%d%d%d)%-(%d%d)%-(%d%d%d%d)%f[%D])", function(all, area)
+        if synthetic_ssn(area) then return all end
+        return hide("ssn", all)
+      end)
+      -- phones: (ddd) ddd-dddd and ddd-ddd-dddd / ddd.ddd.dddd
+      n = n:gsub("(%(%d%d%d%)%s?(%d%d%d)[-.](%d%d%d%d))%f[%D]", function(all, ex, ln)
+        if synthetic_phone(ex, ln) then return all end
+        return hide("phone", all)
+      end)
+      n = n:gsub("(%f[%d]%d%d%d([-.])(%d%d%d)%2(%d%d%d%d))%f[%D]", function(all, _, ex, ln)
+        if synthetic_phone(ex, ln) then return all end
+        return hide("phone", all)
+      end)
+      -- dates of birth: a date shortly after a birth word
+      if birth_pending then
+        birth_pending = false
+        for _, date in ipairs(DATES) do
+          local s, e, at = n:find("^[^%d]-()" .. date)
+          if s then
+            local m = hide("dob", n:sub(at, e))
+            if m then n = n:sub(1, at - 1) .. m .. n:sub(e + 1) end
+            break
+          end
         end
       end
-    end
-    local lower = n:lower()
-    if lower:find("dob", 1, true) or lower:find("born", 1, true) or lower:find("birth", 1, true) then
-      for _, word in ipairs(BIRTH_WORDS) do
-        for _, date in ipairs(DATES) do
-          n = n:gsub("(" .. word .. "[^%d\n]-)(" .. date .. ")", function(pre, d)
-            local m = hide("dob", d)
-            return m and pre .. m
-          end)
+      local lower = n:lower()
+      if lower:find("dob", 1, true) or lower:find("born", 1, true) or lower:find("birth", 1, true) then
+        for _, word in ipairs(BIRTH_WORDS) do
+          for _, date in ipairs(DATES) do
+            n = n:gsub("(" .. word .. "[^%d\n]-)(" .. date .. ")", function(pre, d)
+              local m = hide("dob", d)
+              return m and pre .. m
+            end)
+          end
+          -- the word closes the line, its date is on the next one
+          if n:find(word .. "[%s:=\"',]*$") then birth_pending = true end
         end
-        -- the word closes the line, its date is on the next one
-        if n:find(word .. "[%s:=\"',]*$") then birth_pending = true end
       end
     end
     for _, p in ipairs(mrn) do
@@ -145,7 +152,10 @@ end
 ---@return string
 function M.mask_markup(text, mask, find)
   local extra = {}
-  if find then
+  -- Only a date of birth reads context beyond its value (the word before
+  -- it): the finder runs where such a word is.
+  local lower = find and text:lower()
+  if find and (lower:find("dob", 1, true) or lower:find("born", 1, true) or lower:find("birth", 1, true)) then
     local plain = text:gsub("<[^>]*>", "")
     for _, f in ipairs(find(plain)) do
       local kind, v = f[1], f[2]
