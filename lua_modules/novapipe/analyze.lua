@@ -76,7 +76,7 @@ function M.new(cfg, root, project)
     facts = {}, fixtures_of = {}, conftests_of = {}, bindings_of = {}, needs_of = {},
     exceptions = set_of(a.standalone_exceptions),
     ind_sets = { venv = set_of(a.indicators.venv), integration = set_of(a.indicators.integration) },
-    ind_tops = {},
+    ind_tops = {}, ind_longest = { venv = 0, integration = 0 },
     sec_words = {}, sec_dotted = {}, sec_memo = {}, sec_parents = {},
     ind_memo = { venv = {}, integration = {} },
     plain_memo = {}, top_bindings = {}, spellings_of = {}, ind_parents = {},
@@ -87,7 +87,10 @@ function M.new(cfg, root, project)
   -- First components of the indicators: a module under none of them (and
   -- no package root) needs no prefix matching at all.
   for _, tier in ipairs({ "venv", "integration" }) do
-    for _, ind in ipairs(a.indicators[tier]) do self.ind_tops[ind:match("^[^.]+")] = true end
+    for _, ind in ipairs(a.indicators[tier]) do
+      self.ind_tops[ind:match("^[^.]+")] = true
+      self.ind_longest[tier] = math.max(self.ind_longest[tier], #ind)
+    end
   end
   for _, r in ipairs(a.roots) do self.ind_tops[r] = true end
   -- Modules whose imported names may complete an indicator (with and
@@ -143,22 +146,33 @@ function Analyzer:aliases(module)
 end
 
 -- The indicator of `tier` that `module` matches (the shortest), or nil:
--- each dotted prefix of the module, and of its aliases, looked up.
--- Memoized: modules recur from file to file.
+-- each dotted prefix of the module, and of its aliases, looked up, up to
+-- the longest indicator (so a long module costs its length, not its
+-- length squared). Memoized: modules recur from file to file.
 function Analyzer:indicator(module, tier)
   local memo = self.ind_memo[tier]
   local found = memo[module]
   if found ~= nil then return found or nil end
-  local set = self.ind_sets[tier]
+  local set, longest = self.ind_sets[tier], self.ind_longest[tier]
   found = false
   for _, m in ipairs(self:aliases(module)) do
-    local prefix
-    for comp in m:gmatch("[^.]+") do
-      prefix = prefix and (prefix .. "." .. comp) or comp
-      if set[prefix] then
-        found = prefix
-        break
+    -- empty components (a literal "a..b" or ".a" given to import_module)
+    -- are no part of a prefix
+    if m:byte(1) == 46 or m:find("..", 1, true) then m = m:gsub("%.+", "."):gsub("^%.", "") end
+    local from = 1
+    while true do
+      local dot = m:find(".", from, true)
+      local stop = (dot or #m + 1) - 1
+      if stop > longest then break end
+      if stop >= from then
+        local prefix = m:sub(1, stop)
+        if set[prefix] then
+          found = prefix
+          break
+        end
       end
+      if not dot then break end
+      from = dot + 1
     end
     if found then break end
   end

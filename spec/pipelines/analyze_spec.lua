@@ -374,5 +374,21 @@ describe("novapipe run analyze", function()
       assert.equal("venv", detail(report, "test_fine.py").category)
       assert.matches("test_dangling.py: read", table.concat(report.errors, "\n"))
     end)
+
+    it("classifies a file importing a dotted name of a million bytes, in time linear in its length", function()
+      -- 500000 components: prefixes built one by one would take many minutes
+      local long = ("a."):rep(500000) .. "a"
+      local root = new_tree({
+        [T .. "standalone/test_x.py"] = "import " .. long .. "\ndef test_a(): pass\n",
+        [T .. "standalone/test_y.py"] = "import redis.asyncio." .. long .. "\ndef test_a(): pass\n",
+      })
+      local report, r = analyze(root)
+      assert.equal(0, r.code, r.stderr)
+      local d = detail(report, "standalone/test_x.py")
+      assert.equal("venv", d.category)
+      assert.same({ long }, d.imports)
+      assert.is_true(has_reason(d, "^venv: imports a%.a%.a.*, a package, not the standard library$"))
+      assert.equal("integration", detail(report, "standalone/test_y.py").category)
+    end)
   end)
 end)
