@@ -21,6 +21,13 @@ local function show_plan(ctx, plan, dry)
   ctx.bus:emit("section", dry and "Migration plan (dry run: nothing is changed)" or "Migration", lines)
 end
 
+-- The stage result when an operation fails midway: the journal keeps the
+-- migration, to complete or to undo.
+local function half_done(err)
+  return { status = "error", reason = ("the migration stopped halfway: %s (--execute completes it, --undo reverts it)")
+    :format(err) }
+end
+
 local function report(ctx, opts, plan, extra)
   if not opts.output then return end
   local out = { dry_run = not opts.execute, moves = plan.moves, stays = plan.stays, notes = plan.notes }
@@ -59,12 +66,19 @@ return np.pipeline {
     return { np.stage { name = "migrate", run = function()
       if opts.undo then
         local journal = np.json.read(journal_path)
-        if not journal then errors.usage("no migration to undo (%s does not exist)", journal_path) end
-        migrate.undo_journal(journal_path, journal)
+        if not journal then
+          -- a first journal killed as it was written leaves its temporary file
+          local ok, err = migrate.remove_journal_temporaries(journal_path)
+          if not ok then return { status = "error", reason = err } end
+          errors.usage("no migration to undo (%s does not exist)", journal_path)
+        end
+        local ok, err = migrate.undo_journal(journal_path, journal)
+        if not ok then return { status = "error", reason = ("cannot undo the migration: %s (--undo again once that is fixed)"):format(err) } end
         ctx.bus:emit("section", nil, { ("Undone: %d moves reverted"):format(#journal.moves) })
         return { status = "passed", summary = "undone" }
       end
-      local plan = migrate.plan(cfg, root, { layout = opts.layout, unknown_to = opts.unknown_to })
+      local plan, perr = migrate.plan(cfg, root, { layout = opts.layout, unknown_to = opts.unknown_to })
+      if not plan then return { status = "error", reason = "cannot plan the migration: " .. perr } end
       if opts.analyze then
         show_plan(ctx, plan, true)
         report(ctx, opts, plan)
@@ -75,7 +89,8 @@ return np.pipeline {
         -- A migration was interrupted: complete it, then verify it.
         ctx.bus:emit("section", nil, { "Completing the migration interrupted at " .. journal_path })
         plan = { moves = existing.moves, stays = {}, notes = {} }
-        migrate.apply_journal(journal_path, existing)
+        local ok, err = migrate.apply_journal(journal_path, existing)
+        if not ok then return half_done(err) end
       elseif #plan.moves == 0 then
         show_plan(ctx, plan, false)
         return { status = "passed", summary = "nothing to move" }
@@ -109,7 +124,8 @@ return np.pipeline {
           journal.outcomes = outcomes
         end
         show_plan(ctx, plan, false)
-        migrate.apply_journal(journal_path, journal)
+        local ok, err = migrate.apply_journal(journal_path, journal)
+        if not ok then return half_done(err) end
       end
       local before = { ids = {}, errors = {} }
       for _, id in ipairs(journal.before.ids) do before.ids[id] = true end
@@ -123,13 +139,18 @@ return np.pipeline {
         problems = now and migrate.changed(journal.outcomes, now) or { "cannot run the moved tests: " .. tostring(oerr) }
       end
       if #problems > 0 then
-        migrate.undo_journal(journal_path, journal)
+        local ok, err = migrate.undo_journal(journal_path, journal)
+        if not ok then
+          return { status = "error", reason = ("pytest does not collect or run the same tests, and the migration cannot be "
+            .. "rolled back: %s (--undo once that is fixed)"):format(err), details = problems }
+        end
         report(ctx, opts, plan, { rolled_back = true, problems = problems })
         return { status = "failed", reason = "the migration was rolled back: pytest does not collect or run the same tests",
                  details = problems }
       end
       journal.status = "done"
-      migrate.write_journal(journal_path, journal)
+      local ok, err = migrate.write_journal(journal_path, journal)
+      if not ok then return { status = "error", reason = err } end
       report(ctx, opts, plan, { rolled_back = false })
       return { status = "passed", summary = ("%d files moved, %d tests collected before and after; undo with --undo")
         :format(#journal.moves, #journal.before.ids) }

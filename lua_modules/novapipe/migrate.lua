@@ -7,7 +7,8 @@
 --            arises. Nothing is ever overwritten: a destination that exists,
 --            or that two files would share, keeps both files where they are.
 --            A file stays, with the reason, when moving it alone would break
---            it: it reads files beside it through __file__, it imports a
+--            it: it reads files beside it through __file__ (in a body, at
+--            module level or in a decorator's arguments), it imports a
 --            local helper relatively that can neither move along (a helper
 --            moves with its tests when every file importing it goes to the
 --            same directory) nor be reached by a rewritten relative import
@@ -21,7 +22,10 @@
 --   journal  before anything is touched, the operations are written
 --            (atomically) to a journal; each operation is idempotent, so a
 --            migration killed at any moment is completed by --execute or
---            undone, byte for byte, by --undo.
+--            undone, byte for byte, by --undo: both first remove the
+--            temporary files of the atomic writes a kill cut short, and
+--            --undo removes the bytecode Python wrote for the moved files in
+--            the directories it made, then those directories.
 --   verify   pytest --collect-only before and after, naming every directory
 --            (pytest's default norecursedirs skips one called venv); a test
 --            missing afterwards, or a new collection error, rolls the
@@ -66,13 +70,15 @@ end
 ---@param cfg novapipe.Config
 ---@param root string
 ---@param opts {layout?: "keep"|"flatten", unknown_to?: string}
----@return table plan {moves = {{from, to, category, reasons}}, stays = {{path, why}}, notes, mkdirs, creates}
+---@return table|nil plan {moves = {{from, to, category, reasons}}, stays = {{path, why}}, notes, mkdirs, creates}
+---@return string? error
 function M.plan(cfg, root, opts)
   local layout = opts.layout or "keep"
   local unknown_to = opts.unknown_to or "venv"
   local tier_dir = {}
   for _, t in ipairs(cfg.tiers) do tier_dir[t.name] = t.dir end
-  local files = assert(analyze.test_files(root, require("novapipe.pytest_config").python_files()))
+  local files, ferr = analyze.test_files(root, require("novapipe.pytest_config").python_files())
+  if not files then return nil, ferr end
   local a = analyze.new(cfg, root)
   local plan = { moves = {}, stays = {}, notes = {}, mkdirs = {}, creates = {}, copies = {}, rewrites = {} }
   local copies = {}
@@ -154,8 +160,10 @@ function M.plan(cfg, root, opts)
         for _, c in ipairs(m.conftests or {}) do
           local target = dest_dir .. "/conftest.py"
           if not copies[target] then
+            local content, rerr = fs.read(c)
+            if not content then return nil, rerr end
             copies[target] = c
-            plan.copies[#plan.copies + 1] = { from = c, path = target, content = assert(fs.read(c)) }
+            plan.copies[#plan.copies + 1] = { from = c, path = target, content = content }
           end
         end
         plan.moves[#plan.moves + 1] = { from = m.from, to = m.to, category = m.category, reasons = m.reasons }
@@ -203,7 +211,8 @@ function M.plan(cfg, root, opts)
   end
   for _, t in ipairs(cfg.tiers) do need(root .. "/" .. t.dir, true) end
   for _, m in ipairs(plan.moves) do need(dirname(m.to), is_file(dirname(m.from) .. "/__init__.py")) end
-  M.plan_rewrites(plan, wanted)
+  local ok, rerr = M.plan_rewrites(plan, wanted)
+  if not ok then return nil, rerr end
   return plan
 end
 
@@ -230,6 +239,8 @@ end
 
 ---Turns the relative imports of moving files that need it into rewrite
 ---operations, or moves the file back to the stays when no rewrite resolves.
+---@return true|nil ok
+---@return string? error when a file to rewrite cannot be read
 function M.plan_rewrites(plan, wanted)
   local init = {}
   for _, c in ipairs(plan.creates) do init[dirname(c)] = true end
@@ -266,7 +277,8 @@ function M.plan_rewrites(plan, wanted)
     else
       keep[#keep + 1] = m
       if #edits > 0 then
-        local old = assert(fs.read(m.from))
+        local old, rerr = fs.read(m.from)
+        if not old then return nil, rerr end
         table.sort(edits, function(x, y) return x.first > y.first end)
         local new = old
         for _, e in ipairs(edits) do new = new:sub(1, e.first - 1) .. e.text .. new:sub(e.last + 1) end
@@ -275,6 +287,51 @@ function M.plan_rewrites(plan, wanted)
     end
   end
   plan.moves = keep
+  return true
+end
+
+-- Where a string literal whose quote is at `i` ends: the index of its
+-- text's first and last characters, and of what follows it.
+local function literal(text, i)
+  local c = text:sub(i, i)
+  local q = text:sub(i, i + 2) == c:rep(3) and c:rep(3) or c
+  local j = i + #q
+  while j <= #text and text:sub(j, j + #q - 1) ~= q do
+    j = j + (text:sub(j, j) == "\\" and 2 or 1)
+  end
+  return i + #q, j - 1, j + #q
+end
+
+-- Whether Python source text (a decorator's argument) reads the module's
+-- own __file__: the bare name, outside string literals (an f-string's
+-- text counts, as it may interpolate the name), not another object's
+-- attribute (os.__file__).
+local function reads_own_file(text)
+  local i = 1
+  while i <= #text do
+    local c = text:sub(i, i)
+    if c == "'" or c == '"' then
+      local _, _, after = literal(text, i)
+      i = after
+    elseif c:match("%d") then
+      i = i + #text:match("^[%w_.]+", i) -- a number (1e5, 0x1f, 1_000): no name in it
+    elseif c:match("[%a_]") then
+      local word = text:match("^[%w_]+", i)
+      local next_c = text:sub(i + #word, i + #word)
+      if (next_c == "'" or next_c == '"') and word:lower():match("^[rbuf][rbf]?$") then
+        -- a prefixed string
+        local first, last, after = literal(text, i + #word)
+        if word:lower():find("f", 1, true) and reads_own_file(text:sub(first, last)) then return true end
+        i = after
+      else
+        if word == "__file__" and not text:sub(1, i - 1):match("%.%s*$") then return true end
+        i = i + #word
+      end
+    else
+      i = i + 1
+    end
+  end
+  return false
 end
 
 ---Why moving `file` alone to `dest` would break it, or nil.
@@ -294,6 +351,20 @@ function M.blockers(a, file, dest)
   for _, asg in ipairs(facts.assignments or {}) do
     for _, n in ipairs(asg.names) do
       if n == "__file__" then return "it reads files beside it through __file__ (line " .. asg.line .. ")" end
+    end
+  end
+  -- decorators' arguments (@pytest.mark.skipif(not os.path.exists(
+  -- os.path.join(os.path.dirname(__file__), "data.csv")), ...)), of
+  -- functions and of classes
+  for _, defs in ipairs({ bodies.functions or {}, bodies.classes or {} }) do
+    for _, def in ipairs(defs) do
+      for _, d in ipairs(def.decorators or {}) do
+        for _, arg in ipairs(d.args or {}) do
+          if arg.kind ~= "string" and reads_own_file(arg.value) then
+            return "it reads files beside it through __file__ (line " .. d.line .. ")"
+          end
+        end
+      end
     end
   end
   -- Relative imports: a helper module beside it may move along; otherwise
@@ -387,56 +458,151 @@ function M.in_git(dir)
   return r and r.code == 0 and (r.stdout or ""):match("true") ~= nil
 end
 
+-- Moves a file (git mv when it is tracked); true, or nil and an error.
 local function move(from, to, use_git)
   if use_git and tracked(from) then
     local r = git({ "mv", "--", from, to })
     if r and r.code == 0 then return true end
   end
   local ok, err = os.rename(from, to)
-  if not ok then error(("cannot move %s to %s: %s"):format(from, to, err), 0) end
+  if not ok then return nil, ("cannot move %s to %s: %s"):format(from, to, err) end
   return true
 end
 
--- Replaces a file's content atomically, keeping its permission bits.
+-- Replaces a file's content atomically, keeping its permission bits;
+-- true, or nil and an error.
 local function replace(path, content)
   local perm = lfs.attributes(path, "permissions") or "rw-r--r--"
   local mode = 0
   for i = 1, 9 do
     if perm:sub(i, i) ~= "-" then mode = mode | (1 << (9 - i)) end
   end
-  assert(fs.atomic_write(path, content, mode))
+  return fs.atomic_write(path, content, mode)
 end
 
--- Applies one operation if it is not applied yet (idempotent).
+-- The entries of a directory (not . and ..), or nil and an error.
+local function entries(dir)
+  local ok, iter, state = pcall(lfs.dir, dir)
+  if not ok then return nil, ("cannot read the directory %s: %s"):format(dir, iter) end
+  local list = {}
+  for e in iter, state do
+    if e ~= "." and e ~= ".." then list[#list + 1] = e end
+  end
+  return list
+end
+
+-- Removes the files fs.atomic_write leaves beside `path` when it is killed
+-- midway: <name>.tmp.<8 hex digits> (the name cut at 200 bytes, as it cuts
+-- it), regular files holding the start of one of `contents` (any, when nil:
+-- the journal's). Returns true, or nil and an error.
+local function remove_temporaries(path, contents)
+  local dir, name = dirname(path), basename(path):sub(1, 200)
+  if not is_dir(dir) then return true end
+  local list, err = entries(dir)
+  if not list then return nil, err end
+  for _, e in ipairs(list) do
+    local p = dir .. "/" .. e
+    if e:sub(1, #name + 5) == name .. ".tmp." and e:sub(#name + 6):match("^%x%x%x%x%x%x%x%x$")
+        and lfs.symlinkattributes(p, "mode") == "file" then
+      local ours = contents == nil
+      local text = contents and fs.read(p)
+      for _, c in ipairs(contents or {}) do
+        if text and c:sub(1, #text) == text then ours = true end
+      end
+      if ours then
+        local ok, rerr = os.remove(p)
+        if not ok then return nil, rerr end
+      end
+    end
+  end
+  return true
+end
+
+---Removes the temporary files interrupted writes of a journal's
+---operations (and of the journal itself) left.
+---@param path string the journal's
+---@param journal? table nil when only the journal's own are left
+---@return true|nil ok
+---@return string? error
+function M.remove_journal_temporaries(path, journal)
+  local ok, err = remove_temporaries(path)
+  for _, op in ipairs(journal and journal.ops or {}) do
+    if not ok then break end
+    if op.op == "create" then
+      ok, err = remove_temporaries(op.path, { op.content })
+    elseif op.op == "rewrite" then
+      ok, err = remove_temporaries(op.path, { op.new, op.old })
+    end
+  end
+  if not ok then return nil, err end
+  return true
+end
+
+-- Removes from dir/__pycache__ the bytecode Python wrote for the modules
+-- `names` (the files migrate put in dir), then __pycache__ if that empties
+-- it. Returns true, or nil and an error.
+local function remove_bytecode(dir, names)
+  local cache = dir .. "/__pycache__"
+  if lfs.symlinkattributes(cache, "mode") ~= "directory" then return true end
+  local list, err = entries(cache)
+  if not list then return nil, err end
+  local left = #list
+  for _, e in ipairs(list) do
+    -- test_x.cpython-311.pyc, test_x.cpython-311-pytest-8.3.2.pyc, and
+    -- the temporary files of their writes (test_x.cpython-311.pyc.1234)
+    local stem = e:match("^([^.]+)%.")
+    if stem and names[stem .. ".py"] and e:find(".pyc", #stem + 1, true)
+        and lfs.symlinkattributes(cache .. "/" .. e, "mode") == "file" then
+      local ok, rerr = os.remove(cache .. "/" .. e)
+      if not ok then return nil, rerr end
+      left = left - 1
+    end
+  end
+  if left == 0 then
+    local ok, rerr = lfs.rmdir(cache)
+    if not ok then return nil, ("cannot remove %s: %s"):format(cache, rerr) end
+  end
+  return true
+end
+
+-- Applies one operation if it is not applied yet (idempotent); true, or
+-- nil and an error.
 local function apply(op)
   if op.op == "mkdir" then
-    if not is_dir(op.path) then assert(fs.mkdir_p(op.path, "0755")) end
+    if not is_dir(op.path) then return fs.mkdir_p(op.path, "0755") end
   elseif op.op == "create" then
-    if not lfs.attributes(op.path) then assert(fs.atomic_write(op.path, op.content, "0644")) end
+    if not lfs.attributes(op.path) then return fs.atomic_write(op.path, op.content, "0644") end
   elseif op.op == "move" then
-    if lfs.attributes(op.from) and not lfs.attributes(op.to) then move(op.from, op.to, op.git) end
+    if lfs.attributes(op.from) and not lfs.attributes(op.to) then return move(op.from, op.to, op.git) end
   elseif op.op == "rewrite" then
-    if fs.read(op.path) == op.old then replace(op.path, op.new) end
+    if fs.read(op.path) == op.old then return replace(op.path, op.new) end
   end
+  return true
 end
 
--- Reverts one operation if it is applied (idempotent).
-local function revert(op)
+-- Reverts one operation if it is applied (idempotent); `placed` maps each
+-- directory migrate made to the names of the files it put there. True, or
+-- nil and an error.
+local function revert(op, placed)
   if op.op == "mkdir" then
     if is_dir(op.path) then
-      local empty = true
-      for e in lfs.dir(op.path) do
-        if e ~= "." and e ~= ".." then empty = false end
+      local ok, err = remove_bytecode(op.path, placed[op.path] or {})
+      if not ok then return nil, err end
+      local list, lerr = entries(op.path)
+      if not list then return nil, lerr end
+      if #list == 0 then
+        local rok, rerr = lfs.rmdir(op.path)
+        if not rok then return nil, ("cannot remove %s: %s"):format(op.path, rerr) end
       end
-      if empty then assert(lfs.rmdir(op.path)) end
     end
   elseif op.op == "create" then
-    if fs.read(op.path) == op.content then assert(os.remove(op.path)) end
+    if fs.read(op.path) == op.content then return os.remove(op.path) end
   elseif op.op == "move" then
-    if lfs.attributes(op.to) and not lfs.attributes(op.from) then move(op.to, op.from, op.git) end
+    if lfs.attributes(op.to) and not lfs.attributes(op.from) then return move(op.to, op.from, op.git) end
   elseif op.op == "rewrite" then
-    if fs.read(op.path) == op.new then replace(op.path, op.old) end
+    if fs.read(op.path) == op.new then return replace(op.path, op.old) end
   end
+  return true
 end
 
 -- Fault injection for the crash specs: NOVAPIPE_FAULT_KILL_AFTER_OPS=N
@@ -450,32 +616,63 @@ local function maybe_crash(n)
 end
 
 ---Writes the journal atomically.
+---@return true|nil ok
+---@return string? error
 function M.write_journal(path, journal)
-  assert(fs.mkdir_p(dirname(path)))
-  local ok, err = json.write(path, journal)
-  if not ok then error("cannot write the journal " .. path .. ": " .. err, 0) end
+  local ok, err = fs.mkdir_p(dirname(path))
+  if ok then ok, err = json.write(path, journal) end
+  if not ok then return nil, ("cannot write the journal %s: %s"):format(path, err) end
+  return true
 end
 
----Applies every operation of a journal, writing its status first.
+---Applies every operation of a journal, writing its status first (and
+---removing first what interrupted writes of an earlier attempt left).
+---@return true|nil ok
+---@return string? error (the journal stays, for --execute or --undo)
 function M.apply_journal(path, journal)
+  local ok, err = M.remove_journal_temporaries(path, journal)
+  if not ok then return nil, err end
   journal.status = "applying"
-  M.write_journal(path, journal)
+  ok, err = M.write_journal(path, journal)
+  if not ok then return nil, err end
   for i, op in ipairs(journal.ops) do
-    apply(op)
+    ok, err = apply(op)
+    if not ok then return nil, err end
     maybe_crash(i)
   end
   journal.status = "applied"
-  M.write_journal(path, journal)
+  return M.write_journal(path, journal)
 end
 
----Reverts every operation of a journal, last first, and removes it.
+---Reverts every operation of a journal, last first, and removes it: the
+---temporary files interrupted writes left go first, and the directories
+---it made go last, with the bytecode Python wrote there for the files it
+---put in them.
+---@return true|nil ok
+---@return string? error (the journal stays, for another --undo)
 function M.undo_journal(path, journal)
+  local ok, err = M.remove_journal_temporaries(path, journal)
+  if not ok then return nil, err end
   journal.status = "undoing"
-  M.write_journal(path, journal)
-  for i = #journal.ops, 1, -1 do revert(journal.ops[i]) end
-  os.remove(path)
-  local dir = dirname(path)
-  pcall(lfs.rmdir, dir)
+  ok, err = M.write_journal(path, journal)
+  if not ok then return nil, err end
+  local placed = {}
+  for _, op in ipairs(journal.ops) do
+    local to = op.op == "move" and op.to or op.op == "create" and op.path
+    if to then
+      local dir = dirname(to)
+      placed[dir] = placed[dir] or {}
+      placed[dir][basename(to)] = true
+    end
+  end
+  for i = #journal.ops, 1, -1 do
+    ok, err = revert(journal.ops[i], placed)
+    if not ok then return nil, err end
+  end
+  ok, err = os.remove(path)
+  if not ok then return nil, err end
+  pcall(lfs.rmdir, dirname(path))
+  return true
 end
 
 -- ------------------------------------------------------------------
@@ -512,7 +709,8 @@ end
 ---nil and an error.
 function M.outcomes(py, files, map)
   local junit = require "novapipe.junit"
-  local dir = assert(require("novapipe.tmp").dir("novapipe-verify-"))
+  local dir, derr = require("novapipe.tmp").dir("novapipe-verify-")
+  if not dir then return nil, derr end
   local xml = dir .. "/run.xml"
   local args = { py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1", "--junitxml=" .. xml }
   for _, f in ipairs(files) do args[#args + 1] = f end

@@ -55,13 +55,46 @@ local function run(root, args, opts)
   return H.novapipe(argv, opts)
 end
 
-local function pytest(root)
+local function pytest(root, env)
   local py = assert(require("novapipe.python").find({ "pytest" }))
   local args = { py, "-m", "pytest", "-q", "-p", "no:cacheprovider", T }
   for _, d in ipairs({ "standalone", "venv", "integration" }) do
     if lfs.attributes(root .. "/" .. T .. d) then args[#args + 1] = T .. d end
   end
-  return assert(process.run(args, { cwd = root }))
+  return assert(process.run(args, { cwd = root, env = env }))
+end
+
+-- Every file under root whose name atomic_write gives its temporary files.
+local function temporaries(root)
+  local found = {}
+  for _, rel in ipairs(assert(fs.walk(root, {}))) do
+    if rel:match("%.tmp%.%x%x%x%x%x%x%x%x$") then found[#found + 1] = rel end
+  end
+  table.sort(found)
+  return found
+end
+
+-- Whether strace can run a program here (it needs ptrace).
+local function have_strace()
+  local r = process.run({ "strace", "-o", "/dev/null", "true" })
+  return r and r.code == 0
+end
+
+-- The number of novapipe's fsync call (counted from 1 in its main thread,
+-- in a trace of openat and fsync) that makes durable a temporary file
+-- whose name starts with `name`.
+local function fsync_number(trace, name)
+  local open, n = {}, 0
+  for line in trace:gmatch("[^\n]+") do
+    local file, fd = line:match('^openat%([^,]+, "([^"]+)", .*%) = (%d+)$')
+    if file then open[fd] = file end
+    fd = line:match("^fsync%((%d+)%)")
+    if fd then
+      n = n + 1
+      local f = open[fd] or ""
+      if f:sub(1, #name + 5) == name .. ".tmp." then return n end
+    end
+  end
 end
 
 describe("novapipe run migrate", function()
@@ -187,6 +220,130 @@ describe("novapipe run migrate", function()
       H.rmrf(copy)
     end)
   end
+
+  it("killed in the fsync of a file it writes, is undone or completed byte for byte, leaving no temporary file", function()
+    if not have_strace() then
+      pending("strace cannot run here")
+      return
+    end
+    -- a first migration of the same tree, traced, says which fsync makes
+    -- the conftest.py it copies durable
+    local probe = H.tree(LEGACY)
+    local trace_file = probe .. "/../trace-" .. lfs.attributes(probe, "ino")
+    local r = assert(process.run({ "strace", "-o", trace_file, "-e", "trace=openat,fsync", H.bin,
+                                   "-C", probe, "--no-color", "run", "migrate", "--execute" }))
+    local n = fsync_number(H.read(trace_file) or "", "conftest.py")
+    local completed = snapshot(probe)
+    os.remove(trace_file)
+    H.rmrf(probe)
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.is_number(n)
+    local before = snapshot(root)
+    r = assert(process.run({ "strace", "-o", "/dev/null", "-e", "trace=fsync", "-e",
+                             ("inject=fsync:signal=KILL:when=%d"):format(n), H.bin,
+                             "-C", root, "--no-color", "run", "migrate", "--execute" }))
+    assert.is_true(r.signal == 9 or r.code == 137, r.stdout .. r.stderr)
+    assert.equal(1, #temporaries(root))
+    assert.matches("^" .. T .. "standalone/conftest%.py%.tmp%.", temporaries(root)[1])
+    local copy = H.tmpdir()
+    assert.equal(0, process.run({ "cp", "-a", root .. "/.", copy }).code)
+    -- --undo: as before, with no temporary file left
+    r = run(root, { "--undo" })
+    assert.equal(0, r.code, r.stderr)
+    assert.same({}, temporaries(root))
+    assert.same(before, snapshot(root))
+    -- --execute: as a migration that was never interrupted
+    r = run(copy, { "--execute" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.same({}, temporaries(copy))
+    local now = snapshot(copy)
+    for rel in pairs(now) do
+      if rel:find("^%.novapipe/") then now[rel] = nil end
+    end
+    for rel in pairs(completed) do
+      if rel:find("^%.novapipe/") then completed[rel] = nil end
+    end
+    assert.same(completed, now)
+    H.rmrf(copy)
+  end)
+
+  it("--undo after pytest wrote bytecode beside the moved tests removes it, and the directories it made", function()
+    local before = snapshot(root)
+    assert.equal(0, run(root, { "--execute" }).code)
+    assert.equal(0, pytest(root, { PYTHONDONTWRITEBYTECODE = false }).code)
+    assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "standalone/__pycache__"))
+    assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "standalone/api/__pycache__"))
+    local r = run(root, { "--undo" })
+    assert.equal(0, r.code, r.stderr)
+    for _, d in ipairs({ "standalone", "venv", "integration" }) do
+      assert.is_nil(lfs.attributes(root .. "/" .. T .. d), d)
+    end
+    assert.same(before, snapshot(root))
+  end)
+
+  it("--undo keeps a directory it made that holds bytecode of a file it did not put there", function()
+    assert.equal(0, run(root, { "--execute" }).code)
+    H.write(root .. "/" .. T .. "standalone/test_new.py", "def test_new():\n    pass\n")
+    assert.equal(0, pytest(root, { PYTHONDONTWRITEBYTECODE = false }).code)
+    os.remove(root .. "/" .. T .. "standalone/test_new.py")
+    assert.equal(0, run(root, { "--undo" }).code)
+    local left = {}
+    for _, rel in ipairs(assert(fs.walk(root .. "/" .. T .. "standalone", {}))) do left[#left + 1] = rel end
+    assert.equal(1, #left)
+    assert.matches("^__pycache__/test_new%.", left[1])
+  end)
+
+  it("keeps a test in place when a decorator's argument reads __file__, saying why", function()
+    H.write(root .. "/" .. T .. "unit/test_decorated.py", table.concat({
+      "import os",
+      "import pytest",
+      "@pytest.mark.skipif(not os.path.exists(os.path.join(os.path.dirname(__file__), \"data.csv\")), reason=\"x\")",
+      "def test_data():",
+      "    pass",
+      "",
+    }, "\n"))
+    H.write(root .. "/" .. T .. "unit/data.csv", "a\n")
+    H.write(root .. "/" .. T .. "unit/test_decorated_class.py", table.concat({
+      "import pathlib",
+      "import pytest",
+      "@pytest.mark.skipif(not (pathlib.Path(__file__).parent / 'data.csv').exists(), reason='x')",
+      "class TestData:",
+      "    def test_data(self):",
+      "        pass",
+      "",
+    }, "\n"))
+    -- only the word, in a string or as another module's attribute: it moves
+    H.write(root .. "/" .. T .. "unit/test_decorated_string.py", table.concat({
+      "import os",
+      "import pytest",
+      "@pytest.mark.skipif('__file__' in os.environ or not os.__file__, reason='__file__')",
+      "def test_env():",
+      "    pass",
+      "",
+    }, "\n"))
+    local r = run(root, { "--analyze" })
+    assert.equal(0, r.code, r.stderr)
+    assert.matches("stays: [^\n]*unit/test_decorated%.py: it reads files beside it through __file__ %(line 3%)", r.stdout)
+    assert.matches("stays: [^\n]*unit/test_decorated_class%.py: it reads files beside it through __file__ %(line 3%)",
+      r.stdout)
+    assert.matches("unit/test_decorated_string%.py %-> backend/app/tests/standalone/test_decorated_string%.py", r.stdout)
+  end)
+
+  it("ends as a one-line stage error when the environment fails an operation, and --undo still restores the tree", function()
+    -- a file where the standalone tier's directory must be made
+    H.write(root .. "/" .. T .. "standalone", "not a directory\n")
+    local before = snapshot(root)
+    local r = run(root, { "--execute" })
+    assert.equal(2, r.code, r.stdout .. r.stderr)
+    assert.matches("ERROR migrate", r.stdout)
+    assert.matches("\n%s*the migration stopped halfway: mkdir '[^\n]*standalone': Not a directory "
+      .. "%(%-%-execute completes it, %-%-undo reverts it%)\n", r.stdout)
+    assert.matches("configuration error in", r.stdout)
+    assert.is_nil((r.stdout .. r.stderr):find("traceback", 1, true))
+    r = run(root, { "--undo" })
+    assert.equal(0, r.code, r.stderr)
+    assert.same(before, snapshot(root))
+  end)
 
   it("--layout flatten moves files straight into the tier unless names collide", function()
     local r = run(root, { "--analyze", "--layout", "flatten" })
