@@ -1,6 +1,9 @@
 ---@meta novapipe.fs
 -- LuaLS stubs for the C module novapipe.fs (engine/fs.c). Failures return
--- nil, message, errname; malformed arguments raise.
+-- nil, message, errname; malformed arguments raise. Every function that
+-- writes (atomic_write, writer, append, mkdir_p, chmod, lock) refuses to go
+-- through a symbolic link (ELOOP, the message naming the link); see
+-- docs/host-api.md.
 
 ---@class novapipe.fs
 local fs = {}
@@ -102,5 +105,32 @@ function Lock:unlock() end
 ---@return string? message
 ---@return string? errname
 function fs.lock(path) end
+
+---@class novapipe.Writer
+local Writer = {}
+
+---Appends bytes to the temporary file.
+---@param s string
+---@return novapipe.Writer|nil writer itself
+---@return string? error
+function Writer:write(s) end
+
+---fsync, the mode, rename over the path: the file appears whole.
+---@return boolean|nil ok
+---@return string? error
+function Writer:commit() end
+
+---Removes the temporary file; nothing appears. Closing or collecting an
+---uncommitted writer does the same.
+function Writer:abort() end
+
+---A file written piece by piece that appears at path, whole, on commit
+---(a new file of the caller's, `mode`, default "0600"). Links refused.
+---@param path string
+---@param mode? string|integer
+---@return novapipe.Writer|nil writer
+---@return string? error
+---@return string? errname
+function fs.writer(path, mode) end
 
 return fs
