@@ -219,3 +219,44 @@ describe("the sink", function()
     assert.is_nil(r.stderr:find("table: 0x", 1, true))
   end)
 end)
+
+describe("the sink's memory", function()
+  local keep = H.temporaries(after_each)
+
+  -- The peak resident size of a running process: the kernel's high-water
+  -- mark, read until the process is gone (the last reading is the peak).
+  local function peak_kb(pid)
+    local peak = 0
+    while true do
+      local status = H.read("/proc/" .. pid .. "/status")
+      local hwm = status and tonumber(status:match("VmHWM:%s+(%d+)"))
+      if not hwm then break end
+      peak = math.max(peak, hwm)
+      time.sleep(0.02)
+    end
+    return peak
+  end
+
+  it("stays small while a test prints 50 MB into the JUnit XML (junit_logging = system-out)", function()
+    local root = keep(H.tree({
+      ["pytest.ini"] = "[pytest]\njunit_logging = system-out\n",
+      [TESTS .. "standalone/test_big.py"] = "import sys\ndef test_big():\n    line = 'x' * 999 + '\\n'\n"
+        .. "    for _ in range(50000):\n        sys.stdout.write(line)\n    print('ssn " .. SSN .. "')\n",
+    }))
+    local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--standalone", "--junit" },
+      { stdout = "capture", stderr = "capture" }))
+    local peak = peak_kb(p:pid())
+    local r = p:wait()
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    local xml = root .. "/backend/test-results/standalone-results.xml"
+    assert.truthy(lfs.attributes(xml, "size") > 50000000)
+    local f = assert(io.open(xml, "rb"))
+    f:seek("end", -65536)
+    local tail = f:read("a")
+    f:close()
+    assert.matches("%[PHI:ssn%]", tail)
+    -- sanitizer builds carry shadow memory: a looser bound there
+    local limit = H.sanitized and 256 * 1024 or 32 * 1024
+    assert.truthy(peak > 0 and peak < limit, ("novapipe's peak RSS was %d kB"):format(peak))
+  end)
+end)
