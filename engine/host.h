@@ -9,8 +9,13 @@
 #include "lua.h"
 #include "lauxlib.h"
 
+/* signals.c: the handlers, the self-pipe and the subreaper role. */
+
 /* The signal that interrupted novapipe (SIGINT or SIGTERM), 0 when none. */
 extern volatile sig_atomic_t np_interrupted;
+
+/* How many times SIGINT or SIGTERM arrived (a second one means "now"). */
+int np_interrupt_count(void);
 
 /* Installs the SIGINT/SIGTERM/SIGCHLD handlers and the subreaper role.
  * `L` is the state a Lua hook is set on to stop running Lua code. */
@@ -24,7 +29,7 @@ void np_signal_drain(void);
 /* Raises the error that means "interrupted"; main turns it into exit 130. */
 int np_raise_interrupted(lua_State *L);
 
-/* Ends every live child tree (TERM, grace, KILL) and reaps them. Safe to call
+/* proc.c: ends every live child tree (TERM, grace, KILL) and reaps them. Safe to call
  * more than once, also from atexit. */
 void np_proc_shutdown(void);
 
@@ -49,7 +54,7 @@ void np_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_C
  * an environment failure (STYLE.md, errors of the second kind). */
 int np_fail(lua_State *L, const char *what, int err);
 
-/* The monotonic clock in seconds. */
+/* time.c: the monotonic clock in seconds. */
 double np_now(void);
 
 #endif

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -44,71 +43,6 @@
 #define S_EV 2
 
 extern char **environ;
-
-/* ------------------------------------------------------------------ */
-/* Signals                                                              */
-
-volatile sig_atomic_t np_interrupted = 0;
-static volatile sig_atomic_t interrupt_count = 0;
-static int sigpipe_fds[2] = {-1, -1};
-static lua_State *main_L = NULL;
-
-/* Hook set from the signal handler: stops running Lua code (lua.c's lstop). */
-static void lstop(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  lua_sethook(L, NULL, 0, 0);
-  np_raise_interrupted(L);
-}
-
-static void on_signal(int sig) {
-  int saved = errno;
-  if (sig == SIGINT || sig == SIGTERM) {
-    np_interrupted = sig;
-    interrupt_count++;
-    if (main_L)
-      lua_sethook(main_L, lstop, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
-  }
-  if (sigpipe_fds[1] >= 0) {
-    ssize_t w = write(sigpipe_fds[1], "x", 1);
-    (void)w;
-  }
-  errno = saved;
-}
-
-void np_signals_init(lua_State *L) {
-  main_L = L;
-  if (sigpipe_fds[0] < 0 && pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-    sigpipe_fds[0] = sigpipe_fds[1] = -1;
-  }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-  sigaction(SIGCHLD, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
-  /* Orphans of our children's trees are re-parented to us, not to init. */
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
-}
-
-int np_signal_fd(void) { return sigpipe_fds[0]; }
-
-void np_signal_drain(void) {
-  char buf[64];
-  while (sigpipe_fds[0] >= 0 && read(sigpipe_fds[0], buf, sizeof buf) > 0) {}
-}
-
-int np_raise_interrupted(lua_State *L) {
-  lua_createtable(L, 0, 2);
-  lua_pushboolean(L, 1);
-  lua_setfield(L, -2, "interrupted");
-  lua_pushliteral(L, "interrupted");
-  lua_setfield(L, -2, "message");
-  return lua_error(L);
-}
 
 /* ------------------------------------------------------------------ */
 /* Handles                                                              */
@@ -169,12 +103,6 @@ static void live_remove(Process *p) {
   else if (live_head == p) live_head = p->next;
   if (p->next) p->next->prev = p->prev;
   p->prev = p->next = NULL;
-}
-
-double np_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int buf_add(Buf *b, const char *p, size_t n) {
@@ -485,7 +413,7 @@ static int pump(lua_State *L, until_fn until, void *ctx, double timeout) {
     if (np_interrupted) {
       if (!handled)
         for (Process *p = live_head; p; p = p->next) escalate(p, now);
-      if (interrupt_count > 1)
+      if (np_interrupt_count() > 1)
         for (Process *p = live_head; p; p = p->next)
           if (p->stage < 2) kill_now(p);
       handled = 1;
