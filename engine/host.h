@@ -6,6 +6,8 @@
 
 #include <signal.h>
 
+#include <sys/types.h>
+
 #include "lua.h"
 #include "lauxlib.h"
 
@@ -32,6 +34,13 @@ int np_raise_interrupted(lua_State *L);
 /* proc.c: ends every live child tree (TERM, grace, KILL) and reaps them. Safe to call
  * more than once, also from atexit. */
 void np_proc_shutdown(void);
+
+/* watchdog.c: the process that ends novapipe's process groups when
+ * novapipe dies (SIGKILL included). add on start, remove once a group is
+ * gone; the watchdog's pid, or -1 before the first child. */
+void np_watchdog_add(pid_t pgid);
+void np_watchdog_remove(pid_t pgid);
+pid_t np_watchdog_pid(void);
 
 /* Whether styled output is on: decided once by np_term_init. */
 void np_term_init(int no_color_flag);

@@ -169,6 +169,10 @@ int os_children(pid_t **out) {
 }
 
 int os_environ_has(pid_t pid, const char *entry) {
+  return os_environ_match(pid, entry, 0);
+}
+
+int os_environ_match(pid_t pid, const char *entry, int prefix) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -186,7 +190,7 @@ int os_environ_has(pid_t pid, const char *entry) {
     size_t start = 0;
     for (size_t i = 0; i < have; i++) {
       if (buf[i] != '\0') continue;
-      if (i - start == elen && memcmp(buf + start, entry, elen) == 0) found = 1;
+      if ((prefix ? i - start >= elen : i - start == elen) && memcmp(buf + start, entry, elen) == 0) found = 1;
       start = i + 1;
     }
     if (found) break;

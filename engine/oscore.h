@@ -40,6 +40,9 @@ int os_children(pid_t **out);
  * ("NAME=value"), 0 when not, -1 when it cannot be read. */
 int os_environ_has(pid_t pid, const char *entry);
 
+/* The same, and with prefix set, 1 when an entry starts with `entry`. */
+int os_environ_match(pid_t pid, const char *entry, int prefix);
+
 /* rm -rf: removes path and everything below it, not following symbolic
  * links. A path that does not exist is not an error. */
 int os_rmtree(const char *path);

@@ -12,7 +12,8 @@
  * When a leader ends, what is left of its tree (members of its group, and
  * orphans adopted through PR_SET_CHILD_SUBREAPER that carry the handle's
  * NOVAPIPE_JOB tag) gets TERM, a grace period, then KILL, so no process of a
- * finished handle runs on.
+ * finished handle runs on. Strays (orphans with no tag at all) go with the
+ * only handle running, else at exit; watchdog.c covers novapipe's SIGKILL.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +100,7 @@ static void live_add(Process *p) {
 }
 
 static void live_remove(Process *p) {
+  if (p->pid > 0) np_watchdog_remove(p->pid);
   if (p->prev) p->prev->next = p->next;
   else if (live_head == p) live_head = p->next;
   if (p->next) p->next->prev = p->prev;
@@ -142,6 +144,16 @@ static void job_tag(const Process *p, char *out, size_t size) {
   snprintf(out, size, "NOVAPIPE_JOB=%d.%u", (int)getpid(), p->id);
 }
 
+/* Whether our child pid is a stray: adopted (not in novapipe's own group,
+ * where io.popen's children stay), not the watchdog, alive, and carrying no
+ * handle's NOVAPIPE_JOB tag at all. */
+static int is_stray(pid_t pid) {
+  if (pid == np_watchdog_pid()) return 0;
+  pid_t pg = getpgid(pid);
+  if (pg < 0 || pg == getpgrp()) return 0;
+  return os_environ_match(pid, "NOVAPIPE_JOB=", 1) == 0;
+}
+
 /* Lists adopted orphans of p's tree (our children that are not live leaders
  * and carry p's tag) into pids[]; returns the count. */
 static int tree_orphans(const Process *p, pid_t *pids, int max) {
@@ -150,16 +162,24 @@ static int tree_orphans(const Process *p, pid_t *pids, int max) {
   if (n <= 0) return 0;
   char tag[64];
   job_tag(p, tag, sizeof tag);
+  /* A stray (an orphan without any handle's tag: it cleared or replaced
+   * its environment) cannot be traced to its handle; it is counted in the
+   * tree of the only handle alive, else left for np_proc_shutdown. */
+  int alone = 1;
+  for (Process *q = live_head; q; q = q->next)
+    if (q != p && q->state == P_RUNNING) alone = 0;
   int found = 0;
   for (int i = 0; i < n && found < max; i++) {
     int known = 0;
     for (Process *q = live_head; q; q = q->next)
       if (q->pid == kids[i] && q->state == P_RUNNING) known = 1;
-    if (!known && os_environ_has(kids[i], tag) == 1) pids[found++] = kids[i];
+    if (known) continue;
+    if (os_environ_has(kids[i], tag) == 1 || (alone && is_stray(kids[i]))) pids[found++] = kids[i];
   }
   free(kids);
   return found;
 }
+
 
 /* Reaps adopted orphans that have ended: zombies among our children that
  * are no live handle's leader. Only those outside novapipe's own process
@@ -815,6 +835,7 @@ static int l_spawn(lua_State *L) {
   p->t_start = np_now();
   p->deadline = timeout > 0 ? p->t_start + timeout : 0;
   live_add(p);
+  np_watchdog_add(pid);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &live_key);
   lua_pushvalue(L, ud);
   lua_rawsetp(L, -2, p);
@@ -1050,9 +1071,11 @@ static int l_children(lua_State *L) {
   int n = os_children(&kids);
   if (n < 0) return np_fail(L, "children", errno);
   lua_createtable(L, n, 0);
+  int k = 0;
   for (int i = 0; i < n; i++) {
+    if (kids[i] == np_watchdog_pid()) continue; /* novapipe's own, not a child's */
     lua_pushinteger(L, kids[i]);
-    lua_rawseti(L, -2, i + 1);
+    lua_rawseti(L, -2, ++k);
   }
   free(kids);
   return 1;
@@ -1125,6 +1148,32 @@ static int l_exists(lua_State *L) {
   return 1;
 }
 
+/* Ends every stray among our children (see tree_orphans): TERM, up to a
+ * second's grace, KILL, reaped. For the end of novapipe, when no handle is
+ * left to own them. */
+static void end_strays(void) {
+  for (int round = 0; round < 3; round++) {
+    pid_t *kids;
+    int n = os_children(&kids);
+    if (n <= 0) return;
+    int left = 0;
+    for (int i = 0; i < n; i++) {
+      if (!is_stray(kids[i])) continue;
+      int sig = round == 0 ? SIGTERM : SIGKILL;
+      if (getpgid(kids[i]) == kids[i]) kill(-kids[i], sig);
+      kill(kids[i], sig);
+      left = 1;
+    }
+    free(kids);
+    if (!left) return;
+    for (int t = 0; t < (round == 0 ? 100 : 20); t++) {
+      struct timespec ts = {0, 10 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+      reap_orphans();
+    }
+  }
+}
+
 /* proc.shutdown(): ends every live tree now (TERM, grace, KILL) and reaps
  * it, without running Lua callbacks; for clean-up after an interrupt. */
 static int l_shutdown(lua_State *L) {
@@ -1134,13 +1183,13 @@ static int l_shutdown(lua_State *L) {
 }
 
 void np_proc_shutdown(void) {
-  if (live_head == NULL) return;
   double now = np_now();
   for (Process *p = live_head; p; p = p->next) {
     streams_close(p);
     escalate(p, now);
   }
   while (live_head) terminate_blocking(live_head);
+  end_strays();
 }
 
 static const luaL_Reg process_methods[] = {

@@ -61,8 +61,14 @@ static void watchdog_main(int fd) {
 
 /* Starts the watchdog; on any failure novapipe goes on without one. */
 static void start(void) {
-  int fds[2];
+  int fds[2], sync[2];
   if (pipe2(fds, O_CLOEXEC) < 0) {
+    wd_failed = 1;
+    return;
+  }
+  if (pipe2(sync, O_CLOEXEC) < 0) {
+    close(fds[0]);
+    close(fds[1]);
     wd_failed = 1;
     return;
   }
@@ -70,23 +76,28 @@ static void start(void) {
   if (pid < 0) {
     close(fds[0]);
     close(fds[1]);
+    close(sync[0]);
+    close(sync[1]);
     wd_failed = 1;
     return;
   }
   if (pid == 0) {
-    /* Only the read end stays; no terminal, no signal of Ctrl-C. */
-    int rd = fds[0];
-    if (rd != 3) {
-      if (dup2(rd, 3) < 0) _exit(1);
-      rd = 3;
-    }
-    int devnull = open("/dev/null", O_RDWR);
+    /* Only the read end stays; no terminal, no signal of Ctrl-C. The
+     * copies of novapipe's descriptors (a held flock among them) are
+     * closed before novapipe goes on: it waits for the byte on sync. */
+    int a = fcntl(fds[0], F_DUPFD, 10), b = fcntl(sync[1], F_DUPFD, 10);
+    if (a < 0 || b < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0) _exit(1);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull >= 0) {
       dup2(devnull, 0);
       dup2(devnull, 1);
       dup2(devnull, 2);
     }
-    close_range(4, ~0U, 0);
+    close_range(5, ~0U, 0);
+    ssize_t w = write(4, "x", 1);
+    (void)w;
+    close(4);
+    int rd = 3;
     setsid();
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
@@ -99,6 +110,10 @@ static void start(void) {
     watchdog_main(rd);
   }
   close(fds[0]);
+  close(sync[1]);
+  char c;
+  while (read(sync[0], &c, 1) < 0 && errno == EINTR) {}
+  close(sync[0]);
   wd_fd = fds[1];
   wd_pid = pid;
 }
