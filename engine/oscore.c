@@ -23,6 +23,49 @@ const char *os_errname(int err) {
   return name ? name : "EUNKNOWN";
 }
 
+/* The fields after the command name: state (field 3), ppid, pgrp, then
+ * session to itrealvalue (fields 6 to 21) skipped, then starttime (22). */
+int os_proc_stat_parse(const char *text, OsProcStat *st) {
+  const char *paren = strrchr(text, ')');
+  char state;
+  int ppid, pgid;
+  unsigned long long start;
+  if (!paren || sscanf(paren + 1, " %c %d %d %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
+                       &state, &ppid, &pgid, &start) != 4) {
+    errno = EINVAL;
+    return -1;
+  }
+  st->state = state;
+  st->ppid = (pid_t)ppid;
+  st->pgid = (pid_t)pgid;
+  st->start = start;
+  return 0;
+}
+
+/* The whole file is one line well under 4 KiB (the command name is at most
+ * 64 bytes, the 52 numeric fields at most 20 digits each). */
+int os_proc_stat(pid_t pid, OsProcStat *st) {
+  char path[64], text[4096];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t have = 0;
+  for (;;) {
+    ssize_t r = read(fd, text + have, sizeof text - 1 - have);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      errno = e == ESRCH ? ENOENT : e;
+      return -1;
+    }
+    if (r == 0 || (have += (size_t)r) == sizeof text - 1) break;
+  }
+  close(fd);
+  text[have] = '\0';
+  return os_proc_stat_parse(text, st);
+}
+
 /* Signals whose handlers the parent may have set; the child gets defaults. */
 static const int reset_signals[] = {SIGINT, SIGTERM, SIGCHLD, SIGPIPE, SIGQUIT, SIGHUP, SIGWINCH};
 

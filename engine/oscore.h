@@ -42,6 +42,22 @@ int os_environ_has(pid_t pid, const char *entry);
 
 /* The same, and with prefix set, 1 when an entry starts with `entry`. */
 int os_environ_match(pid_t pid, const char *entry, int prefix);
+/* What /proc/<pid>/stat says of a process: its state ('R', 'S', 'Z', ...),
+ * parent, process group and start time (clock ticks since boot). */
+typedef struct OsProcStat {
+  char state;
+  pid_t ppid, pgid;
+  unsigned long long start;
+} OsProcStat;
+
+/* Parses the text of a /proc/<pid>/stat file into *st. The command name
+ * (field 2, in parentheses) may hold spaces and parentheses: fields are
+ * counted from the last ')'. Fails with EINVAL on malformed text. */
+int os_proc_stat_parse(const char *text, OsProcStat *st);
+
+/* Reads and parses /proc/<pid>/stat. Fails with ENOENT when there is no
+ * such process (or no /proc). */
+int os_proc_stat(pid_t pid, OsProcStat *st);
 
 /* rm -rf: removes path and everything below it, not following symbolic
  * links. A path that does not exist is not an error. */

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -195,20 +196,9 @@ static void reap_orphans(void) {
     for (Process *q = live_head; q && !known; q = q->next)
       known = (q->pid == kids[i] && q->state == P_RUNNING);
     if (known) continue;
-    char path[64], st[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)kids[i]);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    ssize_t r = read(fd, st, sizeof st - 1);
-    close(fd);
-    if (r <= 0) continue;
-    st[r] = '\0';
-    /* "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses. */
-    char *paren = strrchr(st, ')');
-    char state;
-    int ppid, pgrp;
-    if (!paren || sscanf(paren + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) continue;
-    if (state == 'Z' && pgrp != own_group) waitpid(kids[i], NULL, WNOHANG);
+    OsProcStat st;
+    if (os_proc_stat(kids[i], &st) < 0) continue;
+    if (st.state == 'Z' && st.pgid != own_group) waitpid(kids[i], NULL, WNOHANG);
   }
   free(kids);
 }
@@ -1130,20 +1120,8 @@ static int l_signal(lua_State *L) {
 static int l_exists(lua_State *L) {
   pid_t pid = (pid_t)luaL_checkinteger(L, 1);
   int alive = pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-  if (alive) {
-    char path[64], st[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      ssize_t r = read(fd, st, sizeof st - 1);
-      close(fd);
-      if (r > 0) {
-        st[r] = '\0';
-        char *paren = strrchr(st, ')');
-        if (paren && paren[1] == ' ' && paren[2] == 'Z') alive = 0;
-      }
-    }
-  }
+  OsProcStat st;
+  if (alive && os_proc_stat(pid, &st) == 0 && st.state == 'Z') alive = 0;
   lua_pushboolean(L, alive);
   return 1;
 }
@@ -1172,6 +1150,34 @@ static void end_strays(void) {
       reap_orphans();
     }
   }
+}
+
+/*
+ * proc.stat(pid) -> {state, ppid, pgid, start} | nil, msg, errname
+ * What the kernel says of a process (/proc/<pid>/stat): its state as one
+ * letter ("R", "S", "Z", ...), its parent's pid, its process group and its
+ * start time (clock ticks since boot; with the pid it names one process
+ * across pid reuse). ENOENT when there is no such process.
+ */
+static int l_stat(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  if (pid <= 0 || pid > INT_MAX) return luaL_argerror(L, 1, "a process id expected");
+  OsProcStat st;
+  if (os_proc_stat((pid_t)pid, &st) < 0) {
+    int e = errno;
+    lua_pushfstring(L, "stat of process %d", (int)pid);
+    return np_fail(L, lua_tostring(L, -1), e);
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushlstring(L, &st.state, 1);
+  lua_setfield(L, -2, "state");
+  lua_pushinteger(L, st.ppid);
+  lua_setfield(L, -2, "ppid");
+  lua_pushinteger(L, st.pgid);
+  lua_setfield(L, -2, "pgid");
+  lua_pushinteger(L, (lua_Integer)st.start);
+  lua_setfield(L, -2, "start");
+  return 1;
 }
 
 /* proc.shutdown(): ends every live tree now (TERM, grace, KILL) and reaps
@@ -1216,6 +1222,7 @@ static const luaL_Reg proc_funcs[] = {
   {"self", l_self},
   {"interrupted", l_interrupted},
   {"exists", l_exists},
+  {"stat", l_stat},
   {"signal", l_signal},
   {"shutdown", l_shutdown},
   {NULL, NULL},

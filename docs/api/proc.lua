@@ -71,6 +71,21 @@ function proc.interrupted() end
 ---@return boolean
 function proc.exists(pid) end
 
+---@class novapipe.ProcStat
+---@field state string one letter: "R" running, "S" sleeping, "D" in I/O, "Z" zombie, "T" stopped, ...
+---@field ppid integer the parent's pid
+---@field pgid integer the process group
+---@field start integer start time in clock ticks since boot; with the pid it names one process across pid reuse
+
+---What the kernel says of a process (/proc/<pid>/stat). Raises on a pid
+---that is not positive; returns nil, message, "ENOENT" when there is no
+---such process (or no /proc).
+---@param pid integer
+---@return novapipe.ProcStat|nil
+---@return string? message
+---@return string? errname
+function proc.stat(pid) end
+
 ---Sends a signal to one process.
 ---@param pid integer
 ---@param signal string|integer "TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT" or a number

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -173,6 +175,66 @@ static void test_fs(void) {
   CHECK(os_rmtree(outside) == 0);
 }
 
+/* Fields are counted from the last ')': a command name may hold spaces,
+ * parentheses and what looks like the fields after it. */
+static void test_proc_stat_parse(void) {
+  OsProcStat st;
+  const char *text = "42 (a) Z 9 9) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 1000 100\n";
+  CHECK(os_proc_stat_parse(text, &st) == 0);
+  CHECK(st.state == 'S');
+  CHECK(st.ppid == 1);
+  CHECK(st.pgid == 42);
+  CHECK(st.start == 12345);
+  errno = 0;
+  CHECK(os_proc_stat_parse("42 (x", &st) == -1 && errno == EINVAL);
+  CHECK(os_proc_stat_parse("42 (x) S 1 42", &st) == -1 && errno == EINVAL);
+  CHECK(os_proc_stat_parse("", &st) == -1 && errno == EINVAL);
+}
+
+/* A real child whose command name is "a) b c": its state, parent, group and
+ * start time; then, once it is a zombie and reaped, ENOENT. */
+static void test_proc_stat_of_a_child(void) {
+  int ready[2];
+  CHECK(pipe(ready) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_NAME, "a) b c");
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    for (;;) pause();
+  }
+  CHECK(pid > 0);
+  char c;
+  CHECK(read(ready[0], &c, 1) == 1);
+  close(ready[0]);
+  close(ready[1]);
+  char comm[64] = "";
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    if (!fgets(comm, sizeof comm, f)) comm[0] = '\0';
+    fclose(f);
+  }
+  CHECK(strcmp(comm, "a) b c\n") == 0);
+  OsProcStat st, self;
+  CHECK(os_proc_stat(pid, &st) == 0);
+  CHECK(st.state == 'S' || st.state == 'R');
+  CHECK(st.ppid == getpid());
+  CHECK(st.pgid == pid);
+  CHECK(os_proc_stat(getpid(), &self) == 0);
+  CHECK(self.pgid == getpgrp());
+  CHECK(st.start >= self.start && self.start > 0);
+  kill(pid, SIGKILL);
+  /* Dead but not reaped: a zombie, still listed. */
+  for (int i = 0; i < 500 && os_proc_stat(pid, &st) == 0 && st.state != 'Z'; i++) usleep(2000);
+  CHECK(os_proc_stat(pid, &st) == 0 && st.state == 'Z');
+  int wst;
+  CHECK(waitpid(pid, &wst, 0) == pid);
+  errno = 0;
+  CHECK(os_proc_stat(pid, &st) == -1 && errno == ENOENT);
+}
+
 int main(void) {
   test_linebuf_across_reads();
   test_linebuf_long_lines_are_split_at_max();
@@ -184,6 +246,8 @@ int main(void) {
   test_spawn_bad_cwd();
   test_spawn_runs_in_own_group();
   test_fs();
+  test_proc_stat_parse();
+  test_proc_stat_of_a_child();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

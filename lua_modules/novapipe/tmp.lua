@@ -4,8 +4,8 @@
 -- output should not outlive its run by more than the next run's start.
 --
 -- A directory is named <prefix><pid>.<start>-XXXXXX, where start is the
--- process's start time (from /proc/<pid>/stat), so a process that reuses
--- the pid is not taken for its owner.
+-- process's start time (proc.stat, from /proc/<pid>/stat), so a process
+-- that reuses the pid is not taken for its owner.
 local fs = require "novapipe.fs"
 local lfs = require "lfs"
 local proc = require "novapipe.proc"
@@ -13,20 +13,12 @@ local proc = require "novapipe.proc"
 local M = {}
 
 -- A process's start time (clock ticks since boot, as text), or nil when
--- there is no such process (or no /proc).
+-- there is no such process (or no /proc). `pid` may be text from a name.
 local function start_time(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return nil end
-  local stat = f:read("a")
-  f:close()
-  -- fields after the command name, which may hold spaces: state is field 3
-  local rest = stat:match("^.*%) (.*)$")
-  if not rest then return nil end
-  local i = 3
-  for field in rest:gmatch("%S+") do
-    if i == 22 then return field end
-    i = i + 1
-  end
+  pid = math.tointeger(tonumber(pid))
+  if not pid or pid <= 0 or pid > 0x7fffffff then return nil end
+  local st = proc.stat(pid)
+  return st and tostring(st.start) or nil
 end
 
 local own -- this process's "<pid>.<start>"

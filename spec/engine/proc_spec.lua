@@ -1,3 +1,4 @@
+local fs = require "novapipe.fs"
 local proc = require "novapipe.proc"
 local time = require "novapipe.time"
 local H = require "spec.support.h"
@@ -23,6 +24,16 @@ describe("novapipe.proc", function()
       assert.has_error(function() proc.spawn({ "true", {} }) end)
       assert.has_error(function() proc.spawn({ "true" }, { stdout = "sideways" }) end)
       assert.has_error(function() proc.spawn({ "true" }, { timeout = "soon" }) end)
+    end)
+
+    it("reports a process that is gone as nil, message, ENOENT from proc.stat", function()
+      local pid = assert(proc.spawn({ "true" })):wait().pid
+      local st, msg, errname = proc.stat(pid)
+      assert.is_nil(st)
+      assert.equal("ENOENT", errname)
+      assert.matches("stat of process " .. pid, msg)
+      assert.has_error(function() proc.stat(0) end)
+      assert.has_error(function() proc.stat("me") end)
     end)
 
     it("reports a child killed by a signal", function()
@@ -241,6 +252,27 @@ describe("novapipe.proc", function()
       assert.equal(0, proc.live())
       assert.is_false(proc.exists(a:pid()))
       assert.is_false(proc.exists(b:pid()))
+    end)
+
+    it("describes a process with proc.stat, spaces and ')' in its name or not", function()
+      local dir = H.tmpdir()
+      finally(function() H.rmrf(dir) end)
+      local prog = dir .. "/a) b c"
+      assert(fs.copy("/bin/sleep", prog))
+      local p = assert(proc.spawn({ prog, "30" }))
+      finally(function() p:kill("KILL"); p:wait() end)
+      local me = assert(proc.stat(proc.self().pid))
+      for _ = 1, 100 do -- until the child has exec'ed the copy
+        if H.read("/proc/" .. p:pid() .. "/comm") == "a) b c\n" then break end
+        time.sleep(0.01)
+      end
+      assert.equal("a) b c\n", H.read("/proc/" .. p:pid() .. "/comm"))
+      local st = assert(proc.stat(p:pid()))
+      assert.matches("^[RS]$", st.state)
+      assert.equal(proc.self().pid, st.ppid)
+      assert.equal(p:pid(), st.pgid)
+      assert.is_true(math.type(st.start) == "integer" and st.start >= me.start)
+      assert.equal(me.start, proc.stat(proc.self().pid).start)
     end)
 
     it("sends a signal to one process with proc.signal", function()
