@@ -99,7 +99,7 @@ end
 
 -- Whether novapipe.services.<name> exists: the registry is the modules.
 local function service_exists(name)
-  return type(name) == "string" and name:match("^[%w_]+$") ~= nil
+  return type(name) == "string" and name:match("^%w[%w_]*$") ~= nil
     and package.searchpath("novapipe.services." .. name, package.path) ~= nil
 end
 
@@ -112,7 +112,7 @@ local function service_names()
       local ok, iter, state = pcall(require("lfs").dir, d .. "/novapipe/services")
       if ok then
         for f in iter, state do
-          local n = f:match("^([%w_]+)%.lua$")
+          local n = f:match("^(%w[%w_]*)%.lua$")
           if n and not seen[n] then seen[n] = true; names[#names + 1] = n end
         end
       end

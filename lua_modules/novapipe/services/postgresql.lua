@@ -4,10 +4,10 @@
 -- removes the directory, also after Ctrl-C. PostgreSQL refuses to run as
 -- root: then its programs run as the `postgres` user (Debian's package
 -- creates it) through setpriv.
-local fs = require "novapipe.fs"
 local lfs = require "lfs"
 local proc = require "novapipe.proc"
 local process = require "novapipe.process"
+local shared = require "novapipe.services._server"
 local time = require "novapipe.time"
 
 local M = {}
@@ -64,19 +64,8 @@ Service.__index = Service
 function Service:stop()
   if self.stopped then return end
   self.stopped = true
-  if self.server then
-    if proc.interrupted() then
-      proc.shutdown()
-    elseif self.server:running() then
-      -- SIGINT is PostgreSQL's fast shutdown; KILL follows the grace period.
-      self.server:kill("INT")
-      if not self.server:wait(10) then
-        self.server:kill("KILL")
-        self.server:wait()
-      end
-    end
-  end
-  fs.rmtree(self.dir)
+  -- SIGINT is PostgreSQL's fast shutdown.
+  shared.stop(self.server, "INT", self.dir)
 end
 
 Service.__close = Service.stop
@@ -88,12 +77,6 @@ function Service:env()
   return { DATABASE_URL = self.url }
 end
 
--- The user's own database, when DATABASE_URL is set: nothing to start.
-local Given = {}
-Given.__index = Given
-function Given:env() return { DATABASE_URL = self.url } end
-function Given:stop() end
-
 ---Starts a server, or takes the environment's DATABASE_URL. Returns the
 ---service ({url, dir, env(), stop()}) or nil and one line saying what is
 ---missing.
@@ -103,7 +86,7 @@ function Given:stop() end
 function M.start(opts)
   opts = opts or {}
   local given = os.getenv("DATABASE_URL")
-  if given and given ~= "" then return setmetatable({ url = given }, Given) end
+  if given and given ~= "" then return shared.given("DATABASE_URL", given) end
   local bin = M.bindir()
   if not bin or not lfs.attributes(bin .. "/initdb") or not lfs.attributes(bin .. "/postgres") then
     return nil, ("PostgreSQL is not installed%s; install it with: apt-get install postgresql")

@@ -7,6 +7,7 @@ local fs = require "novapipe.fs"
 local lfs = require "lfs"
 local proc = require "novapipe.proc"
 local process = require "novapipe.process"
+local shared = require "novapipe.services._server"
 local time = require "novapipe.time"
 
 local M = {}
@@ -27,28 +28,11 @@ end
 function Service:stop()
   if self.stopped then return end
   self.stopped = true
-  if self.server then
-    if proc.interrupted() then
-      proc.shutdown()
-    elseif self.server:running() then
-      self.server:kill("TERM")
-      if not self.server:wait(10) then
-        self.server:kill("KILL")
-        self.server:wait()
-      end
-    end
-  end
-  if self.dir then fs.rmtree(self.dir) end
+  shared.stop(self.server, "TERM", self.dir)
 end
 
 Service.__close = Service.stop
 Service.__gc = Service.stop
-
--- The user's own Redis, when REDIS_URL is set: nothing to start or stop.
-local Given = {}
-Given.__index = Given
-function Given:env() return { REDIS_URL = self.url } end
-function Given:stop() end
 
 ---Starts a server, or takes the environment's REDIS_URL. Returns the
 ---service or nil and one line saying what is missing.
@@ -58,7 +42,7 @@ function Given:stop() end
 function M.start(opts)
   opts = opts or {}
   local given = os.getenv("REDIS_URL")
-  if given and given ~= "" then return setmetatable({ url = given }, Given) end
+  if given and given ~= "" then return shared.given("REDIS_URL", given) end
   local exe = process.which("redis-server")
   if not exe then return nil, "Redis is not installed; install it with: apt-get install redis-server" end
   local dir, err = require("novapipe.tmp").dir("novapipe-redis-")
