@@ -118,6 +118,18 @@ function M.read(path, opts)
   return { counts = counts, problems = problems, collection_errors = collection, cases = cases }
 end
 
+---"3 passed, 1 failed" from counts (kinds that are not zero), "no tests"
+---when there are none: how reporters say counts.
+---@param counts novapipe.JUnitCounts
+---@return string
+function M.describe(counts)
+  local parts = {}
+  for _, k in ipairs(M.KINDS) do
+    if (counts[k] or 0) > 0 then parts[#parts + 1] = ("%d %s"):format(counts[k], k) end
+  end
+  return #parts > 0 and table.concat(parts, ", ") or "no tests"
+end
+
 ---Adds counts b into a.
 ---@param a novapipe.JUnitCounts
 ---@param b novapipe.JUnitCounts

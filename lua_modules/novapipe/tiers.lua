@@ -44,18 +44,6 @@ local PYTEST_EXIT = {
   [4] = "pytest usage error",
 }
 
----"3 passed, 1 failed" from counts (kinds that are not zero), "no tests"
----when there are none.
----@param counts novapipe.JUnitCounts
----@return string
-function M.describe(counts)
-  local parts = {}
-  for _, k in ipairs(junit.KINDS) do
-    if (counts[k] or 0) > 0 then parts[#parts + 1] = ("%d %s"):format(counts[k], k == "errors" and "errors" or k) end
-  end
-  return #parts > 0 and table.concat(parts, ", ") or "no tests"
-end
-
 -- A name within a labelled group: "security-standalone".
 local function labelled(opts, name)
   return opts.label and (opts.label .. "-" .. name) or name
@@ -305,8 +293,7 @@ local function run_tier(session, tier, ctx)
 
   -- The counts and every test's result come from the plugin's events.
   local counts = results.counts
-  local result = { counts = counts, duration = r.duration, tests = results.tests,
-                   summary = M.describe(counts), problems = results.problems() }
+  local result = { counts = counts, duration = r.duration, tests = results.tests, problems = results.problems() }
   if opts.cases then result.cases = results.tests end
   if results.malformed > 0 then
     result.notes = { ("%d line%s on the events channel ignored: not novapipe's plugin's (a test writing to descriptor 3?)")
@@ -322,10 +309,10 @@ local function run_tier(session, tier, ctx)
     if not report then
       result.notes = result.notes or {}
       table.insert(result.notes, jerr)
-    elseif M.describe(report.counts) ~= M.describe(counts) then
+    elseif junit.describe(report.counts) ~= junit.describe(counts) then
       result.notes = result.notes or {}
-      table.insert(result.notes, ("the JUnit XML counts %s, novapipe's events %s"):format(M.describe(report.counts),
-        M.describe(counts)))
+      table.insert(result.notes, ("the JUnit XML counts %s, novapipe's events %s"):format(junit.describe(report.counts),
+        junit.describe(counts)))
     end
   end
   if r.timed_out then
@@ -333,7 +320,7 @@ local function run_tier(session, tier, ctx)
     result.status = "failed"
     result.reason = ("timed out after %gs%s"):format(timeout,
       #running > 0 and ("; running: " .. table.concat(running, ", ")) or "")
-    result.summary = result.summary or ("%d tests done before the timeout"):format(results.done)
+    result.summary = ("%d tests done before the timeout"):format(results.done)
   elseif r.signal ~= 0 then
     result.status = "error"
     result.reason = ("pytest was ended by signal %d"):format(r.signal)

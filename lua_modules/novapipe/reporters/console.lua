@@ -78,7 +78,8 @@ end
 function M:stage_end(stage, result)
   self.sink:status(nil)
   local line = ("%s %s %s"):format(badge(result.status), stage.name, term.style(seconds(result.duration), "gray"))
-  if result.summary and result.summary ~= "" then line = line .. "  " .. result.summary end
+  if result.summary and result.summary ~= "" then line = line .. "  " .. result.summary
+  elseif result.counts then line = line .. "  " .. junit.describe(result.counts) end
   self.out(line)
   if result.reason then self.out("      " .. result.reason) end
   for _, n in ipairs(result.notes or {}) do self.out("      " .. term.style("note: ", "yellow") .. n) end
@@ -104,12 +105,12 @@ function M:pipeline_end(_, outcome)
     local line = ("  %-" .. width .. "s  %s  %8s"):format(row.stage.name, badge(r.status), seconds(r.duration))
     if r.counts then
       junit.add(total, r.counts)
-      line = line .. "  " .. require("novapipe.tiers").describe(r.counts)
+      line = line .. "  " .. junit.describe(r.counts)
     end
     self.out(line)
   end
   if any_counts then
-    self.out(("Total: %d tests: %s"):format(total.tests, require("novapipe.tiers").describe(total)))
+    self.out(("Total: %d tests: %s"):format(total.tests, junit.describe(total)))
   end
   local verdict = ({ [0] = { "passed", "green" }, [1] = { "failed", "red" }, [2] = { "configuration error", "red" } })[outcome.exit]
     or { "exit " .. outcome.exit, "red" }

@@ -74,7 +74,7 @@ local function gather_tests(state, ctx_results)
     end
   end
   return { status = status, tiers = tiers, cases = cases, counts = counts,
-           summary = counts.tests > 0 and require("novapipe.tiers").describe(counts) or "no security tests ran" }
+           summary = counts.tests > 0 and require("novapipe.junit").describe(counts) or "no security tests ran" }
 end
 
 ---The PHI audit stage.
