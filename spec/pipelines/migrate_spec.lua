@@ -228,8 +228,10 @@ describe("novapipe run migrate", function()
     -- the conftest.py it copies durable
     local probe = H.tree(LEGACY)
     local trace_file = probe .. "/../trace-" .. lfs.attributes(probe, "ino")
+    -- LeakSanitizer cannot run under ptrace: off for the traced runs
+    local traced = { env = { ASAN_OPTIONS = "detect_leaks=0:abort_on_error=1" } }
     local r = assert(process.run({ "strace", "-o", trace_file, "-e", "trace=openat,fsync", H.bin,
-                                   "-C", probe, "--no-color", "run", "migrate", "--execute" }))
+                                   "-C", probe, "--no-color", "run", "migrate", "--execute" }, traced))
     local n = fsync_number(H.read(trace_file) or "", "conftest.py")
     local completed = snapshot(probe)
     os.remove(trace_file)
@@ -239,7 +241,7 @@ describe("novapipe run migrate", function()
     local before = snapshot(root)
     r = assert(process.run({ "strace", "-o", "/dev/null", "-e", "trace=fsync", "-e",
                              ("inject=fsync:signal=KILL:when=%d"):format(n), H.bin,
-                             "-C", root, "--no-color", "run", "migrate", "--execute" }))
+                             "-C", root, "--no-color", "run", "migrate", "--execute" }, traced))
     assert.is_true(r.signal == 9 or r.code == 137, r.stdout .. r.stderr)
     assert.equal(1, #temporaries(root))
     assert.matches("^" .. T .. "standalone/conftest%.py%.tmp%.", temporaries(root)[1])
