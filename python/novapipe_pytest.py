@@ -139,7 +139,8 @@ def _failure_of(report):
 
 
 def _done(fields):
-    _send(json.dumps(fields) + "\n")
+    if _fd is not None:
+        _send(json.dumps(fields) + "\n")
 
 
 def pytest_collectreport(report):
@@ -165,14 +166,24 @@ def _phase_outcome(report):
     return "xfailed" if xfail else "skipped"
 
 
+_PHASE = {"setup": 0, "call": 1, "teardown": 2}
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logreport(report):
     nodeid = report.nodeid
+    when = report.when
     outcome = _phase_outcome(report)
     if outcome == "xpassed":
         _xpassed.add(nodeid)
+    if _fd is None:
+        # No one listens: only the XPASS property for the JUnit XML.
+        if when == "teardown" and nodeid in _xpassed:
+            _xpassed.discard(nodeid)
+            report.user_properties.append(("novapipe_outcome", "xpassed"))
+        return
     previous = _outcome.get(nodeid)
-    if report.when == "teardown" and outcome == "error" and previous == "failed":
+    if when == "teardown" and outcome == "error" and previous == "failed":
         # pytest counts both: the call's failure and the teardown's error.
         _also[nodeid] = "failed"
     if previous is None or _RANK[outcome] > _RANK[previous]:
@@ -180,31 +191,42 @@ def pytest_runtest_logreport(report):
         if outcome in ("failed", "error") or (outcome == "skipped" and nodeid not in _failure):
             _failure[nodeid] = _failure_of(report) if outcome != "skipped" else {
                 "m": str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else ""}
-    durations = _durations.setdefault(nodeid, [0.0, 0.0, 0.0])
-    durations[("setup", "call", "teardown").index(report.when)] = report.duration
-    if report.when == "teardown":
-        if nodeid in _xpassed:
-            # Before the JUnit writer reads this report's properties.
-            _xpassed.discard(nodeid)
-            report.user_properties.append(("novapipe_outcome", "xpassed"))
-        final = _outcome.pop(nodeid, "passed")
-        location = report.location or (None, None, None)
-        fields = {"e": "done", "id": nodeid, "o": final, "f": location[0],
-                  "l": (location[1] + 1) if isinstance(location[1], int) else None,
-                  "d": [round(d, 6) for d in _durations.pop(nodeid)]}
-        marks = [k for k in ("security", "hipaa") if k in report.keywords]
-        if marks:
-            fields["k"] = marks
-        hipaa = [v for (n, v) in report.user_properties if n == "hipaa"]
-        if hipaa:
-            fields["h"] = hipaa
-        also = _also.pop(nodeid, None)
-        if also:
-            fields["also"] = also
-        failure = _failure.pop(nodeid, None)
-        if failure and final != "passed":
-            fields.update(failure)
-        _done(fields)
+    durations = _durations.get(nodeid)
+    if durations is None:
+        durations = _durations[nodeid] = [0.0, 0.0, 0.0]
+    durations[_PHASE[when]] = report.duration
+    if when != "teardown":
+        return
+    if nodeid in _xpassed:
+        # Before the JUnit writer reads this report's properties.
+        _xpassed.discard(nodeid)
+        report.user_properties.append(("novapipe_outcome", "xpassed"))
+    final = _outcome.pop(nodeid, "passed")
+    del _durations[nodeid]
+    location = report.location or (None, None, None)
+    line = (location[1] + 1) if isinstance(location[1], int) else None
+    keywords = report.keywords
+    marks = [k for k in ("security", "hipaa") if k in keywords]
+    hipaa = [v for (n, v) in report.user_properties if n == "hipaa"] if "hipaa" in keywords else None
+    also = _also.pop(nodeid, None)
+    failure = _failure.pop(nodeid, None)
+    if final == "passed" and not marks and not also and isinstance(location[0], str):
+        # The common case, formatted by hand: json.dumps per test costs.
+        _send('{"e":"done","id":%s,"o":"passed","f":%s,"l":%s,"d":[%.6f,%.6f,%.6f]}\n' % (
+            _quote(nodeid), _quote(location[0]), "null" if line is None else line,
+            durations[0], durations[1], durations[2]))
+        return
+    fields = {"e": "done", "id": nodeid, "o": final, "f": location[0], "l": line,
+              "d": [round(d, 6) for d in durations]}
+    if marks:
+        fields["k"] = marks
+    if hipaa:
+        fields["h"] = hipaa
+    if also:
+        fields["also"] = also
+    if failure and final != "passed":
+        fields.update(failure)
+    _done(fields)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -118,7 +118,12 @@ end
 -- The log's last entry: its seq and hash; 0 and GENESIS for an empty log.
 local function last_line(text)
   if not text or text == "" then return 0, M.GENESIS end
-  local last = text:match("([^\n]+)\n?$")
+  -- the last line, found from the end (a pattern anchored at $ would try
+  -- every position of the log)
+  local stop = text:byte(-1) == 10 and #text - 1 or #text
+  local i = stop
+  while i > 0 and text:byte(i) ~= 10 do i = i - 1 end
+  local last = text:sub(i + 1, stop)
   local _, hash = split(last or "")
   local ok, e = pcall(cjson.decode, last or "")
   if hash and ok and type(e) == "table" and math.tointeger(e.seq) then return math.tointeger(e.seq), hash end

@@ -35,9 +35,6 @@ local M = {}
 ---@field tier_html? boolean with coverage, an HTML report per tier too (default true; the combined one is always written)
 ---@field config? novapipe.Config default: the run's (novapipe.run.context)
 
--- Where pytest keeps its cache during novapipe's runs.
-local CACHE_DIR = ".novapipe/pytest-cache"
-
 local PYTEST_EXIT = {
   [2] = "pytest was interrupted",
   [3] = "internal error in pytest or one of its plugins",
@@ -161,21 +158,6 @@ end
 
 local last_words, coverage_html
 
--- Removes the symbolic links under dir (pytest writes its cache there
--- following links; novapipe made none of them).
-local function unlink_links(dir)
-  local entries, err = fs.walk(dir, { dirs = true })
-  if not entries then return nil, err end
-  for _, rel in ipairs(entries) do
-    local p = dir .. "/" .. rel
-    if lfs.symlinkattributes(p, "mode") == "link" then
-      local ok, rerr = os.remove(p)
-      if not ok then return nil, rerr end
-    end
-  end
-  return true
-end
-
 local function stop_all(services)
   for i = #services, 1, -1 do services[i]:stop() end
 end
@@ -233,7 +215,7 @@ local function run_tier(session, tier, ctx)
   -- JUnit XML, coverage data) is adopted by the sink: masked, owner-only.
   local scope <close> = setmetatable({ services = {} }, { __close = function(self, err)
     stop_all(self.services)
-    if self.cache then pcall(sink.adopt, sink, CACHE_DIR, nil, { kind = "text", record = false }) end
+    if self.cache then fs.rmtree(self.cache) end
     if err ~= nil then
       -- Interrupted or broken: nothing reads these files any more, but
       -- they must not stay unmasked and readable.
@@ -266,18 +248,23 @@ local function run_tier(session, tier, ctx)
 
   local args = M.pytest_args(target, opts, junit_path, k, opts.coverage and cfg.coverage.source or nil)
   -- pytest's cache (last failed, node ids: test names that can hold PHI)
-  -- goes into novapipe's own directory, adopted by the sink after the tier.
-  local ok, cerr = sink:dir(CACHE_DIR)
-  if ok then ok, cerr = unlink_links(CACHE_DIR) end
-  if not ok then return { status = "error", reason = ("pytest's cache: %s"):format(cerr) } end
-  scope.cache = true
+  -- lives in a private directory for the tier and goes with it: nothing of
+  -- it stays on disk (novapipe's own run record is what remembers).
+  local cache, cerr = require("novapipe.tmp").dir("novapipe-cache-")
+  if not cache then return { status = "error", reason = ("pytest's cache: %s"):format(cerr) } end
+  scope.cache = cache
   args[#args + 1] = "-o"
-  args[#args + 1] = "cache_dir=" .. lfs.currentdir() .. "/" .. CACHE_DIR
+  args[#args + 1] = "cache_dir=" .. cache
   local keep = output_keeper()
   local sname, started = stage_name(opts, tier.name), time.now()
+  local shown = 0
   local results = test_results.new(tier.name, function(st)
+    -- at most ten progress events a second, however fast tests end
+    local now = time.now()
+    if now - shown < 0.1 then return end
+    shown = now
     ctx.bus:emit("progress", sname, { done = st.done, collected = st.collected, failed = st.failed,
-                                      elapsed = time.now() - started })
+                                      elapsed = now - started })
   end)
   local timeout = tier.timeout or opts.timeout
   local r, err, py = session.run_pytest(args, {
