@@ -256,14 +256,17 @@ static int walk_dir(Walk *w, size_t root_len, size_t len) {
  * Lists files under root (sorted, depth first), relative to root. A pattern
  * with a '/' matches the relative path, one without matches the base name.
  * An excluded directory is not entered. Symbolic links are not followed.
+ * Raises on an unknown option key.
  */
 static int l_walk(lua_State *L) {
+  static const char *const known[] = {"include", "exclude", "dirs", NULL};
   const char *root = luaL_checkstring(L, 1);
   Walk w;
   memset(&w, 0, sizeof w);
   w.L = L;
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
+    np_check_options(L, 2, 2, NULL, known);
     lua_getfield(L, 2, "include");
     if (lua_istable(L, -1)) w.include = lua_gettop(L);
     else if (!lua_isnil(L, -1)) return luaL_error(L, "bad option 'include': a list of patterns expected");

@@ -59,6 +59,12 @@ void np_open_modules(lua_State *L);
  * safe to call twice). Leaves the stack as it was. */
 void np_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction release);
 
+/* Raises a programmer error when the options table at `idx` has a key not
+ * in `known` (NULL-terminated): luaL_argerror on argument `arg` with
+ * "unknown option 'timout'; known: cwd, env, ...", and " in <within>"
+ * after the key when `within` (a nested option's name) is not NULL. */
+void np_check_options(lua_State *L, int idx, int arg, const char *within, const char *const known[]);
+
 /* Pushes nil, "<what>: <strerror>", "<ERRNAME>" and returns 3: the shape of
  * an environment failure (STYLE.md, errors of the second kind). */
 int np_fail(lua_State *L, const char *what, int err);

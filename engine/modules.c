@@ -44,6 +44,43 @@ void np_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_C
   lua_pop(L, 1);
 }
 
+void np_check_options(lua_State *L, int idx, int arg, const char *within, const char *const known[]) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    int found = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *key = lua_tostring(L, -1);
+      for (const char *const *k = known; *k && !found; k++) found = strcmp(*k, key) == 0;
+    }
+    if (found) continue;
+    luaL_Buffer b;
+    /* The key is described before the buffer takes the stack. */
+    if (lua_type(L, -1) == LUA_TSTRING) lua_pushfstring(L, "'%s'", lua_tostring(L, -1));
+    else {
+      const char *type = luaL_typename(L, -1);
+      luaL_tolstring(L, -1, NULL);
+      lua_pushfstring(L, "[%s] (a %s key)", lua_tostring(L, -1), type);
+    }
+    const char *what = lua_tostring(L, -1);
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "unknown option ");
+    luaL_addstring(&b, what);
+    if (within) {
+      luaL_addstring(&b, " in ");
+      luaL_addstring(&b, within);
+    }
+    luaL_addstring(&b, "; known: ");
+    for (const char *const *k = known; *k; k++) {
+      if (k != known) luaL_addstring(&b, ", ");
+      luaL_addstring(&b, *k);
+    }
+    luaL_pushresult(&b);
+    luaL_argerror(L, arg, lua_tostring(L, -1));
+  }
+}
+
 int np_fail(lua_State *L, const char *what, int err) {
   luaL_pushfail(L);
   lua_pushfstring(L, "%s: %s", what, strerror(err));

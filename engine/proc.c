@@ -647,6 +647,23 @@ static char **build_env(lua_State *L, int opts, const Process *p) {
   return envp;
 }
 
+static const char *const spawn_options[] = {"cwd", "env", "clear_env", "stdin", "stdout", "stderr", "filter",
+                                            "events", "timeout", "grace", "cleanup", "max_line", NULL};
+static const char *const file_options[] = {"file", "append", NULL};
+static const char *const stdin_options[] = {"file", NULL};
+
+/* Raises on an unknown key in spawn's options (at 2) or in a {file = ...}
+ * table of stdin, stdout or stderr, before anything is acquired. */
+static void check_spawn_options(lua_State *L) {
+  np_check_options(L, 2, 2, NULL, spawn_options);
+  static const char *const nested[] = {"stdin", "stdout", "stderr"};
+  for (int i = 0; i < 3; i++) {
+    if (lua_getfield(L, 2, nested[i]) == LUA_TTABLE)
+      np_check_options(L, -1, 2, nested[i], i == 0 ? stdin_options : file_options);
+    lua_pop(L, 1);
+  }
+}
+
 static int close_fd(int fd) {
   if (fd >= 0) close(fd);
   return -1;
@@ -657,8 +674,9 @@ static int close_fd(int fd) {
  * argv: a non-empty list of strings (argv[1] searched in PATH).
  * opts: cwd, env (table; false removes), clear_env, stdin ("inherit",
  * "null", {file=}), stdout and stderr (see parse_stream), filter (function
- * line -> string|false), timeout, grace, cleanup (default true), max_line.
- * Raises on a malformed argument; returns nil, msg, errname when the
+ * line -> string|false), events (function, lines from the child's fd 3),
+ * timeout, grace, cleanup (default true), max_line. Raises on a malformed
+ * argument or an unknown option key; returns nil, msg, errname when the
  * program cannot be started.
  */
 static int l_spawn(lua_State *L) {
@@ -668,6 +686,7 @@ static int l_spawn(lua_State *L) {
     lua_newtable(L);
   }
   luaL_checktype(L, 2, LUA_TTABLE);
+  check_spawn_options(L);
   if (np_interrupted) return np_raise_interrupted(L);
   lua_settop(L, 2);
   int argc = (int)luaL_len(L, 1);

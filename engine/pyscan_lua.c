@@ -243,10 +243,14 @@ static int push_facts(lua_State *L, const char *src, size_t n, int names, const 
   return 1;
 }
 
-/* The `names` option of opts at idx: "all" (default), "decorated", "none". */
+/* The `names` option of opts at idx: "all" (default), "decorated", "none".
+ * Raises on opts that are not a table or hold an unknown key (scan, file
+ * and prefetch all read their options here first). */
 static int names_option(lua_State *L, int idx) {
+  static const char *const known[] = {"names", "functions", "lean", "decorator", NULL};
   if (lua_isnoneornil(L, idx)) return PYSCAN_NAMES_ALL;
   luaL_checktype(L, idx, LUA_TTABLE);
+  np_check_options(L, idx, idx, NULL, known);
   lua_getfield(L, idx, "names");
   static const char *const opts[] = {"all", "decorated", "none", NULL};
   int v = luaL_checkoption(L, -1, "all", opts);
@@ -277,7 +281,8 @@ static const PyFnFilter *filter_option(lua_State *L, int idx, PyFnFilter *f) {
   return f->prefix || f->lean || f->names_suffix ? f : NULL;
 }
 
-/* pyscan.scan(source[, {names = "all"|"decorated"|"none", functions, lean}]) -> facts */
+/* pyscan.scan(source[, {names = "all"|"decorated"|"none", functions, lean, decorator}])
+ * -> facts. Raises on an unknown option key. */
 static int l_scan(lua_State *L) {
   size_t n;
   const char *src = luaL_checklstring(L, 1, &n);

@@ -42,10 +42,13 @@ static void decide(void) {
   if (!decided) np_term_init(0);
 }
 
-/* term.init{no_color = bool}: decides colour now; later calls are ignored. */
+/* term.init{no_color = bool}: decides colour now; later calls are ignored.
+ * Raises on an unknown option key. */
 static int l_init(lua_State *L) {
+  static const char *const known[] = {"no_color", NULL};
   int no_color = 0;
   if (lua_istable(L, 1)) {
+    np_check_options(L, 1, 1, NULL, known);
     lua_getfield(L, 1, "no_color");
     no_color = lua_toboolean(L, -1);
   }

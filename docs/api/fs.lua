@@ -77,7 +77,8 @@ function fs.match(pattern, path) end
 
 ---Files under root, relative to it, sorted depth first. A pattern with '/'
 ---matches the relative path, one without the base name; an excluded
----directory is not entered; symbolic links are not followed.
+---directory is not entered; symbolic links are not followed. Raises on an
+---unknown option key.
 ---@param root string
 ---@param opts? {include?: string[], exclude?: string[], dirs?: boolean}
 ---@return string[]|nil paths

@@ -39,7 +39,8 @@ local proc = {}
 local Process = {}
 
 ---Starts argv[1] (searched in PATH) as the leader of a new process group.
----Raises on a malformed argument; returns nil, message, errname ("ENOENT")
+---Raises on a malformed argument or an unknown option key (also in a
+---{file = ...} table); returns nil, message, errname ("ENOENT")
 ---when the program cannot be started.
 ---@param argv string[]
 ---@param opts? novapipe.SpawnOpts

@@ -42,6 +42,7 @@ local pyscan = {}
 ---@field assignments {target: string, line: integer, names: string[]}[]
 ---@field error? {line: integer, message: string}
 
+---Options of scan, file and prefetch; an unknown key raises.
 ---@alias novapipe.PyScanOpts {names?: "all"|"decorated"|"none", decorator?: string, functions?: string, lean?: boolean}
 
 ---@param source string

@@ -5,6 +5,7 @@
 local term = {}
 
 ---Decides colour now (the CLI does this once); later calls are ignored.
+---Raises on an unknown option key.
 ---@param opts? {no_color?: boolean}
 function term.init(opts) end
 

@@ -32,6 +32,33 @@ function M.filter()
   return output_filter
 end
 
+-- The keys proc.spawn takes (engine/proc.c, spawn_options), and run_all's.
+local SPAWN_OPTIONS = { "cwd", "env", "clear_env", "stdin", "stdout", "stderr", "filter", "events",
+                        "timeout", "grace", "cleanup", "max_line" }
+local RUN_ALL_OPTIONS = { "max", "on_start", "on_done" }
+
+-- Raises, at the level of whoever called `fname`, when opts (argument
+-- `arg`) is not a table or nil, or has a key not in `known`. `where`
+-- prefixes the message (which job of run_all).
+local function check_options(opts, known, fname, arg, where)
+  if opts == nil then return end
+  local prefix = where and (where .. ": ") or ""
+  if type(opts) ~= "table" then
+    error(("bad argument #%d to '%s' (%stable expected, got %s)"):format(arg, fname, prefix, type(opts)), 3)
+  end
+  for key in pairs(opts) do
+    local ok = false
+    for _, k in ipairs(known) do
+      if key == k then ok = true break end
+    end
+    if not ok then
+      local what = type(key) == "string" and ("'" .. key .. "'") or ("[%s] (a %s key)"):format(tostring(key), type(key))
+      error(("bad argument #%d to '%s' (%sunknown option %s; known: %s)"):format(
+        arg, fname, prefix, what, table.concat(known, ", ")), 3)
+    end
+  end
+end
+
 local function with_defaults(opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
@@ -41,24 +68,31 @@ local function with_defaults(opts)
   return o
 end
 
----Starts a process. Output is captured unless opts say otherwise.
+local function start(argv, opts)
+  return proc.spawn(argv, with_defaults(opts))
+end
+
+---Starts a process. Output is captured unless opts say otherwise. Raises
+---on an unknown option key.
 ---@param argv string[]
----@param opts? table see novapipe.proc.spawn
+---@param opts? novapipe.SpawnOpts
 ---@return novapipe.Process|nil handle
 ---@return string? error
 ---@return string? errname
 function M.start(argv, opts)
-  return proc.spawn(argv, with_defaults(opts))
+  check_options(opts, SPAWN_OPTIONS, "start", 2)
+  return start(argv, opts)
 end
 
----Runs a process to its end.
+---Runs a process to its end. Raises on an unknown option key.
 ---@param argv string[]
----@param opts? table see novapipe.proc.spawn
+---@param opts? novapipe.SpawnOpts
 ---@return novapipe.Result|nil result
 ---@return string? error
 ---@return string? errname
 function M.run(argv, opts)
-  local p, err, errname = M.start(argv, opts)
+  check_options(opts, SPAWN_OPTIONS, "run", 2)
+  local p, err, errname = start(argv, opts)
   if not p then return nil, err, errname end
   return p:wait()
 end
@@ -66,11 +100,14 @@ end
 ---Runs many processes with at most `max` at once, in the order given.
 ---Each job is {argv, opts}. on_start(i, handle) and on_done(i, result)
 ---are called as jobs start and end. A job that cannot start gets a result
----with code 127 and `error` set.
+---with code 127 and `error` set. Raises on an unknown option key, in opts
+---or in a job's options.
 ---@param jobs table[]
 ---@param opts? {max?: integer, on_start?: fun(i: integer, p: novapipe.Process), on_done?: fun(i: integer, r: novapipe.Result)}
 ---@return novapipe.Result[]
 function M.run_all(jobs, opts)
+  check_options(opts, RUN_ALL_OPTIONS, "run_all", 2)
+  for i, job in ipairs(jobs) do check_options(job[2], SPAWN_OPTIONS, "run_all", 1, ("jobs[%d]"):format(i)) end
   opts = opts or {}
   local max = opts.max or 4
   assert(max >= 1, "max must be at least 1")
@@ -84,7 +121,7 @@ function M.run_all(jobs, opts)
     while #running < max and next_job <= #jobs do
       local i = next_job
       next_job = next_job + 1
-      local p, err, errname = M.start(jobs[i][1], jobs[i][2])
+      local p, err, errname = start(jobs[i][1], jobs[i][2])
       if p then
         running[#running + 1] = p
         index_of[p] = i

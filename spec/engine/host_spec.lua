@@ -77,6 +77,12 @@ describe("novapipe.fs", function()
     assert.has_error(function() fs.chmod(dir .. "/a", "999") end)
   end)
 
+  it("raises on an unknown option key of walk", function()
+    local ok, err = pcall(function() return fs.walk(dir, { includes = { "*.py" } }) end)
+    assert.is_false(ok)
+    assert.matches("bad argument #2 to 'walk' %(unknown option 'includes'; known: include, exclude, dirs%)", err)
+  end)
+
   it("walks a tree sorted, with include and exclude patterns", function()
     for _, p in ipairs({ "tests/unit/test_a.py", "tests/unit/helper.py", "tests/venv/test_b.py",
                          "tests/venv/__pycache__/test_b.pyc", "tests/test_c.py", "README.md" }) do
@@ -145,6 +151,19 @@ describe("novapipe.pyscan.prefetch", function()
     end
     return list
   end
+
+  it("raises on an unknown option key of scan, file and prefetch", function()
+    local known = "known: names, functions, lean, decorator%)"
+    local ok, err = pcall(function() return pyscan.scan("x = 1", { name = "all" }) end)
+    assert.is_false(ok)
+    assert.matches("bad argument #2 to 'scan' %(unknown option 'name'; " .. known, err)
+    ok, err = pcall(function() return pyscan.file("spec/fixtures/none.py", { lean = true, decorators = "fixture" }) end)
+    assert.is_false(ok)
+    assert.matches("bad argument #2 to 'file' %(unknown option 'decorators'; " .. known, err)
+    ok, err = pcall(function() return pyscan.prefetch({}, { function_prefix = "test" }) end)
+    assert.is_false(ok)
+    assert.matches("bad argument #2 to 'prefetch' %(unknown option 'function_prefix'; " .. known, err)
+  end)
 
   it("gives what file() gives, for every file, scanned on the second thread or this one", function()
     local files = python_files()
@@ -301,5 +320,11 @@ describe("novapipe.term", function()
 
   it("raises on an unknown style", function()
     assert.has_error(function() term.style("x", "sparkly") end)
+  end)
+
+  it("raises on an unknown option key of init", function()
+    local ok, err = pcall(function() term.init({ nocolor = true }) end)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'init' %(unknown option 'nocolor'; known: no_color%)", err)
   end)
 end)
