@@ -1,6 +1,7 @@
 ---@meta novapipe.digest
 -- LuaLS stubs for the C module novapipe.digest (engine/digest.c): SHA-256
--- through OpenSSL's libcrypto, lower-case hex.
+-- through OpenSSL's libcrypto, lower-case hex. libcrypto is opened when the
+-- module is first required (which raises when it cannot be loaded).
 
 ---@class novapipe.digest
 local digest = {}

@@ -232,6 +232,25 @@ describe("novapipe.digest", function()
     assert.matches("read '.*/missing'", msg)
     H.rmrf(dir)
   end)
+
+  it("loads libcrypto when it is first required, not at start-up", function()
+    local dir = H.tmpdir()
+    finally(function() H.rmrf(dir) end)
+    H.write(dir .. "/maps.lua", [[
+      local function mapped()
+        for line in io.lines("/proc/self/maps") do
+          if line:find("libcrypto", 1, true) then return "yes" end
+        end
+        return "no"
+      end
+      local before = mapped()
+      require "novapipe.digest"
+      io.write(before, " ", mapped())
+    ]])
+    local r = H.novapipe({ "exec", dir .. "/maps.lua" })
+    assert.equal(0, r.code, r.stderr)
+    assert.equal("no yes", r.stdout)
+  end)
 end)
 
 describe("novapipe.python", function()
