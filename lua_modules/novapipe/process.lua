@@ -16,22 +16,6 @@ local M = {}
 ---@field stderr? string captured standard error
 ---@field pid integer
 
-local output_filter = nil
-
----Sets the filter every process started through this module passes its
----output through (a function line -> string|false), or nil for none.
----PHI masking plugs in here.
----@param fn? fun(line: string): string|false
-function M.set_filter(fn)
-  assert(fn == nil or type(fn) == "function", "filter must be a function or nil")
-  output_filter = fn
-end
-
----@return fun(line: string): string|false|nil
-function M.filter()
-  return output_filter
-end
-
 -- The keys proc.spawn takes (engine/proc.c, spawn_options), and run_all's.
 local SPAWN_OPTIONS = { "cwd", "env", "clear_env", "stdin", "stdout", "stderr", "filter", "events",
                         "timeout", "grace", "cleanup", "max_line" }
@@ -64,7 +48,6 @@ local function with_defaults(opts)
   for k, v in pairs(opts or {}) do o[k] = v end
   if o.stdout == nil then o.stdout = "capture" end
   if o.stderr == nil then o.stderr = "capture" end
-  if o.filter == nil then o.filter = output_filter end
   return o
 end
 
