@@ -501,6 +501,27 @@ function M.stages(opts)
     return problem
   end
 
+  -- A selection the user typed (--filter, --markers) that ran no test in
+  -- any tier is not a pass: the last tier stage says so (exit 2).
+  local last
+  for _, tier in ipairs(cfg.tiers) do
+    if gated or selected[tier.name] then last = tier end
+  end
+  session.ran = 0
+  local function nothing_ran(result)
+    session.ran = session.ran + (result.counts and result.counts.tests or 0)
+    local asked = opts.filter or opts.markers
+    if asked and session.ran == 0 and (result.status == "passed" or result.status == "empty" or result.status == "skipped") then
+      local what = {}
+      if opts.filter then what[#what + 1] = "--filter " .. opts.filter end
+      if opts.markers then what[#what + 1] = "--markers " .. opts.markers end
+      return { status = "error", duration = result.duration, counts = result.counts,
+               reason = ("%s selected no test in any tier: nothing was run (check the name, path or expression)")
+                 :format(table.concat(what, " ")) }
+    end
+    return result
+  end
+
   local stages = {}
   for _, tier in ipairs(cfg.tiers) do
     if gated or selected[tier.name] then
@@ -515,7 +536,10 @@ function M.stages(opts)
         run = function(ctx)
           local err = prepare(ctx)
           if err then return { status = "error", reason = err } end
-          return run_tier(session, tier, ctx)
+          local result = run_tier(session, tier, ctx)
+          if tier == last then return nothing_ran(result) end
+          session.ran = session.ran + (result.counts and result.counts.tests or 0)
+          return result
         end,
       }
     end

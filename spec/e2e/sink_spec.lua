@@ -196,7 +196,7 @@ describe("the sink", function()
     assert.equal(2, n)
   end)
 
-  it("refuses a --filter path that is in no tier, and runs every tier for a directory holding them", function()
+  it("refuses a --filter that is in no tier or selects no test, and runs every tier for a directory holding them", function()
     local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n",
                            ["docs/x.txt"] = "x" })
     local r = run(root, { "run_tests", "--all", "--filter", root .. "/docs/x.txt", "--strict" })
@@ -205,6 +205,12 @@ describe("the sink", function()
     r = run(root, { "run_tests", "--standalone", "--filter", root .. "/backend/app/tests" })
     assert.equal(0, r.code, r.stdout)
     assert.matches("1 passed", r.stdout)
+    -- a name expression that selects nothing anywhere is not a silent pass
+    r = run(root, { "run_tests", "--filter", "no_such_test" })
+    assert.equal(2, r.code, r.stdout)
+    assert.matches("%-%-filter no_such_test selected no test in any tier: nothing was run", r.stdout)
+    r = run(root, { "run_tests", "--filter", "test_ok" })
+    assert.equal(0, r.code, r.stdout)
   end)
 
   it("stops a novapipe.lua that loops forever at the first SIGTERM", function()
