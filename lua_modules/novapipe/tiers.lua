@@ -513,8 +513,8 @@ function M.stages(opts)
     local asked = opts.filter or opts.markers
     if asked and session.ran == 0 and (result.status == "passed" or result.status == "empty" or result.status == "skipped") then
       local what = {}
-      if opts.filter then what[#what + 1] = "--filter " .. opts.filter end
       if opts.markers then what[#what + 1] = "--markers " .. opts.markers end
+      if opts.filter then what[#what + 1] = "--filter " .. opts.filter end
       return { status = "error", duration = result.duration, counts = result.counts,
                reason = ("%s selected no test in any tier: nothing was run (check the name, path or expression)")
                  :format(table.concat(what, " ")) }
