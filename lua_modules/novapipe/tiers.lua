@@ -211,8 +211,9 @@ local function run_tier(session, tier, ctx)
   local name = labelled(opts, tier.name)
   local junit_path, cov_file
   -- Whatever happens from here (a failure, a timeout, Ctrl-C), the
-  -- services are stopped and what pytest wrote for novapipe (its cache,
-  -- JUnit XML, coverage data) is adopted by the sink: masked, owner-only.
+  -- services are stopped, pytest's private cache is removed, and what it
+  -- wrote for novapipe (JUnit XML, coverage data) is adopted by the sink:
+  -- masked, owner-only.
   local scope <close> = setmetatable({ services = {} }, { __close = function(self, err)
     stop_all(self.services)
     if self.cache then fs.rmtree(self.cache) end
