@@ -168,24 +168,37 @@ function M.prepare_dir(log)
   return true
 end
 
----Appends one entry. Returns the entry, or nil and an error.
+-- Every string in v masked (keys stay: they are the format's own).
+local function masked(v, mask)
+  if type(v) == "string" then return (mask(v)) end
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = masked(x, mask) end
+  return setmetatable(out, getmetatable(v))
+end
+
+---Appends one entry. Returns the entry, or nil and an error. With
+---info.mask (the run's masker), every text of the entry passes it: the
+---pipeline and arguments, the working directory, user and host, report
+---paths and stage names.
 ---@param log string the log's path
----@param info {pipeline: string, args: string[], outcome: table, reports?: {path: string}[]}
+---@param info {pipeline: string, args: string[], outcome: table, reports?: {path: string}[], mask?: fun(s: string): string}
 ---@return table|nil entry
 ---@return string? error
 function M.append(log, info)
   local ok, err = M.prepare_dir(log)
   if not ok then return nil, err end
+  local mask = info.mask or function(text) return text end
   local reports = {}
   for _, r in ipairs(info.reports or {}) do
     local h = M.hash_report(r.path)
-    if h then reports[#reports + 1] = { path = r.path, sha256 = h } end
+    if h then reports[#reports + 1] = { path = mask(r.path), sha256 = h } end
   end
   local self = require("novapipe.proc").self()
   local entry = {
-    time = iso_time(), user = self.user, host = self.host, pipeline = info.pipeline,
-    args = info.args or {}, cwd = lfs.currentdir(), commit = git_commit(), outcome = info.outcome,
-    reports = reports,
+    time = iso_time(), user = mask(self.user), host = mask(self.host), pipeline = mask(info.pipeline),
+    args = masked(info.args or {}, mask), cwd = mask(lfs.currentdir()), commit = git_commit(),
+    outcome = masked(info.outcome, mask), reports = reports,
   }
   local lock <close>, lerr = fs.lock(log .. ".lock")
   if not lock then return nil, lerr end

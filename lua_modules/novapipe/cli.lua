@@ -11,8 +11,6 @@ local function pipeline() return require "novapipe.pipeline" end
 
 local M = {}
 
-local say_error
-
 local function build_parser()
   local argparse = require "argparse"
   local p = argparse("novapipe", "A test pipeline engine: tiered, gated test runs and reports.")
@@ -125,9 +123,9 @@ local function record_run(ctx, args, exit, outcome)
     stages[#stages + 1] = { name = row.stage.name, status = row.result.status }
   end
   local entry, err = require("novapipe.audit").append(cfg.audit.log, {
-    pipeline = ctx.sink.mask(args.pipeline), args = masked_args(ctx.sink, args.args),
+    pipeline = args.pipeline, args = masked_args(ctx.sink, args.args),
     outcome = { exit = exit, status = OUTCOME[exit] or "error", stages = stages },
-    reports = ctx.sink:list(),
+    reports = ctx.sink:list(), mask = ctx.sink.mask,
   })
   if not entry then ctx.sink:error("novapipe: audit log not written: " .. tostring(err)) end
 end
@@ -220,9 +218,13 @@ local function cmd_exec(args)
   return errors.EXIT.passed
 end
 
--- An error before a run has its context (a mistake on novapipe's own
--- command line), masked with the default PHI settings.
-say_error = function(msg)
+-- What novapipe says outside a run (its help, its version, a mistake on
+-- its own command line): through a sink with the default PHI settings.
+local function say(msg)
+  require("novapipe.run.sink").new():print(msg)
+end
+
+local function say_error(msg)
   require("novapipe.run.sink").new():error(msg)
 end
 
@@ -271,13 +273,13 @@ function M.main(argv)
     end
     if args.help then
       term.init({ no_color = args.no_color })
-      io.write(parser:get_help(), "\n")
+      say(parser:get_help())
       return errors.EXIT.passed
     end
   end
   term.init({ no_color = args.no_color })
   if args.version then
-    io.write(("novapipe %s (%s)\n"):format(host.version, host.lua))
+    say(("novapipe %s (%s)"):format(host.version, host.lua))
     return errors.EXIT.passed
   end
   if not args.command then

@@ -139,8 +139,6 @@ local tier_fields = {
 }
 local coverage_fields = { source = "table", html = "string", data = "string" }
 
-local with_database_url
-
 local function fail(fmt, ...)
   errors.usage(M.FILE .. ": " .. fmt, ...)
 end
@@ -324,7 +322,7 @@ end
 -- The reference's rule: the integration tier, when no service of novapipe's
 -- gives it a database, gets DATABASE_URL from the environment, else the
 -- database_url setting.
-with_database_url = function(cfg)
+local function with_database_url(cfg)
   for _, t in ipairs(cfg.tiers) do
     if t.name == "integration" and type(t.services or {}) == "table" then
       local served = false

@@ -615,7 +615,9 @@ local function maybe_crash(n)
   end
 end
 
----Writes the journal atomically.
+---Writes the journal atomically, owner-only, never through a link. It is
+---the one file novapipe writes unmasked: --undo restores the tree's names
+---and contents byte for byte from it (README, "PHI in test output").
 ---@return true|nil ok
 ---@return string? error
 function M.write_journal(path, journal)

@@ -175,7 +175,8 @@ function M.parse(def, name, args, print_fn)
     errors.usage("%s: %s (try 'novapipe run %s --help')", name, opts, name)
   end
   if opts.help then
-    (print_fn or io.write)(parser:get_help() .. "\n")
+    local help = parser:get_help()
+    if print_fn then print_fn(help .. "\n") else require("novapipe.run.sink").new():print(help) end
     return nil
   end
   opts.help = nil

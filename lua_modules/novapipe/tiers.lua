@@ -156,15 +156,13 @@ local function start_services(tier)
   return env, started
 end
 
-local last_words, coverage_html
-
 local function stop_all(services)
   for i = #services, 1, -1 do services[i]:stop() end
 end
 
 -- What a failed process said last: its stderr's last line, else its
 -- stdout's, else its exit code.
-last_words = function(r)
+local function last_words(r)
   for _, text in ipairs({ r.stderr or "", r.stdout or "" }) do
     local last = text:match("([^\n]*%S[^\n]*)%s*$")
     if last then return last:match("^%s*(.-)%s*$") end
@@ -176,7 +174,7 @@ end
 -- makes, refusing a link there), then adopts it: coverage.py copies the
 -- tests' source into it, so it is masked like any report. Returns nil, or
 -- the reason it could not.
-coverage_html = function(session, ctx, data, html, what)
+local function coverage_html(session, ctx, data, html, what)
   local sink = ctx.sink
   -- coverage.py writes into html following links: what was there goes
   -- first (rmtree removes links, never what they point to).
@@ -388,7 +386,7 @@ end
 -- Creates the tests directory's missing tier directories, each with an
 -- __init__.py (the reference's behaviour). The tests directory itself must
 -- exist. Returns nil, or why it cannot.
-local function ensure_dirs(cfg)
+local function ensure_dirs(cfg, sink)
   if lfs.attributes(cfg.tests, "mode") ~= "directory" then
     return ("test directory %s does not exist in %s (run from the project root, use -C DIR, or set tests in %s)")
       :format(cfg.tests, lfs.currentdir(), config.FILE)
@@ -401,7 +399,7 @@ local function ensure_dirs(cfg)
     end
     local init = dir .. "/__init__.py"
     if not lfs.attributes(init) then
-      local ok, err = fs.atomic_write(init, "", "0644")
+      local ok, err = sink:write(init, "", nil, { mode = "0644", record = false })
       if not ok then return ("tier %s: %s"):format(tier.name, err) end
     end
   end
@@ -496,7 +494,7 @@ function M.stages(opts)
   local function prepare(ctx)
     if prepared then return problem end
     prepared = true
-    problem = ensure_dirs(cfg)
+    problem = ensure_dirs(cfg, ctx.sink)
     local note = pytest_config.skipped_tiers(cfg)
     if note then ctx.bus:emit("note", note) end
     return problem

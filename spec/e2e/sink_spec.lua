@@ -98,6 +98,15 @@ describe("the sink", function()
     assert.is_nil(log:find(SSN, 1, true))
     assert.is_nil(log:find("1980-02-03", 1, true))
     assert.is_nil((r.stdout .. r.stderr):find("1980-02-03", 1, true))
+    -- every text of the entry passes the masker: a project directory named for a patient too
+    local named = root .. "/p-" .. SSN
+    assert(fs.mkdir_p(named .. "/" .. TESTS .. "standalone"))
+    H.write(named .. "/" .. TESTS .. "standalone/test_ok.py", "def test_ok():\n    pass\n")
+    r = run(named, { "run_tests", "--standalone" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    local entry = assert(H.read(named .. "/.novapipe/audit.log"))
+    assert.is_nil(entry:find(SSN, 1, true))
+    assert.matches('"cwd":"[^"]*p%-%[PHI:ssn%]"', entry)
   end)
 
   it("masks the coverage HTML, which copies the tests' source, and every report novapipe writes", function()

@@ -64,12 +64,6 @@ function M.building(ctx, fn, ...)
   return table.unpack(res, 2, res.n)
 end
 
----The context being built, or nil outside a pipeline's stages function.
----@return novapipe.Context|nil
-function M.current()
-  return building
-end
-
 ---The configuration of the context being built, else loaded now (a
 ---library function used outside a run, as in a spec).
 ---@return novapipe.Config
