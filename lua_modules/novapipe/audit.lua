@@ -11,6 +11,8 @@ local cjson = require "cjson"
 local digest = require "novapipe.digest"
 local fs = require "novapipe.fs"
 local lfs = require "lfs"
+-- The entry is masked before it is hashed, so the log is written exact.
+local raw = require("novapipe.run.sink").raw
 
 local M = {}
 
@@ -212,9 +214,9 @@ function M.append(log, info)
   if not seq then return nil, prev end
   entry.seq, entry.prev = seq + 1, prev
   local line, hash = encode(entry)
-  ok, err = fs.append(log, line .. "\n", "0600")
+  ok, err = raw.append(log, line .. "\n", "0600")
   if not ok then return nil, err end
-  ok, err = fs.atomic_write(log .. ".head", json.encode_plain({ seq = entry.seq, hash = hash }) .. "\n", "0600")
+  ok, err = raw.atomic_write(log .. ".head", json.encode_plain({ seq = entry.seq, hash = hash }) .. "\n", "0600")
   if not ok then return nil, err end
   entry.hash = hash
   return entry

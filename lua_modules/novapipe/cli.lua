@@ -169,7 +169,7 @@ local function traceback(e)
   return debug.traceback(message_of(e), 2)
 end
 
-local function cmd_run(args)
+local function run_pipeline(args, holder)
   local context = require("novapipe.run.context")
   -- What runs killed without a chance to clean up left in $TMPDIR (a
   -- PostgreSQL data directory, a private JUnit file) goes now.
@@ -177,6 +177,7 @@ local function cmd_run(args)
   local ctx
   local done, outcome = xpcall(function()
     ctx = context.new({ name = args.pipeline, args = args.args })
+    holder.sink = ctx.sink
     local p = pipeline()
     ctx.path = M.resolve(args.pipeline)
     ctx.def = p.load(ctx.path)
@@ -191,6 +192,7 @@ local function cmd_run(args)
   -- A configuration too broken to load still gets its run recorded and
   -- its error masked: with the defaults.
   ctx = ctx or context.new({ name = args.pipeline, args = args.args, config = require("novapipe.config").defaults() })
+  holder.sink = ctx.sink
   if done and not outcome then return errors.EXIT.passed end -- --help
   local exit
   if done then exit = outcome.exit
@@ -204,6 +206,19 @@ local function cmd_run(args)
   -- shown with its traceback. Both masked.
   ctx.sink:error("novapipe: " .. message_of(outcome))
   return exit
+end
+
+-- A run with the guard in place (novapipe.run.guard): print, io and
+-- novapipe.fs's writers lead to the run's sink, the default one until the
+-- configuration is loaded.
+local function cmd_run(args)
+  local guard = require "novapipe.run.guard"
+  local holder = { sink = require("novapipe.run.sink").new() }
+  guard.install(function() return holder.sink end)
+  local res = table.pack(pcall(run_pipeline, args, holder))
+  guard.uninstall()
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
 end
 
 local function cmd_exec(args)

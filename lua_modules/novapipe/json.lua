@@ -121,14 +121,4 @@ function M.pretty(value)
   return table.concat(out)
 end
 
----Writes a value as JSON atomically, owner-only (0600), as M.pretty does
----(indented, keys sorted: the same value gives the same bytes).
----@param path string
----@param value any
----@return boolean|nil ok
----@return string? error
-function M.write(path, value)
-  return fs.atomic_write(path, M.pretty(value) .. "\n", "0600")
-end
-
 return M

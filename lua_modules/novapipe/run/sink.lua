@@ -18,6 +18,18 @@ local term = require "novapipe.term"
 local M = {}
 M.__index = M
 
+-- The host's writers and standard error as they were when the sink was
+-- loaded: while a run is under way the guard (novapipe.run.guard) puts
+-- masked ones in their place for everything else.
+local raw = { atomic_write = fs.atomic_write, append = fs.append, writer = fs.writer, copy = fs.copy }
+local stderr = io.stderr
+
+---The unmasked writers, for the few writes whose bytes must stay exact:
+---the user's own source that migrate moves and rewrites, migrate's undo
+---record, and the audit log's entry (masked before it is hashed). No other
+---module uses them; spec/e2e/guard_spec.lua checks that.
+M.raw = raw
+
 ---@class novapipe.Sink
 ---@field mask fun(text: string): string the run's masker (identity when PHI masking is off)
 ---@field written {path: string, what: string}[]
@@ -38,7 +50,7 @@ function M.new(opts)
     self.mask = function(text) return text end
   end
   self.out_fn = opts.out or term.print
-  self.err_fn = opts.err or function(line) io.stderr:write(line, "\n") end
+  self.err_fn = opts.err or function(line) stderr:write(line, "\n") end
   return self
 end
 
@@ -114,7 +126,7 @@ function M:write(path, data, what, opts)
     if not ok then return nil, err end
   end
   local text = opts.markup and phi.mask_markup(data, self.mask, self.find) or self:mask_lines(data)
-  local ok, err = fs.atomic_write(path, text, opts.mode or "0600")
+  local ok, err = raw.atomic_write(path, text, opts.mode or "0600")
   if not ok then return nil, err end
   if opts.record ~= false then self:record(path, what) end
   return true
@@ -126,7 +138,7 @@ end
 ---@return boolean|nil ok
 ---@return string? error
 function M:append(path, text)
-  return fs.append(path, self:mask_lines(text), "0600")
+  return raw.append(path, self:mask_lines(text), "0600")
 end
 
 local MARKUP = { xml = true, html = true, htm = true, svg = true }
@@ -141,7 +153,7 @@ local function adopt_file(self, path, kind)
   if not self.enabled and kind ~= "bytes" then kind = "bytes" end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local w, werr = fs.writer(path, "0600")
+  local w, werr = raw.writer(path, "0600")
   if not w then
     f:close()
     return nil, werr
