@@ -53,7 +53,7 @@ return np.pipeline {
   stages = function(opts, ctx)
     local cfg = ctx.config
     local root = (opts.path or cfg.tests):gsub("/+$", "")
-    local journal_path = migrate.JOURNAL
+    local journal_path = migrate.UNDO
     if not (opts.analyze or opts.execute or opts.undo) then
       return { np.stage { name = "migrate", run = function()
         ctx.bus:emit("section", nil, { (require("novapipe.pipeline").parser(ctx.def or {}, "migrate"):get_help()) })
@@ -65,14 +65,14 @@ return np.pipeline {
     end
     return { np.stage { name = "migrate", run = function()
       if opts.undo then
-        local journal = np.json.read(journal_path)
+        local journal = migrate.read_journal(journal_path)
         if not journal then
           -- a first journal killed as it was written leaves its temporary file
           local ok, err = migrate.remove_journal_temporaries(journal_path)
           if not ok then return { status = "error", reason = err } end
-          errors.usage("no migration to undo (%s does not exist)", journal_path)
+          errors.usage("no migration to undo (%s does not exist)", migrate.journal_of(journal_path))
         end
-        local ok, err = migrate.undo_journal(journal_path, journal)
+        local ok, err = migrate.undo_journal(journal_path, journal, ctx.sink)
         if not ok then return { status = "error", reason = ("cannot undo the migration: %s (--undo again once that is fixed)"):format(err) } end
         ctx.bus:emit("section", nil, { ("Undone: %d moves reverted"):format(#journal.moves) })
         return { status = "passed", summary = "undone" }
@@ -84,19 +84,20 @@ return np.pipeline {
         report(ctx, opts, plan)
         return { status = "passed", summary = ("%d files would move"):format(#plan.moves) }
       end
-      local existing = lfs.attributes(journal_path) and np.json.read(journal_path)
+      local existing = migrate.read_journal(journal_path)
       if existing and existing.status ~= "done" then
         -- A migration was interrupted: complete it, then verify it.
-        ctx.bus:emit("section", nil, { "Completing the migration interrupted at " .. journal_path })
+        ctx.bus:emit("section", nil, { "Completing the migration interrupted at " .. migrate.journal_of(journal_path) })
         plan = { moves = existing.moves, stays = {}, notes = {} }
-        local ok, err = migrate.apply_journal(journal_path, existing)
+        local ok, err = migrate.apply_journal(journal_path, existing, ctx.sink)
         if not ok then return half_done(err) end
       elseif #plan.moves == 0 then
         show_plan(ctx, plan, false)
         return { status = "passed", summary = "nothing to move" }
       else
         if existing then
-          errors.usage("a finished migration's journal is at %s: --undo it, or remove it to start another", journal_path)
+          errors.usage("a finished migration's journal is at %s: --undo it, or remove it and %s to start another",
+            migrate.journal_of(journal_path), journal_path)
         end
         existing = nil
       end
@@ -124,7 +125,7 @@ return np.pipeline {
           journal.outcomes = outcomes
         end
         show_plan(ctx, plan, false)
-        local ok, err = migrate.apply_journal(journal_path, journal)
+        local ok, err = migrate.apply_journal(journal_path, journal, ctx.sink)
         if not ok then return half_done(err) end
       end
       local before = { ids = {}, errors = {} }
@@ -139,7 +140,7 @@ return np.pipeline {
         problems = now and migrate.changed(journal.outcomes, now) or { "cannot run the moved tests: " .. tostring(oerr) }
       end
       if #problems > 0 then
-        local ok, err = migrate.undo_journal(journal_path, journal)
+        local ok, err = migrate.undo_journal(journal_path, journal, ctx.sink)
         if not ok then
           return { status = "error", reason = ("pytest does not collect or run the same tests, and the migration cannot be "
             .. "rolled back: %s (--undo once that is fixed)"):format(err), details = problems }
@@ -149,7 +150,7 @@ return np.pipeline {
                  details = problems }
       end
       journal.status = "done"
-      local ok, err = migrate.write_journal(journal_path, journal)
+      local ok, err = migrate.write_journal(journal_path, journal, ctx.sink)
       if not ok then return { status = "error", reason = err } end
       report(ctx, opts, plan, { rolled_back = false })
       return { status = "passed", summary = ("%d files moved, %d tests collected before and after; undo with --undo")

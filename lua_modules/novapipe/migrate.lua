@@ -20,7 +20,10 @@
 --            autouse fixture, no relative import), the conftest.py is copied
 --            beside the moved test; the original stays for the others.
 --   journal  before anything is touched, the operations are written
---            (atomically) to a journal; each operation is idempotent, so a
+--            (atomically) to the undo record, exact (names and contents as
+--            they are, for byte for byte), and to the journal beside it,
+--            masked as everything novapipe writes (contents shown as their
+--            size); each operation is idempotent, so a
 --            migration killed at any moment is completed by --execute or
 --            undone, byte for byte, by --undo: both first remove the
 --            temporary files of the atomic writes a kill cut short, and
@@ -35,10 +38,21 @@ local fs = require "novapipe.fs"
 local json = require "novapipe.json"
 local lfs = require "lfs"
 local process = require "novapipe.process"
+local raw = require("novapipe.run.sink").raw
 
 local M = {}
 
+---The undo record: what --undo and --execute read.
+M.UNDO = ".novapipe/migration.undo"
+---The journal a person reads (masked): M.journal_of(M.UNDO).
 M.JOURNAL = ".novapipe/migration.json"
+
+---The journal beside an undo record.
+---@param undo string
+---@return string
+function M.journal_of(undo)
+  return (undo:gsub("%.undo$", "")) .. ".json"
+end
 
 local function is_file(p) return lfs.attributes(p, "mode") == "file" end
 local function is_dir(p) return lfs.attributes(p, "mode") == "directory" end
@@ -477,7 +491,7 @@ local function replace(path, content)
   for i = 1, 9 do
     if perm:sub(i, i) ~= "-" then mode = mode | (1 << (9 - i)) end
   end
-  return fs.atomic_write(path, content, mode)
+  return raw.atomic_write(path, content, mode)
 end
 
 -- The entries of a directory (not . and ..), or nil and an error.
@@ -519,13 +533,14 @@ local function remove_temporaries(path, contents)
 end
 
 ---Removes the temporary files interrupted writes of a journal's
----operations (and of the journal itself) left.
----@param path string the journal's
+---operations (and of the undo record and the journal themselves) left.
+---@param path string the undo record's
 ---@param journal? table nil when only the journal's own are left
 ---@return true|nil ok
 ---@return string? error
 function M.remove_journal_temporaries(path, journal)
   local ok, err = remove_temporaries(path)
+  if ok then ok, err = remove_temporaries(M.journal_of(path)) end
   for _, op in ipairs(journal and journal.ops or {}) do
     if not ok then break end
     if op.op == "create" then
@@ -571,7 +586,7 @@ local function apply(op)
   if op.op == "mkdir" then
     if not is_dir(op.path) then return fs.mkdir_p(op.path, "0755") end
   elseif op.op == "create" then
-    if not lfs.attributes(op.path) then return fs.atomic_write(op.path, op.content, "0644") end
+    if not lfs.attributes(op.path) then return raw.atomic_write(op.path, op.content, "0644") end
   elseif op.op == "move" then
     if lfs.attributes(op.from) and not lfs.attributes(op.to) then return move(op.from, op.to, op.git) end
   elseif op.op == "rewrite" then
@@ -615,27 +630,78 @@ local function maybe_crash(n)
   end
 end
 
----Writes the journal atomically, owner-only, never through a link. It is
----the one file novapipe writes unmasked: --undo restores the tree's names
----and contents byte for byte from it (README, "PHI in test output").
+-- The journal a person reads: the undo record with each content shown as
+-- its size (the sink masks the rest), marked as having an undo record.
+local function readable(journal)
+  local ops = {}
+  for i, op in ipairs(journal.ops) do
+    local o = {}
+    for k, v in pairs(op) do
+      o[k] = (k == "content" or k == "old" or k == "new") and ("%d bytes"):format(#v) or v
+    end
+    ops[i] = o
+  end
+  local out = {}
+  for k, v in pairs(journal) do out[k] = v end
+  out.ops, out.undo_record = ops, true
+  return out
+end
+
+---Reads the undo record at `path`: the record, or nil when there is no
+---migration; raises a usage error when only its journal is left. A
+---journal an earlier novapipe wrote (exact, without an undo record) is
+---read as the record.
+---@param path string
+---@return table|nil
+function M.read_journal(path)
+  local record, err = json.read(path)
+  if record then return record end
+  if lfs.symlinkattributes(path, "mode") then
+    require("novapipe._errors").usage("%s: the undo record cannot be read (%s); restore it, or the tree from "
+      .. "version control", path, err)
+  end
+  local view = M.journal_of(path)
+  local journal = lfs.attributes(view, "mode") == "file" and json.read(view)
+  if not journal then return nil end
+  if journal.undo_record then
+    require("novapipe._errors").usage("%s: the undo record %s is missing, and the journal (masked) cannot restore "
+      .. "the tree; restore the record or the tree from version control", view, path)
+  end
+  return journal
+end
+
+---Writes the undo record at `path`, exact (it is the one file novapipe
+---writes unmasked besides the user's own moved source: --undo restores
+---names and contents byte for byte from it), and the journal beside it
+---through the sink, masked. Both atomically, owner-only, never through a
+---link.
+---@param path string the undo record's
+---@param journal table
+---@param sink novapipe.Sink
 ---@return true|nil ok
 ---@return string? error
-function M.write_journal(path, journal)
+function M.write_journal(path, journal, sink)
   local ok, err = fs.mkdir_p(dirname(path))
-  if ok then ok, err = json.write(path, journal) end
-  if not ok then return nil, ("cannot write the journal %s: %s"):format(path, err) end
+  if ok then ok, err = raw.atomic_write(path, json.pretty(journal) .. "\n", "0600") end
+  if not ok then return nil, ("cannot write the undo record %s: %s"):format(path, err) end
+  local view = M.journal_of(path)
+  ok, err = sink:write(view, json.pretty(readable(journal)) .. "\n", "migration journal")
+  if not ok then return nil, ("cannot write the journal %s: %s"):format(view, err) end
   return true
 end
 
 ---Applies every operation of a journal, writing its status first (and
 ---removing first what interrupted writes of an earlier attempt left).
+---@param path string the undo record's
+---@param journal table
+---@param sink novapipe.Sink the run's, for the masked journal
 ---@return true|nil ok
 ---@return string? error (the journal stays, for --execute or --undo)
-function M.apply_journal(path, journal)
+function M.apply_journal(path, journal, sink)
   local ok, err = M.remove_journal_temporaries(path, journal)
   if not ok then return nil, err end
   journal.status = "applying"
-  ok, err = M.write_journal(path, journal)
+  ok, err = M.write_journal(path, journal, sink)
   if not ok then return nil, err end
   for i, op in ipairs(journal.ops) do
     ok, err = apply(op)
@@ -643,20 +709,23 @@ function M.apply_journal(path, journal)
     maybe_crash(i)
   end
   journal.status = "applied"
-  return M.write_journal(path, journal)
+  return M.write_journal(path, journal, sink)
 end
 
 ---Reverts every operation of a journal, last first, and removes it: the
 ---temporary files interrupted writes left go first, and the directories
 ---it made go last, with the bytecode Python wrote there for the files it
 ---put in them.
+---@param path string the undo record's
+---@param journal table
+---@param sink novapipe.Sink the run's, for the masked journal
 ---@return true|nil ok
 ---@return string? error (the journal stays, for another --undo)
-function M.undo_journal(path, journal)
+function M.undo_journal(path, journal, sink)
   local ok, err = M.remove_journal_temporaries(path, journal)
   if not ok then return nil, err end
   journal.status = "undoing"
-  ok, err = M.write_journal(path, journal)
+  ok, err = M.write_journal(path, journal, sink)
   if not ok then return nil, err end
   local placed = {}
   for _, op in ipairs(journal.ops) do
@@ -671,8 +740,12 @@ function M.undo_journal(path, journal)
     ok, err = revert(journal.ops[i], placed)
     if not ok then return nil, err end
   end
-  ok, err = os.remove(path)
-  if not ok then return nil, err end
+  for _, p in ipairs({ M.journal_of(path), path }) do
+    if lfs.symlinkattributes(p, "mode") then
+      ok, err = os.remove(p)
+      if not ok then return nil, err end
+    end
+  end
   pcall(lfs.rmdir, dirname(path))
   return true
 end

@@ -174,6 +174,53 @@ describe("novapipe run migrate", function()
     assert.same(before, snapshot(root))
   end)
 
+  it("writes a journal with none of the tests' PHI, keeps the undo record exact, and undoes byte for byte", function()
+    H.write(root .. "/" .. T .. "unit/test_phi.py", "import pytest\n@pytest.mark.parametrize('ssn', ['219-09-9999'])\n"
+      .. "def test_patient(ssn):\n    assert {'email': 'jane.doe@gmail.com'}['email'] != ssn\n")
+    H.write(root .. "/" .. T .. "integration_old/conftest.py",
+      "import pytest\n@pytest.fixture\ndef local_db():\n    assert 'jane.doe@gmail.com'\n    return {}\n")
+    local before = snapshot(root)
+    local r = run(root, { "--execute" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    local journal = H.read(root .. "/.novapipe/migration.json")
+    local record = H.read(root .. "/.novapipe/migration.undo")
+    for _, v in ipairs({ "219-09-9999", "jane.doe@gmail.com" }) do
+      assert.is_nil(journal:find(v, 1, true), "the journal holds " .. v)
+      assert.is_nil((r.stdout .. r.stderr):find(v, 1, true), "the console holds " .. v)
+      assert.is_not_nil(record:find(v, 1, true), "the undo record lacks " .. v)
+    end
+    -- the masked ids and the contents' sizes are there, the contents not
+    assert.matches("test_patient%[%[PHI:ssn%]%]", journal)
+    assert.matches('"content": "%d+ bytes"', journal)
+    assert.equal("rw-------", lfs.attributes(root .. "/.novapipe/migration.undo", "permissions"))
+    assert.equal("rw-------", lfs.attributes(root .. "/.novapipe/migration.json", "permissions"))
+    r = run(root, { "--undo" })
+    assert.equal(0, r.code, r.stderr)
+    assert.same(before, snapshot(root))
+    assert.is_nil(lfs.attributes(root .. "/.novapipe/migration.undo"))
+    assert.is_nil(lfs.attributes(root .. "/.novapipe/migration.json"))
+  end)
+
+  it("with its undo record gone, --undo says so in one line and changes nothing", function()
+    assert.equal(0, run(root, { "--execute" }).code)
+    assert(os.remove(root .. "/.novapipe/migration.undo"))
+    local moved = snapshot(root)
+    local r = run(root, { "--undo" })
+    assert.equal(2, r.code)
+    assert.matches("^novapipe: %.novapipe/migration%.json: the undo record %.novapipe/migration%.undo is missing[^\n]*\n$",
+      r.stderr)
+    assert.same(moved, snapshot(root))
+  end)
+
+  it("--undo reads a journal an earlier novapipe wrote exact, without an undo record", function()
+    local before = snapshot(root)
+    assert.equal(0, run(root, { "--execute" }).code)
+    assert(os.rename(root .. "/.novapipe/migration.undo", root .. "/.novapipe/migration.json"))
+    local r = run(root, { "--undo" })
+    assert.equal(0, r.code, r.stderr)
+    assert.same(before, snapshot(root))
+  end)
+
   it("rolls itself back, byte for byte, when pytest no longer collects the same tests", function()
     -- A test that only imports from where it is: nothing analyze can see.
     H.write(root .. "/" .. T .. "unit/test_placed.py",
