@@ -1,7 +1,8 @@
 /*
  * fs.c: novapipe.fs, what LuaFileSystem lacks: atomic writes, mkdir -p, a
- * fast recursive walk with patterns, realpath, copy and chmod. The work is
- * done by plain functions in oscore.c; failures return nil, msg, errname.
+ * fast recursive walk with patterns, realpath, copy, chmod, and taking over
+ * a directory of another user's. The work is done by plain functions in
+ * oscore.c; failures return nil, msg, errname.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -127,6 +128,45 @@ static int l_chmod(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checkany(L, 2);
   return result(L, os_chmod(path, opt_mode(L, 2, 0)), "chmod", path);
+}
+
+/*
+ * fs.own_dir(path[, mode = "0700"]) -> true | nil, msg, errname: path, a
+ * directory of the caller's at mode. Made when missing (its parent must
+ * exist); one of another user's is replaced by a new directory holding
+ * its entries (moved, never copied); one the caller owns is chmodded. A
+ * take-over cut short is finished by the next call. Links refused.
+ */
+static int l_own_dir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  mode_t mode = opt_mode(L, 2, 0700);
+  char where[PATH_MAX];
+  if (os_own_dir(path, mode, where, sizeof where) == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  int e = errno;
+  if (e == EEXIST && *where) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "take over '%s': '%s' is in the way (not a directory of yours); move it away and run again",
+                    path, where);
+    lua_pushliteral(L, "EEXIST");
+    return 3;
+  }
+  if (e == ENOTEMPTY && *where) {
+    const char *name = strrchr(where, '/') + 1;
+    luaL_pushfail(L);
+    lua_pushfstring(L, "take over '%s': '%s/%s' and '%s' both exist (a take-over was cut short); keep one, "
+                    "move the other away and run again", path, path, name, where);
+    lua_pushliteral(L, "ENOTEMPTY");
+    return 3;
+  }
+  if (e == EXDEV) {
+    lua_pushfstring(L, "take over '%s' (a mount point of another user's: change its owner where it is mounted)", path);
+    return np_fail(L, lua_tostring(L, -1), e);
+  }
+  errno = e;
+  return result(L, -1, "take over", path);
 }
 
 /* fs.realpath(path) -> absolute path | nil, msg, errname */
@@ -423,6 +463,7 @@ static const luaL_Reg fs_funcs[] = {
   {"rmtree", l_rmtree},
   {"mkdtemp", l_mkdtemp},
   {"chmod", l_chmod},
+  {"own_dir", l_own_dir},
   {"realpath", l_realpath},
   {"match", l_match},
   {"walk", l_walk},

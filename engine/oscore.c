@@ -527,6 +527,159 @@ int os_chmod(const char *path, mode_t mode) {
   return rc;
 }
 
+/* Moves one entry from the directory `from` to `to`, never replacing one
+ * there (EEXIST). Where the filesystem cannot rename without replacing,
+ * the check and the rename are two steps. */
+static int move_entry(int from, int to, const char *name) {
+  if (renameat2(from, name, to, name, RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return -1;
+  struct stat st;
+  if (fstatat(to, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    errno = EEXIST;
+    return -1;
+  }
+  return renameat(from, name, to, name);
+}
+
+/* Moves every entry of the directory `from` into `to`; an entry gone
+ * meanwhile is fine. On EEXIST the entry's name is copied into clash. */
+static int move_entries(int from, int to, char *clash, size_t size) {
+  int fd = dup(from);
+  if (fd < 0) return -1;
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  rewinddir(d);
+  int rc = 0;
+  struct dirent *e;
+  while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (move_entry(from, to, e->d_name) == 0 || errno == ENOENT) continue;
+    if (errno == EEXIST) snprintf(clash, size, "%s", e->d_name);
+    rc = -1;
+  }
+  if (rc == 0 && errno != 0) rc = -1;
+  int err = errno;
+  closedir(d);
+  errno = err;
+  return rc;
+}
+
+/* Opens the directory `name` in dfd, not following a link; fails with
+ * EEXIST when it is not a directory of ours. */
+static int open_own(int dfd, const char *name) {
+  int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0) {
+    if (errno == ENOTDIR || errno == ELOOP) errno = EEXIST;
+    return -1;
+  }
+  if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+    close(fd);
+    errno = EEXIST;
+    return -1;
+  }
+  return fd;
+}
+
+int os_own_dir(const char *path_in, mode_t mode, char *where, size_t size) {
+  char path[PATH_MAX], dir[PATH_MAX], tmp[NAME_MAX + 1], clash[NAME_MAX + 1] = "";
+  const char *base;
+  where[0] = '\0';
+  size_t len = strlen(path_in);
+  while (len > 1 && path_in[len - 1] == '/') len--; /* "results/" is "results" */
+  if (len >= sizeof path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(path, path_in, len);
+  path[len] = '\0';
+  int dfd = open_parent(path, dir, sizeof dir, &base);
+  if (dfd < 0) return -1;
+  snprintf(tmp, sizeof tmp, "%.200s.novapipe-own", base);
+  /* the path of the new directory, as the caller names path */
+  char npath[PATH_MAX];
+  snprintf(npath, sizeof npath, "%.*s%s", (int)(base - path), path, tmp);
+  int ofd = -1, nfd = -1, rc = -1;
+  struct stat pst, ost, nst;
+  if (fstat(dfd, &pst) < 0) goto out;
+  /* A new directory left by an interrupted take-over: resumed. */
+  if (fstatat(dfd, tmp, &nst, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(nst.st_mode)) {
+      rc = refuse_link(npath, strlen(npath));
+      goto out;
+    }
+    if ((nfd = open_own(dfd, tmp)) < 0) {
+      if (errno == EEXIST) snprintf(where, size, "%s", npath);
+      goto out;
+    }
+  } else if (errno != ENOENT) {
+    goto out;
+  }
+  if (fstatat(dfd, base, &ost, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno != ENOENT) goto out;
+    if (nfd >= 0) goto finish; /* cut short after the old one was removed */
+    if (mkdirat(dfd, base, mode) < 0) goto out;
+  } else if (S_ISLNK(ost.st_mode)) {
+    rc = refuse_link(path, strlen(path));
+    goto out;
+  }
+  ofd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (ofd < 0) {
+    if (errno == ELOOP) rc = refuse_link(path, strlen(path));
+    goto out;
+  }
+  if (fstat(ofd, &ost) < 0) goto out;
+  if (ost.st_uid == geteuid() && nfd < 0) {
+    rc = fchmod(ofd, mode);
+    goto out;
+  }
+  if (ost.st_dev != pst.st_dev) {
+    errno = EXDEV; /* a mount point: its entries cannot be renamed out */
+    goto out;
+  }
+  if (nfd < 0) {
+    if (mkdirat(dfd, tmp, 0700) < 0) {
+      if (errno == EEXIST) snprintf(where, size, "%s", npath);
+      goto out;
+    }
+    if ((nfd = open_own(dfd, tmp)) < 0) goto out;
+  }
+  if (fchmod(nfd, 0700) < 0) goto out;
+  /* The other user may still add entries while they own it: move until
+   * it can be removed. */
+  for (int pass = 0;; pass++) {
+    if (move_entries(ofd, nfd, clash, sizeof clash) < 0) {
+      if (errno == EEXIST) {
+        snprintf(where, size, "%s/%s", npath, clash);
+        errno = ENOTEMPTY;
+      }
+      goto out;
+    }
+    if (unlinkat(dfd, base, AT_REMOVEDIR) == 0) break;
+    if ((errno != ENOTEMPTY && errno != EEXIST) || pass == 100) goto out;
+  }
+finish:
+  if (fsync(nfd) < 0 || renameat(dfd, tmp, dfd, base) < 0 || fchmod(nfd, mode) < 0) goto out;
+  fsync(dfd); /* the rename itself, durable */
+  rc = 0;
+out:;
+  int e = errno;
+  if (ofd >= 0) close(ofd);
+  if (nfd >= 0) {
+    close(nfd);
+    /* a new directory that received nothing is not left behind */
+    if (rc < 0) unlinkat(dfd, tmp, AT_REMOVEDIR);
+  }
+  close(dfd);
+  errno = e;
+  return rc;
+}
+
 int os_append(const char *path, const char *data, size_t len, mode_t mode) {
   int fd = os_open_file(path, O_WRONLY | O_APPEND | O_CREAT, mode);
   if (fd < 0) return -1;

@@ -90,6 +90,20 @@ int os_mkdir_p(const char *path, mode_t mode);
 /* chmod of a file or directory that is not a link, through a descriptor. */
 int os_chmod(const char *path, mode_t mode);
 
+/* Makes path a directory of the caller's with `mode`, refusing links as
+ * above; its parent must exist. A missing directory is made; one of the
+ * caller's is chmodded through a descriptor. One of another user's (who
+ * could chmod it back) is replaced, its entries kept: a new directory
+ * beside it, <name>.novapipe-own (0700, cut at 200 bytes as temporary
+ * files are), receives every entry by rename(2), the old one, empty, is
+ * removed, and the new one renamed to path. Interrupted at any step,
+ * nothing is lost: every entry is in path or in <name>.novapipe-own (path
+ * itself may be missing), and the next call finishes the move. Fails with
+ * EEXIST when <name>.novapipe-own is not a directory of the caller's, and
+ * with ENOTEMPTY when a name is in both; `where` (size bytes) then names
+ * that path (it is "" otherwise). EXDEV: path is a mount point. */
+int os_own_dir(const char *path, mode_t mode, char *where, size_t size);
+
 /* Writes data to a new temporary file beside path (O_EXCL, owner-only),
  * fsyncs it, sets `mode`, and renames it over path, so readers see the old
  * file or the new, never half; the result is a new file owned by the

@@ -1,9 +1,9 @@
 ---@meta novapipe.fs
 -- LuaLS stubs for the C module novapipe.fs (engine/fs.c). Failures return
 -- nil, message, errname; malformed arguments raise. Every function that
--- writes (atomic_write, writer, append, mkdir_p, chmod, lock) refuses to go
--- through a symbolic link (ELOOP, the message naming the link); see
--- docs/host-api.md.
+-- writes (atomic_write, writer, append, mkdir_p, chmod, own_dir, lock)
+-- refuses to go through a symbolic link (ELOOP, the message naming the
+-- link); see docs/host-api.md.
 
 ---@class novapipe.fs
 local fs = {}
@@ -61,6 +61,21 @@ function fs.mkdtemp(prefix) end
 ---@return string? message
 ---@return string? errname
 function fs.chmod(path, mode) end
+
+---Makes path a directory of the caller's at mode (default "0700"); its
+---parent must exist. Missing: made. The caller's: chmodded. Another
+---user's: replaced by a new directory of the caller's holding its entries
+---(each moved with rename(2), not copied: files keep their owner), via
+---`<name>.novapipe-own` beside it; a take-over cut short leaves every entry
+---in one of the two, and the next call finishes it. Fails with EEXIST when
+---`<name>.novapipe-own` is not a directory of the caller's, ENOTEMPTY when
+---a name is in both, EXDEV for a mount point, ELOOP for a link at either.
+---@param path string
+---@param mode? novapipe.Mode default "0700"
+---@return true|nil ok
+---@return string? message
+---@return string? errname
+function fs.own_dir(path, mode) end
 
 ---@param path string
 ---@return string|nil absolute

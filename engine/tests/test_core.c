@@ -175,6 +175,123 @@ static void test_fs(void) {
   CHECK(os_rmtree(outside) == 0);
 }
 
+/* Writes a small file; returns 0 or -1. */
+static int put(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  close(fd);
+  return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Whether path is a regular file holding exactly text. */
+static int holds(const char *path, const char *text) {
+  char buf[256];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n < 0) return 0;
+  buf[n] = '\0';
+  return strcmp(buf, text) == 0;
+}
+
+/* Taking over a directory: made when missing, chmodded when ours, and when
+ * another user's (root only: chown) replaced with its entries; each state
+ * an interrupted take-over leaves is finished; what is in the way, a clash
+ * and links are refused and lose nothing. */
+static void test_own_dir(void) {
+  char root[] = "/tmp/np-core-own-XXXXXX";
+  CHECK(mkdtemp(root) != NULL);
+  char d[300], n[300], p[400], q[600], where[600];
+  struct stat st, before;
+  snprintf(d, sizeof d, "%s/reports", root);
+  snprintf(n, sizeof n, "%s/reports.novapipe-own", root);
+  CHECK(os_own_dir(d, 0700, where, sizeof where) == 0 && where[0] == '\0');
+  CHECK(stat(d, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+  CHECK(chmod(d, 0755) == 0 && stat(d, &before) == 0);
+  CHECK(os_own_dir(d, 0700, where, sizeof where) == 0);
+  CHECK(stat(d, &st) == 0 && st.st_ino == before.st_ino && (st.st_mode & 0777) == 0700);
+  /* a trailing slash names the same directory */
+  snprintf(p, sizeof p, "%s/", d);
+  CHECK(os_own_dir(p, 0700, where, sizeof where) == 0);
+  /* a link at the path or at the new directory's name */
+  char outside[] = "/tmp/np-core-own-out-XXXXXX";
+  CHECK(mkdtemp(outside) != NULL);
+  snprintf(p, sizeof p, "%s/linked", root);
+  CHECK(symlink(outside, p) == 0);
+  errno = 0;
+  CHECK(os_own_dir(p, 0700, where, sizeof where) == -1 && errno == ELOOP && strcmp(os_refused_link(), p) == 0);
+  CHECK(symlink(outside, n) == 0);
+  CHECK(os_own_dir(d, 0700, where, sizeof where) == -1 && errno == ELOOP && strcmp(os_refused_link(), n) == 0);
+  CHECK(unlink(n) == 0 && unlink(p) == 0);
+  CHECK(stat(outside, &st) == 0 && (st.st_mode & 0777) == 0700);
+  if (geteuid() != 0) {
+    fprintf(stderr, "test_own_dir: not root, another user's directory not tried\n");
+    os_rmtree(root);
+    os_rmtree(outside);
+    return;
+  }
+  /* another user's, with a file, a directory and a link in it */
+  snprintf(p, sizeof p, "%s/old.xml", d);
+  CHECK(put(p, "old") == 0 && chown(p, 65534, 65534) == 0);
+  snprintf(p, sizeof p, "%s/sub", d);
+  CHECK(mkdir(p, 0755) == 0 && chown(p, 65534, 65534) == 0);
+  snprintf(p, sizeof p, "%s/link", d);
+  CHECK(symlink(outside, p) == 0);
+  CHECK(chmod(d, 0755) == 0 && chown(d, 65534, 65534) == 0 && stat(d, &before) == 0);
+  CHECK(os_own_dir(d, 0700, where, sizeof where) == 0);
+  CHECK(stat(d, &st) == 0 && st.st_uid == 0 && (st.st_mode & 0777) == 0700 && st.st_ino != before.st_ino);
+  snprintf(p, sizeof p, "%s/old.xml", d);
+  CHECK(holds(p, "old"));
+  snprintf(p, sizeof p, "%s/sub", d);
+  CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
+  snprintf(p, sizeof p, "%s/link", d);
+  CHECK(lstat(p, &st) == 0 && S_ISLNK(st.st_mode));
+  CHECK(lstat(n, &st) == -1 && errno == ENOENT);
+  /* cut short while moving: some entries in each */
+  CHECK(chown(d, 65534, 65534) == 0);
+  CHECK(mkdir(n, 0700) == 0);
+  snprintf(p, sizeof p, "%s/moved.xml", n);
+  CHECK(put(p, "moved") == 0);
+  CHECK(os_own_dir(d, 0700, where, sizeof where) == 0);
+  snprintf(p, sizeof p, "%s/moved.xml", d);
+  CHECK(holds(p, "moved"));
+  snprintf(p, sizeof p, "%s/old.xml", d);
+  CHECK(holds(p, "old"));
+  CHECK(stat(d, &st) == 0 && st.st_uid == 0 && lstat(n, &st) == -1);
+  /* cut short after the old directory was removed */
+  CHECK(rename(d, n) == 0);
+  CHECK(os_own_dir(d, 0700, where, sizeof where) == 0);
+  CHECK(holds(p, "old") && lstat(n, &st) == -1);
+  /* a name in both: refused, both kept */
+  CHECK(chown(d, 65534, 65534) == 0 && mkdir(n, 0700) == 0);
+  snprintf(q, sizeof q, "%s/old.xml", n);
+  CHECK(put(q, "newer") == 0);
+  errno = 0;
+  CHECK(os_own_dir(d, 0700, where, sizeof where) == -1 && errno == ENOTEMPTY && strcmp(where, q) == 0);
+  CHECK(holds(p, "old") && holds(q, "newer"));
+  /* once one is moved away, the next call finishes */
+  CHECK(unlink(q) == 0);
+  CHECK(os_own_dir(d, 0700, where, sizeof where) == 0);
+  CHECK(holds(p, "old") && lstat(n, &st) == -1);
+  snprintf(q, sizeof q, "%s/moved.xml", d);
+  CHECK(holds(q, "moved"));
+  snprintf(q, sizeof q, "%s/link", d);
+  CHECK(lstat(q, &st) == 0 && S_ISLNK(st.st_mode));
+  /* a new directory's name taken by another user's: in the way */
+  CHECK(mkdir(n, 0700) == 0 && chown(n, 65534, 65534) == 0);
+  errno = 0;
+  CHECK(os_own_dir(d, 0700, where, sizeof where) == -1 && errno == EEXIST && strcmp(where, n) == 0);
+  CHECK(holds(p, "old") && stat(n, &st) == 0 && st.st_uid == 65534);
+  CHECK(rmdir(n) == 0);
+  CHECK(put(n, "a file") == 0);
+  CHECK(os_own_dir(d, 0700, where, sizeof where) == -1 && errno == EEXIST && strcmp(where, n) == 0);
+  CHECK(holds(n, "a file") && holds(p, "old"));
+  CHECK(os_rmtree(root) == 0);
+  CHECK(os_rmtree(outside) == 0);
+}
+
 /* Fields are counted from the last ')': a command name may hold spaces,
  * parentheses and what looks like the fields after it. */
 static void test_proc_stat_parse(void) {
@@ -246,6 +363,7 @@ int main(void) {
   test_spawn_bad_cwd();
   test_spawn_runs_in_own_group();
   test_fs();
+  test_own_dir();
   test_proc_stat_parse();
   test_proc_stat_of_a_child();
   printf("%d passed, %d failed\n", passed, failed);

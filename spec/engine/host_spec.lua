@@ -19,6 +19,7 @@ end)
 
 describe("novapipe.fs", function()
   local dir
+  local function proc_uid() return require("novapipe.proc").self().uid end
   before_each(function() dir = H.tmpdir() end)
   after_each(function() H.rmrf(dir) end)
 
@@ -75,6 +76,64 @@ describe("novapipe.fs", function()
     assert.equal("data", H.read(dir .. "/b"))
     assert.equal("rw-r-----", lfs.attributes(dir .. "/b", "permissions"))
     assert.has_error(function() fs.chmod(dir .. "/a", "999") end)
+  end)
+
+  it("takes over a directory another user owns: a new one of ours holds its entries, and a cut-short one is finished", function()
+    local process = require "novapipe.process"
+    local function give_away(path)
+      assert.equal(0, process.run({ "chown", "-R", "65534:65534", path }).code)
+    end
+    local d, left = dir .. "/reports", dir .. "/reports.novapipe-own"
+    -- what is in the way, a name in both, a link: refused, nothing lost
+    assert(fs.mkdir_p(d, "0755"))
+    H.write(d .. "/a.xml", "a")
+    give_away(d)
+    assert(fs.mkdir_p(left))
+    give_away(left)
+    local ok, msg, errname = fs.own_dir(d)
+    assert.is_nil(ok)
+    assert.equal("EEXIST", errname)
+    assert.equal(("take over '%s': '%s' is in the way (not a directory of yours); move it away and run again")
+      :format(d, left), msg)
+    assert(fs.rmtree(left))
+    assert(fs.mkdir_p(left))
+    H.write(left .. "/a.xml", "newer")
+    ok, msg, errname = fs.own_dir(d)
+    assert.equal("ENOTEMPTY", errname)
+    assert.matches("'" .. (d .. "/a.xml"):gsub("%p", "%%%0") .. "' and '" .. (left .. "/a.xml"):gsub("%p", "%%%0")
+      .. "' both exist %(a take%-over was cut short%); keep one", msg)
+    assert.equal("a", H.read(d .. "/a.xml"))
+    assert.equal("newer", H.read(left .. "/a.xml"))
+    assert(os.remove(left .. "/a.xml"))
+    assert(fs.rmtree(left))
+    assert(lfs.link(dir .. "/elsewhere", left, true))
+    ok, msg, errname = fs.own_dir(d)
+    assert.equal("ELOOP", errname)
+    assert.matches("symbolic link '" .. left:gsub("%p", "%%%0") .. "'", msg)
+    assert(os.remove(left))
+    -- taken over: ours, 0700, a new directory with the same entries
+    local ino = lfs.attributes(d, "ino")
+    assert.is_true(fs.own_dir(d))
+    assert.equal(proc_uid(), lfs.attributes(d, "uid"))
+    assert.equal("rwx------", lfs.attributes(d, "permissions"))
+    assert.are_not.equal(ino, lfs.attributes(d, "ino"))
+    assert.same({ "a.xml" }, fs.walk(d))
+    assert.equal(65534, lfs.attributes(d .. "/a.xml", "uid")) -- moved, not rewritten
+    -- ours already: chmodded in place
+    assert(fs.chmod(d, "0755"))
+    ino = lfs.attributes(d, "ino")
+    assert.is_true(fs.own_dir(d, "0750"))
+    assert.equal("rwxr-x---", lfs.attributes(d, "permissions"))
+    assert.equal(ino, lfs.attributes(d, "ino"))
+    -- cut short after the old one was removed: the new one is renamed
+    assert(os.rename(d, left))
+    assert.is_true(fs.own_dir(d))
+    assert.same({ "a.xml" }, fs.walk(d))
+    assert.is_nil(lfs.symlinkattributes(left, "mode"))
+    -- missing: made
+    assert.is_true(fs.own_dir(dir .. "/new"))
+    assert.equal("rwx------", lfs.attributes(dir .. "/new", "permissions"))
+    assert.equal("ENOENT", select(3, fs.own_dir(dir .. "/no/such")))
   end)
 
   it("raises on an unknown option key of walk", function()
