@@ -157,8 +157,10 @@ local function last_of(log)
 end
 
 ---Makes the log's directory (0700). novapipe's own directory (.novapipe,
----the default's) is also tightened to 0700 when it exists wider open; a
----directory of the project's own that the log was put in is left as it is.
+---the default's) is also made ours at 0700 when it exists: tightened when
+---wider open, replaced by a new one holding its entries when another user
+---owns it (fs.own_dir); a directory of the project's own that the log was
+---put in is left as it is.
 ---@param log string
 ---@return boolean|nil ok
 ---@return string? error
@@ -166,7 +168,7 @@ function M.prepare_dir(log)
   local dir = dirname(log)
   local ok, err = fs.mkdir_p(dir, "0700")
   if not ok then return nil, err end
-  if dir:match("^(.-/?)%.novapipe$") then return fs.chmod(dir, "0700") end
+  if dir:match("^(.-/?)%.novapipe$") then return fs.own_dir(dir, "0700") end
   return true
 end
 

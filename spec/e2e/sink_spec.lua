@@ -6,6 +6,7 @@ local lfs = require "lfs"
 local proc = require "novapipe.proc"
 local time = require "novapipe.time"
 local H = require "spec.support.h"
+local Sink = require "novapipe.run.sink"
 
 local TESTS = "backend/app/tests/"
 local SSN = "219-09-9999"
@@ -29,6 +30,27 @@ local function nowhere_but_sources(root, text)
       assert.is_nil(data:find(text, 1, true), rel .. " holds " .. text)
     end
   end
+end
+
+-- Gives path and everything under it to another user (uid 65534, nobody's).
+local function give_away(path)
+  local r = require("novapipe.process").run({ "chown", "-R", "65534:65534", path })
+  assert(r.code == 0, r.stderr)
+end
+
+-- Owner, permissions and where the path is: what a take-over must leave.
+local function owner_mode(path)
+  return { uid = lfs.attributes(path, "uid"), mode = lfs.attributes(path, "permissions") }
+end
+
+-- The names in a directory, sorted.
+local function names(dir)
+  local out = {}
+  for e in lfs.dir(dir) do
+    if e ~= "." and e ~= ".." then out[#out + 1] = e end
+  end
+  table.sort(out)
+  return out
 end
 
 describe("the sink", function()
@@ -167,6 +189,125 @@ describe("the sink", function()
     local st = require("novapipe.process").run({ "stat", "-c", "%U %a", xml })
     assert.equal(me .. " 600\n", st.stdout)
     assert.equal("rwx------", lfs.attributes(root .. "/.novapipe", "permissions"))
+  end)
+
+  it("takes over a report directory another user made: it ends ours at 0700, with what it held", function()
+    local root = keep(H.tmpdir())
+    local results = root .. "/test-results"
+    assert(fs.mkdir_p(results .. "/older", "0755"))
+    H.write(results .. "/notes.txt", "kept\n")
+    H.write(results .. "/older/standalone-results.xml", "<testsuites/>")
+    give_away(results)
+    assert.equal(65534, lfs.attributes(results, "uid"), "chown worked (the spec's premise)")
+    local sink = Sink.new()
+    assert(sink:dir(results))
+    local me = proc.self().uid
+    assert.same({ uid = me, mode = "rwx------" }, owner_mode(results))
+    assert.equal("kept\n", H.read(results .. "/notes.txt"))
+    assert.equal("<testsuites/>", H.read(results .. "/older/standalone-results.xml"))
+    assert.same({ "notes.txt", "older/standalone-results.xml" }, files_under(results))
+    assert.same({ "test-results" }, names(root)) -- nothing left beside it
+    -- a second time it is ours already: nothing moves
+    assert(sink:dir(results))
+    assert.same({ "test-results" }, names(root))
+  end)
+
+  it("adopts a directory tree another user made: every directory ours at 0700, every file masked and ours", function()
+    local root = keep(H.tmpdir())
+    local html = root .. "/coverage_html"
+    assert(fs.mkdir_p(html .. "/d_1/d_2", "0755"))
+    H.write(html .. "/index.html", "<p>" .. SSN .. "</p>")
+    H.write(html .. "/d_1/d_2/page.html", "<p>page</p>")
+    give_away(html)
+    local sink = Sink.new()
+    assert(sink:adopt(html, "coverage HTML"))
+    local me = proc.self().uid
+    for _, d in ipairs({ html, html .. "/d_1", html .. "/d_1/d_2" }) do
+      assert.same({ uid = me, mode = "rwx------" }, owner_mode(d), d)
+    end
+    for _, f in ipairs({ html .. "/index.html", html .. "/d_1/d_2/page.html" }) do
+      assert.same({ uid = me, mode = "rw-------" }, owner_mode(f), f)
+    end
+    assert.equal("<p>[PHI:ssn]</p>", H.read(html .. "/index.html"))
+    assert.equal("<p>page</p>", H.read(html .. "/d_1/d_2/page.html"))
+    assert.same({ "d_1", "d_1/d_2", "d_1/d_2/page.html", "index.html" }, fs.walk(html, { dirs = true }))
+    assert.same({ "coverage_html" }, names(root))
+  end)
+
+  it("still refuses a symbolic link inside a directory another user made, naming it", function()
+    local root = keep(H.tmpdir())
+    local elsewhere = keep(H.tmpdir())
+    H.write(elsewhere .. "/victim", "untouched\n")
+    assert(fs.chmod(elsewhere .. "/victim", "0644"))
+    local html = root .. "/coverage_html"
+    assert(fs.mkdir_p(html .. "/d_1", "0755"))
+    H.write(html .. "/index.html", "<p>index</p>")
+    assert(lfs.link(elsewhere .. "/victim", html .. "/d_1/page.html", true))
+    give_away(html)
+    local ok, err = Sink.new():adopt(html, "coverage HTML")
+    assert.is_nil(ok)
+    assert.matches("symbolic link '" .. html:gsub("%p", "%%%0") .. "/d_1/page%.html'", err)
+    assert.is_nil(err:find("\n", 1, true))
+    assert.equal("untouched\n", H.read(elsewhere .. "/victim"))
+    assert.equal("rw-r--r--", lfs.attributes(elsewhere .. "/victim", "permissions"))
+    assert.equal("link", lfs.symlinkattributes(html .. "/d_1/page.html", "mode"))
+    assert.equal("<p>index</p>", H.read(html .. "/index.html"))
+    -- a link at the directory itself is refused before anything is made
+    local linked = root .. "/linked"
+    assert(lfs.link(elsewhere, linked, true))
+    ok, err = Sink.new():dir(linked)
+    assert.is_nil(ok)
+    assert.matches("symbolic link '" .. linked:gsub("%p", "%%%0") .. "'", err)
+    assert.same({ "victim" }, names(elsewhere))
+  end)
+
+  it("takes over .novapipe, the results and the coverage HTML directories another user made, in a real run", function()
+    local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n" })
+    local dirs = { root .. "/.novapipe", root .. "/backend/test-results", root .. "/backend/coverage_html" }
+    for _, d in ipairs(dirs) do
+      assert(fs.mkdir_p(d, "0755"))
+      H.write(d .. "/keep.txt", "kept\n")
+      give_away(d)
+    end
+    local r = run(root, { "run_tests", "--standalone", "--junit", "--coverage" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    local me = proc.self().uid
+    for _, d in ipairs(dirs) do
+      assert.same({ uid = me, mode = "rwx------" }, owner_mode(d), d)
+      assert.equal("kept\n", H.read(d .. "/keep.txt"), d)
+    end
+    assert.truthy(H.read(root .. "/.novapipe/audit.log"))
+    assert.truthy(H.read(root .. "/backend/test-results/standalone-results.xml"))
+    assert.truthy(lfs.attributes(root .. "/backend/coverage_html/standalone_tests/index.html", "mode"))
+    assert.same({ uid = me, mode = "rwx------" }, owner_mode(root .. "/backend/coverage_html/standalone_tests"))
+    for _, rel in ipairs(fs.walk(root, { dirs = true })) do
+      assert.is_nil(rel:find("novapipe-own", 1, true), rel .. " was left behind")
+    end
+  end)
+
+  it("finishes a take-over of .novapipe that was cut short: the next run loses no entry of the audit log", function()
+    local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n" })
+    assert.equal(0, run(root, { "run_tests", "--standalone" }).code)
+    local np, left = root .. "/.novapipe", root .. "/.novapipe.novapipe-own"
+    -- killed midway: the log moved into the new directory, its head not yet
+    assert(fs.mkdir_p(left))
+    assert(os.rename(np .. "/audit.log", left .. "/audit.log"))
+    give_away(np)
+    local r = run(root, { "run_tests", "--standalone" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.same({ uid = proc.self().uid, mode = "rwx------" }, owner_mode(np))
+    assert.is_nil(lfs.symlinkattributes(left, "mode"))
+    local v = H.novapipe({ "-C", root, "audit", "verify" })
+    assert.equal(0, v.code, v.stdout .. v.stderr)
+    local _, entries = H.read(np .. "/audit.log"):gsub("\n", "")
+    assert.equal(2, entries)
+    -- killed after the old one was removed: only the new directory is there
+    assert(os.rename(np, left))
+    assert.equal(0, run(root, { "run_tests", "--standalone" }).code)
+    assert.is_nil(lfs.symlinkattributes(left, "mode"))
+    assert.equal(0, H.novapipe({ "-C", root, "audit", "verify" }).code)
+    _, entries = H.read(np .. "/audit.log"):gsub("\n", "")
+    assert.equal(3, entries)
   end)
 
   it("never rebuilds a missing audit head: the run says so, verify says so, audit init starts anew", function()

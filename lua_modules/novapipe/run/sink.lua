@@ -5,7 +5,9 @@
 -- recorded for the run's list of reports and its audit entry. Files that a
 -- child process wrote for novapipe (JUnit, coverage data and HTML) are
 -- adopted: masked, rewritten as new files of the user running novapipe (so
--- a file another user owned is replaced, not chmodded) and recorded.
+-- a file another user owned is replaced, not chmodded) and recorded. A
+-- report directory another user owned is replaced the same way, its
+-- entries moved into a new one of ours (fs.own_dir).
 --
 -- Stages do not hold a sink: they emit events, and reporters, which do,
 -- render them. The C output filter (novapipe.proc's `filter`) stays the
@@ -99,14 +101,16 @@ function M:list()
 end
 
 ---A directory for reports: created 0700 with its missing parents, or
----tightened to 0700 when it exists (a link is refused).
+---made ours at 0700 when it exists: tightened when we own it, replaced by
+---a new directory holding what it held when another user does (who could
+---otherwise open it again). A link is refused.
 ---@param path string
 ---@return boolean|nil ok
 ---@return string? error
 function M:dir(path)
   local ok, err = fs.mkdir_p(path, "0700")
   if not ok then return nil, err end
-  return fs.chmod(path, "0700")
+  return fs.own_dir(path, "0700")
 end
 
 ---Writes a file: masked (unless raw, for bytes that are not text: a
@@ -198,8 +202,10 @@ end
 ---and everything in it. Each file is masked (markup by its text and
 ---attribute values, text line by line; `kind = "bytes"` for binary data
 ---such as coverage's, which is only rewritten) and replaced by a new file
----of ours at 0600; directories become 0700. A symbolic link anywhere in it
----is refused. Recorded as written unless record is false.
+---of ours at 0600; directories become ours at 0700 (one of another user's
+---replaced by a new one holding its entries, as M:dir does). A symbolic
+---link anywhere in it is refused. Recorded as written unless record is
+---false.
 ---@param path string
 ---@param what? string
 ---@param opts? {kind?: "markup"|"text"|"bytes", record?: boolean}
@@ -213,21 +219,25 @@ function M:adopt(path, what, opts)
     return nil, ("refusing the symbolic link '%s' (novapipe did not make it; remove it)"):format(path)
   end
   if mode == "directory" then
-    local ok, err = fs.chmod(path, "0700")
+    -- Directories first, top down, so that the tree is ours (no other
+    -- user can add to it) before its files are read; then the files.
+    local ok, err = fs.own_dir(path, "0700")
     if not ok then return nil, err end
-    local entries, werr = fs.walk(path, { dirs = true })
-    if not entries then return nil, werr end
-    for _, rel in ipairs(entries) do
-      local p = path .. "/" .. rel
-      local kind = lfs.symlinkattributes(p, "mode")
-      if kind == "link" then
-        return nil, ("refusing the symbolic link '%s' (novapipe did not make it; remove it)"):format(p)
-      elseif kind == "directory" then
-        ok, err = fs.chmod(p, "0700")
-      elseif kind == "file" then
-        ok, err = adopt_file(self, p, opts.kind)
+    for _, pass in ipairs({ "directory", "file" }) do
+      local entries, werr = fs.walk(path, { dirs = true })
+      if not entries then return nil, werr end
+      for _, rel in ipairs(entries) do
+        local p = path .. "/" .. rel
+        local kind = lfs.symlinkattributes(p, "mode")
+        if kind == "link" then
+          return nil, ("refusing the symbolic link '%s' (novapipe did not make it; remove it)"):format(p)
+        elseif kind == pass and pass == "directory" then
+          ok, err = fs.own_dir(p, "0700")
+        elseif kind == pass then
+          ok, err = adopt_file(self, p, opts.kind)
+        end
+        if not ok then return nil, err end
       end
-      if not ok then return nil, err end
     end
   else
     local ok, err = adopt_file(self, path, opts.kind)
