@@ -7,7 +7,9 @@ local np = require "novapipe"
 return np.pipeline {
   description = "Classify the tests, run every tier gated with JUnit and coverage, then security with its report",
   options = {
-    { "--verbose -v", "stream pytest's own output" },
+    { "--verbose -v", "stream pytest's own output, and show each failure's whole report" },
+    { "--durations", "show the N slowest tests at the end (default 5; 0: none)", arg = "N",
+      convert = np.convert.non_negative_integer },
     { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
     { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH" },
   },

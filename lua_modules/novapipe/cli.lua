@@ -183,7 +183,8 @@ local function run_pipeline(args, holder)
     ctx.def = p.load(ctx.path)
     local opts = p.parse(ctx.def, args.pipeline, args.args, function(s) ctx.sink:print((s:gsub("\n$", ""))) end)
     if not opts then return nil end
-    local reporters = { "console" }
+    ctx.outputs = { json = opts.json, html = opts.html or ctx.def.html }
+    local reporters = { "record", "console" }
     local step_summary = os.getenv("GITHUB_STEP_SUMMARY")
     if step_summary and step_summary ~= "" then reporters[#reporters + 1] = "markdown" end
     context.subscribe(ctx, reporters)

@@ -24,6 +24,14 @@ function np.convert.positive_integer(s)
 end
 
 ---@param s string
+---@return integer|nil, string?
+function np.convert.non_negative_integer(s)
+  local n = math.tointeger(tonumber(s))
+  if n and n >= 0 then return n end
+  return nil, ("'%s' is not a whole number of at least 0"):format(s)
+end
+
+---@param s string
 ---@return number|nil, string?
 function np.convert.positive_number(s)
   local n = tonumber(s)

@@ -125,7 +125,8 @@ end
 function M.describe(counts)
   local parts = {}
   for _, k in ipairs(M.KINDS) do
-    if (counts[k] or 0) > 0 then parts[#parts + 1] = ("%d %s"):format(counts[k], k) end
+    local n = counts[k] or 0
+    if n > 0 then parts[#parts + 1] = ("%d %s"):format(n, (n == 1 and k == "errors") and "error" or k) end
   end
   return #parts > 0 and table.concat(parts, ", ") or "no tests"
 end

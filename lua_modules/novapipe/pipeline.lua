@@ -36,6 +36,14 @@ local PIPELINE = {}
 
 local option_keys = { [1] = true, [2] = true, arg = true, default = true, convert = true, choices = true, count = true }
 
+---Options every pipeline has, after its own: where the run's record and
+---its HTML page go besides .novapipe/ (the record reporter and the html
+---reporter read them from ctx.outputs).
+M.COMMON = {
+  { "--json", "also write the run's record (JSON, schema novapipe.run/1) to FILE", arg = "FILE" },
+  { "--html", "write an HTML page of the run to FILE", arg = "FILE" },
+}
+
 ---Declares a pipeline. Raises (a programmer error) on a malformed one.
 ---@param def novapipe.Pipeline
 ---@return novapipe.Pipeline
@@ -50,6 +58,14 @@ function M.pipeline(def)
     for k in pairs(o) do
       if not option_keys[k] then error(("pipeline: option %s has an unknown key '%s'"):format(o[1], tostring(k)), 2) end
     end
+  end
+  local names = {}
+  for _, o in ipairs(def.options or {}) do
+    for n in o[1]:gmatch("%S+") do names[n] = true end
+  end
+  def.options = def.options or {}
+  for _, o in ipairs(M.COMMON) do
+    if not names[o[1]] then def.options[#def.options + 1] = o end
   end
   return setmetatable(def, PIPELINE)
 end
@@ -242,13 +258,17 @@ function M.run(def, opts, ctx)
     end
   end
   for _, st in ipairs(stages) do
-    local blocked
+    local blocked, cause
     for _, dep in ipairs(st.needs or {}) do
       local r = results[name_of(dep)]
       if r == nil then
         blocked = ("needs '%s', which comes later"):format(name_of(dep))
       elseif r.status ~= "passed" and r.status ~= "empty" and not (r.status == "skipped" and r.neutral) then
-        blocked = ("skipped: '%s' %s"):format(name_of(dep), r.status == "skipped" and "was skipped" or "did not pass")
+        -- the root cause: the stage that failed, not the one it skipped
+        cause = r.cause or { name = name_of(dep), status = r.status }
+        local said = ({ failed = "failed", error = "ended in an error", skipped = "was skipped" })[cause.status]
+          or cause.status
+        blocked = ("skipped: %s %s"):format(cause.name, said)
       end
       if blocked then break end
     end
@@ -256,7 +276,7 @@ function M.run(def, opts, ctx)
     local t0 = time.now()
     local result
     if blocked then
-      result = { status = "skipped", reason = blocked, duration = 0 }
+      result = { status = "skipped", reason = blocked, duration = 0, cause = cause }
     else
       result = normalise(st, st.run(ctx), t0)
     end

@@ -11,6 +11,7 @@ local lfs = require "lfs"
 local pipeline = require "novapipe.pipeline"
 local process = require "novapipe.process"
 local pytest_config = require "novapipe.pytest_config"
+local term = require "novapipe.term"
 local test_results = require "novapipe.pytest.results"
 local python = require "novapipe.python"
 local time = require "novapipe.time"
@@ -244,6 +245,9 @@ local function run_tier(session, tier, ctx)
   local pypath = os.getenv("PYTHONPATH")
   env.PYTHONPATH = host.root .. "/python" .. (pypath and pypath ~= "" and (":" .. pypath) or "")
   if cov_file then env.COVERAGE_FILE = cov_file end
+  -- pytest writes into a pipe: it would take 80 columns, whatever the
+  -- terminal's width (novapipe's own, $COLUMNS, else 80).
+  if env.COLUMNS == nil then env.COLUMNS = tostring(term.width()) end
 
   local args = M.pytest_args(target, opts, junit_path, k, opts.coverage and cfg.coverage.source or nil)
   -- pytest's cache (last failed, node ids: test names that can hold PHI)
@@ -338,7 +342,9 @@ local function run_tier(session, tier, ctx)
   end
   -- What pytest said, for a run that did not pass (its own output was not
   -- streamed): the short test summary, else its last lines.
-  if (result.status == "failed" or result.status == "error") and not opts.verbose then
+  -- What pytest said, when no test's own result says why (an internal
+  -- error, a usage error): the Failures section shows each test's.
+  if (result.status == "failed" or result.status == "error") and not opts.verbose and #result.problems == 0 then
     result.details = #keep.summary > 0 and keep.summary or keep.tail
   end
   if cov_file and lfs.attributes(cov_file) then

@@ -102,7 +102,7 @@ return np.pipeline {
       local r = H.novapipe({ "-C", dir, "--no-color", "run", "gated" })
       assert.equal(1, r.code)
       assert.matches("SKIP%s+second", r.stdout)
-      assert.matches("'first' did not pass", r.stdout)
+      assert.matches("skipped: first failed", r.stdout)
       r = H.novapipe({ "-C", dir, "--no-color", "run", "pipelines/gated.lua", "--pass" })
       assert.equal(0, r.code)
       assert.matches("PASS%s+second", r.stdout)

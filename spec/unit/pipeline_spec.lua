@@ -103,7 +103,7 @@ describe("running stages", function()
     local out = pipeline.run(def({ stage("a", false), stage("b", true, { "a" }), stage("c", true) }), {}, { bus = bus })
     assert.same({ "a=failed", "b=skipped", "c=passed" }, seen)
     assert.equal(1, out.exit)
-    assert.matches("'a' did not pass", out.results[2].result.reason)
+    assert.matches("skipped: a failed", out.results[2].result.reason)
   end)
 
   it("skips transitively and lets empty stages count as passed", function()
@@ -114,6 +114,8 @@ describe("running stages", function()
     }), {}, { bus = bus })
     assert.same({ "a=empty", "b=passed", "x=failed", "y=skipped", "z=skipped" }, seen)
     assert.equal(1, out.exit)
+    -- the reason names the root cause, not the stage skipped before
+    assert.equal("skipped: x failed", out.results[5].result.reason)
   end)
 
   it("exits 2 when a stage reports a configuration error, 0 when all passed", function()

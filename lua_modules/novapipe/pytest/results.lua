@@ -7,6 +7,7 @@
 -- trusted as it is.
 local cjson = require "cjson"
 local junit = require "novapipe.junit"
+local lfs = require "lfs"
 
 local M = {}
 
@@ -46,12 +47,19 @@ local function list_of_strings(v)
   return out
 end
 
+-- A location relative to the working directory when it is under it (pytest
+-- gives a failure's crash location as an absolute path).
+local function relative(loc, cwd)
+  if loc and cwd and loc:sub(1, #cwd + 1) == cwd .. "/" then return loc:sub(#cwd + 2) end
+  return loc
+end
+
 -- A done event as a TestResult, or nil when it is not well formed.
-local function test_of(ev, tier)
+local function test_of(ev, tier, cwd)
   local id, o = str(ev.id, 4096), ev.o
   if not id or not COUNT_OF[o] then return nil end
   local t = { id = id, tier = tier, outcome = o, file = str(ev.f, 4096), line = math.tointeger(ev.l),
-              message = str(ev.m, 4096), location = str(ev.at, 4096), longrepr = str(ev.r, 65536),
+              message = str(ev.m, 4096), location = relative(str(ev.at, 4096), cwd), longrepr = str(ev.r, 65536),
               markers = list_of_strings(ev.k), hipaa = list_of_strings(ev.h), collect = ev.collect == true,
               also = ev.also == "failed" and "failed" or nil }
   if type(ev.d) == "table" then
@@ -70,7 +78,7 @@ end
 ---@param on_progress? fun(st: table)
 function M.new(tier, on_progress)
   local st = { tier = tier, collected = nil, done = 0, failed = 0, running = {}, tests = {},
-               counts = junit.zero(), malformed = 0, ended = false, events = 0 }
+               counts = junit.zero(), malformed = 0, ended = false, events = 0, cwd = lfs.currentdir() }
   local function bad()
     st.malformed = st.malformed + 1
   end
@@ -89,7 +97,7 @@ function M.new(tier, on_progress)
       if not id then return bad() end
       st.running[id] = true
     elseif ev.e == "done" then
-      local t = test_of(ev, tier)
+      local t = test_of(ev, tier, st.cwd)
       if not t then return bad() end
       st.running[t.id] = nil
       st.tests[#st.tests + 1] = t

@@ -1,9 +1,11 @@
--- The console reporter: a line per stage as it ends (with its counts, and
--- what pytest said about failures), notes, progress (a live status line on
--- a terminal, a plain line every 15 s elsewhere), then a summary table and
--- the totals. Everything it prints passes the run's sink (masked); colour
+-- The console reporter: a line per stage as it ends (with its counts),
+-- notes, progress (a live status line on a terminal, a plain line every
+-- 15 s elsewhere), then a summary table, the totals, the slowest tests,
+-- and last, so that it stays on screen, each failure with its message,
+-- where it failed and the command that re-runs it. Everything it prints passes the run's sink (masked); colour
 -- and the live line come from novapipe.term.
 local junit = require "novapipe.junit"
+local record = require "novapipe.run.record"
 local term = require "novapipe.term"
 local time = require "novapipe.time"
 
@@ -65,7 +67,14 @@ function M:progress(stage_name, p)
   end
 end
 
-function M:pipeline_start(pipeline)
+-- How many lines of a failure's longer report the Failures section shows
+-- without --verbose, and how many failures.
+M.TRIM_LINES = 12
+M.MAX_FAILURES = 30
+
+function M:pipeline_start(pipeline, opts)
+  self.verbose = opts and opts.verbose
+  self.durations = opts and opts.durations
   if pipeline.description then
     self.out(term.style(pipeline.description, "bold"))
   end
@@ -110,11 +119,90 @@ function M:pipeline_end(_, outcome)
     self.out(line)
   end
   if any_counts then
-    self.out(("Total: %d tests: %s"):format(total.tests, junit.describe(total)))
+    self.out(("Total: %d test%s: %s"):format(total.tests, total.tests == 1 and "" or "s", junit.describe(total)))
   end
+  local tests = {}
+  for _, row in ipairs(self.rows) do
+    for _, t in ipairs(row.result.tests or {}) do tests[#tests + 1] = t end
+  end
+  self:slowest(tests)
+  self:failures(tests)
   local verdict = ({ [0] = { "passed", "green" }, [1] = { "failed", "red" }, [2] = { "configuration error", "red" } })[outcome.exit]
     or { "exit " .. outcome.exit, "red" }
   self.out(("%s in %s"):format(term.style(verdict[1], verdict[2], "bold"), seconds(outcome.duration)))
+end
+
+-- A text quoted for a POSIX shell.
+local function shell_quote(s)
+  if s:match("^[%w_./:%-=]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+---The command that re-runs one test (or one file, for a collection error).
+---@param t novapipe.TestResult
+---@return string
+function M.rerun(t)
+  local target = t.collect and (t.file or t.id) or t.id
+  return "novapipe run run_tests --filter " .. shell_quote(target)
+end
+
+-- The slowest tests: --durations N of them (5 unless said; 0: none), of
+-- those that took at least DURATIONS_MIN seconds (pytest's
+-- --durations-min default).
+M.DURATIONS_MIN = 0.005
+
+function M:slowest(tests)
+  local n = self.durations
+  if n == nil then n = 5 end
+  if n == 0 then return end
+  local timed = {}
+  for _, t in ipairs(tests) do
+    if t.durations and not t.collect then
+      local d = t.durations
+      local total = d.setup + d.call + d.teardown
+      if total >= M.DURATIONS_MIN then timed[#timed + 1] = { t = t, total = total } end
+    end
+  end
+  if #timed == 0 then return end
+  table.sort(timed, function(a, b) return a.total > b.total end)
+  self.out("")
+  self.out(term.style(("Slowest %d test%s"):format(math.min(n, #timed), math.min(n, #timed) == 1 and "" or "s"), "bold"))
+  for i = 1, math.min(n, #timed) do
+    self.out(("  %7.2fs  %s  %s"):format(timed[i].total, timed[i].t.id, term.style("(" .. (timed[i].t.tier or "?") .. ")", "gray")))
+  end
+end
+
+-- The Failures section: each failed or errored test with its message,
+-- where it failed, its report (trimmed without --verbose) and the command
+-- that re-runs it.
+function M:failures(tests)
+  local list = record.problems(tests)
+  if #list == 0 then return end
+  self.out("")
+  self.out(term.style(("Failures (%d)"):format(#list), "red", "bold"))
+  local shown = self.verbose and #list or math.min(#list, M.MAX_FAILURES)
+  for i = 1, shown do
+    local t = list[i]
+    local kind = t.collect and "COLLECTION ERROR" or (t.outcome == "error" and "ERROR" or "FAILED")
+    if t.also == "failed" and t.outcome == "error" then kind = "FAILED, then ERROR in teardown" end
+    self.out(("%s %s  %s"):format(term.style(kind, "red", "bold"), t.id, term.style("(" .. (t.tier or "?") .. ")", "gray")))
+    if t.message and t.message ~= "" then self.out("    " .. t.message) end
+    if t.location and t.location ~= "" then self.out("    at " .. t.location) end
+    if t.longrepr and t.longrepr ~= "" and t.longrepr ~= t.message then
+      local lines = {}
+      for l in t.longrepr:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      local from = 1
+      if not self.verbose and #lines > M.TRIM_LINES then
+        from = #lines - M.TRIM_LINES + 1
+        self.out(term.style(("    ... %d lines above (--verbose shows them, the run record keeps them)"):format(from - 1), "gray"))
+      end
+      for j = from, #lines do self.out("    " .. term.style(lines[j], "dim")) end
+    end
+    self.out("    re-run: " .. M.rerun(t))
+  end
+  if shown < #list then
+    self.out(("... and %d more failures (--verbose shows every one; .novapipe/last-run.json has them all)"):format(#list - shown))
+  end
 end
 
 return M

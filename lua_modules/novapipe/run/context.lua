@@ -17,6 +17,7 @@ local M = {}
 ---@field def? novapipe.Pipeline
 ---@field args string[] the pipeline's arguments
 ---@field pytest_args? string[] what follows `--`, for every pytest run
+---@field outputs? {json?: string, html?: string} where --json and --html asked the run's record and page to go
 
 -- The context whose pipeline is building its stages, for library
 -- functions a pipeline calls without passing it (np.tiers, np.analyze).

@@ -1,0 +1,58 @@
+-- The record reporter: at the end of a run, its record (novapipe.run.record)
+-- goes into .novapipe/runs/<start>-<pipeline>.json, the newest 20 kept, with
+-- .novapipe/last-run.json a copy of the newest, and into the file --json
+-- names. Through the run's sink: masked, atomic, owner-only, recorded.
+local json = require "novapipe.json"
+local lfs = require "lfs"
+local record = require "novapipe.run.record"
+local time = require "novapipe.time"
+
+local M = {}
+M.__index = M
+
+M.DIR = ".novapipe/runs"
+M.LAST = ".novapipe/last-run.json"
+M.KEEP = 20
+
+---@param ctx novapipe.Context
+function M.new(ctx)
+  return setmetatable({ ctx = ctx, started = time.wall() }, M)
+end
+
+-- Removes all but the newest `keep` records of the runs directory.
+local function prune(dir, keep)
+  local names = {}
+  for name in lfs.dir(dir) do
+    if name:match("^%d+T%d+%-.+%.json$") and lfs.symlinkattributes(dir .. "/" .. name, "mode") == "file" then
+      names[#names + 1] = name
+    end
+  end
+  table.sort(names)
+  for i = 1, #names - keep do os.remove(dir .. "/" .. names[i]) end
+end
+
+function M:pipeline_end(_, outcome)
+  local ctx = self.ctx
+  local rec = record.build({ pipeline = ctx.name or "?", args = ctx.args, pytest_args = ctx.pytest_args,
+                             started = self.started, outcome = outcome, reports = ctx.sink:list() })
+  local text = json.pretty(rec) .. "\n"
+  local sink = ctx.sink
+  local function put(path, what)
+    local ok, err = sink:write(path, text, what)
+    if not ok then sink:error(("novapipe: the run record was not written to %s: %s"):format(path, err)) end
+    return ok
+  end
+  if ctx.outputs and ctx.outputs.json then put(ctx.outputs.json, "run record (--json)") end
+  if ctx.outputs and ctx.outputs.keep_record == false then return end
+  local ok, err = sink:dir(M.DIR)
+  if not ok then
+    sink:error(("novapipe: the run record was not written to %s: %s"):format(M.DIR, err))
+    return
+  end
+  if put(M.DIR .. "/" .. record.file_name(self.started, ctx.name or "run"), "run record") then
+    put(M.LAST, "run record, the newest")
+    pcall(prune, M.DIR, M.KEEP)
+  end
+end
+
+return M

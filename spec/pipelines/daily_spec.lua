@@ -1,0 +1,131 @@
+-- The daily loop: a failure a person can act on (the Failures section,
+-- the re-run command), the slowest tests, skip reasons that name the root
+-- cause, and the run record every run leaves. The real binary and real
+-- pytest on a copy of the bundled example.
+local fs = require "novapipe.fs"
+local json = require "novapipe.json"
+local lfs = require "lfs"
+local process = require "novapipe.process"
+local H = require "spec.support.h"
+
+local TESTS = "/backend/app/tests/"
+
+local ADDED = [[
+
+import pytest as _p
+
+
+@_p.fixture
+def broken():
+    raise RuntimeError("database not reachable")
+
+
+def test_uses_broken(broken):
+    pass
+
+
+@_p.mark.xfail(strict=True, reason="should fail")
+def test_strict_xpass():
+    pass
+
+
+def test_slow():
+    import time
+    time.sleep(0.05)
+]]
+
+describe("the daily loop", function()
+  local copy
+  before_each(function()
+    copy = H.tmpdir()
+    assert.equal(0, process.run({ "cp", "-a", "examples/clinic/.", copy }).code)
+    local patients = copy .. TESTS .. "standalone/test_patients.py"
+    H.write(patients, (H.read(patients):gsub('== "MRN%-%*%*%*%*42"', '== "MRN-****43"')))
+    local twin = copy .. TESTS .. "standalone/test_twin.py"
+    H.write(twin, H.read(twin) .. ADDED)
+  end)
+  after_each(function() H.rmrf(copy) end)
+
+  local function run(args, opts)
+    local argv = { "-C", copy, "--no-color", "run" }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    return H.novapipe(argv, opts)
+  end
+
+  it("ends with each failure's message, where it failed and a re-run command that works when pasted", function()
+    local r = run({ "run_tests" })
+    assert.equal(1, r.code, r.stderr)
+    local failures = r.stdout:match("\nFailures %(3%)\n(.*)$")
+    assert.is_not_nil(failures, r.stdout)
+    -- the Failures section is last, before the verdict alone
+    assert.matches("\nfailed in [%d.]+s\n$", failures)
+    local id = "backend/app/tests/standalone/test_patients.py::test_mask_keeps_last_two_digits"
+    assert.is_not_nil(failures:find("FAILED " .. id .. "  (standalone)\n"
+      .. "    AssertionError: assert 'MRN-****42' == 'MRN-****43'\n"
+      .. "    at backend/app/tests/standalone/test_patients.py:17\n", 1, true), failures)
+    assert.is_not_nil(failures:find("ERROR backend/app/tests/standalone/test_twin.py::test_uses_broken  (standalone)\n"
+      .. "    RuntimeError: database not reachable\n", 1, true), failures)
+    assert.is_not_nil(failures:find("FAILED backend/app/tests/standalone/test_twin.py::test_strict_xpass  (standalone)\n"
+      .. "    [XPASS(strict)] should fail\n    re-run: ", 1, true), failures)
+    -- the tiers after it name the root cause
+    assert.matches("SKIP%s+integration[^\n]*\n%s+skipped: standalone failed\n", r.stdout)
+    -- pasted into a shell in the project, the re-run command runs that test alone
+    local cmd = failures:match("re%-run: (novapipe run run_tests %-%-filter [^\n]*test_mask_keeps_last_two_digits)\n")
+    assert.is_not_nil(cmd, failures)
+    local again = assert(process.run({ "sh", "-c", cmd:gsub("^novapipe", H.bin .. " --no-color") }, { cwd = copy }))
+    assert.equal(1, again.code, again.stderr)
+    assert.matches("Total: 1 test: 1 failed\n", again.stdout)
+  end)
+
+  it("shows the slowest tests, as many as --durations asks, none with 0", function()
+    local r = run({ "run_tests", "--standalone" })
+    assert.matches("\nSlowest 1 test\n%s+[%d.]+s  backend/app/tests/standalone/test_twin%.py::test_slow  %(standalone%)\n",
+      r.stdout)
+    r = run({ "run_tests", "--standalone", "--durations", "0" })
+    assert.is_nil(r.stdout:find("Slowest", 1, true), r.stdout)
+    r = run({ "run_tests", "--standalone", "--durations", "many" })
+    assert.equal(2, r.code)
+    assert.matches("not a whole number of at least 0", r.stderr)
+  end)
+
+  it("leaves a record of the run in .novapipe/runs, the newest as last-run.json, and with --json where asked", function()
+    -- 21 records of earlier runs: after this one, the newest 20 are kept
+    assert(fs.mkdir_p(copy .. "/.novapipe/runs", "0700"))
+    for i = 1, 21 do
+      H.write(("%s/.novapipe/runs/20200101T0000%02d000-run_tests.json"):format(copy, i), "{}\n")
+    end
+    local r = run({ "run_tests", "--standalone", "--json", "out/run.json" })
+    assert.equal(1, r.code, r.stderr)
+    local rec = assert(json.read(copy .. "/.novapipe/last-run.json"))
+    assert.equal(H.read(copy .. "/.novapipe/last-run.json"), H.read(copy .. "/out/run.json"))
+    assert.equal("rw-------", lfs.attributes(copy .. "/out/run.json", "permissions"))
+    assert.equal("novapipe.run/1", rec.schema)
+    assert.equal("run_tests", rec.pipeline)
+    assert.same({ "--standalone", "--json", "out/run.json" }, rec.args)
+    assert.equal(1, rec.exit)
+    assert.equal("standalone", rec.stages[1].name)
+    assert.equal("failed", rec.stages[1].status)
+    assert.same({ tests = 12, passed = 9, failed = 2, errors = 1, skipped = 0, xfailed = 0, xpassed = 0 },
+      rec.stages[1].counts)
+    assert.same(rec.stages[1].counts, rec.totals)
+    local by_id = {}
+    for _, t in ipairs(rec.tests) do by_id[t.id] = t end
+    local t = by_id["backend/app/tests/standalone/test_patients.py::test_mask_keeps_last_two_digits"]
+    assert.equal("failed", t.outcome)
+    assert.equal("standalone", t.tier)
+    assert.equal("AssertionError: assert 'MRN-****42' == 'MRN-****43'", t.message)
+    assert.equal("backend/app/tests/standalone/test_patients.py:17", t.location)
+    assert.matches("E%s+AssertionError", t.longrepr)
+    assert.is_number(t.durations.call)
+    assert.is_true(by_id["backend/app/tests/standalone/test_twin.py::test_slow"].duration >= 0.05)
+    local kept = {}
+    for name in lfs.dir(copy .. "/.novapipe/runs") do
+      if name:match("%.json$") then kept[#kept + 1] = name end
+    end
+    table.sort(kept)
+    assert.equal(20, #kept)
+    assert.equal("20200101T000003000-run_tests.json", kept[1])
+    assert.matches("%-run_tests%.json$", kept[20])
+    assert.equal(H.read(copy .. "/.novapipe/last-run.json"), H.read(copy .. "/.novapipe/runs/" .. kept[20]))
+  end)
+end)
