@@ -1,6 +1,6 @@
 -- run_tests: the test tiers, each a pytest run, gated under --all, with
--- exact counts from JUnit. The options are those of the team's original
--- run_tests.py.
+-- exact counts. The options are those of the team's original run_tests.py,
+-- with pytest's habits (-x, -k, -m, --lf, --ff) beside them.
 local np = require "novapipe"
 
 return np.pipeline {
@@ -17,16 +17,30 @@ return np.pipeline {
     { "--verbose -v", "stream pytest's own output, and show each failure's whole report" },
     { "--durations", "show the N slowest tests at the end (default 5; 0: none)", arg = "N",
       convert = np.convert.non_negative_integer },
-    { "--markers", "only tests matching this pytest -m expression", arg = "EXPR" },
+    { "--markers -m", "only tests matching this pytest -m expression", arg = "EXPR" },
+    { "--keyword -k", "only tests whose names match this pytest -k expression", arg = "EXPR" },
     { "--filter", "a test path (runs in the tier holding it) or a -k name expression", arg = "PATH_OR_NAME" },
     { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
-    { "--failfast", "stop at the first failure" },
+    { "--failfast -x", "stop at the first failure" },
+    { "--last-failed --lf", "run only the tests that failed or errored in the last run, each in its tier" },
+    { "--failed-first --ff", "run every test, the last run's failures first" },
     { "--strict", "a tier with no tests collected fails" },
     { "--timeout", "seconds per tier; then its whole process tree is ended", arg = "SECONDS", convert = np.convert.positive_number },
   },
-  stages = function(opts)
+  stages = function(opts, ctx)
+    local select
+    if opts.last_failed or opts.failed_first then
+      local note
+      select, note = require("novapipe.run.record").selection(ctx.sink, opts.last_failed and "only" or "first")
+      if note then ctx.bus:emit("note", note) end
+    end
     local only = {}
-    if not opts.all then
+    if select and select.mode == "only" then
+      -- each tier with failures reruns them, none gated on another
+      for _, t in ipairs(ctx.config.tiers) do
+        if select.by_tier[t.name] then only[#only + 1] = t.name end
+      end
+    elseif not opts.all then
       for _, name in ipairs({ "standalone", "venv", "integration" }) do
         if opts[name] then only[#only + 1] = name end
       end
@@ -35,7 +49,7 @@ return np.pipeline {
     return np.tiers {
       only = only, coverage = opts.coverage, junit = opts.junit, verbose = opts.verbose,
       markers = opts.markers, filter = opts.filter, parallel = opts.parallel, failfast = opts.failfast,
-      strict = opts.strict, security = opts.security, timeout = opts.timeout,
+      strict = opts.strict, security = opts.security, timeout = opts.timeout, keyword = opts.keyword, select = select,
     }
   end,
 }

@@ -14,14 +14,17 @@ Loaded by novapipe with ``-p novapipe_pytest``. It does two things:
   ``novapipe_outcome=xpassed`` in the JUnit XML, where pytest otherwise
   records them as plain passes, so novapipe's counts are exact;
 * records each ``@pytest.mark.hipaa("164.312(b)")`` argument as a testcase
-  property ``hipaa``, for the compliance report.
+  property ``hipaa``, for the compliance report;
+* keeps only, or runs first, the tests novapipe names by keyed digest in
+  the file ``NOVAPIPE_SELECT`` (``--last-failed``, ``--failed-first``).
 
-Both happen where reports arrive, so under pytest-xdist the controller does
-them for every worker. It is kept cheap: events are buffered and written
+Reports are handled where they arrive, so under pytest-xdist the controller
+does it for every worker (and each worker selects from what it collected). It is kept cheap: events are buffered and written
 every 0.1 s by a daemon thread (and at the end), so novapipe wakes up a few
 times a second, not twice a test; a test that hangs has its ``start``
 delivered within 0.1 s.
 """
+import hashlib
 import json
 import os
 import threading
@@ -89,8 +92,39 @@ def pytest_configure(config):
     threading.Thread(target=_flusher, name="novapipe-events", daemon=True).start()
 
 
+def _selection():
+    """The tests novapipe asks for (--last-failed, --failed-first): the
+    file NOVAPIPE_SELECT names holds the mode ("only" or "first"), a secret,
+    then the sha256 of secret + node id of each test, a line each. Node ids
+    can hold PHI, so novapipe keeps only these keyed digests of them."""
+    path = os.environ.get("NOVAPIPE_SELECT")
+    if not path:
+        return None
+    with open(path, encoding="ascii") as f:
+        lines = f.read().split("\n")
+    return lines[0], lines[1].encode(), set(line for line in lines[2:] if line)
+
+
+def _select(config, items):
+    sel = _selection()
+    if sel is None:
+        return
+    mode, secret, wanted = sel
+    chosen, rest = [], []
+    for item in items:
+        key = hashlib.sha256(secret + item.nodeid.encode("utf-8", "surrogateescape")).hexdigest()
+        (chosen if key in wanted else rest).append(item)
+    if mode == "only":
+        if rest:
+            config.hook.pytest_deselected(items=rest)
+        items[:] = chosen
+    else:
+        items[:] = chosen + rest
+
+
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
+    _select(config, items)
     for item in items:
         for mark in item.iter_markers("hipaa"):
             for section in mark.args:

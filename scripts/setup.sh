@@ -21,7 +21,7 @@ asan=0
 for arg in "$@"; do
   case $arg in
     --asan) asan=1 ;;
-    --test) packages+=(chromium fonts-dejavu-core strace) ;;
+    --test) packages+=(chromium fonts-dejavu-core strace python3-yaml) ;;
     *) echo "novapipe setup: unknown option $arg (--asan, --test)" >&2; exit 2 ;;
   esac
 done

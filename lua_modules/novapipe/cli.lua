@@ -124,7 +124,8 @@ local function record_run(ctx, args, exit, outcome)
   end
   local entry, err = require("novapipe.audit").append(cfg.audit.log, {
     pipeline = args.pipeline, args = masked_args(ctx.sink, args.args),
-    outcome = { exit = exit, status = OUTCOME[exit] or "error", stages = stages },
+    outcome = { exit = exit, status = OUTCOME[exit] or "error", stages = stages,
+                pytest_addopts = (os.getenv("PYTEST_ADDOPTS") or "") ~= "" and os.getenv("PYTEST_ADDOPTS") or nil },
     reports = ctx.sink:list(), mask = ctx.sink.mask,
   })
   if not entry then ctx.sink:error("novapipe: audit log not written: " .. tostring(err)) end
@@ -181,10 +182,18 @@ local function run_pipeline(args, holder)
     local p = pipeline()
     ctx.path = M.resolve(args.pipeline)
     ctx.def = p.load(ctx.path)
-    local opts = p.parse(ctx.def, args.pipeline, args.args, function(s) ctx.sink:print((s:gsub("\n$", ""))) end)
+    -- `--` ends novapipe's options: what follows goes to every pytest run
+    local own, rest = {}, nil
+    for _, a in ipairs(args.args) do
+      if rest then rest[#rest + 1] = a
+      elseif a == "--" then rest = {}
+      else own[#own + 1] = a end
+    end
+    ctx.pytest_args = rest or {}
+    local opts = p.parse(ctx.def, args.pipeline, own, function(s) ctx.sink:print((s:gsub("\n$", ""))) end)
     if not opts then return nil end
     ctx.outputs = { json = opts.json, html = opts.html or ctx.def.html }
-    local reporters = { "record", "console" }
+    local reporters = { "record", "github", "console" }
     local step_summary = os.getenv("GITHUB_STEP_SUMMARY")
     if step_summary and step_summary ~= "" then reporters[#reporters + 1] = "markdown" end
     context.subscribe(ctx, reporters)

@@ -207,6 +207,11 @@ local function run_tier(session, tier, ctx)
     end
     target, k = f.path or dir, f.k
   end
+  if opts.keyword then k = k and ("(%s) and (%s)"):format(k, opts.keyword) or opts.keyword end
+  local chosen = opts.select and opts.select.by_tier[tier.name]
+  if opts.select and opts.select.mode == "only" and not chosen then
+    return { status = "skipped", neutral = true, reason = "--last-failed: no test of this tier failed in the last run" }
+  end
   local name = labelled(opts, tier.name)
   local junit_path, cov_file
   -- Whatever happens from here (a failure, a timeout, Ctrl-C), the
@@ -258,6 +263,17 @@ local function run_tier(session, tier, ctx)
   scope.cache = cache
   args[#args + 1] = "-o"
   args[#args + 1] = "cache_dir=" .. cache
+  if chosen then
+    -- the plugin keeps (or runs first) the tests whose keyed digests it is
+    -- given: node ids can hold PHI, the record keeps only these
+    local select_file = cache .. "/novapipe-select"
+    local ok, serr = sink:write(select_file, ("%s\n%s\n%s\n"):format(opts.select.mode, opts.select.secret,
+      table.concat(chosen, "\n")), "selection", { raw = true, record = false })
+    if not ok then return { status = "error", reason = ("the tests to select: %s"):format(serr) } end
+    env.NOVAPIPE_SELECT = select_file
+  end
+  -- what follows `--` on novapipe's command line, for every pytest run
+  for _, a in ipairs(ctx.pytest_args or {}) do args[#args + 1] = a end
   local keep = output_keeper()
   local sname, started = stage_name(opts, tier.name), time.now()
   local shown = 0

@@ -39,6 +39,7 @@ describe("the daily loop", function()
   before_each(function()
     copy = H.tmpdir()
     assert.equal(0, process.run({ "cp", "-a", "examples/clinic/.", copy }).code)
+    H.rmrf(copy .. "/.novapipe") -- what runs in the example itself left
     local patients = copy .. TESTS .. "standalone/test_patients.py"
     H.write(patients, (H.read(patients):gsub('== "MRN%-%*%*%*%*42"', '== "MRN-****43"')))
     local twin = copy .. TESTS .. "standalone/test_twin.py"
@@ -127,5 +128,86 @@ describe("the daily loop", function()
     assert.equal("20200101T000003000-run_tests.json", kept[1])
     assert.matches("%-run_tests%.json$", kept[20])
     assert.equal(H.read(copy .. "/.novapipe/last-run.json"), H.read(copy .. "/.novapipe/runs/" .. kept[20]))
+  end)
+end)
+
+describe("pytest's habits", function()
+  local copy
+  before_each(function()
+    copy = H.tmpdir()
+    assert.equal(0, process.run({ "cp", "-a", "examples/clinic/.", copy }).code)
+    H.rmrf(copy .. "/.novapipe") -- what runs in the example itself left
+    H.write(copy .. TESTS .. "standalone/test_habits.py", table.concat({
+      "import pytest",
+      "def test_a_passes():\n    pass",
+      "def test_b_fails():\n    assert 1 == 2",
+      "@pytest.mark.parametrize('ssn', ['219-09-9999', '000-00-0000'])",
+      "def test_c_patient(ssn):\n    assert ssn.startswith('0')",
+    }, "\n") .. "\n")
+    H.write(copy .. TESTS .. "venv/test_venv_habits.py", "def test_v_fails():\n    assert False\n"
+      .. "def test_v_passes():\n    pass\n")
+  end)
+  after_each(function() H.rmrf(copy) end)
+
+  local function run(args, opts)
+    local argv = { "-C", copy, "--no-color", "run", "run_tests" }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    return H.novapipe(argv, opts)
+  end
+
+  it("--lf after failures in two tiers runs exactly those tests, each in its tier, PHI in ids included", function()
+    local r = run({ "--standalone", "--venv" })
+    assert.equal(1, r.code, r.stderr)
+    local record = H.read(copy .. "/.novapipe/last-run.json")
+    assert.is_nil(record:find("219-09-9999", 1, true), "the record holds the id's SSN")
+    r = run({ "--lf" })
+    assert.equal(1, r.code, r.stderr)
+    assert.matches("FAIL%s+standalone[^\n]*  2 failed\n", r.stdout)
+    assert.matches("FAIL%s+venv[^\n]*  1 failed\n", r.stdout)
+    assert.is_nil(r.stdout:find("\n%u+%s+integration"), r.stdout)
+    local rec = assert(json.read(copy .. "/.novapipe/last-run.json"))
+    local ran = {}
+    for _, t in ipairs(rec.tests) do ran[#ran + 1] = t.id end
+    table.sort(ran)
+    assert.same({ "backend/app/tests/standalone/test_habits.py::test_b_fails",
+                  "backend/app/tests/standalone/test_habits.py::test_c_patient[[PHI:ssn]]",
+                  "backend/app/tests/venv/test_venv_habits.py::test_v_fails" }, ran)
+  end)
+
+  it("--lf with nothing recorded, or nothing failed, says so and runs everything", function()
+    local r = run({ "--standalone", "--lf" })
+    assert.matches("note: no run recorded yet %(%.novapipe/last%-run%.json does not exist%): running every test\n", r.stdout)
+    assert.matches("FAIL%s+standalone[^\n]*  %d+ passed, 2 failed\n", r.stdout)
+    assert.equal(0, run({ "--venv", "-k", "passes" }).code)
+    r = run({ "--venv", "--lf" })
+    assert.matches("note: no test failed in the last run %(run_tests, [^)]*%): running every test\n", r.stdout)
+  end)
+
+  it("--ff runs the last failures first; -x stops at the first", function()
+    assert.equal(1, run({ "--standalone" }).code)
+    local r = run({ "--standalone", "--ff", "-x" })
+    assert.equal(1, r.code)
+    local rec = assert(json.read(copy .. "/.novapipe/last-run.json"))
+    assert.equal(1, #rec.tests)
+    assert.equal("failed", rec.tests[1].outcome)
+  end)
+
+  it("-k, -m and what follows -- reach pytest, and the audit entry records them with PYTEST_ADDOPTS", function()
+    local r = run({ "--standalone", "-k", "test_a_passes or test_b_fails", "-m", "not security", "--", "-W", "error",
+                    "--tb=line" }, { env = { PYTEST_ADDOPTS = "-p no:randomly" } })
+    assert.equal(1, r.code, r.stderr)
+    assert.matches("FAIL%s+standalone[^\n]*  1 passed, 1 failed\n", r.stdout)
+    local last
+    for line in H.read(copy .. "/.novapipe/audit.log"):gmatch("[^\n]+") do last = line end
+    local entry = json.decode(last)
+    assert.same({ "--standalone", "-k", "test_a_passes or test_b_fails", "-m", "not security", "--", "-W", "error",
+                  "--tb=line" }, entry.args)
+    assert.equal("-p no:randomly", entry.outcome.pytest_addopts)
+    local rec = assert(json.read(copy .. "/.novapipe/last-run.json"))
+    assert.same({ "-W", "error", "--tb=line" }, rec.pytest_args)
+    assert.equal("-p no:randomly", rec.pytest_addopts)
+    -- --tb=line reached pytest: the report is one line
+    local failed = assert(rec.tests[#rec.tests].outcome == "failed" and rec.tests[#rec.tests] or rec.tests[1])
+    assert.is_string(failed.longrepr)
   end)
 end)

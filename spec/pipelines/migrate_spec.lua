@@ -15,10 +15,14 @@ local function snapshot(root)
     local path = root .. "/" .. rel
     pic[rel] = lfs.attributes(path, "mode") == "directory" and "<dir>" or H.read(path)
   end
-  -- novapipe's own state that every run changes: the audit log.
+  -- novapipe's own state that every run changes: the audit log and the
+  -- run records.
   pic[".novapipe"] = nil
   for rel in pairs(pic) do
-    if rel:find("^%.novapipe/audit%.log") then pic[rel] = nil end
+    if rel:find("^%.novapipe/audit%.log") or rel:find("^%.novapipe/runs") or rel == ".novapipe/last-run.json"
+        or rel == ".novapipe/key" then
+      pic[rel] = nil
+    end
   end
   return pic
 end

@@ -1,10 +1,18 @@
--- The Markdown reporter: appends a summary table to the file GitHub
--- Actions names in GITHUB_STEP_SUMMARY, through the run's sink (masked,
--- never through a link).
+-- The Markdown reporter: appends to the file GitHub Actions names in
+-- GITHUB_STEP_SUMMARY, through the run's sink (masked, never through a
+-- link): the stages table, each failure in a <details> block with its
+-- message, report and re-run command, the coverage total, the security
+-- report's Markdown when the run made one, and the files the run wrote.
+-- GitHub takes at most 1 MiB a step: what would pass it is cut, saying so.
 local junit = require "novapipe.junit"
+local lfs = require "lfs"
+local record = require "novapipe.run.record"
 
 local M = {}
 M.__index = M
+
+---GitHub's limit on a step's summary, in bytes.
+M.LIMIT = 1024 * 1024
 
 ---@param ctx novapipe.Context
 ---@param path? string the file to append to (default: $GITHUB_STEP_SUMMARY)
@@ -24,6 +32,42 @@ local function cell(s)
   return (tostring(s or ""):gsub("|", "\\|"):gsub("\n", " "))
 end
 
+local function html_escape(s)
+  return (tostring(s):gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
+end
+
+-- A fenced block that no run of backticks in text can close early.
+local function fenced(text)
+  local longest = 2
+  for run in text:gmatch("`+") do longest = math.max(longest, #run) end
+  local fence = string.rep("`", longest + 1)
+  return fence .. "text\n" .. text:gsub("\n$", "") .. "\n" .. fence
+end
+
+-- The Failures part: a <details> block a failure.
+local function failures(lines, tests)
+  local list = record.problems(tests)
+  if #list == 0 then return end
+  lines[#lines + 1] = ("#### Failures (%d)"):format(#list)
+  lines[#lines + 1] = ""
+  for _, t in ipairs(list) do
+    local kind = t.collect and "collection error" or t.outcome == "error" and "error" or "failed"
+    lines[#lines + 1] = ("<details><summary><code>%s</code> (%s, %s): %s</summary>"):format(html_escape(t.id),
+      kind, html_escape(t.tier or "?"), html_escape(t.message or ""))
+    lines[#lines + 1] = ""
+    if t.location then lines[#lines + 1] = ("At `%s`."):format(t.location:gsub("`", "'")) end
+    lines[#lines + 1] = ""
+    if t.longrepr and t.longrepr ~= "" then
+      lines[#lines + 1] = fenced(t.longrepr)
+      lines[#lines + 1] = ""
+    end
+    lines[#lines + 1] = fenced(require("novapipe.reporters.console").rerun(t))
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "</details>"
+    lines[#lines + 1] = ""
+  end
+end
+
 function M:pipeline_end(def, outcome)
   local lines = {
     ("### novapipe: %s"):format(cell(def.description)),
@@ -32,9 +76,14 @@ function M:pipeline_end(def, outcome)
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   }
   local total = junit.zero()
+  local tests, coverage = {}, nil
   for _, row in ipairs(self.rows) do
     local r, c = row.result, row.result.counts or {}
     if r.counts then junit.add(total, r.counts) end
+    for _, t in ipairs(r.tests or {}) do tests[#tests + 1] = t end
+    if row.stage.name:match("coverage$") and r.status == "passed" then
+      coverage = (r.summary or ""):match("total (%d+%%)") or coverage
+    end
     lines[#lines + 1] = ("| %s | %s %s | %.2fs | %s | %s | %s | %s | %s | %s | %s |"):format(
       cell(row.stage.name), icons[r.status] or "", r.status, r.duration or 0,
       c.passed or "", c.failed or "", c.errors or "", c.skipped or "", c.xfailed or "", c.xpassed or "",
@@ -42,8 +91,48 @@ function M:pipeline_end(def, outcome)
   end
   lines[#lines + 1] = ("| **total** | exit %d | %.2fs | %d | %d | %d | %d | %d | %d | |"):format(outcome.exit,
     outcome.duration, total.passed, total.failed, total.errors, total.skipped, total.xfailed, total.xpassed)
-  local ok, err = self.sink:append(self.path, table.concat(lines, "\n") .. "\n\n")
+  lines[#lines + 1] = ""
+  if coverage then
+    lines[#lines + 1] = ("Coverage: **%s** in total."):format(coverage)
+    lines[#lines + 1] = ""
+  end
+  failures(lines, tests)
+  local written = self.sink:list()
+  for _, w in ipairs(written) do
+    if w.what == "security report (Markdown)" then
+      local text = require("novapipe.fs").read(w.path)
+      if text then
+        lines[#lines + 1] = "#### Security report"
+        lines[#lines + 1] = ""
+        lines[#lines + 1] = text
+        lines[#lines + 1] = ""
+      end
+    end
+  end
+  if #written > 0 then
+    lines[#lines + 1] = "#### Files written"
+    lines[#lines + 1] = ""
+    for _, w in ipairs(written) do
+      lines[#lines + 1] = ("- `%s`: %s"):format(w.path:gsub("`", "'"), cell(w.what))
+    end
+    lines[#lines + 1] = ""
+  end
+  local text = M.bounded(table.concat(lines, "\n") .. "\n", M.LIMIT - (lfs.attributes(self.path, "size") or 0))
+  local ok, err = self.sink:append(self.path, text)
   if not ok then self.sink:error(("novapipe: cannot append the step summary: %s"):format(err)) end
+end
+
+---Text cut to at most `room` bytes at a line's end, with a line saying so.
+---@param text string
+---@param room integer
+---@return string
+function M.bounded(text, room)
+  if #text <= room then return text end
+  local note = "\n**The step summary was cut here: GitHub takes at most 1 MiB a step. "
+    .. "The run record (`.novapipe/last-run.json`, `--json`) has everything.**\n"
+  local keep = text:sub(1, math.max(0, room - #note))
+  keep = keep:match("^(.*\n)") or ""
+  return keep .. note
 end
 
 return M

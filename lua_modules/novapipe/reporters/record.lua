@@ -11,7 +11,7 @@ local M = {}
 M.__index = M
 
 M.DIR = ".novapipe/runs"
-M.LAST = ".novapipe/last-run.json"
+M.LAST = record.LAST_RUN
 M.KEEP = 20
 
 ---@param ctx novapipe.Context
@@ -33,10 +33,22 @@ end
 
 function M:pipeline_end(_, outcome)
   local ctx = self.ctx
-  local rec = record.build({ pipeline = ctx.name or "?", args = ctx.args, pytest_args = ctx.pytest_args,
-                             started = self.started, outcome = outcome, reports = ctx.sink:list() })
-  local text = json.pretty(rec) .. "\n"
   local sink = ctx.sink
+  -- .novapipe first: sink:dir finishes a take-over of it cut short, which
+  -- a file made inside a new .novapipe would stop
+  local dok, derr = sink:dir(".novapipe")
+  if not dok then
+    sink:error(("novapipe: the run record was not written: .novapipe: %s"):format(derr))
+    return
+  end
+  local secret, serr = record.secret(sink)
+  if not secret then sink:error(("novapipe: no key for the run record's tests (%s): --last-failed cannot find them"):format(serr)) end
+  local addopts = os.getenv("PYTEST_ADDOPTS")
+  local rec = record.build({ pipeline = ctx.name or "?", args = ctx.args, pytest_args = ctx.pytest_args,
+                             pytest_addopts = addopts ~= "" and addopts or nil, secret = secret,
+                             started = self.started, outcome = outcome, reports = sink:list() })
+  ctx.record = rec
+  local text = json.pretty(rec) .. "\n"
   local function put(path, what)
     local ok, err = sink:write(path, text, what)
     if not ok then sink:error(("novapipe: the run record was not written to %s: %s"):format(path, err)) end

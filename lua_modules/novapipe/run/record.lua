@@ -3,11 +3,50 @@
 -- reporter (novapipe.reporters.record), read back by --last-failed and by
 -- whatever a team builds on it. Every text in it is masked when it is
 -- written, as everything novapipe writes.
+local digest = require "novapipe.digest"
+local fs = require "novapipe.fs"
 local json = require "novapipe.json"
+local lfs = require "lfs"
 
 local M = {}
 
 M.SCHEMA = "novapipe.run/1"
+
+---The project's secret for the tests' keys: a node id can hold PHI, so the
+---record is masked, and a test is found again (--last-failed) by the
+---sha256 of this secret and its node id, which no one without the secret
+---can turn back into the id.
+M.KEY = ".novapipe/key"
+---The newest record (the record reporter writes it).
+M.LAST_RUN = ".novapipe/last-run.json"
+
+---The secret, made (32 random bytes, hex, 0600) when there is none yet.
+---@param sink novapipe.Sink
+---@return string|nil secret
+---@return string? error
+function M.secret(sink)
+  local text = fs.read(M.KEY)
+  if text and text:match("^%x+\n?$") and #text >= 64 then return (text:gsub("\n$", "")) end
+  -- .novapipe taken over first (sink:dir finishes a take-over cut short)
+  local dok, derr = sink:dir((M.KEY:match("^(.*)/")))
+  if not dok then return nil, derr end
+  local f, err = io.open("/dev/urandom", "rb")
+  if not f then return nil, err end
+  local bytes = f:read(32)
+  f:close()
+  local hex = bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end)
+  local ok, werr = sink:write(M.KEY, hex .. "\n", "run record key", { raw = true, record = false })
+  if not ok then return nil, werr end
+  return hex
+end
+
+---A test's key: sha256 of the secret and its node id, hex.
+---@param secret string
+---@param id string
+---@return string
+function M.key(secret, id)
+  return digest.sha256(secret .. id)
+end
 
 local COUNT_KEYS = { "tests", "passed", "failed", "errors", "skipped", "xfailed", "xpassed" }
 
@@ -19,10 +58,10 @@ local function counts_of(c)
 end
 
 -- A test as the record keeps it: what a person or a tool acts on.
-local function test_of(t, stage)
+local function test_of(t, stage, secret)
   local d = t.durations or {}
   return {
-    id = t.id, tier = t.tier or stage, stage = stage, outcome = t.outcome, file = t.file, line = t.line,
+    id = t.id, key = secret and M.key(secret, t.id) or nil, tier = t.tier or stage, stage = stage, outcome = t.outcome, file = t.file, line = t.line,
     duration = (d.setup or 0) + (d.call or 0) + (d.teardown or 0),
     durations = t.durations, message = t.message, location = t.location, longrepr = t.longrepr,
     markers = json.array(t.markers or {}), collect = t.collect or nil, also = t.also,
@@ -35,7 +74,7 @@ local function utc(t)
 end
 
 ---The record of a run.
----@param info {pipeline: string, args: string[], pytest_args?: string[], started: number, outcome: table, reports?: {path: string, what: string}[]}
+---@param info {pipeline: string, args: string[], pytest_args?: string[], pytest_addopts?: string, started: number, outcome: table, reports?: {path: string, what: string}[], secret?: string}
 ---@return table
 function M.build(info)
   local outcome = info.outcome
@@ -53,7 +92,7 @@ function M.build(info)
     if s.counts then
       for _, k in ipairs(COUNT_KEYS) do totals[k] = totals[k] + s.counts[k] end
     end
-    for _, t in ipairs(r.tests or {}) do tests[#tests + 1] = test_of(t, row.stage.name) end
+    for _, t in ipairs(r.tests or {}) do tests[#tests + 1] = test_of(t, row.stage.name, info.secret) end
   end
   local reports = {}
   for _, w in ipairs(info.reports or {}) do
@@ -61,7 +100,7 @@ function M.build(info)
   end
   return {
     schema = M.SCHEMA, pipeline = info.pipeline, args = json.array(info.args or {}),
-    pytest_args = json.array(info.pytest_args or {}),
+    pytest_args = json.array(info.pytest_args or {}), pytest_addopts = info.pytest_addopts,
     started = utc(info.started), duration = outcome.duration, exit = outcome.exit,
     stages = json.array(stages), tests = json.array(tests), totals = totals, reports = json.array(reports),
   }
@@ -88,6 +127,42 @@ function M.file_name(started, pipeline)
   local name = pipeline:match("([^/]+)$"):gsub("%.lua$", ""):gsub("[^%w_.-]", "_")
   local frac = math.floor((started % 1) * 1000)
   return ("%s%03d-%s.json"):format(os.date("!%Y%m%dT%H%M%S", math.floor(started)), frac, name)
+end
+
+---What --last-failed (mode "only") or --failed-first ("first") select
+---from the project's newest record: {mode, secret, by_tier = {tier =
+---{key, ...}}, count}, or nil and a note saying why everything runs (no
+---record, no failure in it, a record without keys).
+---@param sink novapipe.Sink
+---@param mode "only"|"first"
+---@param path? string default M.LAST_RUN
+---@return table|nil selection
+---@return string? note
+function M.selection(sink, mode, path)
+  path = path or M.LAST_RUN
+  local rec, why = M.read(path)
+  if not rec then
+    return nil, ("no run recorded yet (%s): running every test"):format(lfs.attributes(path) and why or (path .. " does not exist"))
+  end
+  local secret, serr = M.secret(sink)
+  if not secret then return nil, ("cannot read the run record's key (%s): running every test"):format(serr) end
+  local by_tier, count, keyless = {}, 0, 0
+  for _, t in ipairs(M.problems(rec.tests)) do
+    if type(t.key) == "string" and type(t.tier) == "string" then
+      by_tier[t.tier] = by_tier[t.tier] or {}
+      table.insert(by_tier[t.tier], t.key)
+      count = count + 1
+    else
+      keyless = keyless + 1
+    end
+  end
+  if count == 0 then
+    if keyless > 0 then
+      return nil, ("the last run's failures were recorded without keys (an earlier novapipe): running every test")
+    end
+    return nil, ("no test failed in the last run (%s, %s): running every test"):format(rec.pipeline, rec.started)
+  end
+  return { mode = mode, secret = secret, by_tier = by_tier, count = count }
 end
 
 ---Reads the newest record of a project (`.novapipe/last-run.json` by

@@ -119,7 +119,7 @@ end
 ---@param path string
 ---@param data string
 ---@param what? string what the file is, for the list of reports
----@param opts? {mode?: string, record?: boolean, markup?: boolean}
+---@param opts? {mode?: string, record?: boolean, markup?: boolean, raw?: boolean}
 ---@return boolean|nil ok
 ---@return string? error
 function M:write(path, data, what, opts)
@@ -129,7 +129,7 @@ function M:write(path, data, what, opts)
     local ok, err = fs.mkdir_p(parent, "0700")
     if not ok then return nil, err end
   end
-  local text = opts.markup and phi.mask_markup(data, self.mask, self.find) or self:mask_lines(data)
+  local text = opts.raw and data or opts.markup and phi.mask_markup(data, self.mask, self.find) or self:mask_lines(data)
   local ok, err = raw.atomic_write(path, text, opts.mode or "0600")
   if not ok then return nil, err end
   if opts.record ~= false then self:record(path, what) end

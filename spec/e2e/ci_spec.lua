@@ -1,0 +1,109 @@
+-- GitHub-native CI: the annotations' escaping, the step summary's bound,
+-- the reporters in a real run with GITHUB_ACTIONS, and the workflow in
+-- docs/ci that runs novapipe.
+local lfs = require "lfs"
+local process = require "novapipe.process"
+local H = require "spec.support.h"
+
+local github = require "novapipe.reporters.github"
+local markdown = require "novapipe.reporters.markdown"
+
+local TESTS = "backend/app/tests/"
+
+local function identity(s) return s end
+
+describe("GitHub annotations", function()
+  it("escape %, CR and LF in messages, and : and , as well in properties", function()
+    assert.equal("100%25 sure%0D%0Anext: a, b", github.escape_data("100% sure\r\nnext: a, b"))
+    assert.equal("a%3A%3Ab%2C c%25%0A", github.escape_property("a::b, c%\n"))
+    local line = github.annotation({ id = "t.py::test_x[a,b]", file = "t.py", line = 3, outcome = "failed",
+      tier = "venv", message = "assert 1 == 2\nwhere: 50% of, it", location = "t.py:9" }, identity)
+    assert.equal("::error file=t.py,line=9,title=t.py%3A%3Atest_x[a%2Cb]::assert 1 == 2%0Awhere: 50%25 of, it "
+      .. "(failed, venv)", line)
+  end)
+
+  it("name the file relative to the workspace, and mask every field", function()
+    local cwd = lfs.currentdir()
+    local line = github.annotation({ id = "x::test_219-09-9999", file = cwd .. "/proj/t.py", line = 4,
+      outcome = "error", message = "boom 219-09-9999" }, function(s) return (s:gsub("219%-09%-9999", "[PHI:ssn]")) end,
+      cwd)
+    assert.equal("::error file=proj/t.py,line=4,title=x%3A%3Atest_[PHI%3Assn]::boom [PHI:ssn]", line)
+  end)
+end)
+
+describe("the step summary", function()
+  it("is cut at a line's end within GitHub's 1 MiB, saying so", function()
+    local text = string.rep(string.rep("x", 99) .. "\n", 21000) -- 2.1 MB
+    local cut = markdown.bounded(text, markdown.LIMIT - 1000)
+    assert.is_true(#cut <= markdown.LIMIT - 1000)
+    assert.matches("\n\n%*%*The step summary was cut here: GitHub takes at most 1 MiB a step%.", cut)
+    assert.equal(string.rep("x", 99) .. "\n", cut:sub(1, 100))
+    assert.equal("small\n", markdown.bounded("small\n", 100))
+  end)
+end)
+
+describe("a run under GitHub Actions", function()
+  local root
+  before_each(function()
+    root = H.tree({
+      [TESTS .. "standalone/test_ci.py"] = "def test_ok():\n    pass\n\n"
+        .. "def test_bad():\n    assert 'a,b' == 'a:b', 'msg with 100% and\\na newline'\n",
+    })
+  end)
+  after_each(function() H.rmrf(root) end)
+
+  it("annotates each failure, and its step summary has the failure in a details block with a re-run command", function()
+    local summary = root .. "/summary.md"
+    H.write(summary, string.rep("earlier step\n", 10))
+    local r = H.novapipe({ "-C", root, "--no-color", "run", "run_tests", "--standalone" },
+      { env = { GITHUB_ACTIONS = "true", GITHUB_WORKSPACE = root, GITHUB_STEP_SUMMARY = summary } })
+    assert.equal(1, r.code, r.stderr)
+    local annotation = r.stdout:match("\n(::error [^\n]*)\n")
+    assert.is_not_nil(annotation, r.stdout)
+    assert.equal("::error file=" .. TESTS .. "standalone/test_ci.py,line=5,title=" .. TESTS
+      .. "standalone/test_ci.py%3A%3Atest_bad::AssertionError: msg with 100%25 and (failed, standalone)", annotation)
+    local _, n = r.stdout:gsub("\n::error ", "")
+    assert.equal(1, n)
+    local md = H.read(summary)
+    assert.equal(string.rep("earlier step\n", 10), md:sub(1, 130))
+    assert.is_not_nil(md:find("| standalone | ❌ failed |", 1, true), md)
+    assert.is_not_nil(md:find("<details><summary><code>" .. TESTS .. "standalone/test_ci.py::test_bad</code> "
+      .. "(failed, standalone): AssertionError: msg with 100% and</summary>", 1, true), md)
+    assert.matches("novapipe run run_tests %-%-filter " .. TESTS .. "standalone/test_ci%.py::test_bad\n", md)
+    assert.matches("#### Files written\n\n%- `%.novapipe/runs/", md)
+  end)
+end)
+
+describe("docs/ci/github-actions.yml", function()
+  it("parses, runs novapipe's setup and `run all`, and keeps the reports also when tests fail", function()
+    local home = os.getenv("NOVAPIPE_HOME") or "."
+    local r = assert(process.run({ "/usr/bin/python3", "-c", [[
+import json, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+print(json.dumps(doc["jobs"]["novapipe"]))
+]], home .. "/docs/ci/github-actions.yml" }))
+    assert.equal(0, r.code, r.stderr)
+    local job = require("cjson").decode(r.stdout)
+    assert.equal("debian:12", job.container)
+    local runs, upload = {}, nil
+    for _, step in ipairs(job.steps) do
+      if step.run then runs[#runs + 1] = step.run end
+      if step.uses and step.uses:match("^actions/upload%-artifact@") then upload = step end
+    end
+    assert.equal(".novapipe-src/scripts/setup.sh", runs[1])
+    assert.truthy(lfs.attributes(home .. "/scripts/setup.sh", "mode") == "file")
+    -- the main job's command line is one novapipe accepts
+    local args = {}
+    for w in runs[2]:gmatch("%S+") do args[#args + 1] = w end
+    assert.equal(".novapipe-src/build/novapipe", args[1])
+    assert.same({ "run", "all" }, { args[2], args[3] })
+    local help = H.novapipe({ "run", "all", "--help" })
+    for i = 4, #args do
+      if args[i]:match("^%-%-") then assert.matches(args[i]:gsub("%-", "%%-"), help.stdout) end
+    end
+    assert.equal("always()", upload["if"])
+    for _, p in ipairs({ "backend/test-results/", "backend/coverage_html/", "backend/security-reports/" }) do
+      assert.is_not_nil(upload.with.path:find(p, 1, true), p)
+    end
+  end)
+end)
