@@ -11,14 +11,17 @@ return np.pipeline {
     { "--durations", "show the N slowest tests at the end (default 5; 0: none)", arg = "N",
       convert = np.convert.non_negative_integer },
     { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
+    { "--coverage-report", "the whole coverage table on the console, not a line a tier" },
+    { "--list-reports", "list every file the run wrote, not only where they are" },
     { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH" },
   },
   stages = function(opts)
     return {
       np.analyze(),
-      np.tiers { junit = true, coverage = true, verbose = opts.verbose, parallel = opts.parallel },
+      np.tiers { junit = true, coverage = true, verbose = opts.verbose, parallel = opts.parallel,
+                 coverage_report = opts.coverage_report },
       np.security { report = true, advisories = opts.advisories, verbose = opts.verbose, parallel = opts.parallel },
-      np.written(),
+      np.written { all = opts.list_reports },
     }
   end,
 }

@@ -12,7 +12,8 @@ return np.pipeline {
     { "--integration", "the integration tier" },
     { "--tier", "a tier by name, e.g. one the project's novapipe.lua adds (repeatable)", arg = "NAME", count = "*" },
     { "--security", "only tests marked security, across the selected tiers" },
-    { "--coverage", "coverage per tier, then combined: HTML and a terminal report" },
+    { "--coverage", "coverage per tier, then combined: HTML, and a line a tier and the total on the console" },
+    { "--coverage-report", "with --coverage, the whole coverage table on the console" },
     { "--junit", "keep JUnit XML per tier in backend/test-results/" },
     { "--verbose -v", "stream pytest's own output, and show each failure's whole report" },
     { "--durations", "show the N slowest tests at the end (default 5; 0: none)", arg = "N",
@@ -50,6 +51,7 @@ return np.pipeline {
       only = only, coverage = opts.coverage, junit = opts.junit, verbose = opts.verbose,
       markers = opts.markers, filter = opts.filter, parallel = opts.parallel, failfast = opts.failfast,
       strict = opts.strict, security = opts.security, timeout = opts.timeout, keyword = opts.keyword, select = select,
+      coverage_report = opts.coverage_report,
     }
   end,
 }

@@ -217,9 +217,10 @@ def pytest_runtest_logreport(report):
             report.user_properties.append(("novapipe_outcome", "xpassed"))
         return
     previous = _outcome.get(nodeid)
-    if when == "teardown" and outcome == "error" and previous == "failed":
-        # pytest counts both: the call's failure and the teardown's error.
-        _also[nodeid] = "failed"
+    if when == "teardown" and outcome == "error" and previous not in (None, "error"):
+        # pytest counts both: the call's outcome (a failure, a pass, a
+        # skip) and the teardown's error.
+        _also[nodeid] = previous
     if previous is None or _RANK[outcome] > _RANK[previous]:
         _outcome[nodeid] = outcome
         if outcome in ("failed", "error") or (outcome == "skipped" and nodeid not in _failure):

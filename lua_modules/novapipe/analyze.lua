@@ -822,7 +822,8 @@ local function mark_arrays(report, json)
 end
 
 local function pct(summary, c)
-  return ("%d (%.1f%%)"):format(summary[c .. "_count"], summary[c .. "_percentage"])
+  local n = summary[c .. "_count"]
+  return ("%d file%s (%.1f%%)"):format(n, n == 1 and "" or "s", summary[c .. "_percentage"])
 end
 
 ---The stage that classifies a tree's test files and prints the summary
@@ -853,12 +854,14 @@ function M.stage(opts)
       -- What the console shows, as data: a title and lines (reporters
       -- render them, masked by the sink).
       local lines = {
-        ("Total tests: %d"):format(s.total_tests),
-        "Standalone tests: " .. pct(s, "standalone"),
-        "VENV tests: " .. pct(s, "venv"),
-        "Integration tests: " .. pct(s, "integration"),
-        "Security tests: " .. pct(s, "security"),
-        "Unknown tests: " .. pct(s, "unknown"),
+        -- files, not tests: analyze classifies files (the reference said
+        -- "tests"; its JSON key total_tests stays)
+        ("Total test files: %d"):format(s.total_tests),
+        "Standalone: " .. pct(s, "standalone"),
+        "VENV: " .. pct(s, "venv"),
+        "Integration: " .. pct(s, "integration"),
+        "Security: " .. pct(s, "security"),
+        "Unknown: " .. pct(s, "unknown"),
       }
       if opts.explain then
         for _, f in ipairs(files) do

@@ -29,7 +29,7 @@ M.FILE = "novapipe.lua"
 ---@field tests string the directory holding the tier directories
 ---@field python? string a Python (path or name) to try first
 ---@field results string where JUnit XML goes with --junit
----@field coverage {source: string[], html: string, data: string}
+---@field coverage {source: string[], html: string, data: string, omit_tests: boolean}
 ---@field database_url string DATABASE_URL for tiers without a database service
 ---@field tiers novapipe.Tier[]
 ---@field analyze novapipe.AnalyzeConfig
@@ -87,7 +87,7 @@ function M.defaults()
     tests = "backend/app/tests",
     python = nil,
     results = "backend/test-results",
-    coverage = { source = { "backend/app" }, html = "backend/coverage_html", data = "backend" },
+    coverage = { source = { "backend/app" }, html = "backend/coverage_html", data = "backend", omit_tests = true },
     database_url = "postgresql://postgres:postgres@localhost:5432/novamind_test",
     tiers = {
       { name = "standalone", dir = "standalone" },
@@ -137,7 +137,7 @@ local analyze_fields = { roots = "table", standalone_exceptions = "table", indic
 local tier_fields = {
   dir = "string", needs = "table", env = "table", services = "table", timeout = "number", after = "string",
 }
-local coverage_fields = { source = "table", html = "string", data = "string" }
+local coverage_fields = { source = "table", html = "string", data = "string", omit_tests = "boolean" }
 
 local function fail(fmt, ...)
   errors.usage(M.FILE .. ": " .. fmt, ...)

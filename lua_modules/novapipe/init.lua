@@ -63,14 +63,45 @@ function np.security(opts)
   return require("novapipe.security").stages(opts or {})
 end
 
----The stage that ends a pipeline by listing every report the run wrote.
+---The stage that ends a pipeline by saying where the reports the run wrote
+---are: the directories (with how many files each) and the main files
+---(combined coverage, the security report); with `all`, every file.
+---@param opts? {all?: boolean}
 ---@return novapipe.Stage
-function np.written()
+function np.written(opts)
+  opts = opts or {}
+  local MAIN = { ["coverage HTML, combined"] = "coverage", ["security report (HTML)"] = "security report",
+                 ["HTML report"] = "run report" }
   return pipeline.stage { name = "reports", run = function(ctx)
     local list = ctx.sink:list()
     local details = {}
-    for _, r in ipairs(list) do details[#details + 1] = ("%s  (%s)"):format(r.path, r.what) end
-    return { status = "passed", summary = ("%d written"):format(#list), details = details }
+    if opts.all then
+      for _, r in ipairs(list) do details[#details + 1] = ("%s  (%s)"):format(r.path, r.what) end
+      return { status = "passed", summary = ("%d written"):format(#list), details = details }
+    end
+    -- a few lines: the directories, with how many each holds, and the
+    -- main files; --list-reports (or the run record) has every one
+    local dirs, order = {}, {}
+    for _, r in ipairs(list) do
+      local dir = r.path:match("^(.*)/[^/]+$") or "."
+      if not dirs[dir] then
+        dirs[dir] = 0
+        order[#order + 1] = dir
+      end
+      dirs[dir] = dirs[dir] + 1
+      local main = MAIN[r.what]
+      if main then
+        local index = require("lfs").attributes(r.path, "mode") == "directory" and (r.path .. "/index.html") or r.path
+        details[#details + 1] = ("%s: %s"):format(main, index)
+      end
+    end
+    local where = {}
+    for _, d in ipairs(order) do where[#where + 1] = ("%s (%d)"):format(d, dirs[d]) end
+    if #list > 0 then
+      details[#details + 1] = "every file: --list-reports, or the reports of .novapipe/last-run.json"
+    end
+    return { status = "passed", details = details,
+             summary = #list > 0 and ("%d written, in %s"):format(#list, table.concat(where, ", ")) or "none written" }
   end }
 end
 

@@ -62,7 +62,7 @@ end
 function M.read(path, opts)
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local counts, problems, collection = M.zero(), {}, {}
+  local counts, problems, collection, seen = M.zero(), {}, {}, {}
   local cases = opts and opts.cases and {} or nil
   local case
   local parser = require("lxp").new({
@@ -83,8 +83,19 @@ function M.read(path, opts)
         local kind = classify(case)
         counts[kind] = counts[kind] + 1
         counts.tests = counts.tests + 1
+        -- A call that passed and a teardown that errored: one testcase with
+        -- an <error>, where pytest's own summary counts a pass and an error
+        -- (as novapipe's events do).
+        -- (A call that failed gets a testcase of its own for the
+        -- teardown's error: that one adds no pass.)
         local a = case.attrs
         local id = (a.classname and a.classname ~= "" and (a.classname .. "::") or "") .. (a.name or "?")
+        if kind == "errors" and not case.failure and not case.skipped and not seen[id]
+            and (case.error.message or ""):find("^failed on teardown") then
+          counts.passed = counts.passed + 1
+          counts.tests = counts.tests + 1
+        end
+        seen[id] = true
         if cases then
           cases[#cases + 1] = { file = a.file, classname = a.classname, name = a.name, outcome = kind,
                                 properties = case.plist }

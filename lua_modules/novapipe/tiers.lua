@@ -175,6 +175,22 @@ end
 -- makes, refusing a link there), then adopts it: coverage.py copies the
 -- tests' source into it, so it is masked like any report. Returns nil, or
 -- the reason it could not.
+-- coverage.py's --omit for the project's test files, unless the
+-- configuration keeps them (coverage.omit_tests = false), as pytest-cov
+-- users expect: the tests' own lines are not what is measured.
+local function omit_args(cfg)
+  if cfg.coverage.omit_tests == false then return {} end
+  return { "--omit=" .. cfg.tests .. "/*" }
+end
+
+-- The total a coverage HTML report shows on its index page, "84%".
+local function html_total(html)
+  local text = fs.read(html .. "/index.html")
+  return text and text:match('class="pc_cov">%s*([%d.]+%%)%s*<')
+end
+
+-- Writes and adopts a coverage HTML report; returns nil and the total it
+-- shows, or an error.
 local function coverage_html(session, ctx, data, html, what)
   local sink = ctx.sink
   -- coverage.py writes into html following links: what was there goes
@@ -183,15 +199,19 @@ local function coverage_html(session, ctx, data, html, what)
   if ok then ok, err = fs.rmtree(html) end
   if ok then ok, err = sink:dir(html) end
   if not ok then return "coverage HTML: " .. err end
-  local r, perr = process.run({ session.python, "-m", "coverage", "html", "-q", "--data-file=" .. data, "-d", html },
-    { stdin = "null" })
+  local argv = { session.python, "-m", "coverage", "html", "-q", "--data-file=" .. data, "-d", html }
+  for _, a in ipairs(omit_args(session.cfg)) do argv[#argv + 1] = a end
+  local r, perr = process.run(argv, { stdin = "null" })
   if not r then return "coverage html: " .. perr end
   if r.code ~= 0 then
     sink:adopt(html, what)
+    -- nothing measured besides the test files, which are left out
+    if last_words(r):find("No data to report", 1, true) then return nil, nil, true end
     return "coverage html failed: " .. last_words(r)
   end
   ok, err = sink:adopt(html, what)
   if not ok then return err end
+  return nil, html_total(html)
 end
 
 -- Runs one tier; returns a stage result.
@@ -369,10 +389,11 @@ local function run_tier(session, tier, ctx)
     session.coverage_files[#session.coverage_files + 1] = cov_file
     if opts.tier_html ~= false then
       local html = ("%s/%s_tests"):format(cfg.coverage.html, name)
-      local herr = coverage_html(session, ctx, cov_file, html, "coverage HTML, " .. name)
+      local herr, total, nothing = coverage_html(session, ctx, cov_file, html, "coverage HTML, " .. name)
       if herr then
         result.notes = { herr }
       end
+      session.tier_coverage[#session.tier_coverage + 1] = { name = tier.name, total = total or (nothing and "no code measured") }
     end
   end
   return result
@@ -385,8 +406,9 @@ local function run_coverage(session, ctx)
   if #session.coverage_files == 0 then return { status = "skipped", reason = "no coverage data from this run" } end
   local py = session.python
   local combined = M.combined_data(cfg, session.opts.label)
+  local argv
   os.remove(combined)
-  local argv = { py, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. combined }
+  argv = { py, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. combined }
   for _, f in ipairs(session.coverage_files) do argv[#argv + 1] = f end
   local r, err = process.run(argv, { stdin = "null" })
   if not r then return { status = "error", reason = "coverage combine: " .. err } end
@@ -394,15 +416,42 @@ local function run_coverage(session, ctx)
   local ok, aerr = sink:adopt(combined, "coverage data, " .. labelled(session.opts, "combined"), { kind = "bytes" })
   if not ok then return { status = "error", reason = aerr } end
   local html = cfg.coverage.html .. "/" .. labelled(session.opts, "combined")
-  local herr = coverage_html(session, ctx, combined, html, "coverage HTML, " .. labelled(session.opts, "combined"))
+  local herr, _, nothing = coverage_html(session, ctx, combined, html, "coverage HTML, " .. labelled(session.opts, "combined"))
   if herr then return { status = "error", reason = herr } end
-  r, err = process.run({ py, "-m", "coverage", "report", "--data-file=" .. combined }, { stdin = "null" })
+  if nothing then
+    return { status = "empty", summary = "no code measured",
+             reason = ("no code under %s ran besides the test files, which are left out (coverage.omit_tests)")
+               :format(table.concat(cfg.coverage.source, ", ")) }
+  end
+  argv = { py, "-m", "coverage", "report", "--data-file=" .. combined }
+  for _, a in ipairs(omit_args(cfg)) do argv[#argv + 1] = a end
+  r, err = process.run(argv, { stdin = "null" })
   if not r then return { status = "error", reason = "coverage report: " .. err } end
   local report = {}
   for line in (r.stdout or ""):gmatch("[^\n]+") do report[#report + 1] = line end
   local total = (report[#report] or ""):match("^TOTAL.-(%d+%%)%s*$")
-  return { status = "passed", summary = total and ("total " .. total .. ", HTML in " .. html) or ("HTML in " .. html),
-           details = report }
+  -- one line a tier, the whole table with --coverage-report
+  local details = {}
+  if session.opts.coverage_report then
+    details = report
+  else
+    local width = 5
+    for _, t in ipairs(session.tier_coverage) do width = math.max(width, #t.name) end
+    for _, t in ipairs(session.tier_coverage) do
+      details[#details + 1] = ("%-" .. width .. "s  %s"):format(t.name, t.total or "?")
+    end
+  end
+  local result = { status = "passed", summary = total and ("total " .. total .. ", HTML in " .. html) or ("HTML in " .. html),
+                   details = details, coverage = { total = total, tiers = session.tier_coverage } }
+  -- what did not run is not covered: said, not hidden in the total
+  local not_run = {}
+  for _, name in ipairs(session.in_group) do
+    if not session.ran_tier[name] then not_run[#not_run + 1] = name end
+  end
+  if #not_run > 0 then
+    result.notes = { ("covers only what ran: %s did not run"):format(table.concat(not_run, ", ")) }
+  end
+  return result
 end
 
 -- Creates the tests directory's missing tier directories, each with an
@@ -464,7 +513,7 @@ function M.stages(opts)
   end
   local gated = not (opts.only and #opts.only > 0)
 
-  local session = { cfg = cfg, opts = opts, coverage_files = {}, python = nil,
+  local session = { cfg = cfg, opts = opts, coverage_files = {}, python = nil, tier_coverage = {}, ran_tier = {}, in_group = {},
                     phi_filter = cfg.phi.enabled and require("novapipe.phi").filter(cfg.phi) or nil }
   local candidates = python.candidates(cfg.python)
   local required = python.require_env(needed_modules(opts))
@@ -551,6 +600,7 @@ function M.stages(opts)
         needs = {}
         for i, n in ipairs(tier.needs) do needs[i] = stage_name(opts, n) end
       end
+      session.in_group[#session.in_group + 1] = tier.name
       stages[#stages + 1] = pipeline.stage {
         name = stage_name(opts, tier.name),
         needs = needs,
@@ -558,6 +608,7 @@ function M.stages(opts)
           local err = prepare(ctx)
           if err then return { status = "error", reason = err } end
           local result = run_tier(session, tier, ctx)
+          session.ran_tier[tier.name] = result.status ~= "skipped" and result.status ~= "error"
           if tier == last then return nothing_ran(result) end
           session.ran = session.ran + (result.counts and result.counts.tests or 0)
           return result

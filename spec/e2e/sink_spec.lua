@@ -133,6 +133,8 @@ describe("the sink", function()
 
   it("masks the coverage HTML, which copies the tests' source, and every report novapipe writes", function()
     local root = project({
+      -- the tests' own lines measured, so their source is in the HTML
+      ["novapipe.lua"] = "return { coverage = { omit_tests = false } }\n",
       [TESTS .. "standalone/test_cov.py"] = ("import pytest\n@pytest.mark.parametrize('v', ['%s'])\n"
         .. "def test_value(v):\n    assert v\n"):format(SSN),
     })
@@ -262,7 +264,8 @@ describe("the sink", function()
   end)
 
   it("takes over .novapipe, the results and the coverage HTML directories another user made, in a real run", function()
-    local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n" })
+    local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n",
+                           ["novapipe.lua"] = "return { coverage = { omit_tests = false } }\n" })
     local dirs = { root .. "/.novapipe", root .. "/backend/test-results", root .. "/backend/coverage_html" }
     for _, d in ipairs(dirs) do
       assert(fs.mkdir_p(d, "0755"))

@@ -13,14 +13,25 @@ describe("pipelines/all.lua on the bundled example", function()
   after_each(function() H.rmrf(copy) end)
 
   it("passes every tier, the integration tier against PostgreSQL, with JUnit and coverage", function()
-    local r = H.novapipe({ "-C", copy, "--no-color", "run", "pipelines/all.lua" }, { env = { DATABASE_URL = false } })
+    H.rmrf(copy .. "/.novapipe") -- what runs in the example itself left
+    local r = H.novapipe({ "-C", copy, "--no-color", "run", "pipelines/all.lua", "--list-reports" },
+      { env = { DATABASE_URL = false } })
     assert.equal(0, r.code, r.stdout .. r.stderr)
     for _, tier in ipairs({ "standalone", "venv", "integration" }) do
       assert.matches("PASS%s+" .. tier .. "[^\n]*%d+ passed", r.stdout)
       assert.is_not_nil(lfs.attributes(copy .. "/backend/test-results/" .. tier .. "-results.xml"))
       assert.is_not_nil(lfs.attributes(copy .. "/backend/coverage_html/" .. tier .. "_tests/index.html"))
     end
-    assert.matches("PASS%s+coverage[^\n]*total %d+%%", r.stdout)
+    -- coverage: the total, then a line a tier (test files left out)
+    assert.matches("PASS%s+coverage[^\n]*total %d+%%, HTML in backend/coverage_html/combined\n"
+      .. "      standalone   %d+%%\n      venv         %d+%%\n      integration  %d+%%\n", r.stdout)
+    assert.is_nil(H.read(copy .. "/backend/coverage_html/combined/index.html"):find("backend/app/tests", 1, true))
+    -- each test counted once: the security tests ran in their tiers too
+    local counted = 0
+    for _, tier in ipairs({ "standalone", "venv", "integration" }) do
+      counted = counted + tonumber(r.stdout:match("\n  " .. tier .. "%s+PASS%s+[%d.]+s  (%d+) passed"))
+    end
+    assert.matches("\nTotal: " .. counted .. " tests: " .. counted .. " passed\n", r.stdout)
     assert.is_not_nil(lfs.attributes(copy .. "/backend/coverage_html/combined/index.html"))
     -- test_the_database_is_postgresql ran and passed in the integration tier
     local xml = H.read(copy .. "/backend/test-results/integration-results.xml")
@@ -55,5 +66,13 @@ describe("pipelines/all.lua on the bundled example", function()
     assert.matches("FAIL%s+standalone", r.stdout)
     assert.matches("SKIP%s+venv", r.stdout)
     assert.matches("SKIP%s+integration", r.stdout)
+    -- the coverage stage says what it does not cover
+    assert.matches("PASS%s+coverage[^\n]*\n%s+note: covers only what ran: venv, integration did not run\n"
+      .. "%s+standalone  %d+%%\n", r.stdout)
+    -- where the reports are, in a few lines
+    local reports = r.stdout:match("\nPASS%s+reports [^\n]*\n(.-)\n\nSummary")
+    assert.matches("^%s+coverage: backend/coverage_html/combined/index%.html\n%s+security report: "
+      .. "backend/security%-reports/security%-report%-[%d_]+%.html\n%s+every file: %-%-list%-reports", reports)
+    assert.matches("PASS%s+reports [^\n]*%d+ written, in [^\n]*backend/test%-results %(%d+%)", r.stdout)
   end)
 end)

@@ -80,7 +80,8 @@ describe("the daily loop", function()
 
   it("shows the slowest tests, as many as --durations asks, none with 0", function()
     local r = run({ "run_tests", "--standalone" })
-    assert.matches("\nSlowest 1 test\n%s+[%d.]+s  backend/app/tests/standalone/test_twin%.py::test_slow  %(standalone%)\n",
+    -- the sleeping test first (others may pass 5 ms on a loaded machine)
+    assert.matches("\nSlowest %d tests?\n%s+[%d.]+s  backend/app/tests/standalone/test_twin%.py::test_slow  %(standalone%)\n",
       r.stdout)
     r = run({ "run_tests", "--standalone", "--durations", "0" })
     assert.is_nil(r.stdout:find("Slowest", 1, true), r.stdout)
@@ -209,5 +210,16 @@ describe("pytest's habits", function()
     -- --tb=line reached pytest: the report is one line
     local failed = assert(rec.tests[#rec.tests].outcome == "failed" and rec.tests[#rec.tests] or rec.tests[1])
     assert.is_string(failed.longrepr)
+  end)
+end)
+
+describe("coverage on the console", function()
+  it("leaves the test files out, and says so plainly when nothing else ran", function()
+    local root = H.tree({ ["backend/app/tests/standalone/test_only.py"] = "def test_only():\n    pass\n" })
+    local r = H.novapipe({ "-C", root, "--no-color", "run", "run_tests", "--standalone", "--coverage" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("\nEMPTY coverage [%d.]+s  no code measured\n%s+no code under backend/app ran besides the test files, "
+      .. "which are left out %(coverage%.omit_tests%)\n", r.stdout)
+    H.rmrf(root)
   end)
 end)

@@ -12,9 +12,9 @@ local DUMP = [[
 local np = require "novapipe"
 return np.pipeline {
   description = "dump results",
-  options = { { "--junit", "junit" } },
+  options = { { "--junit", "junit" }, { "--parallel", "workers", arg = "N", convert = np.convert.positive_integer } },
   stages = function(o)
-    local stages = np.tiers { only = { "standalone" }, junit = o.junit }
+    local stages = np.tiers { only = { "standalone" }, junit = o.junit, parallel = o.parallel }
     local run = stages[1].run
     stages[1].run = function(ctx)
       local r = run(ctx)
@@ -119,6 +119,35 @@ describe("results", function()
     local xml = H.read(root .. "/backend/test-results/standalone-results.xml")
     local n = select(2, xml:gsub("<testcase ", ""))
     assert.equal(with.counts.tests, n)
+  end)
+
+  it("agree with pytest's JUnit XML on every outcome, also under --parallel 2", function()
+    local more = SUITE .. [[
+
+@pytest.mark.xfail(strict=True, reason="must fail")
+def test_strict_xpass():
+    pass
+
+@pytest.fixture
+def bad_teardown():
+    yield
+    raise RuntimeError("teardown went wrong")
+
+def test_fails_then_teardown_errors(bad_teardown):
+    assert False
+
+def test_teardown_errors(bad_teardown):
+    pass
+]]
+    local root = project({ [TESTS .. "test_all.py"] = more })
+    local serial = dump(root, { "--junit" })
+    -- as pytest counts them: "3 failed, 2 passed, 1 skipped, 1 xfailed, 1 xpassed, 3 errors"
+    assert.same({ tests = 11, passed = 2, failed = 3, errors = 3, skipped = 1, xfailed = 1, xpassed = 1 }, serial.counts)
+    assert.same({}, serial.notes)
+    local parallel, r = dump(root, { "--junit", "--parallel", "2" })
+    assert.equal(1, r.code, r.stderr)
+    assert.same(serial.counts, parallel.counts)
+    assert.same({}, parallel.notes) -- the JUnit XML's counts agree, or this would be a note
   end)
 
   it("ignore what a test writes on the events channel, with one note, never a traceback", function()

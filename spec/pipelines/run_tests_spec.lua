@@ -333,7 +333,14 @@ def test_plain(): pass
       assert.is_not_nil(lfs.attributes(root .. "/backend/test-results/standalone-results.xml"))
       assert.is_not_nil(lfs.attributes(root .. "/backend/coverage_html/standalone_tests/index.html"))
       assert.is_not_nil(lfs.attributes(root .. "/backend/coverage_html/combined/index.html"))
-      assert.matches("backend/app/code.py%s+4%s+1%s+75%%", r.stdout)
+      -- the total and a line a tier; the whole table with --coverage-report
+      assert.matches("PASS%s+coverage [^\n]*total 75%%, HTML in backend/coverage_html/combined\n%s+standalone  75%%\n",
+        r.stdout)
+      assert.is_nil(r.stdout:find("backend/app/code.py", 1, true))
+      local full = run(root, { "--standalone", "--coverage", "--coverage-report" })
+      assert.matches("backend/app/code.py%s+4%s+1%s+75%%", full.stdout)
+      -- the test files are not measured
+      assert.is_nil(full.stdout:find("test_a.py", 1, true), full.stdout)
       -- reports are owner-only: files 0600, directories 0700
       for _, f in ipairs({ "backend/test-results/standalone-results.xml", "backend/.coverage.standalone", "backend/.coverage",
                            "backend/coverage_html/combined/index.html", "backend/coverage_html/standalone_tests/index.html" }) do

@@ -26,7 +26,7 @@ M.MAX_LINE = 1048576
 ---@field markers string[] of "security", "hipaa"
 ---@field hipaa string[] the sections of @pytest.mark.hipaa
 ---@field collect? boolean a collection error or skip, not a test
----@field also? "failed" a call that failed before its teardown errored: pytest counts both
+---@field also? string the call's outcome when its teardown then errored (outcome "error"): pytest counts both
 
 -- Outcome names as events give them, and the count each goes to.
 local COUNT_OF = { passed = "passed", failed = "failed", error = "errors", skipped = "skipped",
@@ -61,7 +61,7 @@ local function test_of(ev, tier, cwd)
   local t = { id = id, tier = tier, outcome = o, file = str(ev.f, 4096), line = math.tointeger(ev.l),
               message = str(ev.m, 4096), location = relative(str(ev.at, 4096), cwd), longrepr = str(ev.r, 65536),
               markers = list_of_strings(ev.k), hipaa = list_of_strings(ev.h), collect = ev.collect == true,
-              also = ev.also == "failed" and "failed" or nil }
+              also = ev.also ~= "error" and COUNT_OF[ev.also] and ev.also or nil }
   if type(ev.d) == "table" then
     local d = {}
     for i, k in ipairs({ "setup", "call", "teardown" }) do

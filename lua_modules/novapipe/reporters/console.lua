@@ -108,23 +108,19 @@ function M:pipeline_end(_, outcome)
     width = math.max(width, #row.stage.name)
     any_counts = any_counts or row.result.counts ~= nil
   end
-  local total = junit.zero()
   for _, row in ipairs(self.rows) do
     local r = row.result
     local line = ("  %-" .. width .. "s  %s  %8s"):format(row.stage.name, badge(r.status), seconds(r.duration))
-    if r.counts then
-      junit.add(total, r.counts)
-      line = line .. "  " .. junit.describe(r.counts)
-    end
+    if r.counts then line = line .. "  " .. junit.describe(r.counts) end
     self.out(line)
   end
+  -- each test once, where it ran first (the security stages run tests
+  -- the tiers ran already)
+  local total = record.totals(self.rows)
   if any_counts then
     self.out(("Total: %d test%s: %s"):format(total.tests, total.tests == 1 and "" or "s", junit.describe(total)))
   end
-  local tests = {}
-  for _, row in ipairs(self.rows) do
-    for _, t in ipairs(row.result.tests or {}) do tests[#tests + 1] = t end
-  end
+  local tests = record.unique_tests(self.rows)
   self:slowest(tests)
   self:failures(tests)
   local verdict = ({ [0] = { "passed", "green" }, [1] = { "failed", "red" }, [2] = { "configuration error", "red" } })[outcome.exit]

@@ -64,11 +64,7 @@ function M.annotation(t, mask, workspace)
 end
 
 function M:pipeline_end()
-  local tests = {}
-  for _, row in ipairs(self.rows) do
-    for _, t in ipairs(row.result.tests or {}) do tests[#tests + 1] = t end
-  end
-  local list = record.problems(tests)
+  local list = record.problems(record.unique_tests(self.rows))
   for i = 1, math.min(#list, M.MAX) do self.sink:print(M.annotation(list[i], self.sink.mask, self.workspace)) end
   if #list > M.MAX then
     self.sink:print(("::warning title=novapipe::%d more failures not annotated (GitHub shows %d a step); "

@@ -4,7 +4,6 @@
 -- message, report and re-run command, the coverage total, the security
 -- report's Markdown when the run made one, and the files the run wrote.
 -- GitHub takes at most 1 MiB a step: what would pass it is cut, saying so.
-local junit = require "novapipe.junit"
 local lfs = require "lfs"
 local record = require "novapipe.run.record"
 
@@ -75,12 +74,10 @@ function M:pipeline_end(def, outcome)
     "| stage | status | time | passed | failed | errors | skipped | xfailed | xpassed | note |",
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   }
-  local total = junit.zero()
-  local tests, coverage = {}, nil
+  local total = record.totals(self.rows)
+  local tests, coverage = record.unique_tests(self.rows), nil
   for _, row in ipairs(self.rows) do
     local r, c = row.result, row.result.counts or {}
-    if r.counts then junit.add(total, r.counts) end
-    for _, t in ipairs(r.tests or {}) do tests[#tests + 1] = t end
     if row.stage.name:match("coverage$") and r.status == "passed" then
       coverage = (r.summary or ""):match("total (%d+%%)") or coverage
     end

@@ -79,8 +79,7 @@ end
 function M.build(info)
   local outcome = info.outcome
   local stages, tests = {}, {}
-  local totals = {}
-  for _, k in ipairs(COUNT_KEYS) do totals[k] = 0 end
+  local totals = M.totals(outcome.results or {})
   for _, row in ipairs(outcome.results or {}) do
     local r = row.result
     local s = { name = row.stage.name, status = r.status, reason = r.reason, summary = r.summary,
@@ -89,9 +88,6 @@ function M.build(info)
     for _, dep in ipairs(row.stage.needs or {}) do needs[#needs + 1] = type(dep) == "table" and dep.name or dep end
     if #needs > 0 then s.needs = needs end
     stages[#stages + 1] = s
-    if s.counts then
-      for _, k in ipairs(COUNT_KEYS) do totals[k] = totals[k] + s.counts[k] end
-    end
     for _, t in ipairs(r.tests or {}) do tests[#tests + 1] = test_of(t, row.stage.name, info.secret) end
   end
   local reports = {}
@@ -104,6 +100,53 @@ function M.build(info)
     started = utc(info.started), duration = outcome.duration, exit = outcome.exit,
     stages = json.array(stages), tests = json.array(tests), totals = totals, reports = json.array(reports),
   }
+end
+
+local COUNT_OF = { passed = "passed", failed = "failed", error = "errors", skipped = "skipped",
+                   xfailed = "xfailed", xpassed = "xpassed" }
+
+---The totals of a run's stages ({stage, result} rows), each test counted
+---once: a test that ran in two stages (a security test, in its tier and
+---in the security stages) counts where it ran first. A stage with counts
+---but no tests as data adds its counts.
+---@param rows {stage: table, result: table}[]
+---@return table counts
+function M.totals(rows)
+  local totals, seen = {}, {}
+  for _, k in ipairs(COUNT_KEYS) do totals[k] = 0 end
+  for _, row in ipairs(rows) do
+    local r = row.result
+    if r.tests and r.counts then
+      for _, t in ipairs(r.tests) do
+        if not seen[t.id] then
+          seen[t.id] = true
+          for _, o in ipairs({ t.outcome, t.also }) do
+            totals[COUNT_OF[o]] = totals[COUNT_OF[o]] + 1
+            totals.tests = totals.tests + 1
+          end
+        end
+      end
+    elseif r.counts then
+      for _, k in ipairs(COUNT_KEYS) do totals[k] = totals[k] + (r.counts[k] or 0) end
+    end
+  end
+  return totals
+end
+
+---The tests of a run's stages, each once (where it ran first).
+---@param rows {stage: table, result: table}[]
+---@return novapipe.TestResult[]
+function M.unique_tests(rows)
+  local out, seen = {}, {}
+  for _, row in ipairs(rows) do
+    for _, t in ipairs(row.result.tests or {}) do
+      if not seen[t.id] then
+        seen[t.id] = true
+        out[#out + 1] = t
+      end
+    end
+  end
+  return out
 end
 
 ---The failed and errored tests of a record (or of a run's results), in
