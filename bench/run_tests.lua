@@ -48,6 +48,10 @@ local cases = {
   { "novapipe run run_tests --standalone", { bin, "run", "run_tests", "--standalone" }, { NOVAPIPE_PYTHON = py } },
   { "python3 -m pytest <tier>", { py, "-m", "pytest", "-q", "backend/app/tests/standalone" } },
   { "novapipe ..., searching PATH for Python", { bin, "run", "run_tests", "--standalone" }, { NOVAPIPE_PYTHON = false } },
+  { "novapipe run run_tests --standalone --junit", { bin, "run", "run_tests", "--standalone", "--junit" },
+    { NOVAPIPE_PYTHON = py } },
+  { "python3 -m pytest --junitxml=FILE <tier>", { py, "-m", "pytest", "-q", "--junitxml=" .. root .. "/junit.xml",
+    "backend/app/tests/standalone" } },
 }
 if reference then
   cases[#cases + 1] = { "reference run_tests.py --standalone", { py, reference, "--standalone" },
@@ -64,10 +68,13 @@ local function median(xs)
   table.sort(xs)
   return xs[(#xs + 1) // 2]
 end
-local base = median(times[2])
+local base, junit_base = median(times[2]), median(times[5])
 for i, c in ipairs(cases) do
   local m = median(times[i])
-  print(("%-38s median %6.3fs  ratio to bare pytest %5.3f%s"):format(c[1], m, m / base,
-    i == 1 and "  (target <= 1.03)" or ""))
+  -- the --junit row is compared with pytest writing its JUnit XML
+  local junit = i == 4 or i == 5
+  local against = junit and junit_base or base
+  print(("%-44s median %6.3fs  ratio to bare pytest%s %5.3f%s"):format(c[1], m, junit and " --junitxml" or "",
+    m / against, (i == 1 or i == 4) and "  (target <= 1.03)" or ""))
 end
 if os.getenv("NOVAPIPE_BENCH_KEEP") then print("kept " .. root) else fs.rmtree(root) end

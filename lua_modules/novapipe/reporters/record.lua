@@ -2,7 +2,6 @@
 -- goes into .novapipe/runs/<start>-<pipeline>.json, the newest 20 kept, with
 -- .novapipe/last-run.json a copy of the newest, and into the file --json
 -- names. Through the run's sink: masked, atomic, owner-only, recorded.
-local json = require "novapipe.json"
 local lfs = require "lfs"
 local record = require "novapipe.run.record"
 local time = require "novapipe.time"
@@ -46,11 +45,13 @@ function M:pipeline_end(_, outcome)
   local addopts = os.getenv("PYTEST_ADDOPTS")
   local rec = record.build({ pipeline = ctx.name or "?", args = ctx.args, pytest_args = ctx.pytest_args,
                              pytest_addopts = addopts ~= "" and addopts or nil, secret = secret,
-                             started = self.started, outcome = outcome, reports = sink:list() })
+                             started = self.started, outcome = outcome, reports = sink:list(),
+                             mask = function(s) return sink:mask_lines(s) end })
   ctx.record = rec
-  local text = json.pretty(rec) .. "\n"
+  -- masked as it was built, each text once: written as it is
+  local text = record.encode(rec)
   local function put(path, what)
-    local ok, err = sink:write(path, text, what)
+    local ok, err = sink:write(path, text, what, { premasked = true })
     if not ok then sink:error(("novapipe: the run record was not written to %s: %s"):format(path, err)) end
     return ok
   end

@@ -58,14 +58,39 @@ local function counts_of(c)
 end
 
 -- A test as the record keeps it: what a person or a tool acts on.
-local function test_of(t, stage, secret)
+local function test_of(t, stage, secret, mask)
   local d = t.durations or {}
-  return {
-    id = t.id, key = secret and M.key(secret, t.id) or nil, tier = t.tier or stage, stage = stage, outcome = t.outcome, file = t.file, line = t.line,
+  return json.row {
+    id = mask(t.id), key = secret and M.key(secret, t.id) or nil, tier = mask(t.tier or stage), stage = mask(stage),
+    outcome = t.outcome, file = mask(t.file), line = t.line,
     duration = (d.setup or 0) + (d.call or 0) + (d.teardown or 0),
-    durations = t.durations, message = t.message, location = t.location, longrepr = t.longrepr,
-    markers = json.array(t.markers or {}), collect = t.collect or nil, also = t.also,
+    durations = t.durations, message = mask(t.message), location = mask(t.location), longrepr = mask(t.longrepr),
+    markers = t.markers and #t.markers > 0 and json.array(t.markers) or nil, collect = t.collect or nil, also = t.also,
   }
+end
+
+-- A masker that masks each distinct text once (a file's path comes back
+-- with every test in it); nil passes through. Without one, identity.
+local function memo(mask)
+  if not mask then return function(v) return v end end
+  local seen = {}
+  return function(v)
+    if v == nil then return nil end
+    local m = seen[v]
+    if m == nil then
+      m = mask(v)
+      seen[v] = m
+    end
+    return m
+  end
+end
+
+---The record as text: indented, keys sorted, a test a line. Every text in
+---it was masked by build (given the sink's masker).
+---@param rec table
+---@return string
+function M.encode(rec)
+  return json.pretty(rec) .. "\n"
 end
 
 -- The time as the record's name and its `started` field use it.
@@ -74,29 +99,37 @@ local function utc(t)
 end
 
 ---The record of a run.
----@param info {pipeline: string, args: string[], pytest_args?: string[], pytest_addopts?: string, started: number, outcome: table, reports?: {path: string, what: string}[], secret?: string}
+---Every text is masked with info.mask (a masker of several lines, the
+---sink's mask_lines), each distinct text once.
+---@param info {pipeline: string, args: string[], pytest_args?: string[], pytest_addopts?: string, started: number, outcome: table, reports?: {path: string, what: string}[], secret?: string, mask?: fun(s: string): string}
 ---@return table
 function M.build(info)
+  local mask = memo(info.mask)
   local outcome = info.outcome
   local stages, tests = {}, {}
   local totals = M.totals(outcome.results or {})
   for _, row in ipairs(outcome.results or {}) do
     local r = row.result
-    local s = { name = row.stage.name, status = r.status, reason = r.reason, summary = r.summary,
+    local s = { name = mask(row.stage.name), status = r.status, reason = mask(r.reason), summary = mask(r.summary),
                 duration = r.duration, counts = counts_of(r.counts), needs = nil }
     local needs = {}
-    for _, dep in ipairs(row.stage.needs or {}) do needs[#needs + 1] = type(dep) == "table" and dep.name or dep end
+    for _, dep in ipairs(row.stage.needs or {}) do needs[#needs + 1] = mask(type(dep) == "table" and dep.name or dep) end
     if #needs > 0 then s.needs = needs end
     stages[#stages + 1] = s
-    for _, t in ipairs(r.tests or {}) do tests[#tests + 1] = test_of(t, row.stage.name, info.secret) end
+    for _, t in ipairs(r.tests or {}) do tests[#tests + 1] = test_of(t, row.stage.name, info.secret, mask) end
   end
   local reports = {}
   for _, w in ipairs(info.reports or {}) do
-    reports[#reports + 1] = { path = w.path, what = w.what, sha256 = require("novapipe.audit").hash_report(w.path) }
+    reports[#reports + 1] = { path = mask(w.path), what = mask(w.what), sha256 = require("novapipe.audit").hash_report(w.path) }
+  end
+  local function each(list)
+    local out = {}
+    for i, a in ipairs(list or {}) do out[i] = mask(a) end
+    return json.array(out)
   end
   return {
-    schema = M.SCHEMA, pipeline = info.pipeline, args = json.array(info.args or {}),
-    pytest_args = json.array(info.pytest_args or {}), pytest_addopts = info.pytest_addopts,
+    schema = M.SCHEMA, pipeline = mask(info.pipeline), args = each(info.args),
+    pytest_args = each(info.pytest_args), pytest_addopts = mask(info.pytest_addopts),
     started = utc(info.started), duration = outcome.duration, exit = outcome.exit,
     stages = json.array(stages), tests = json.array(tests), totals = totals, reports = json.array(reports),
   }

@@ -119,7 +119,10 @@ end
 ---@param path string
 ---@param data string
 ---@param what? string what the file is, for the list of reports
----@param opts? {mode?: string, record?: boolean, markup?: boolean, raw?: boolean}
+---`raw` is for bytes that are not text (a secret, a digest); `premasked`
+---for text whose every value was masked with this sink's mask already (the
+---run record, masked value by value as it is built, not line by line again).
+---@param opts? {mode?: string, record?: boolean, markup?: boolean, raw?: boolean, premasked?: boolean}
 ---@return boolean|nil ok
 ---@return string? error
 function M:write(path, data, what, opts)
@@ -129,7 +132,8 @@ function M:write(path, data, what, opts)
     local ok, err = fs.mkdir_p(parent, "0700")
     if not ok then return nil, err end
   end
-  local text = opts.raw and data or opts.markup and phi.mask_markup(data, self.mask, self.find) or self:mask_lines(data)
+  local text = (opts.raw or opts.premasked) and data or opts.markup and phi.mask_markup(data, self.mask, self.find)
+    or self:mask_lines(data)
   local ok, err = raw.atomic_write(path, text, opts.mode or "0600")
   if not ok then return nil, err end
   if opts.record ~= false then self:record(path, what) end
