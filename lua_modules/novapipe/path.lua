@@ -15,4 +15,13 @@ function M.basename(path)
   return (path:match("([^/]*)$"))
 end
 
+---Whether a word typed where a path or a name may go (run_tests'
+---`--filter`) is meant as a path: it has a "/", ends in ".py", or names a
+---test in a file ("test_x.py::test_a"). Anything else is a name.
+---@param word string
+---@return boolean
+function M.looks_like_path(word)
+  return word:find("/", 1, true) ~= nil or word:find("%.py$") ~= nil or word:find("::", 1, true) ~= nil
+end
+
 return M

@@ -240,8 +240,10 @@ end
 function M.run(def, opts, ctx)
   local bus = ctx.bus or events.new()
   local started = time.now()
-  bus:emit("pipeline_start", def, opts)
+  -- Stages are built first: a mistake found while building them (a usage
+  -- error) is then the only line the run prints.
   local stages = flatten(require("novapipe.run.context").building(ctx, def.stages, opts, ctx) or {})
+  bus:emit("pipeline_start", def, opts)
   local by_name, results, order = {}, {}, {}
   for i, st in ipairs(stages) do
     if type(st) ~= "table" or type(st.run) ~= "function" then

@@ -505,6 +505,14 @@ function M.stages(opts)
       selected[name] = true
     end
   end
+  -- A --filter that looks like a path names a file: a typo in it is one
+  -- line here, before any tier or service starts, not a -k expression
+  -- that matches nothing.
+  local filter_file = opts.filter and (opts.filter:match("^(.-)::") or opts.filter)
+  if filter_file and require("novapipe.path").looks_like_path(opts.filter) and not lfs.attributes(filter_file) then
+    errors.usage("--filter %s: no such file or directory in %s (a name for pytest's -k has no '/', '.py' or '::')",
+      filter_file, lfs.currentdir())
+  end
   if opts.filter and filter_in_no_tier(cfg, opts.filter) then
     local dirs = {}
     for _, t in ipairs(cfg.tiers) do dirs[#dirs + 1] = cfg.tests .. "/" .. t.dir end
