@@ -26,6 +26,7 @@ return np.pipeline {
     { "--last-failed --lf", "run only the tests that failed or errored in the last run, each in its tier" },
     { "--failed-first --ff", "run every test, the last run's failures first" },
     { "--strict", "a tier with no tests collected fails" },
+    { "--allow-empty", "a --filter or --markers that selects no test in any tier passes (it fails otherwise)" },
     { "--timeout", "seconds per tier; then its whole process tree is ended", arg = "SECONDS", convert = np.convert.positive_number },
   },
   stages = function(opts, ctx)
@@ -50,8 +51,8 @@ return np.pipeline {
     return np.tiers {
       only = only, coverage = opts.coverage, junit = opts.junit, verbose = opts.verbose,
       markers = opts.markers, filter = opts.filter, parallel = opts.parallel, failfast = opts.failfast,
-      strict = opts.strict, security = opts.security, timeout = opts.timeout, keyword = opts.keyword, select = select,
-      coverage_report = opts.coverage_report,
+      strict = opts.strict, allow_empty = opts.allow_empty, security = opts.security, timeout = opts.timeout,
+      keyword = opts.keyword, select = select, coverage_report = opts.coverage_report,
     }
   end,
 }

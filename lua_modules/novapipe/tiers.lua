@@ -28,6 +28,7 @@ local M = {}
 ---@field parallel? integer pytest-xdist workers
 ---@field failfast? boolean stop at the first failure
 ---@field strict? boolean an empty tier fails
+---@field allow_empty? boolean a markers or filter selection that runs no test in any tier passes (it fails otherwise)
 ---@field security? boolean only tests marked security
 ---@field timeout? number seconds, for every tier (a tier's own timeout wins)
 ---@field label? string names this group of tier stages ("security/standalone") and its files, so two groups can share a pipeline
@@ -487,6 +488,16 @@ local function filter_in_no_tier(cfg, filter)
   return true
 end
 
+-- The selection the user typed, as they typed it ("--markers slow
+-- --filter x"), or nil without one. --markers comes first: the PHI masker
+-- reads a value in the context of the word before it.
+local function selection_words(opts)
+  local what = {}
+  if opts.markers then what[#what + 1] = "--markers " .. opts.markers end
+  if opts.filter then what[#what + 1] = "--filter " .. opts.filter end
+  return #what > 0 and table.concat(what, " ") or nil
+end
+
 ---The stages that run the configured tiers.
 ---@param opts novapipe.TierOpts
 ---@return novapipe.Stage[]
@@ -579,27 +590,7 @@ function M.stages(opts)
     return problem
   end
 
-  -- A selection the user typed (--filter, --markers) that ran no test in
-  -- any tier is not a pass: the last tier stage says so (exit 2).
-  local last
-  for _, tier in ipairs(cfg.tiers) do
-    if gated or selected[tier.name] then last = tier end
-  end
   session.ran = 0
-  local function nothing_ran(result)
-    session.ran = session.ran + (result.counts and result.counts.tests or 0)
-    local asked = opts.filter or opts.markers
-    if asked and session.ran == 0 and (result.status == "passed" or result.status == "empty" or result.status == "skipped") then
-      local what = {}
-      if opts.markers then what[#what + 1] = "--markers " .. opts.markers end
-      if opts.filter then what[#what + 1] = "--filter " .. opts.filter end
-      return { status = "error", duration = result.duration, counts = result.counts,
-               reason = ("%s selected no test in any tier: nothing was run (check the name, path or expression)")
-                 :format(table.concat(what, " ")) }
-    end
-    return result
-  end
-
   local stages = {}
   for _, tier in ipairs(cfg.tiers) do
     if gated or selected[tier.name] then
@@ -617,12 +608,33 @@ function M.stages(opts)
           if err then return { status = "error", reason = err } end
           local result = run_tier(session, tier, ctx)
           session.ran_tier[tier.name] = result.status ~= "skipped" and result.status ~= "error"
-          if tier == last then return nothing_ran(result) end
           session.ran = session.ran + (result.counts and result.counts.tests or 0)
           return result
         end,
       }
     end
+  end
+  local asked = selection_words(opts)
+  if asked then
+    -- A selection the user typed that runs no test in any tier is a
+    -- mistake, not a pass: a stage of its own says so (exit 1), unless
+    -- allow_empty. It needs every tier, so it judges only when they all
+    -- ran (a tier that failed or could not run says so itself).
+    local tier_stages = {}
+    for i, st in ipairs(stages) do tier_stages[i] = st.name end
+    stages[#stages + 1] = pipeline.stage { name = stage_name(opts, "selection"), needs = tier_stages,
+      run = function()
+        if session.ran > 0 then
+          return { status = "passed", summary = ("%d test%s selected by %s")
+            :format(session.ran, session.ran == 1 and "" or "s", asked) }
+        end
+        local said = ("%s selected no test in any tier"):format(asked)
+        if opts.allow_empty then
+          return { status = "empty", reason = said .. "; nothing ran (--allow-empty)" }
+        end
+        return { status = "failed",
+                 reason = said .. ": nothing ran (check the name, path or expression; --allow-empty accepts it)" }
+      end }
   end
   if opts.coverage then
     stages[#stages + 1] = pipeline.stage { name = stage_name(opts, "coverage"),

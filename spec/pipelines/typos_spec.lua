@@ -63,4 +63,57 @@ describe("typos fail loudly", function()
       assert.matches("PASS%s+standalone[^\n]*1 passed", r.stdout)
     end)
   end)
+
+  describe("a --filter or --markers that selects no test in any tier", function()
+    local function suite()
+      return project({
+        [TESTS .. "standalone/test_a.py"] = "def test_alpha(): pass\n",
+        [TESTS .. "venv/test_b.py"] = "def test_beta(): pass\n",
+        [TESTS .. "venv/test_empty.py"] = "# no tests yet\n",
+        ["pytest.ini"] = "[pytest]\nmarkers =\n  slow: slow\n",
+      })
+    end
+
+    for _, args in ipairs({ { "--filter", "no_such_test" }, { "--markers", "slow" },
+                            { "--filter", TESTS .. "venv/test_empty.py" } }) do
+      local said = table.concat(args, " ")
+      it(("fails with one line saying so and exit 1: %s"):format(said), function()
+        local r = run(suite(), args)
+        assert.equal(1, r.code, r.stdout .. r.stderr)
+        local _, n = r.stdout:gsub(said:gsub("%p", "%%%0") .. " selected no test in any tier", "")
+        assert.equal(1, n, r.stdout)
+        -- no tier is blamed for it: the tiers are as pytest left them
+        assert.is_nil(r.stdout:find("FAIL%s+standalone"), r.stdout)
+        assert.is_nil(r.stdout:find("FAIL%s+venv"), r.stdout)
+        assert.is_nil(r.stdout:find("FAIL%s+integration"), r.stdout)
+        assert.matches("FAIL%s+selection", r.stdout)
+        assert.matches("\nfailed in [%d.]+s\n$", r.stdout)
+      end)
+
+      it(("passes with --allow-empty, saying plainly that no test ran: %s"):format(said), function()
+        local a = { "--allow-empty" }
+        for _, x in ipairs(args) do a[#a + 1] = x end
+        local r = run(suite(), a)
+        assert.equal(0, r.code, r.stdout .. r.stderr)
+        assert.matches(said:gsub("%p", "%%%0") .. " selected no test in any tier", r.stdout)
+        assert.matches("\nno test ran in [%d.]+s\n$", r.stdout)
+        assert.is_nil(r.stdout:find("passed in", 1, true), r.stdout)
+      end)
+    end
+
+    it("passes when the selection ran a test somewhere, saying how many", function()
+      local r = run(suite(), { "--filter", "beta" })
+      assert.equal(0, r.code, r.stdout)
+      assert.matches("PASS%s+selection[^\n]*1 test selected by %-%-filter beta", r.stdout)
+      assert.matches("\npassed in [%d.]+s\n$", r.stdout)
+    end)
+
+    it("says nothing about the selection when a tier could not run", function()
+      local root = suite()
+      H.write(root .. "/pytest.ini", "[pytest]\naddopts = --no-such-pytest-option\n")
+      local r = run(root, { "--filter", "no_such_test" })
+      assert.equal(2, r.code, r.stdout)
+      assert.is_nil(r.stdout:find("selected no test", 1, true), r.stdout)
+    end)
+  end)
 end)

@@ -125,6 +125,8 @@ function M:pipeline_end(_, outcome)
   self:failures(tests)
   local verdict = ({ [0] = { "passed", "green" }, [1] = { "failed", "red" }, [2] = { "configuration error", "red" } })[outcome.exit]
     or { "exit " .. outcome.exit, "red" }
+  -- A run of tests in which no test ran did not pass anything: it says so.
+  if outcome.exit == 0 and any_counts and total.tests == 0 then verdict = { "no test ran", "yellow" } end
   self.out(("%s in %s"):format(term.style(verdict[1], verdict[2], "bold"), seconds(outcome.duration)))
 end
 
