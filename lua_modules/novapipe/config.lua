@@ -97,6 +97,15 @@ function M.defaults()
   }
 end
 
+---Whether a tier is one of the reference's three in its own directory
+---(standalone, venv, integration): the only tier directories novapipe
+---creates when they are missing. Any other tier's directory must exist.
+---@param tier novapipe.Tier
+---@return boolean
+function M.is_default_tier(tier)
+  return (tier.name == "standalone" or tier.name == "venv" or tier.name == "integration") and tier.dir == tier.name
+end
+
 -- Whether novapipe.services.<name> exists: the registry is the modules.
 local function service_exists(name)
   return type(name) == "string" and name:match("^%w[%w_]*$") ~= nil

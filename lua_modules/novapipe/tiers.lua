@@ -455,9 +455,11 @@ local function run_coverage(session, ctx)
   return result
 end
 
--- Creates the tests directory's missing tier directories, each with an
--- __init__.py (the reference's behaviour). The tests directory itself must
--- exist. Returns nil, or why it cannot.
+-- Creates the default tiers' missing directories (standalone, venv,
+-- integration), and gives each tier directory an __init__.py (the
+-- reference's behaviour). The tests directory itself must exist, and so
+-- must every other tier's directory (M.stages checks). Returns nil, or why
+-- it cannot.
 local function ensure_dirs(cfg, sink)
   if lfs.attributes(cfg.tests, "mode") ~= "directory" then
     return ("test directory %s does not exist in %s (run from the project root, use -C DIR, or set tests in %s)")
@@ -465,7 +467,7 @@ local function ensure_dirs(cfg, sink)
   end
   for _, tier in ipairs(cfg.tiers) do
     local dir = cfg.tests .. "/" .. tier.dir
-    if lfs.attributes(dir, "mode") ~= "directory" then
+    if lfs.attributes(dir, "mode") ~= "directory" and config.is_default_tier(tier) then
       local ok, err = fs.mkdir_p(dir, "0755")
       if not ok then return ("tier %s: %s"):format(tier.name, err) end
     end
@@ -529,6 +531,17 @@ function M.stages(opts)
     for _, t in ipairs(cfg.tiers) do dirs[#dirs + 1] = cfg.tests .. "/" .. t.dir end
     errors.usage("--filter %s is in no tier's directory (%s): name a test file or directory inside one",
       opts.filter, table.concat(dirs, ", "))
+  end
+  -- A tier directory that is not there is a typo in novapipe.lua, unless
+  -- it is one of the three novapipe creates: said before anything runs.
+  if lfs.attributes(cfg.tests, "mode") == "directory" then
+    for _, tier in ipairs(cfg.tiers) do
+      local dir = cfg.tests .. "/" .. tier.dir
+      if not config.is_default_tier(tier) and lfs.attributes(dir, "mode") ~= "directory" then
+        errors.usage("%s: tier '%s': its directory %s %s (create it, or correct the tier's dir)", config.FILE,
+          tier.name, dir, lfs.attributes(dir) and "is not a directory" or "does not exist")
+      end
+    end
   end
   local gated = not (opts.only and #opts.only > 0)
 

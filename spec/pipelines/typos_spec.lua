@@ -116,4 +116,32 @@ describe("typos fail loudly", function()
       assert.is_nil(r.stdout:find("selected no test", 1, true), r.stdout)
     end)
   end)
+
+  describe("a tier whose directory does not exist", function()
+    for _, case in ipairs({
+      { "added in novapipe.lua", "contract = { dir = 'contract', after = 'venv' }", "contract", "contract" },
+      { "moved by novapipe.lua", "venv = { dir = 'packages' }", "venv", "packages" },
+    }) do
+      it(("is a configuration error naming it, exit 2, when %s"):format(case[1]), function()
+        local root = project({ ["novapipe.lua"] = ("return { tiers = { %s } }\n"):format(case[2]),
+                               [TESTS .. "standalone/test_a.py"] = PASSING })
+        for _, args in ipairs({ {}, { "--tier", case[3] } }) do
+          local r = run(root, args)
+          assert.equal(2, r.code, r.stdout)
+          assert.equal("", r.stdout)
+          assert.equal(("novapipe: novapipe.lua: tier '%s': its directory %s%s does not exist "
+            .. "(create it, or correct the tier's dir)\n"):format(case[3], TESTS, case[4]), r.stderr)
+          assert.is_nil(fs.realpath(root .. "/" .. TESTS .. case[4]), "it was created")
+        end
+      end)
+    end
+
+    it("is created only for the three default tiers, with an __init__.py", function()
+      local root = project({ [TESTS .. "standalone/test_a.py"] = PASSING })
+      assert.equal(0, run(root).code)
+      for _, tier in ipairs({ "standalone", "venv", "integration" }) do
+        assert.truthy(fs.realpath(root .. "/" .. TESTS .. tier .. "/__init__.py"), tier)
+      end
+    end)
+  end)
 end)
