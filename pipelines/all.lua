@@ -13,7 +13,7 @@ return np.pipeline {
     { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
     { "--coverage-report", "the whole coverage table on the console, not a line a tier" },
     { "--list-reports", "list every file the run wrote, not only where they are" },
-    { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH" },
+    { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH", path = true },
   },
   stages = function(opts)
     return {

@@ -42,14 +42,16 @@ return np.pipeline {
     { "--analyze", "show the plan and change nothing (a dry run)" },
     { "--execute", "carry the plan out (or complete a migration that was interrupted)" },
     { "--undo", "restore the tree as it was before the last migration, byte for byte" },
-    { "--path", "the tests directory (default backend/app/tests)", arg = "DIR" },
+    { "--path", "the tests directory (default backend/app/tests)", arg = "DIR", path = true },
     { "--layout", "keep sub-paths under the tier (keep) or move files straight into it where no collision arises (flatten)",
       arg = "HOW", choices = { "keep", "flatten" }, default = "keep" },
     { "--unknown-to", "the tier for files analyze calls unknown", arg = "TIER", default = "venv" },
     { "--no-git", "move with rename even inside a git work tree (default: git mv, so history follows)" },
     { "--verify-run", "also run the moved tests before and after, and roll back when an outcome changed" },
-    { "--output", "write the plan and the outcome as JSON", arg = "FILE" },
+    { "--output", "write the plan and the outcome as JSON", arg = "FILE", path = true },
   },
+  -- A dry run (or none of --analyze, --execute, --undo) only reads.
+  read_only = function(opts) return not (opts.execute or opts.undo or opts.output) end,
   stages = function(opts, ctx)
     local cfg = ctx.config
     local root = (opts.path or cfg.tests):gsub("/+$", "")
@@ -60,7 +62,9 @@ return np.pipeline {
         return { status = "failed", reason = "nothing to do: give --analyze (a dry run), --execute or --undo" }
       end } }
     end
-    if not opts.undo and lfs.attributes(root, "mode") ~= "directory" then
+    if not opts.undo and not opts.path then
+      require("novapipe.run.project").require_tests(cfg, ctx.project)
+    elseif not opts.undo and lfs.attributes(root, "mode") ~= "directory" then
       errors.usage("--path %s: no such directory", root)
     end
     return { np.stage { name = "migrate", run = function()

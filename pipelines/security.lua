@@ -9,9 +9,10 @@ return np.pipeline {
   description = "Security tests across the tiers, PHI audit, dependency scan and the HIPAA compliance report",
   options = {
     { "--report", "write the reports: PHI audit, dependency scan, security-code coverage, combined HTML/JSON/Markdown" },
-    { "--output-dir", "where reports go (default backend/security-reports)", arg = "DIR" },
+    { "--output-dir", "where reports go (default backend/security-reports)", arg = "DIR", path = true },
     { "--format", "report formats: html, json, md (repeatable or comma-separated; default all)", arg = "FMT", count = "*" },
-    { "--advisories", "OSV advisories to check pinned dependencies against: a directory or a .zip", arg = "PATH" },
+    { "--advisories", "OSV advisories to check pinned dependencies against: a directory or a .zip", arg = "PATH",
+      path = true },
     { "--verbose -v", "stream pytest's own output" },
     { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
   },

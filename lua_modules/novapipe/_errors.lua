@@ -15,6 +15,15 @@ function M.usage(fmt, ...)
   error(setmetatable({ kind = "usage", message = fmt:format(...), exit = M.EXIT.usage }, Error), 0)
 end
 
+---Raises the usage error of a run outside any project (exit 2, one line):
+---such a run leaves nothing in the directory, not even the .novapipe/ an
+---audit entry would need.
+---@param fmt string
+---@param ... any
+function M.outside(fmt, ...)
+  error(setmetatable({ kind = "usage", outside = true, message = fmt:format(...), exit = M.EXIT.usage }, Error), 0)
+end
+
 ---@param e any
 ---@return boolean
 function M.is_usage(e)

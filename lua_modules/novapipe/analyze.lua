@@ -838,7 +838,9 @@ function M.stage(opts)
   local pytest_config = require "novapipe.pytest_config"
   local cfg = opts.config or require("novapipe.run.context").config()
   local root = (opts.path or cfg.tests):gsub("/+$", "")
-  if lfs.attributes(root, "mode") ~= "directory" then
+  if not opts.path then
+    require("novapipe.run.project").require_tests(cfg, require("novapipe.run.context").project())
+  elseif lfs.attributes(root, "mode") ~= "directory" then
     errors.usage("--path %s: %s", root, lfs.attributes(root) and "not a directory" or "no such directory")
   end
   return pipeline.stage {

@@ -44,12 +44,18 @@ local function is_file(path)
 end
 
 ---Where a pipeline named on the command line lives. A path is taken as it
----is, or else relative to novapipe's own files; a name is looked up in the
+---is (relative to where novapipe started, then to the project root), or
+---else relative to novapipe's own files; a name is looked up in the
 ---project's pipelines/ and then in novapipe's.
 ---@param name string
+---@param project? novapipe.Project
 ---@return string path
-function M.resolve(name)
+function M.resolve(name, project)
   if name:find("/", 1, true) or name:match("%.lua$") then
+    if project and project.start ~= project.root and not name:find("^/") then
+      local typed = require("novapipe.path").normalize(project.start .. "/" .. name)
+      if is_file(typed) then return typed end
+    end
     if is_file(name) then return name end
     local bundled = host.root .. "/" .. name
     if not name:find("^/") and is_file(bundled) then return bundled end
@@ -89,6 +95,7 @@ function M.available()
 end
 
 local function cmd_list()
+  require("novapipe.run.project").enter()
   local list = M.available()
   local width = 4
   for _, p in ipairs(list) do width = math.max(width, #p.name) end
@@ -113,11 +120,19 @@ local function masked_args(sink, args)
 end
 
 -- Appends the run to the project's audit log (see novapipe.audit), also
--- for a run refused before it started. A log that cannot be written is
--- said on stderr; the run's own exit stands.
-local function record_run(ctx, args, exit, outcome)
+-- for a run refused before it started. A run refused because it is outside
+-- any project, and a read-only run (the pipeline's read_only: analyze
+-- without --report), leave nothing behind: their entry goes only into a
+-- log whose directory exists, never into a new .novapipe/. A log that
+-- cannot be written is said on stderr; the run's own exit stands.
+local function record_run(ctx, args, exit, outcome, failure)
   local cfg = ctx.config
   if not cfg.audit.enabled then return end
+  local leaves_nothing = (type(failure) == "table" and failure.outside)
+    or (ctx.def and ctx.opts and pipeline().read_only(ctx.def, ctx.opts))
+  if leaves_nothing and lfs.attributes(require("novapipe.path").dirname(cfg.audit.log), "mode") ~= "directory" then
+    return
+  end
   local stages = {}
   for _, row in ipairs(outcome and outcome.results or {}) do
     stages[#stages + 1] = { name = row.stage.name, status = row.result.status }
@@ -132,8 +147,9 @@ local function record_run(ctx, args, exit, outcome)
 end
 
 local function cmd_audit(args)
-  local ctx = require("novapipe.run.context").new()
-  local log = args.log or ctx.config.audit.log
+  local project = require("novapipe.run.project").enter()
+  local ctx = require("novapipe.run.context").new({ project = project })
+  local log = args.log and require("novapipe.path").rebase(args.log, project.start, project.root) or ctx.config.audit.log
   local audit = require("novapipe.audit")
   if args.audit_command == "init" then
     local ok, err = audit.init(log)
@@ -177,10 +193,14 @@ local function run_pipeline(args, holder)
   pcall(require("novapipe.tmp").sweep)
   local ctx
   local done, outcome = xpcall(function()
-    ctx = context.new({ name = args.pipeline, args = args.args })
+    -- The project: here, or the nearest directory above with novapipe.lua
+    -- or the tests directory (novapipe.run.project), which becomes the
+    -- current directory.
+    local project = require("novapipe.run.project").enter()
+    ctx = context.new({ name = args.pipeline, args = args.args, project = project })
     holder.sink = ctx.sink
     local p = pipeline()
-    ctx.path = M.resolve(args.pipeline)
+    ctx.path = M.resolve(args.pipeline, project)
     ctx.def = p.load(ctx.path)
     -- `--` ends novapipe's options: what follows goes to every pytest run
     local own, rest = {}, nil
@@ -192,6 +212,7 @@ local function run_pipeline(args, holder)
     ctx.pytest_args = rest or {}
     local opts = p.parse(ctx.def, args.pipeline, own, function(s) ctx.sink:print((s:gsub("\n$", ""))) end)
     if not opts then return nil end
+    ctx.opts = p.rebase_paths(ctx.def, opts, project.start, project.root)
     ctx.outputs = { json = opts.json, html = opts.html or ctx.def.html }
     local reporters = { "record", "github", "console" }
     local step_summary = os.getenv("GITHUB_STEP_SUMMARY")
@@ -208,7 +229,7 @@ local function run_pipeline(args, holder)
   if done then exit = outcome.exit
   elseif errors.is_interrupt(outcome) or proc.interrupted() then exit = errors.EXIT.interrupted
   else exit = errors.EXIT.usage end
-  local recorded, err = pcall(record_run, ctx, args, exit, done and outcome or nil)
+  local recorded, err = pcall(record_run, ctx, args, exit, done and outcome or nil, not done and outcome or nil)
   if not recorded then ctx.sink:error("novapipe: audit log not written: " .. message_of(err)) end
   if done then return exit end
   if errors.is_interrupt(outcome) then error(outcome, 0) end

@@ -9,6 +9,7 @@ np.pipeline = pipeline.pipeline
 np.stage = pipeline.stage
 np.process = require "novapipe.process"
 np.json = require "novapipe.json"
+np.path = require "novapipe.path"
 np.version = require("novapipe.host").version
 
 -- Converters for options (the `convert` of np.pipeline's options): a value

@@ -16,6 +16,7 @@ local PIPELINE = {}
 ---@field convert? fun(s: string): any
 ---@field choices? string[]
 ---@field count? string|integer how often it may appear ("*" for a list)
+---@field path? boolean|fun(value: string): boolean the value is a path (or, a function: is one when it says so), typed relative to where novapipe started; rebased when novapipe works from a project root found above
 
 ---@class novapipe.Stage
 ---@field name string
@@ -33,8 +34,10 @@ local PIPELINE = {}
 ---@field description string
 ---@field options? novapipe.Option[]
 ---@field stages fun(opts: table, ctx: table): novapipe.Stage[]
+---@field read_only? boolean|fun(opts: table): boolean the run writes nothing (analyze without --report): it creates no .novapipe/ for its audit entry, and appends one only to a log that exists
 
-local option_keys = { [1] = true, [2] = true, arg = true, default = true, convert = true, choices = true, count = true }
+local option_keys = { [1] = true, [2] = true, arg = true, default = true, convert = true, choices = true, count = true,
+                      path = true }
 
 ---Options every pipeline has, after its own: where the run's record and
 ---its HTML page go besides .novapipe/ (the record reporter and the html
@@ -58,6 +61,12 @@ function M.pipeline(def)
     for k in pairs(o) do
       if not option_keys[k] then error(("pipeline: option %s has an unknown key '%s'"):format(o[1], tostring(k)), 2) end
     end
+    if o.path ~= nil and type(o.path) ~= "boolean" and type(o.path) ~= "function" then
+      error(("pipeline: option %s: path must be true or a function(value)"):format(o[1]), 2)
+    end
+  end
+  if def.read_only ~= nil and type(def.read_only) ~= "boolean" and type(def.read_only) ~= "function" then
+    error("pipeline: read_only must be a boolean or a function(opts)", 2)
   end
   local names = {}
   for _, o in ipairs(def.options or {}) do
@@ -197,6 +206,45 @@ function M.parse(def, name, args, print_fn)
   end
   opts.help = nil
   return opts
+end
+
+---Rebases the values of options declared `path` from the directory the
+---user typed them in to the project root novapipe works from (see
+---novapipe.path.rebase). Changes opts in place and returns it.
+---@param def novapipe.Pipeline
+---@param opts table parsed options
+---@param from string where novapipe was started (absolute)
+---@param root string the project root (absolute)
+---@return table opts
+function M.rebase_paths(def, opts, from, root)
+  if from == root then return opts end
+  local rebase = require("novapipe.path").rebase
+  for _, o in ipairs(def.options or {}) do
+    local key = target_of(o)
+    local function one(v)
+      if type(v) ~= "string" then return v end
+      if o.path == true or (type(o.path) == "function" and o.path(v)) then return rebase(v, from, root) end
+      return v
+    end
+    if o.path and key and opts[key] ~= nil then
+      if type(opts[key]) == "table" then
+        for i, v in ipairs(opts[key]) do opts[key][i] = one(v) end
+      else
+        opts[key] = one(opts[key])
+      end
+    end
+  end
+  return opts
+end
+
+---Whether a run of def with opts writes nothing (its `read_only`).
+---@param def novapipe.Pipeline
+---@param opts table
+---@return boolean
+function M.read_only(def, opts)
+  local ro = def.read_only
+  if type(ro) == "function" then return ro(opts) == true end
+  return ro == true
 end
 
 local function name_of(dep)

@@ -504,7 +504,11 @@ end
 ---@param opts novapipe.TierOpts
 ---@return novapipe.Stage[]
 function M.stages(opts)
-  local cfg = opts.config or require("novapipe.run.context").config()
+  local context = require "novapipe.run.context"
+  local cfg = opts.config or context.config()
+  -- No tests directory: one line, before anything runs (outside any
+  -- project, what novapipe looked for).
+  require("novapipe.run.project").require_tests(cfg, context.project())
   local selected = {}
   if opts.only and #opts.only > 0 then
     local known = {}

@@ -91,14 +91,15 @@ describe("novapipe run run_tests", function()
       assert.matches("tier 'integration' asks for service 'mongodb'; novapipe provides: postgresql, redis", r.stderr)
     end)
 
-    it("when the tests directory does not exist", function()
+    it("when the tests directory novapipe.lua names does not exist", function()
       local root = H.tmpdir()
       roots[#roots + 1] = root
+      H.write(root .. "/novapipe.lua", "return { tests = 'tests' }\n")
       local r = run(root)
       assert.equal(2, r.code)
-      -- a stage error: one line, and the summary still shown
-      assert.matches("test directory backend/app/tests does not exist", r.stdout)
-      assert.matches("Summary", r.stdout)
+      assert.equal("", r.stdout)
+      assert.matches("^novapipe: test directory tests does not exist in [^\n]* %(create it, or set tests in novapipe.lua%)\n$",
+        r.stderr)
     end)
 
     it("when the project asks for PostgreSQL and it is not installed, naming the package", function()

@@ -144,4 +144,87 @@ describe("typos fail loudly", function()
       end
     end)
   end)
+
+  describe("a run outside a project", function()
+    local lfs = require "lfs"
+
+    -- novapipe started in dir (no -C), as a user types it there.
+    local function novapipe_in(dir, args)
+      local argv = { "--no-color" }
+      for _, a in ipairs(args) do argv[#argv + 1] = a end
+      return H.novapipe(argv, { cwd = dir })
+    end
+
+    local function clinic()
+      return project({
+        ["novapipe.lua"] = "return { tiers = { integration = { timeout = 300 } } }\n",
+        [TESTS .. "standalone/test_a.py"] = "def test_alpha(): pass\n",
+        [TESTS .. "standalone/test_b.py"] = "def test_beta(): pass\n",
+      })
+    end
+
+    it("finds the project's novapipe.lua above, as git finds .git, and works from there", function()
+      local root = clinic()
+      local sub = root .. "/" .. TESTS .. "standalone"
+      local r = novapipe_in(sub, { "run", "run_tests", "--standalone" })
+      assert.equal(0, r.code, r.stdout .. r.stderr)
+      assert.matches("PASS%s+standalone[^\n]*2 passed", r.stdout)
+      assert.equal("", r.stderr)
+      assert.is_nil(lfs.attributes(sub .. "/.novapipe"), "a .novapipe/ where it started")
+      assert.truthy(lfs.attributes(root .. "/.novapipe/audit.log"))
+    end)
+
+    it("takes the paths typed there as relative to where it started", function()
+      local root = clinic()
+      local r = novapipe_in(root .. "/" .. TESTS .. "standalone", { "run", "run_tests", "--filter", "test_b.py" })
+      assert.equal(0, r.code, r.stdout .. r.stderr)
+      assert.matches("1 test selected by %-%-filter " .. (TESTS .. "standalone/test_b.py"):gsub("%p", "%%%0"), r.stdout)
+      r = novapipe_in(root .. "/backend", { "run", "analyze", "--path", "app/tests/standalone", "--report",
+                                            "--output", "report.json" })
+      assert.equal(0, r.code, r.stdout .. r.stderr)
+      assert.truthy(lfs.attributes(root .. "/backend/report.json"))
+      assert.matches("Total tests: 2", r.stdout)
+    end)
+
+    it("does not run a novapipe.lua above that is not yours", function()
+      local root = clinic()
+      assert(require("novapipe.process").run({ "chown", "nobody", root .. "/novapipe.lua" }))
+      local r = novapipe_in(root .. "/backend", { "run", "run_tests" })
+      assert.equal(2, r.code)
+      assert.equal(("novapipe: %s/novapipe.lua, found above %s/backend, belongs to another user; novapipe does "
+        .. "not work from it (run in your project, or use -C DIR)\n"):format(root, root), r.stderr)
+      assert.equal("", r.stdout)
+    end)
+
+    it("finding none, is one line naming what it looked for, and leaves nothing behind", function()
+      local dir = keep(H.tmpdir())
+      for _, args in ipairs({ { "run", "all" }, { "run", "run_tests" }, { "run", "analyze" },
+                              { "run", "migrate", "--analyze" }, { "run", "security", "--report" } }) do
+        local r = novapipe_in(dir, args)
+        assert.equal(2, r.code, table.concat(args, " "))
+        assert.equal(("novapipe: no project here: neither %s nor any directory above it has a novapipe.lua or a "
+          .. "backend/app/tests directory (run novapipe in your project, or use -C DIR)\n"):format(dir), r.stderr)
+        assert.equal("", r.stdout)
+        assert.same({}, fs.walk(dir, { dirs = true }), table.concat(args, " "))
+      end
+    end)
+
+    it("read-only commands create no .novapipe/; a run that writes one does", function()
+      local root = clinic()
+      for _, args in ipairs({ { "run", "analyze" }, { "run", "analyze", "--explain" }, { "list" }, { "--help" },
+                              { "run", "analyze", "--help" }, { "run", "migrate", "--analyze" } }) do
+        local r = novapipe_in(root, args)
+        assert.equal(0, r.code, table.concat(args, " ") .. r.stdout .. r.stderr)
+        assert.is_nil(lfs.attributes(root .. "/.novapipe"), table.concat(args, " "))
+      end
+      assert.equal(0, novapipe_in(root, { "run", "analyze", "--report" }).code)
+      local log = root .. "/.novapipe/audit.log"
+      local _, before = H.read(log):gsub("\n", "")
+      assert.equal(1, before)
+      -- once the project keeps a log, a read-only run is recorded in it
+      assert.equal(0, novapipe_in(root, { "run", "analyze" }).code)
+      local _, after = H.read(log):gsub("\n", "")
+      assert.equal(2, after)
+    end)
+  end)
 end)

@@ -18,6 +18,8 @@ local M = {}
 ---@field args string[] the pipeline's arguments
 ---@field pytest_args? string[] what follows `--`, for every pytest run
 ---@field outputs? {json?: string, html?: string} where --json and --html asked the run's record and page to go
+---@field project? novapipe.Project where the project was found (novapipe.run.project)
+---@field opts? table the pipeline's parsed options
 
 -- The context whose pipeline is building its stages, for library
 -- functions a pipeline calls without passing it (np.tiers, np.analyze).
@@ -26,7 +28,7 @@ local building = nil
 
 ---A new context. Loads the configuration (a configuration error raises a
 ---usage error); with `cfg` given, uses it as it is.
----@param info? {name?: string, path?: string, def?: table, args?: string[], config?: novapipe.Config, out?: fun(line: string), err?: fun(line: string)}
+---@param info? {name?: string, path?: string, def?: table, args?: string[], config?: novapipe.Config, project?: novapipe.Project, out?: fun(line: string), err?: fun(line: string)}
 ---@return novapipe.Context
 function M.new(info)
   info = info or {}
@@ -35,7 +37,7 @@ function M.new(info)
     config = cfg,
     bus = events.new(),
     sink = sink.new({ phi = cfg.phi, out = info.out, err = info.err }),
-    name = info.name, path = info.path, def = info.def, args = info.args or {},
+    name = info.name, path = info.path, def = info.def, args = info.args or {}, project = info.project,
   }
 end
 
@@ -63,6 +65,13 @@ function M.building(ctx, fn, ...)
   building = before
   if not res[1] then error(res[2], 0) end
   return table.unpack(res, 2, res.n)
+end
+
+---The project of the context being built (novapipe.run.project), or nil
+---outside a run.
+---@return novapipe.Project|nil
+function M.project()
+  return building and building.project
 end
 
 ---The configuration of the context being built, else loaded now (a
