@@ -558,10 +558,10 @@ function M.stages(opts)
   -- needs (the bootstrap says, see novapipe.python); remembers it.
   function session.run_pytest(args, spawn_opts, sink)
     spawn_opts.env.NOVAPIPE_REQUIRE = required
-    local lacks
+    local lacks, closest, kind
     for i, c in ipairs(candidates) do
       if c.exe then
-        local saw_missing
+        local saw_missing, saw_kind
         local out = spawn_opts.stdout
         local o = {}
         for key, v in pairs(spawn_opts) do o[key] = v end
@@ -572,7 +572,9 @@ function M.stages(opts)
           local m = line:match(missing_line)
           if m then
             saw_missing = {}
-            for name in m:gmatch("%S+") do saw_missing[#saw_missing + 1] = name end
+            for name in m:gmatch("%S+") do
+              if saw_kind then saw_missing[#saw_missing + 1] = name else saw_kind = name end
+            end
           elseif type(out) == "function" then
             out(line)
           else
@@ -588,11 +590,11 @@ function M.stages(opts)
           table.insert(candidates, 1, c)
           return r, nil, c.exe
         end
-        if not lacks or #saw_missing < #lacks then lacks = saw_missing end
+        if not lacks or #saw_missing < #lacks then lacks, closest, kind = saw_missing, c, saw_kind end
       end
     end
     local explicit = candidates[1] and candidates[1].source and candidates[1] or nil
-    return nil, python.not_found(explicit, lacks)
+    return nil, python.not_found(explicit or closest, lacks, kind)
   end
 
   -- The first tier stage to run checks the tree once for all of them, and

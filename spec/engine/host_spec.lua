@@ -328,6 +328,16 @@ describe("novapipe.python", function()
       .. "apt-get install python3-novapipe-no-such-module (or set NOVAPIPE_PYTHON)", err)
   end)
 
+  it("advises pip, run by that Python, for a virtualenv's", function()
+    local dir = H.tmpdir()
+    assert.equal(0, require("novapipe.process").run({ "/usr/bin/python3", "-m", "venv", "--without-pip", dir .. "/v" }).code)
+    local py, err = python.find({ "pytest", "tomllib" }, dir .. "/v/bin/python3")
+    assert.is_nil(py)
+    assert.equal(("python in novapipe.lua names %s/v/bin/python3, which cannot import pytest (a virtualenv); "
+      .. "install it with: %s/v/bin/python3 -m pip install pytest, or choose another Python"):format(dir, dir), err)
+    H.rmrf(dir)
+  end)
+
   it("tries only the Python named explicitly, and says what it lacks", function()
     local dir = H.tmpdir()
     -- A real Python without site-packages: no pytest.
@@ -335,8 +345,8 @@ describe("novapipe.python", function()
     assert(require("novapipe.fs").chmod(dir .. "/python", "0755"))
     local py, err = python.find({ "pytest" }, dir .. "/python")
     assert.is_nil(py)
-    assert.equal(("python in novapipe.lua names %s/python, which cannot import pytest; install python3-pytest "
-      .. "for it, or choose another Python"):format(dir), err)
+    assert.equal(("python in novapipe.lua names %s/python, which cannot import pytest; install it with: "
+      .. "apt-get install python3-pytest, or choose another Python"):format(dir), err)
     py, err = python.find({ "pytest" }, dir .. "/nothing-here")
     assert.is_nil(py)
     assert.matches("is not a Python that runs", err)

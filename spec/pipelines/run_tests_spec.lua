@@ -119,7 +119,7 @@ describe("novapipe run run_tests", function()
       assert(fs.chmod(root .. "/python", "0755"))
       local r = run(root, {}, { env = { NOVAPIPE_PYTHON = root .. "/python" } })
       assert.equal(2, r.code)
-      assert.matches("cannot import pytest; install python3%-pytest", r.stdout)
+      assert.matches("cannot import pytest; install it with: apt%-get install python3%-pytest", r.stdout)
     end)
   end)
 

@@ -227,4 +227,59 @@ describe("typos fail loudly", function()
       assert.equal(2, after)
     end)
   end)
+
+  describe("a Python without pytest", function()
+    local process = require "novapipe.process"
+
+    -- An executable script at root/rel that runs Debian's python3 without
+    -- its site packages (so without pytest).
+    local function python_without_pytest(root, rel)
+      local path = root .. "/" .. rel
+      assert(fs.mkdir_p(path:match("^(.*)/"), "0755"))
+      H.write(path, "#!/bin/sh\nexec /usr/bin/python3 -S \"$@\"\n")
+      assert(fs.chmod(path, "0755"))
+      return path
+    end
+
+    local function advice(root, python)
+      local r = run(root, { "--standalone" }, { env = { NOVAPIPE_PYTHON = python } })
+      assert.equal(2, r.code, r.stdout .. r.stderr)
+      local line = r.stdout:match("ERROR%s+standalone[^\n]*\n%s+([^\n]+)")
+      assert.is_string(line, r.stdout)
+      return line
+    end
+
+    it("is told to apt-get the Debian package when it is Debian's python3", function()
+      local root = project({ [TESTS .. "standalone/test_a.py"] = PASSING })
+      local line = advice(root, python_without_pytest(root, "bin/python3"))
+      assert.matches("cannot import pytest; install it with: apt%-get install python3%-pytest", line)
+      assert.is_nil(line:find("-m pip", 1, true), line)
+    end)
+
+    it("is told to pip install into it when it is a virtualenv", function()
+      local root = project({ [TESTS .. "standalone/test_a.py"] = PASSING })
+      assert.equal(0, assert(process.run({ "/usr/bin/python3", "-m", "venv", "--without-pip", root .. "/venv" })).code)
+      local line = advice(root, root .. "/venv/bin/python3")
+      assert.matches(("cannot import pytest %%(a virtualenv%%); install it with: %s %%-m pip install pytest")
+        :format((root .. "/venv/bin/python3"):gsub("%p", "%%%0")), line)
+      assert.is_nil(line:find("apt-get", 1, true), line)
+    end)
+
+    it("is told to pip install into it when it is pyenv's", function()
+      local root = project({ [TESTS .. "standalone/test_a.py"] = PASSING })
+      local py = python_without_pytest(root, ".pyenv/versions/3.11.9/bin/python3")
+      local line = advice(root, py)
+      assert.matches(("cannot import pytest %%(a pyenv Python%%); install it with: %s %%-m pip install pytest")
+        :format(py:gsub("%p", "%%%0")), line)
+    end)
+
+    it("names every module the options need, as pip knows them", function()
+      local root = project({ [TESTS .. "standalone/test_a.py"] = PASSING })
+      assert.equal(0, assert(process.run({ "/usr/bin/python3", "-m", "venv", "--without-pip", root .. "/venv" })).code)
+      local r = run(root, { "--standalone", "--coverage", "--parallel", "2" },
+        { env = { NOVAPIPE_PYTHON = root .. "/venv/bin/python3" } })
+      assert.equal(2, r.code)
+      assert.matches("%-m pip install pytest pytest%-cov coverage pytest%-xdist", r.stdout)
+    end)
+  end)
 end)
