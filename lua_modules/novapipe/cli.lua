@@ -65,6 +65,16 @@ function M.resolve(name, project)
     local path = dir .. "/" .. name .. ".lua"
     if is_file(path) then return path end
   end
+  local names = {}
+  for _, dir in ipairs({ "pipelines", host.root .. "/pipelines" }) do
+    if lfs.attributes(dir, "mode") == "directory" then
+      for f in lfs.dir(dir) do names[#names + 1] = f:match("^(.+)%.lua$") end
+    end
+  end
+  local near = require("novapipe._nearest").nearest(name, names)
+  if near then
+    errors.usage("unknown pipeline '%s'; did you mean '%s'? ('novapipe list' shows the available ones)", name, near)
+  end
   errors.usage("unknown pipeline '%s'; 'novapipe list' shows the available ones", name)
 end
 
@@ -314,7 +324,9 @@ function M.main(argv)
     local ok
     ok, args = parser:pparse(argv)
     if not ok then
-      say_error(("novapipe: %s (try 'novapipe --help')"):format(args))
+      local names = { "-h", "--help", "-C", "--no-color", "--version", "run", "list", "exec", "audit", "verify", "init",
+                      "--log" }
+      say_error(("novapipe: %s (try 'novapipe --help')"):format(require("novapipe._nearest").argparse_error(args, names)))
       return errors.EXIT.usage
     end
     if args.help then

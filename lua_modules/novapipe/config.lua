@@ -159,14 +159,24 @@ local function sorted_keys(t)
   return keys
 end
 
+-- Checks the settings of one section: `where` is its dotted name ("phi",
+-- "tiers.venv"; "" for the top level). A setting novapipe does not know is
+-- one line with the nearest known one, or the known ones when none is near.
 local function check_fields(where, t, fields)
+  local prefix = where == "" and "" or (where .. ".")
   for _, k in ipairs(sorted_keys(t)) do
     local want = fields[k]
     if not want then
-      fail("unknown setting '%s' in %s (known: %s)", tostring(k), where, table.concat(sorted_keys(fields), ", "))
+      local known = sorted_keys(fields)
+      local near = type(k) == "string" and require("novapipe._nearest").nearest(k, known)
+      if near then
+        errors.usage("unknown setting '%s%s' in %s; did you mean '%s%s'?", prefix, tostring(k), M.FILE, prefix, near)
+      end
+      errors.usage("unknown setting '%s%s' in %s (known%s: %s)", prefix, tostring(k), M.FILE,
+        where == "" and "" or (" in " .. where), table.concat(known, ", "))
     end
     if type(t[k]) ~= want then
-      fail("'%s' in %s must be a %s, not a %s", k, where, want, type(t[k]))
+      fail("'%s' in %s must be a %s, not a %s", k, where == "" and "the settings" or where, want, type(t[k]))
     end
   end
 end
@@ -221,7 +231,7 @@ function M.validate(cfg)
     if seen[t.name] then fail("two tiers are named '%s'", t.name) end
     local fields = {}
     for k, v in pairs(t) do if k ~= "name" then fields[k] = v end end
-    check_fields("tier '" .. t.name .. "'", fields, tier_fields)
+    check_fields("tiers." .. t.name, fields, tier_fields)
     if type(t.dir) ~= "string" or t.dir == "" then fail("tier '%s' needs a dir (a directory under tests)", t.name) end
     if t.dir:find("^/") or ("/" .. t.dir .. "/"):find("/%.%./") then
       fail("tier '%s': dir '%s' leaves the tests directory (give a path inside %s)", t.name, t.dir, cfg.tests)
@@ -262,7 +272,7 @@ end
 
 -- Applies a table of settings onto cfg.
 local function merge(cfg, user)
-  check_fields("the settings", user, settings)
+  check_fields("", user, settings)
   for k, v in pairs(user) do
     if k == "phi" then
       merge_section("phi", cfg.phi, v, phi_fields)
@@ -299,7 +309,7 @@ local function merge(cfg, user)
         if type(name) ~= "string" or type(change) ~= "table" then
           fail("tiers must map names to tables, as tiers = { integration = { timeout = 600 } }")
         end
-        check_fields("tier '" .. name .. "'", change, tier_fields)
+        check_fields("tiers." .. name, change, tier_fields)
         local tier = find_tier(cfg, name)
         if not tier then
           tier = { name = name, dir = name }

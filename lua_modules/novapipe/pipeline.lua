@@ -188,6 +188,16 @@ end
 
 M._quick_parse = quick_parse
 
+-- pytest's short options a pytest user types out of habit, and the
+-- option of novapipe's that means the same: suggested for an unknown
+-- option when the pipeline has it.
+local PYTEST_HABITS = {
+  ["-x"] = { "--failfast", "pytest's -x" },
+  ["-k"] = { "--filter", "pytest's -k" },
+  ["-m"] = { "--markers", "pytest's -m" },
+  ["-n"] = { "--parallel", "pytest-xdist's -n" },
+}
+
 ---Parses a pipeline's arguments. Prints help and returns nil for --help;
 ---raises a usage error for anything it does not know.
 ---@return table|nil opts
@@ -197,7 +207,12 @@ function M.parse(def, name, args, print_fn)
   local parser = M.parser(def, name)
   local ok, opts = parser:pparse(args)
   if not ok then
-    errors.usage("%s: %s (try 'novapipe run %s --help')", name, opts, name)
+    local names = { "-h", "--help" }
+    for _, o in ipairs(def.options or {}) do
+      for n in o[1]:gmatch("%S+") do names[#names + 1] = n end
+    end
+    errors.usage("%s: %s (try 'novapipe run %s --help')", name,
+      require("novapipe._nearest").argparse_error(opts, names, PYTEST_HABITS), name)
   end
   if opts.help then
     local help = parser:get_help()

@@ -517,7 +517,9 @@ function M.stages(opts)
       if not known[name] then
         local names = {}
         for _, t in ipairs(cfg.tiers) do names[#names + 1] = t.name end
-        errors.usage("unknown tier '%s' (tiers: %s)", name, table.concat(names, ", "))
+        local near = require("novapipe._nearest").nearest(name, names)
+        errors.usage("unknown tier '%s'%s (tiers: %s)", name, near and ("; did you mean '%s'?"):format(near) or "",
+          table.concat(names, ", "))
       end
       selected[name] = true
     end

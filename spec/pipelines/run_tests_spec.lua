@@ -82,7 +82,7 @@ describe("novapipe run run_tests", function()
     it("for a novapipe.lua with a setting it does not know", function()
       local r = run(new_project({ ["novapipe.lua"] = "return { tierz = {} }\n" }))
       assert.equal(2, r.code)
-      assert.matches("novapipe.lua: unknown setting 'tierz' in the settings %(known: ", r.stderr)
+      assert.equal("novapipe: unknown setting 'tierz' in novapipe.lua; did you mean 'tiers'?\n", r.stderr)
     end)
 
     it("for a tier asking for a service novapipe does not have", function()

@@ -282,4 +282,56 @@ describe("typos fail loudly", function()
       assert.matches("%-m pip install pytest pytest%-cov coverage pytest%-xdist", r.stdout)
     end)
   end)
+
+  describe("a misspelled setting in novapipe.lua", function()
+    for _, case in ipairs({
+      { "return { tirs = {} }", "unknown setting 'tirs' in novapipe.lua; did you mean 'tiers'?" },
+      { "return { phi = { enabeld = false } }", "unknown setting 'phi.enabeld' in novapipe.lua; did you mean 'phi.enabled'?" },
+      { "return { tiers = { integration = { timout = 5 } } }",
+        "unknown setting 'tiers.integration.timout' in novapipe.lua; did you mean 'tiers.integration.timeout'?" },
+      { "return function(c) c.tiers[1].sevices = {} end",
+        "unknown setting 'tiers.standalone.sevices' in novapipe.lua; did you mean 'tiers.standalone.services'?" },
+      { "return { zzz = 1 }", "unknown setting 'zzz' in novapipe.lua (known: analyze, audit, coverage, database_url, "
+        .. "phi, python, results, security, tests, tiers)" },
+      { "return { audit = { zzz = 1 } }", "unknown setting 'audit.zzz' in novapipe.lua (known in audit: enabled, log)" },
+    }) do
+      it(("suggests the nearest known one, or lists them: %s"):format(case[1]), function()
+        local r = run(project({ ["novapipe.lua"] = case[1] .. "\n" }), { "--standalone" })
+        assert.equal(2, r.code)
+        assert.equal("novapipe: " .. case[2] .. "\n", r.stderr)
+      end)
+    end
+  end)
+
+  describe("a misspelled option", function()
+    local function novapipe(args)
+      local argv = { "-C", project({ [TESTS .. "standalone/test_a.py"] = PASSING }), "--no-color" }
+      for _, a in ipairs(args) do argv[#argv + 1] = a end
+      return H.novapipe(argv)
+    end
+
+    for _, case in ipairs({
+      { { "run", "run_tests", "--fitler", "x" },
+        "run_tests: unknown option '--fitler'; did you mean '--filter'? (try 'novapipe run run_tests --help')" },
+      { { "run", "run_tests", "--standalon" },
+        "run_tests: unknown option '--standalon'; did you mean '--standalone'? (try 'novapipe run run_tests --help')" },
+      { { "run", "run_tests", "-x" },
+        "run_tests: unknown option '-x'; did you mean '--failfast' (pytest's -x)? (try 'novapipe run run_tests --help')" },
+      { { "run", "all", "-x" }, "all: unknown option '-x' (try 'novapipe run all --help')" },
+      { { "run", "all", "--frobnicate" }, "all: unknown option '--frobnicate' (try 'novapipe run all --help')" },
+      { { "--nocolor", "list" }, "unknown option '--nocolor'; did you mean '--no-color'? (try 'novapipe --help')" },
+      { { "-x", "list" }, "unknown option '-x' (try 'novapipe --help')" },
+      { { "rn", "all" }, "unknown command 'rn'; did you mean 'run'? (try 'novapipe --help')" },
+      { { "run", "run_test" }, "unknown pipeline 'run_test'; did you mean 'run_tests'? ('novapipe list' shows the available ones)" },
+      { { "run", "run_tests", "--tier", "integraton" },
+        "unknown tier 'integraton'; did you mean 'integration'? (tiers: standalone, venv, integration)" },
+    }) do
+      it(("is one line suggesting the nearest real one, or none: %s"):format(table.concat(case[1], " ")), function()
+        local r = novapipe(case[1])
+        assert.equal(2, r.code)
+        assert.equal("novapipe: " .. case[2] .. "\n", r.stderr)
+        assert.equal("", r.stdout)
+      end)
+    end
+  end)
 end)

@@ -68,9 +68,9 @@ describe("configuration", function()
   end
 
   it("refuses mistakes with one line naming the setting", function()
-    refused("return { tierz = {} }", "unknown setting 'tierz' in the settings")
+    refused("return { tierz = {} }", "unknown setting 'tierz' in novapipe.lua; did you mean 'tiers'%?")
     refused("return { tests = 3 }", "'tests' in the settings must be a string, not a number")
-    refused("return { tiers = { venv = { timout = 3 } } }", "unknown setting 'timout' in tier 'venv'")
+    refused("return { tiers = { venv = { timout = 3 } } }", "unknown setting 'tiers.venv.timout' in novapipe.lua; did you mean 'tiers.venv.timeout'%?")
     refused("return { tiers = { x = { after = 'nope' } } }", "tier 'x' comes after 'nope', which is not a tier")
     refused("return { tiers = { venv = { needs = { 'integration' } } } }", "tier 'venv' needs 'integration', which comes after it")
     refused("return { tiers = { venv = { needs = { 'ghost' } } } }", "tier 'venv' needs 'ghost', which is not a tier")
