@@ -224,6 +224,12 @@ local function run_pipeline(args, holder)
     if not opts then return nil end
     ctx.opts = p.rebase_paths(ctx.def, opts, project.start, project.root)
     ctx.outputs = { json = opts.json, html = opts.html or ctx.def.html }
+    -- A read-only run (analyze without --report) makes no .novapipe/ for
+    -- its record; it keeps one only where the project has that directory.
+    local record_dir = require("novapipe.path").dirname(require("novapipe.reporters.record").DIR)
+    if p.read_only(ctx.def, opts) and lfs.attributes(record_dir, "mode") ~= "directory" then
+      ctx.outputs.keep_record = false
+    end
     local reporters = { "record", "github", "console" }
     local step_summary = os.getenv("GITHUB_STEP_SUMMARY")
     if step_summary and step_summary ~= "" then reporters[#reporters + 1] = "markdown" end

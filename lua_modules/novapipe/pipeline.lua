@@ -43,8 +43,8 @@ local option_keys = { [1] = true, [2] = true, arg = true, default = true, conver
 ---its HTML page go besides .novapipe/ (the record reporter and the html
 ---reporter read them from ctx.outputs).
 M.COMMON = {
-  { "--json", "also write the run's record (JSON, schema novapipe.run/1) to FILE", arg = "FILE" },
-  { "--html", "write an HTML page of the run to FILE", arg = "FILE" },
+  { "--json", "also write the run's record (JSON, schema novapipe.run/1) to FILE", arg = "FILE", path = true },
+  { "--html", "write an HTML page of the run to FILE", arg = "FILE", path = true },
 }
 
 ---Declares a pipeline. Raises (a programmer error) on a malformed one.
