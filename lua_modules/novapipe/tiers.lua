@@ -497,6 +497,7 @@ local function selection_words(opts)
   local what = {}
   if opts.markers then what[#what + 1] = "--markers " .. opts.markers end
   if opts.filter then what[#what + 1] = "--filter " .. opts.filter end
+  if opts.keyword then what[#what + 1] = "-k " .. opts.keyword end
   return #what > 0 and table.concat(what, " ") or nil
 end
 

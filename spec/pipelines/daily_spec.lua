@@ -207,6 +207,10 @@ describe("pytest's habits", function()
     local rec = assert(json.read(copy .. "/.novapipe/last-run.json"))
     assert.same({ "-W", "error", "--tb=line" }, rec.pytest_args)
     assert.equal("-p no:randomly", rec.pytest_addopts)
+    -- a -k that selects nothing is a failed selection, not a pass
+    local none = run({ "--standalone", "-k", "no_such_test_name" })
+    assert.equal(1, none.code)
+    assert.matches("\nFAIL%s+selection[^\n]*\n[^\n]*%-k no_such_test_name", none.stdout)
     -- --tb=line reached pytest: the report is one line
     local failed = assert(rec.tests[#rec.tests].outcome == "failed" and rec.tests[#rec.tests] or rec.tests[1])
     assert.is_string(failed.longrepr)

@@ -33,15 +33,22 @@ end
 function M:pipeline_end(_, outcome)
   local ctx = self.ctx
   local sink = ctx.sink
-  -- .novapipe first: sink:dir finishes a take-over of it cut short, which
-  -- a file made inside a new .novapipe would stop
-  local dok, derr = sink:dir(".novapipe")
-  if not dok then
-    sink:error(("novapipe: the run record was not written: .novapipe: %s"):format(derr))
-    return
+  local keep = not (ctx.outputs and ctx.outputs.keep_record == false)
+  local secret
+  if keep then
+    -- .novapipe first: sink:dir finishes a take-over of it cut short, which
+    -- a file made inside a new .novapipe would stop
+    local dok, derr = sink:dir(".novapipe")
+    if not dok then
+      sink:error(("novapipe: the run record was not written: .novapipe: %s"):format(derr))
+      return
+    end
+    local serr
+    secret, serr = record.secret(sink)
+    if not secret then
+      sink:error(("novapipe: no key for the run record's tests (%s): --last-failed cannot find them"):format(serr))
+    end
   end
-  local secret, serr = record.secret(sink)
-  if not secret then sink:error(("novapipe: no key for the run record's tests (%s): --last-failed cannot find them"):format(serr)) end
   local addopts = os.getenv("PYTEST_ADDOPTS")
   local rec = record.build({ pipeline = ctx.name or "?", args = ctx.args, pytest_args = ctx.pytest_args,
                              pytest_addopts = addopts ~= "" and addopts or nil, secret = secret,
@@ -56,7 +63,7 @@ function M:pipeline_end(_, outcome)
     return ok
   end
   if ctx.outputs and ctx.outputs.json then put(ctx.outputs.json, "run record (--json)") end
-  if ctx.outputs and ctx.outputs.keep_record == false then return end
+  if not keep then return end
   local ok, err = sink:dir(M.DIR)
   if not ok then
     sink:error(("novapipe: the run record was not written to %s: %s"):format(M.DIR, err))
