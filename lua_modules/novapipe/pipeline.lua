@@ -190,7 +190,8 @@ M._quick_parse = quick_parse
 
 -- pytest's short options a pytest user types out of habit, and the
 -- option of novapipe's that means the same: suggested for an unknown
--- option when the pipeline has it.
+-- option when the pipeline has it (run_tests takes -x, -k and -m itself;
+-- all does not).
 local PYTEST_HABITS = {
   ["-x"] = { "--failfast", "pytest's -x" },
   ["-k"] = { "--filter", "pytest's -k" },

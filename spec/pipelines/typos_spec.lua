@@ -183,7 +183,7 @@ describe("typos fail loudly", function()
                                             "--output", "report.json" })
       assert.equal(0, r.code, r.stdout .. r.stderr)
       assert.truthy(lfs.attributes(root .. "/backend/report.json"))
-      assert.matches("Total tests: 2", r.stdout)
+      assert.matches("Total test files: 2", r.stdout)
     end)
 
     it("does not run a novapipe.lua above that is not yours", function()
@@ -315,8 +315,8 @@ describe("typos fail loudly", function()
         "run_tests: unknown option '--fitler'; did you mean '--filter'? (try 'novapipe run run_tests --help')" },
       { { "run", "run_tests", "--standalon" },
         "run_tests: unknown option '--standalon'; did you mean '--standalone'? (try 'novapipe run run_tests --help')" },
-      { { "run", "run_tests", "-x" },
-        "run_tests: unknown option '-x'; did you mean '--failfast' (pytest's -x)? (try 'novapipe run run_tests --help')" },
+      { { "run", "run_tests", "-n", "2" },
+        "run_tests: unknown option '-n'; did you mean '--parallel' (pytest-xdist's -n)? (try 'novapipe run run_tests --help')" },
       { { "run", "all", "-x" }, "all: unknown option '-x' (try 'novapipe run all --help')" },
       { { "run", "all", "--frobnicate" }, "all: unknown option '--frobnicate' (try 'novapipe run all --help')" },
       { { "--nocolor", "list" }, "unknown option '--nocolor'; did you mean '--no-color'? (try 'novapipe --help')" },
