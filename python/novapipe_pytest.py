@@ -115,6 +115,10 @@ def _select(config, items):
         key = hashlib.sha256(secret + item.nodeid.encode("utf-8", "surrogateescape")).hexdigest()
         (chosen if key in wanted else rest).append(item)
     if mode == "only":
+        if not chosen:
+            # none of the last failures is here any more (renamed, removed):
+            # pytest's --lf runs everything then, and so does this
+            return
         if rest:
             config.hook.pytest_deselected(items=rest)
         items[:] = chosen

@@ -145,6 +145,7 @@ describe("pytest's habits", function()
       "@pytest.mark.parametrize('ssn', ['219-09-9999', '000-00-0000'])",
       "def test_c_patient(ssn):\n    assert ssn.startswith('0')",
     }, "\n") .. "\n")
+    assert(fs.mkdir_p(copy .. "/.novapipe", "0700"))
     H.write(copy .. TESTS .. "venv/test_venv_habits.py", "def test_v_fails():\n    assert False\n"
       .. "def test_v_passes():\n    pass\n")
   end)
@@ -182,6 +183,17 @@ describe("pytest's habits", function()
     assert.equal(0, run({ "--venv", "-k", "passes" }).code)
     r = run({ "--venv", "--lf" })
     assert.matches("note: no test failed in the last run %(run_tests, [^)]*%): running every test\n", r.stdout)
+  end)
+
+  it("--lf reads a damaged record as no record, and runs a tier whole when none of its failures is there any more", function()
+    H.write(copy .. "/.novapipe/last-run.json", '{"schema":"novapipe.run/1","tests":[5,"x",{"id":1,"key":{},"tier":[]},'
+      .. '{"id":"gone","key":"00","tier":"standalone","outcome":"failed"}]}')
+    local r = run({ "--lf" })
+    assert.is_nil(r.stderr:find("traceback", 1, true), r.stderr)
+    assert.matches("FAIL%s+standalone[^\n]*  %d+ passed, 2 failed\n", r.stdout)
+    H.write(copy .. "/.novapipe/last-run.json", "not json{")
+    r = run({ "--standalone", "--lf" })
+    assert.matches("note: no run recorded yet %(%.novapipe/last%-run%.json:1:1: [^\n]*%): running every test\n", r.stdout)
   end)
 
   it("--ff runs the last failures first; -x stops at the first", function()

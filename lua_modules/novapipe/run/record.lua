@@ -236,7 +236,8 @@ function M.selection(sink, mode, path)
     if keyless > 0 then
       return nil, ("the last run's failures were recorded without keys (an earlier novapipe): running every test")
     end
-    return nil, ("no test failed in the last run (%s, %s): running every test"):format(rec.pipeline, rec.started)
+    return nil, ("no test failed in the last run (%s, %s): running every test"):format(tostring(rec.pipeline or "?"),
+      tostring(rec.started or "?"))
   end
   return { mode = mode, secret = secret, by_tier = by_tier, count = count }
 end
@@ -252,6 +253,16 @@ function M.read(path)
   if type(rec) ~= "table" or rec.schema ~= M.SCHEMA or type(rec.tests) ~= "table" then
     return nil, ("%s: not a run record of this novapipe (schema %s expected)"):format(path, M.SCHEMA)
   end
+  -- a record is a file anyone with the project's rights can edit: what is
+  -- not a test of the right shape is left out
+  local tests = {}
+  for _, t in ipairs(rec.tests) do
+    if type(t) == "table" and type(t.outcome) == "string" and (t.key == nil or type(t.key) == "string")
+        and (t.tier == nil or type(t.tier) == "string") and (t.also == nil or type(t.also) == "string") then
+      tests[#tests + 1] = t
+    end
+  end
+  rec.tests = tests
   return rec
 end
 
