@@ -15,17 +15,52 @@ function M.basename(path)
   return (path:match("([^/]*)$"))
 end
 
----An absolute path with "." and ".." components resolved as text (links
----are not followed): "/a/b/../c/./d" -> "/a/c/d".
----@param path string an absolute path
+---A path with "." components and repeated slashes gone and each ".."
+---taken with the name before it: "a/./b//../c" -> "a/c", "/x/.." -> "/",
+---"../a" stays (nothing before it to take), "" and "a/.." are ".".
+---@param path string
 ---@return string
 function M.normalize(path)
+  local absolute = path:sub(1, 1) == "/"
   local parts = {}
-  for c in path:gmatch("[^/]+") do
-    if c == ".." then parts[#parts] = nil
-    elseif c ~= "." then parts[#parts + 1] = c end
+  for name in path:gmatch("[^/]+") do
+    if name == ".." then
+      if #parts > 0 and parts[#parts] ~= ".." then
+        parts[#parts] = nil
+      elseif not absolute then
+        parts[#parts + 1] = ".."
+      end
+    elseif name ~= "." then
+      parts[#parts + 1] = name
+    end
   end
-  return "/" .. table.concat(parts, "/")
+  local joined = table.concat(parts, "/")
+  if absolute then return "/" .. joined end
+  return joined == "" and "." or joined
+end
+
+---A path as seen from the directory `from`: relative("backend/a/b.html",
+---"backend/c") -> "../a/b.html". Both are taken from the same starting
+---point (both absolute, or both relative to the same directory); `from`
+---must not climb above it with "..".
+---@param path string
+---@param from string a directory
+---@return string
+function M.relative(path, from)
+  local function split(p)
+    local out = {}
+    p = M.normalize(p)
+    if p == "." then return out end
+    for name in p:gmatch("[^/]+") do out[#out + 1] = name end
+    return out
+  end
+  local to, base = split(path), split(from)
+  local common = 0
+  while common < #to and common < #base and to[common + 1] == base[common + 1] do common = common + 1 end
+  local out = {}
+  for _ = common + 1, #base do out[#out + 1] = ".." end
+  for i = common + 1, #to do out[#out + 1] = to[i] end
+  return #out == 0 and "." or table.concat(out, "/")
 end
 
 ---A path typed in directory `from`, as seen from directory `root`: an

@@ -2,8 +2,9 @@
 -- notes, progress (a live status line on a terminal, a plain line every
 -- 15 s elsewhere), then a summary table, the totals, the slowest tests,
 -- and last, so that it stays on screen, each failure with its message,
--- where it failed and the command that re-runs it. Everything it prints passes the run's sink (masked); colour
--- and the live line come from novapipe.term.
+-- where it failed and the command that re-runs it. Everything it prints
+-- passes the run's sink (masked); colour and the live line come from
+-- novapipe.term.
 local junit = require "novapipe.junit"
 local record = require "novapipe.run.record"
 local term = require "novapipe.term"
@@ -130,19 +131,9 @@ function M:pipeline_end(_, outcome)
   self.out(("%s in %s"):format(term.style(verdict[1], verdict[2], "bold"), seconds(outcome.duration)))
 end
 
--- A text quoted for a POSIX shell.
-local function shell_quote(s)
-  if s:match("^[%w_./:%-=]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
----The command that re-runs one test (or one file, for a collection error).
----@param t novapipe.TestResult
----@return string
-function M.rerun(t)
-  local target = t.collect and (t.file or t.id) or t.id
-  return "novapipe run run_tests --filter " .. shell_quote(target)
-end
+---The command that re-runs one test (or one file, for a collection error):
+---novapipe.run.record's rerun, which the HTML report shows too.
+M.rerun = record.rerun
 
 -- The slowest tests: --durations N of them (5 unless said; 0: none), of
 -- those that took at least DURATIONS_MIN seconds (pytest's
@@ -152,21 +143,12 @@ M.DURATIONS_MIN = 0.005
 function M:slowest(tests)
   local n = self.durations
   if n == nil then n = 5 end
-  if n == 0 then return end
-  local timed = {}
-  for _, t in ipairs(tests) do
-    if t.durations and not t.collect then
-      local d = t.durations
-      local total = d.setup + d.call + d.teardown
-      if total >= M.DURATIONS_MIN then timed[#timed + 1] = { t = t, total = total } end
-    end
-  end
+  local timed = record.slowest(tests, n, M.DURATIONS_MIN)
   if #timed == 0 then return end
-  table.sort(timed, function(a, b) return a.total > b.total end)
   self.out("")
-  self.out(term.style(("Slowest %d test%s"):format(math.min(n, #timed), math.min(n, #timed) == 1 and "" or "s"), "bold"))
-  for i = 1, math.min(n, #timed) do
-    self.out(("  %7.2fs  %s  %s"):format(timed[i].total, timed[i].t.id, term.style("(" .. (timed[i].t.tier or "?") .. ")", "gray")))
+  self.out(term.style(("Slowest %d test%s"):format(#timed, #timed == 1 and "" or "s"), "bold"))
+  for _, s in ipairs(timed) do
+    self.out(("  %7.2fs  %s  %s"):format(s.total, s.t.id, term.style("(" .. (s.t.tier or "?") .. ")", "gray")))
   end
 end
 
@@ -181,8 +163,7 @@ function M:failures(tests)
   local shown = self.verbose and #list or math.min(#list, M.MAX_FAILURES)
   for i = 1, shown do
     local t = list[i]
-    local kind = t.collect and "COLLECTION ERROR" or (t.outcome == "error" and "ERROR" or "FAILED")
-    if t.also == "failed" and t.outcome == "error" then kind = "FAILED, then ERROR in teardown" end
+    local kind = record.kind(t)
     self.out(("%s %s  %s"):format(term.style(kind, "red", "bold"), t.id, term.style("(" .. (t.tier or "?") .. ")", "gray")))
     if t.message and t.message ~= "" then self.out("    " .. t.message) end
     if t.location and t.location ~= "" then self.out("    at " .. t.location) end
@@ -196,7 +177,7 @@ function M:failures(tests)
       end
       for j = from, #lines do self.out("    " .. term.style(lines[j], "dim")) end
     end
-    self.out("    re-run: " .. M.rerun(t))
+    self.out("    re-run: " .. record.rerun(t))
   end
   if shown < #list then
     self.out(("... and %d more failures (--verbose shows every one; .novapipe/last-run.json has them all)"):format(#list - shown))

@@ -194,6 +194,60 @@ function M.problems(tests)
   return out
 end
 
+---What went wrong with a failed or errored test, in words for people:
+---`FAILED`, `ERROR`, `COLLECTION ERROR`, or `FAILED, then ERROR in
+---teardown`.
+---@param t table a test of a record or of a run's results
+---@return string
+function M.kind(t)
+  if t.collect then return "COLLECTION ERROR" end
+  if t.outcome == "error" and t.also == "failed" then return "FAILED, then ERROR in teardown" end
+  return t.outcome == "error" and "ERROR" or "FAILED"
+end
+
+-- A text quoted for a POSIX shell.
+local function shell_quote(s)
+  if s:match("^[%w_./:%-=]+$") then return s end
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+---The command that re-runs one test (or one file, for a collection error).
+---@param t table a test of a record or of a run's results
+---@return string
+function M.rerun(t)
+  local target = t.collect and (t.file or t.id) or t.id
+  return "novapipe run run_tests --filter " .. shell_quote(target)
+end
+
+---A test's time, setup + call + teardown, in seconds (nil when unknown).
+---@param t table a test of a record or of a run's results
+---@return number|nil
+function M.duration(t)
+  local d = t.durations
+  if type(d) == "table" then return (d.setup or 0) + (d.call or 0) + (d.teardown or 0) end
+  return t.duration
+end
+
+---The n slowest tests of those that took at least `min` seconds (pytest's
+-----durations-min, 0.005 by default), slowest first, each as {t = test,
+---total = seconds}; collection errors are not tests and are left out.
+---@param tests table[]
+---@param n integer
+---@param min? number
+---@return {t: table, total: number}[]
+function M.slowest(tests, n, min)
+  min = min or 0.005
+  local timed = {}
+  if n <= 0 then return timed end
+  for _, t in ipairs(tests) do
+    local total = not t.collect and M.duration(t)
+    if total and total >= min then timed[#timed + 1] = { t = t, total = total } end
+  end
+  table.sort(timed, function(a, b) return a.total > b.total end)
+  for i = #timed, n + 1, -1 do timed[i] = nil end
+  return timed
+end
+
 ---The file name of a run's record in the runs directory: its start and
 ---its pipeline (a path's last name, without .lua).
 ---@param started number seconds since the epoch
