@@ -230,7 +230,9 @@ local function run_pipeline(args, holder)
     if p.read_only(ctx.def, opts) and lfs.attributes(record_dir, "mode") ~= "directory" then
       ctx.outputs.keep_record = false
     end
-    local reporters = { "record", "github", "console" }
+    -- in this order at the end: the record, the page made of it, the
+    -- annotations, then the console, which names the page
+    local reporters = { "record", "html", "github", "console" }
     local step_summary = os.getenv("GITHUB_STEP_SUMMARY")
     if step_summary and step_summary ~= "" then reporters[#reporters + 1] = "markdown" end
     context.subscribe(ctx, reporters)

@@ -2,9 +2,10 @@
 -- notes, progress (a live status line on a terminal, a plain line every
 -- 15 s elsewhere), then a summary table, the totals, the slowest tests,
 -- and last, so that it stays on screen, each failure with its message,
--- where it failed and the command that re-runs it. Everything it prints
--- passes the run's sink (masked); colour and the live line come from
--- novapipe.term.
+-- where it failed and the command that re-runs it, then where the HTML
+-- report is when one was written (ctx.html_report), and the verdict.
+-- Everything it prints passes the run's sink (masked); colour and the live
+-- line come from novapipe.term.
 local junit = require "novapipe.junit"
 local record = require "novapipe.run.record"
 local term = require "novapipe.term"
@@ -33,7 +34,8 @@ end
 ---@param ctx novapipe.Context the run's context: its sink prints
 function M.new(ctx)
   local sink = ctx.sink
-  return setmetatable({ sink = sink, out = function(line) sink:print(line) end, rows = {}, last_plain = {} }, M)
+  return setmetatable({ ctx = ctx, sink = sink, out = function(line) sink:print(line) end, rows = {}, last_plain = {} },
+    M)
 end
 
 -- A block of lines a stage has to show (analyze's summary, migrate's
@@ -124,6 +126,10 @@ function M:pipeline_end(_, outcome)
   local tests = record.unique_tests(self.rows)
   self:slowest(tests)
   self:failures(tests)
+  if self.ctx.html_report then
+    self.out("")
+    self.out("HTML report: " .. self.ctx.html_report)
+  end
   local verdict = ({ [0] = { "passed", "green" }, [1] = { "failed", "red" }, [2] = { "configuration error", "red" } })[outcome.exit]
     or { "exit " .. outcome.exit, "red" }
   -- A run of tests in which no test ran did not pass anything: it says so.

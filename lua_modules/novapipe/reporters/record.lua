@@ -2,6 +2,7 @@
 -- goes into .novapipe/runs/<start>-<pipeline>.json, the newest 20 kept, with
 -- .novapipe/last-run.json a copy of the newest, and into the file --json
 -- names. Through the run's sink: masked, atomic, owner-only, recorded.
+-- The record built is left in ctx.record for the reporters after it.
 local lfs = require "lfs"
 local record = require "novapipe.run.record"
 local time = require "novapipe.time"

@@ -17,9 +17,11 @@ local M = {}
 ---@field def? novapipe.Pipeline
 ---@field args string[] the pipeline's arguments
 ---@field pytest_args? string[] what follows `--`, for every pytest run
----@field outputs? {json?: string, html?: string} where --json and --html asked the run's record and page to go
+---@field outputs? {json?: string, html?: string, keep_record?: boolean} where --json and --html (or the pipeline's `html`) asked the run's record and page to go
 ---@field project? novapipe.Project where the project was found (novapipe.run.project)
 ---@field opts? table the pipeline's parsed options
+---@field record? table the run record, once the record reporter has built it at pipeline_end
+---@field html_report? string the HTML report's path, once the html reporter has written it
 
 -- The context whose pipeline is building its stages, for library
 -- functions a pipeline calls without passing it (np.tiers, np.analyze).
