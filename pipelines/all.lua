@@ -1,11 +1,13 @@
 -- The main job: the test files' classification, then every test tier in
 -- order, gated, with JUnit XML and combined coverage, then the security
 -- tests, PHI audit, dependency scan and compliance report; it ends with
--- the list of every report written.
+-- the list of every report written, and always writes the run's HTML
+-- report (backend/test-results/report.html unless --html says otherwise).
 local np = require "novapipe"
 
 return np.pipeline {
   description = "Classify the tests, run every tier gated with JUnit and coverage, then security with its report",
+  html = "backend/test-results/report.html",
   options = {
     { "--verbose -v", "stream pytest's own output, and show each failure's whole report" },
     { "--durations", "show the N slowest tests at the end (default 5; 0: none)", arg = "N",

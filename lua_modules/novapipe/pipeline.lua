@@ -35,6 +35,7 @@ local PIPELINE = {}
 ---@field options? novapipe.Option[]
 ---@field stages fun(opts: table, ctx: table): novapipe.Stage[]
 ---@field read_only? boolean|fun(opts: table): boolean the run writes nothing (analyze without --report): it creates no .novapipe/ for its audit entry, and appends one only to a log that exists
+---@field html? string where the run's HTML report goes when --html does not say (`all`: backend/test-results/report.html); without it, only --html writes one
 
 local option_keys = { [1] = true, [2] = true, arg = true, default = true, convert = true, choices = true, count = true,
                       path = true }
@@ -54,6 +55,9 @@ function M.pipeline(def)
   if type(def) ~= "table" then error("pipeline: a table expected", 2) end
   if type(def.description) ~= "string" then error("pipeline: description must be a string", 2) end
   if type(def.stages) ~= "function" then error("pipeline: stages must be a function(opts, ctx)", 2) end
+  if def.html ~= nil and (type(def.html) ~= "string" or def.html == "") then
+    error("pipeline: html must be the path of the run's HTML report (a string)", 2)
+  end
   for i, o in ipairs(def.options or {}) do
     if type(o[1]) ~= "string" or type(o[2]) ~= "string" then
       error(("pipeline: option %d needs a name and a help text"):format(i), 2)

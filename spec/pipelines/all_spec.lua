@@ -51,12 +51,23 @@ describe("pipelines/all.lua on the bundled example", function()
     assert.matches("security%-report%-%d+_%d+%.html", listed)
     assert.matches("integration%-results%.xml", listed)
     assert.matches("PASS%s+reports[^\n]*" .. n .. " written", r.stdout)
-    -- and the run is in the audit log, with every report's hash
+    -- the run's HTML report, always written by all and named at the end,
+    -- links the combined coverage and the security report from where it is
+    assert.matches("\nHTML report: backend/test%-results/report%.html\npassed in [%d.]+s\n$", r.stdout)
+    local page = H.read(copy .. "/backend/test-results/report.html")
+    assert.matches('<a href="../coverage_html/combined/index.html" data-report="coverage">combined</a>', page, 1, true)
+    local security = page:match('<a href="(%.%./security%-reports/security%-report%-%d+_%d+%.html)" data%-report="security">')
+    assert.is_string(security)
+    assert.is_not_nil(lfs.attributes(copy .. "/backend/test-results/" .. security))
+    -- and the run is in the audit log, with every report's hash: those
+    -- listed, and what came after the list (the run record, in .novapipe/runs
+    -- and as last-run.json, and the HTML report)
     local v = H.novapipe({ "-C", copy, "audit", "verify" })
     assert.equal(0, v.code, v.stdout)
     local entry = require("cjson").decode(H.read(copy .. "/.novapipe/audit.log"):match("[^\n]+\n$"))
-    -- and the run's record with its copy, written after the list
-    assert.equal(n + 2, #entry.reports)
+    -- and the run's record with its copy and the HTML page, written after the list
+    assert.equal(n + 3, #entry.reports)
+    assert.equal("backend/test-results/report.html", entry.reports[#entry.reports].path)
   end)
 
   it("fails with exit 1 and skips the later tiers when a test fails", function()
@@ -74,5 +85,9 @@ describe("pipelines/all.lua on the bundled example", function()
     assert.matches("^%s+coverage: backend/coverage_html/combined/index%.html\n%s+security report: "
       .. "backend/security%-reports/security%-report%-[%d_]+%.html\n%s+every file: %-%-list%-reports", reports)
     assert.matches("PASS%s+reports [^\n]*%d+ written, in [^\n]*backend/test%-results %(%d+%)", r.stdout)
+    local page = H.read(copy .. "/backend/test-results/report.html")
+    assert.matches('<article class="failure" id="failure-1" data-id="backend/app/tests/standalone/test_broken_rule.py::test_bad"',
+      page, 1, true)
+    assert.matches('<p id="verdict" data-exit="1">', page, 1, true)
   end)
 end)

@@ -29,6 +29,15 @@ describe("a pipeline definition", function()
     assert.has_error(function() pipeline.pipeline { description = "x" } end)
   end)
 
+  it("keeps the path of its HTML report, and refuses one that is not a path", function()
+    local d = pipeline.pipeline { description = "x", stages = function() end, html = "backend/test-results/report.html" }
+    assert.equal("backend/test-results/report.html", d.html)
+    assert.has_error(function() pipeline.pipeline { description = "x", stages = function() end, html = true } end,
+      "pipeline: html must be the path of the run's HTML report (a string)")
+    assert.has_error(function() pipeline.pipeline { description = "x", stages = function() end, html = "" } end,
+      "pipeline: html must be the path of the run's HTML report (a string)")
+  end)
+
   it("is refused with an option key it does not know", function()
     assert.has_error(function()
       pipeline.pipeline { description = "x", stages = function() end, options = { { "--a", "help", argh = "N" } } }
