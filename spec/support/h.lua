@@ -83,4 +83,25 @@ function H.find_process(...)
   return nil
 end
 
+---Headless Chromium with a private profile in `dir` (made there), quick
+---to start and kept off the network: returns run(...) -> the result of
+---chromium with these extra arguments, killed after `timeout` seconds
+---(default 60). Fails the spec when chromium is not installed.
+---@param dir string
+---@param timeout? number
+---@return fun(...: string): novapipe.Result
+function H.chromium(dir, timeout)
+  local process = require "novapipe.process"
+  local exe = process.which("chromium")
+  assert(exe, "chromium is not installed (scripts/setup.sh --test installs it)")
+  local flags = { exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
+    "--user-data-dir=" .. dir .. "/chromium-profile" }
+  return function(...)
+    local argv = { table.unpack(flags) }
+    for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
+    return assert(process.run(argv, { stdin = "null", timeout = timeout or 60, env = { HOME = dir } }))
+  end
+end
+
 return H
