@@ -17,7 +17,7 @@ M.SLOWEST = 10
 ---Bytes of pytest's reports (longrepr) the page holds in full, in all: a
 ---report that would pass this is left out with a line saying so (the run
 ---record keeps every one).
-M.LONGREPR_BUDGET = 4 * 1048576
+M.LONGREPR_BUDGET = 1048576
 ---Distinct skip reasons listed.
 M.MAX_SKIP_REASONS = 100
 
@@ -69,7 +69,7 @@ code{overflow-wrap:anywhere}pre{background:#f6f8fa;border:1px solid #d0d7de;bord
 .tile.bad{border-color:#ff8182;background:#fff5f5}.tile.zero{color:#8c959f}
 #verdict{font-size:1.1rem;margin:.3rem 0}nav{margin:.6rem 0}nav a{margin-right:.9rem}
 .filters a{display:inline-block;padding:.15rem .6rem;border:1px solid #d0d7de;border-radius:1rem;text-decoration:none;color:#0969da}
-.failure{border:1px solid #ff8182;border-left:4px solid #cf222e;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}
+.failure{content-visibility:auto;contain-intrinsic-size:auto 9rem;border:1px solid #ff8182;border-left:4px solid #cf222e;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}
 .failure p{margin:.2rem 0}.failure .message{white-space:pre-wrap;font-weight:600}
 details>summary{cursor:pointer;color:#0969da}.filter-note{display:none}
 #only-problems:target~main .ok{display:none}#only-problems:target~main .filter-note{display:block}
