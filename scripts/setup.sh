@@ -4,7 +4,8 @@
 #   scripts/setup.sh            packages + release build in build/
 #   scripts/setup.sh --asan     also a sanitizer build in build-asan/
 #   scripts/setup.sh --test     also what only the test suite needs (chromium,
-#                               which renders the HTML security report)
+#                               which renders the HTML reports in the specs,
+#                               and strace)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
