@@ -74,6 +74,27 @@ describe("a run under GitHub Actions", function()
   end)
 end)
 
+describe("a run with many failures under GitHub Actions", function()
+  it("annotates 50 and counts the rest, and keeps the step summary within 1 MiB, saying where it was cut", function()
+    local root = H.tree({
+      [TESTS .. "standalone/test_many.py"] = "import pytest\n@pytest.mark.parametrize('n', range(70))\n"
+        .. "def test_many(n):\n    raise AssertionError('\\n'.join(['line %d of a long report' % i for i in range(800)]))\n",
+    })
+    local summary = root .. "/summary.md"
+    local r = H.novapipe({ "-C", root, "--no-color", "run", "run_tests", "--standalone" },
+      { env = { GITHUB_ACTIONS = "true", GITHUB_WORKSPACE = root, GITHUB_STEP_SUMMARY = summary } })
+    assert.equal(1, r.code, r.stderr)
+    local _, errors = r.stdout:gsub("\n::error ", "")
+    assert.equal(50, errors)
+    assert.matches("\n::warning title=novapipe::20 more failures not annotated %(GitHub shows 50 a step%)", r.stdout)
+    local md = H.read(summary)
+    assert.is_true(#md <= 1024 * 1024, #md .. " bytes")
+    assert.is_true(#md > 1000 * 1024, "the summary was not near the limit: " .. #md .. " bytes")
+    assert.matches("%*%*The step summary was cut here: GitHub takes at most 1 MiB a step%. [^\n]*%*%*\n$", md)
+    H.rmrf(root)
+  end)
+end)
+
 describe("docs/ci/github-actions.yml", function()
   it("parses, runs novapipe's setup and `run all`, and keeps the reports also when tests fail", function()
     local home = os.getenv("NOVAPIPE_HOME") or "."
