@@ -24,7 +24,6 @@ every 0.1 s by a daemon thread (and at the end), so novapipe wakes up a few
 times a second, not twice a test; a test that hangs has its ``start``
 delivered within 0.1 s.
 """
-import hashlib
 import json
 import os
 import threading
@@ -109,6 +108,7 @@ def _select(config, items):
     sel = _selection()
     if sel is None:
         return
+    import hashlib  # only when selecting: its OpenSSL costs a start
     mode, secret, wanted = sel
     chosen, rest = [], []
     for item in items:

@@ -61,7 +61,9 @@ end
 local function test_of(t, stage, secret, mask)
   local d = t.durations or {}
   return json.row {
-    id = mask(t.id), key = secret and M.key(secret, t.id) or nil, tier = mask(t.tier or stage), stage = mask(stage),
+    -- a key only where --lf and --ff look: the failures
+    id = mask(t.id), key = secret and (t.outcome == "failed" or t.outcome == "error" or t.also == "failed")
+      and M.key(secret, t.id) or nil, tier = mask(t.tier or stage), stage = mask(stage),
     outcome = t.outcome, file = mask(t.file), line = t.line,
     duration = (d.setup or 0) + (d.call or 0) + (d.teardown or 0),
     durations = t.durations, message = mask(t.message), location = mask(t.location), longrepr = mask(t.longrepr),
