@@ -79,6 +79,7 @@ function M.array(t)
 end
 
 local ROW = {}
+local row_text = setmetatable({}, { __mode = "k" })
 
 ---Marks a table that M.pretty writes on one line, compact, in lua-cjson's
 ---key order (not sorted: this is for speed): the rows of a long list, such
@@ -90,6 +91,16 @@ function M.row(t)
   return setmetatable(t, ROW)
 end
 
+---Encodes a row now (one that will not change), so that M.pretty writes
+---the text made then: work done early, while there is time for it.
+---@generic T: table
+---@param t T
+---@return T
+function M.encode_row(t)
+  row_text[M.row(t)] = (encoder.encode(t):gsub("\\/", "/"))
+  return t
+end
+
 local function pretty(v, indent, out)
   local t = type(v)
   if t ~= "table" then
@@ -97,8 +108,9 @@ local function pretty(v, indent, out)
     return
   end
   if getmetatable(v) == ROW then
-    -- one call into lua-cjson a row: fast for long lists, keys in its order
-    out[#out + 1] = (encoder.encode(v):gsub("\\/", "/"))
+    -- one call into lua-cjson a row (made ahead with M.encode_row when it
+    -- could be): fast for long lists, keys in its order
+    out[#out + 1] = row_text[v] or (encoder.encode(v):gsub("\\/", "/"))
     return
   end
   local inner = indent .. "  "

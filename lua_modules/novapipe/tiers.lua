@@ -298,7 +298,14 @@ local function run_tier(session, tier, ctx)
   local keep = output_keeper()
   local sname, started = stage_name(opts, tier.name), time.now()
   local shown = 0
+  local emitted = 0
   local results = test_results.new(tier.name, function(st)
+    -- each test as it ends, for reporters that work while pytest runs
+    -- (the record masks and encodes it then, on the other core)
+    while emitted < #st.tests do
+      emitted = emitted + 1
+      ctx.bus:emit("test", sname, st.tests[emitted])
+    end
     -- at most ten progress events a second, however fast tests end
     local now = time.now()
     if now - shown < 0.1 then return end

@@ -16,7 +16,43 @@ M.KEEP = 20
 
 ---@param ctx novapipe.Context
 function M.new(ctx)
-  return setmetatable({ ctx = ctx, started = time.wall() }, M)
+  local sink = ctx.sink
+  return setmetatable({ ctx = ctx, started = time.wall(), made = {},
+                        mask = record.memo(function(s) return sink:mask_lines(s) end) }, M)
+end
+
+-- The secret for the failures' keys, made the first time one is needed
+-- (nil for a run that keeps no record).
+function M:key_secret()
+  if self.secret == nil then
+    self.secret = false
+    local ctx = self.ctx
+    if not (ctx.outputs and ctx.outputs.keep_record == false) then
+      -- .novapipe first: sink:dir finishes a take-over of it cut short,
+      -- which a file made inside a new .novapipe would stop
+      local ok, err = ctx.sink:dir(".novapipe")
+      local secret
+      if ok then secret, err = record.secret(ctx.sink) end
+      if secret then
+        self.secret = secret
+      else
+        ctx.sink:error(("novapipe: no key for the run record's tests (%s): --last-failed cannot find them"):format(err))
+      end
+    end
+  end
+  return self.secret or nil
+end
+
+-- Each test as it ends: masked and made into the record's row now, while
+-- pytest runs, not after it.
+function M:test(stage_name, t)
+  local list = self.made[stage_name]
+  if not list then
+    list = {}
+    self.made[stage_name] = list
+  end
+  local failed = t.outcome == "failed" or t.outcome == "error" or t.also == "failed"
+  list[#list + 1] = record.test(t, stage_name, failed and self:key_secret() or nil, self.mask)
 end
 
 -- Removes all but the newest `keep` records of the runs directory.
@@ -35,7 +71,6 @@ function M:pipeline_end(_, outcome)
   local ctx = self.ctx
   local sink = ctx.sink
   local keep = not (ctx.outputs and ctx.outputs.keep_record == false)
-  local secret
   if keep then
     -- .novapipe first: sink:dir finishes a take-over of it cut short, which
     -- a file made inside a new .novapipe would stop
@@ -44,17 +79,13 @@ function M:pipeline_end(_, outcome)
       sink:error(("novapipe: the run record was not written: .novapipe: %s"):format(derr))
       return
     end
-    local serr
-    secret, serr = record.secret(sink)
-    if not secret then
-      sink:error(("novapipe: no key for the run record's tests (%s): --last-failed cannot find them"):format(serr))
-    end
   end
+  local secret = keep and self:key_secret() or nil
   local addopts = os.getenv("PYTEST_ADDOPTS")
   local rec = record.build({ pipeline = ctx.name or "?", args = ctx.args, pytest_args = ctx.pytest_args,
                              pytest_addopts = addopts ~= "" and addopts or nil, secret = secret,
                              started = self.started, outcome = outcome, reports = sink:list(),
-                             mask = function(s) return sink:mask_lines(s) end })
+                             mask = self.mask, made = self.made })
   ctx.record = rec
   -- masked as it was built, each text once: written as it is
   local text = record.encode(rec)
