@@ -43,6 +43,7 @@ _also = {}
 _failure = {}
 _buffer = []
 _lock = threading.Lock()
+_write_lock = threading.Lock()
 _stop = threading.Event()
 
 # How bad an outcome is: a test's outcome is the worst of its phases.
@@ -56,16 +57,20 @@ def _send(text):
 
 
 def _flush():
-    with _lock:
-        if not _buffer:
-            return
-        data = "".join(_buffer).encode()
-        _buffer.clear()
-    try:
-        while data:
-            data = data[os.write(_fd, data):]
-    except OSError:
-        pass
+    # One flush at a time: the flusher thread and the main thread's last
+    # flush would otherwise interleave the pieces of their partial writes
+    # (a pipe takes 64 KiB at a time) and cut each other's lines.
+    with _write_lock:
+        with _lock:
+            if not _buffer:
+                return
+            data = "".join(_buffer).encode()
+            _buffer.clear()
+        try:
+            while data:
+                data = data[os.write(_fd, data):]
+        except OSError:
+            pass
 
 
 def _flusher():
