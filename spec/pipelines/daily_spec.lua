@@ -10,41 +10,10 @@ local H = require "spec.support.h"
 
 local TESTS = "/backend/app/tests/"
 
-local ADDED = [[
-
-import pytest as _p
-
-
-@_p.fixture
-def broken():
-    raise RuntimeError("database not reachable")
-
-
-def test_uses_broken(broken):
-    pass
-
-
-@_p.mark.xfail(strict=True, reason="should fail")
-def test_strict_xpass():
-    pass
-
-
-def test_slow():
-    import time
-    time.sleep(0.05)
-]]
 
 describe("the daily loop", function()
   local copy
-  before_each(function()
-    copy = H.tmpdir()
-    assert.equal(0, process.run({ "cp", "-a", "examples/clinic/.", copy }).code)
-    H.rmrf(copy .. "/.novapipe") -- what runs in the example itself left
-    local patients = copy .. TESTS .. "standalone/test_patients.py"
-    H.write(patients, (H.read(patients):gsub('== "MRN%-%*%*%*%*42"', '== "MRN-****43"')))
-    local twin = copy .. TESTS .. "standalone/test_twin.py"
-    H.write(twin, H.read(twin) .. ADDED)
-  end)
+  before_each(function() copy = H.failing_clinic() end)
   after_each(function() H.rmrf(copy) end)
 
   local function run(args, opts)

@@ -104,4 +104,47 @@ function H.chromium(dir, timeout)
   end
 end
 
+-- What H.failing_clinic adds to the example's test_twin.py.
+local FAILURES = [[
+
+import pytest as _p
+
+
+@_p.fixture
+def broken():
+    raise RuntimeError("database not reachable")
+
+
+def test_uses_broken(broken):
+    pass
+
+
+@_p.mark.xfail(strict=True, reason="should fail")
+def test_strict_xpass():
+    pass
+
+
+def test_slow():
+    import time
+    time.sleep(0.05)
+]]
+
+---A copy of the bundled example (without what runs in it left there)
+---with the failures the daily loop's specs read: a failing test (the MRN
+---mask expects the wrong digits, at test_patients.py:17), an erroring
+---fixture, a strict xpass and a 50 ms test; `more` (Python) goes after
+---them in test_twin.py. The caller removes the copy.
+---@param more? string
+---@return string root
+function H.failing_clinic(more)
+  local copy = H.tmpdir()
+  local r = require("novapipe.process").run({ "cp", "-a", "examples/clinic/.", copy })
+  assert(r and r.code == 0, "cannot copy examples/clinic")
+  H.rmrf(copy .. "/.novapipe")
+  local tests = copy .. "/backend/app/tests/standalone/"
+  H.write(tests .. "test_patients.py", (H.read(tests .. "test_patients.py"):gsub('== "MRN%-%*%*%*%*42"', '== "MRN-****43"')))
+  H.write(tests .. "test_twin.py", H.read(tests .. "test_twin.py") .. FAILURES .. (more or ""))
+  return copy
+end
+
 return H
