@@ -31,6 +31,7 @@ M.MAX_LINE = 1048576
 -- Outcome names as events give them, and the count each goes to.
 local COUNT_OF = { passed = "passed", failed = "failed", error = "errors", skipped = "skipped",
                    xfailed = "xfailed", xpassed = "xpassed" }
+M.COUNT_OF = COUNT_OF
 
 local function str(v, max)
   if type(v) ~= "string" then return nil end

@@ -137,19 +137,13 @@ function M:pipeline_end(_, outcome)
   self.out(("%s in %s"):format(term.style(verdict[1], verdict[2], "bold"), seconds(outcome.duration)))
 end
 
----The command that re-runs one test (or one file, for a collection error):
----novapipe.run.record's rerun, which the HTML report shows too.
-M.rerun = record.rerun
-
 -- The slowest tests: --durations N of them (5 unless said; 0: none), of
--- those that took at least DURATIONS_MIN seconds (pytest's
--- --durations-min default).
-M.DURATIONS_MIN = 0.005
+-- those that took at least pytest's --durations-min default (record.slowest).
 
 function M:slowest(tests)
   local n = self.durations
   if n == nil then n = 5 end
-  local timed = record.slowest(tests, n, M.DURATIONS_MIN)
+  local timed = record.slowest(tests, n)
   if #timed == 0 then return end
   self.out("")
   self.out(term.style(("Slowest %d test%s"):format(#timed, #timed == 1 and "" or "s"), "bold"))

@@ -57,7 +57,7 @@ function M.annotation(t, mask, workspace)
   if file then props[#props + 1] = "file=" .. M.escape_property(mask(from_workspace(file, workspace))) end
   if line then props[#props + 1] = "line=" .. line end
   props[#props + 1] = "title=" .. M.escape_property(mask(t.id))
-  local kind = t.collect and "collection error" or t.outcome == "error" and "error" or "failed"
+  local kind = record.kind_word(t)
   local message = t.message and t.message ~= "" and t.message or kind
   if t.tier then message = ("%s (%s, %s)"):format(message, kind, t.tier) end
   return ("::error %s::%s"):format(table.concat(props, ","), M.escape_data(mask(message)))

@@ -50,7 +50,7 @@ local function failures(lines, tests)
   lines[#lines + 1] = ("#### Failures (%d)"):format(#list)
   lines[#lines + 1] = ""
   for _, t in ipairs(list) do
-    local kind = t.collect and "collection error" or t.outcome == "error" and "error" or "failed"
+    local kind = record.kind_word(t)
     lines[#lines + 1] = ("<details><summary><code>%s</code> (%s, %s): %s</summary>"):format(html_escape(t.id),
       kind, html_escape(t.tier or "?"), html_escape(t.message or ""))
     lines[#lines + 1] = ""
@@ -60,7 +60,7 @@ local function failures(lines, tests)
       lines[#lines + 1] = fenced(t.longrepr)
       lines[#lines + 1] = ""
     end
-    lines[#lines + 1] = fenced(require("novapipe.reporters.console").rerun(t))
+    lines[#lines + 1] = fenced(record.rerun(t))
     lines[#lines + 1] = ""
     lines[#lines + 1] = "</details>"
     lines[#lines + 1] = ""

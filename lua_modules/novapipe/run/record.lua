@@ -49,6 +49,11 @@ function M.key(secret, id)
 end
 
 local COUNT_KEYS = { "tests", "passed", "failed", "errors", "skipped", "xfailed", "xpassed" }
+-- A test's outcome as the counts name it (the same as the events').
+local COUNT_OF = require("novapipe.pytest.results").COUNT_OF
+---The counts' keys, in the order reports show them, and the count each
+---outcome goes to.
+M.COUNT_KEYS, M.COUNT_OF = COUNT_KEYS, COUNT_OF
 
 local function counts_of(c)
   if type(c) ~= "table" then return nil end
@@ -156,8 +161,6 @@ function M.build(info)
   }
 end
 
-local COUNT_OF = { passed = "passed", failed = "failed", error = "errors", skipped = "skipped",
-                   xfailed = "xfailed", xpassed = "xpassed" }
 
 ---The totals of a run's stages ({stage, result} rows), each test counted
 ---once: a test that ran in two stages (a security test, in its tier and
@@ -224,6 +227,15 @@ function M.kind(t)
   if t.collect then return "COLLECTION ERROR" end
   if t.outcome == "error" and t.also == "failed" then return "FAILED, then ERROR in teardown" end
   return t.outcome == "error" and "ERROR" or "FAILED"
+end
+
+---The same in lower case, for a line that names it in passing (the step
+---summary's and an annotation's): "collection error", "error" or
+---"failed".
+---@param t table
+---@return string
+function M.kind_word(t)
+  return t.collect and "collection error" or t.outcome == "error" and "error" or "failed"
 end
 
 -- A text quoted for a POSIX shell.

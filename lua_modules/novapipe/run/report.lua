@@ -37,10 +37,7 @@ function M.escape(s)
 end
 local esc = M.escape
 
-local COUNT_KEYS = { "tests", "passed", "failed", "errors", "skipped", "xfailed", "xpassed" }
--- A test's outcome as the counts name it.
-local COUNT_OF = { passed = "passed", failed = "failed", error = "errors", skipped = "skipped",
-                   xfailed = "xfailed", xpassed = "xpassed" }
+local COUNT_KEYS, COUNT_OF = record.COUNT_KEYS, record.COUNT_OF
 
 ---What each exit code means, as the page says it: {badge, words}.
 M.VERDICTS = {
