@@ -110,6 +110,25 @@ describe("the sink", function()
     assert.matches("%[PHI:ssn%]", r.stdout)
   end)
 
+  it("masks each adopted document in a context of its own, in every piece, quiet ones let through whole", function()
+    local dir = assert(fs.mkdtemp("novapipe-spec-doc-"))
+    local xml = dir .. "/results.xml"
+    local quiet = '<testcase classname="app.tests.test_001" name="test_1" time="0.001" />\n'
+    local body = '<testsuite timestamp="2026-12-01T15:25:25.405261">' .. quiet:rep(2000)
+      .. '<testcase name="t"><failure message="' .. SSN .. '">DOB:\n1980-02-03</failure></testcase></testsuite>\n'
+    assert(fs.atomic_write(xml, body, "0644"))
+    local sink = Sink.new({ out = function() end })
+    -- a birth word ending a console line does not reach into the file
+    sink:print("patient DOB:")
+    assert(sink:adopt(xml, "JUnit XML"))
+    local got = H.read(xml)
+    assert.is_nil(got:find(SSN, 1, true))
+    assert.is_nil(got:find("1980-02-03", 1, true))
+    assert.truthy(got:find('timestamp="2026-12-01T15:25:25.405261"', 1, true))
+    assert.equal(body:gsub((SSN:gsub("%-", "%%-")), "[PHI:ssn]"):gsub("1980%-02%-03", "[PHI:dob]"), got)
+    fs.rmtree(dir)
+  end)
+
   it("masks user input echoed in usage errors, and the whole command line in the audit log", function()
     local root = project({ [TESTS .. "standalone/test_ok.py"] = "def test_ok():\n    pass\n" })
     local r = run(root, { "run_tests", "--no-such-flag", SSN })

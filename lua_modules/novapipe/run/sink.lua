@@ -45,6 +45,7 @@ function M.new(opts)
   local cfg = opts.phi or phi.defaults()
   local self = setmetatable({ written = {}, seen = {}, enabled = cfg.enabled ~= false }, M)
   if self.enabled then
+    self.phi = cfg
     local masker = phi.masker(cfg)
     self.mask = function(text) return (masker(text)) end
     self.find = phi.finder(cfg)
@@ -132,7 +133,7 @@ function M:write(path, data, what, opts)
     local ok, err = fs.mkdir_p(parent, "0700")
     if not ok then return nil, err end
   end
-  local text = (opts.raw or opts.premasked) and data or opts.markup and phi.mask_markup(data, self.mask, self.find)
+  local text = (opts.raw or opts.premasked) and data or opts.markup and self:document()(data)
     or self:mask_lines(data)
   local ok, err = raw.atomic_write(path, text, opts.mode or "0600")
   if not ok then return nil, err end
@@ -147,6 +148,17 @@ end
 ---@return string? error
 function M:append(path, text)
   return raw.append(path, self:mask_lines(text), "0600")
+end
+
+---A masker for one markup document (a JUnit file, an HTML page), with a
+---context of its own: a birth word on the console does not make the first
+---date of a file a date of birth. Pieces of the document share it, in order.
+---@return fun(text: string): string
+function M:document()
+  if not self.enabled then return function(text) return text end end
+  local masker, quiet = phi.masker(self.phi)
+  local function mask(text) return (masker(text)) end
+  return function(text) return phi.mask_markup(text, mask, self.find, quiet) end
 end
 
 local MARKUP = { xml = true, html = true, htm = true, svg = true }
@@ -167,10 +179,13 @@ local function adopt_file(self, path, kind)
     return nil, werr
   end
   local carry = ""
+  local markup = kind == "markup" and self:document()
+  local masker, quiet
+  if kind == "text" then masker, quiet = phi.masker(self.phi) end
   local function put(s)
     if s == "" then return true end
-    if kind == "markup" then s = phi.mask_markup(s, self.mask, self.find)
-    elseif kind == "text" then s = s:gsub("[^\n]+", self.mask) end
+    if markup then s = markup(s)
+    elseif masker and not quiet(s) then s = s:gsub("[^\n]+", function(line) return (masker(line)) end) end
     return w:write(s)
   end
   local ok, perr = true, nil
