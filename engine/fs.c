@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "host.h"
@@ -101,12 +102,23 @@ static int l_rmtree(lua_State *L) {
 static int l_mkdtemp(lua_State *L) {
   const char *prefix = luaL_optstring(L, 1, "novapipe-");
   if (strchr(prefix, '/')) return luaL_argerror(L, 1, "a prefix, not a path");
-  const char *tmp = getenv("TMPDIR");
+  const char *tmp = luaL_optstring(L, 2, NULL);
+  if (!tmp) tmp = getenv("TMPDIR");
   if (!tmp || !*tmp) tmp = "/tmp";
   char path[PATH_MAX];
   if (snprintf(path, sizeof path, "%s/%sXXXXXX", tmp, prefix) >= (int)sizeof path) return np_fail(L, "mkdtemp", ENAMETOOLONG);
   if (!mkdtemp(path)) return result(L, -1, "mkdtemp", path);
   lua_pushstring(L, path);
+  return 1;
+}
+
+/* fs.space(path) -> bytes free to an unprivileged user on path's file
+ * system | nil, msg, errname */
+static int l_space(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct statvfs v;
+  if (statvfs(path, &v) != 0) return result(L, -1, "statvfs", path);
+  lua_pushnumber(L, (lua_Number)v.f_bavail * (lua_Number)v.f_frsize);
   return 1;
 }
 
@@ -462,6 +474,7 @@ static const luaL_Reg fs_funcs[] = {
   {"copy", l_copy},
   {"rmtree", l_rmtree},
   {"mkdtemp", l_mkdtemp},
+  {"space", l_space},
   {"chmod", l_chmod},
   {"own_dir", l_own_dir},
   {"realpath", l_realpath},

@@ -16,7 +16,11 @@ Loaded by novapipe with ``-p novapipe_pytest``. It does two things:
 * records each ``@pytest.mark.hipaa("164.312(b)")`` argument as a testcase
   property ``hipaa``, for the compliance report;
 * keeps only, or runs first, the tests novapipe names by keyed digest in
-  the file ``NOVAPIPE_SELECT`` (``--last-failed``, ``--failed-first``).
+  the file ``NOVAPIPE_SELECT`` (``--last-failed``, ``--failed-first``);
+* in a pytest-xdist worker, points ``DATABASE_URL`` and ``REDIS_URL`` at
+  the worker's own database on novapipe's throwaway servers
+  (``NOVAPIPE_WORKER_DATABASE_URL``, ``NOVAPIPE_WORKER_REDIS_URL``), when
+  it is imported, before any conftest reads them.
 
 Reports are handled where they arrive, so under pytest-xdist the controller
 does it for every worker (and each worker selects from what it collected). It is kept cheap: events are buffered and written
@@ -30,6 +34,18 @@ import threading
 from json.encoder import encode_basestring_ascii as _quote
 
 import pytest
+
+def _worker_databases():
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit()):
+        return
+    for var in ("DATABASE_URL", "REDIS_URL"):
+        url = os.environ.get("NOVAPIPE_WORKER_" + var)
+        if url:
+            os.environ[var] = url.replace("{worker}", worker).replace("{n}", str(int(worker[2:]) + 1))
+
+
+_worker_databases()
 
 FLUSH_EVERY = 0.1
 # The longest report an event carries; the rest is cut, saying so.

@@ -48,12 +48,20 @@ function fs.copy(src, dst) end
 ---@return string? errname
 function fs.rmtree(path) end
 
----A new directory (0700) under $TMPDIR or /tmp.
+---A new directory (0700) under dir, else $TMPDIR or /tmp.
 ---@param prefix? string default "novapipe-"
+---@param dir? string
 ---@return string|nil path
 ---@return string? message
 ---@return string? errname
-function fs.mkdtemp(prefix) end
+function fs.mkdtemp(prefix, dir) end
+
+---The bytes free to an unprivileged user on the file system holding path.
+---@param path string
+---@return number|nil bytes
+---@return string? message
+---@return string? errname
+function fs.space(path) end
 
 ---@param path string
 ---@param mode novapipe.Mode

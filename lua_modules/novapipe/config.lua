@@ -88,6 +88,8 @@ function M.defaults()
     python = nil,
     results = "backend/test-results",
     coverage = { source = { "backend/app" }, html = "backend/coverage_html", data = "backend", omit_tests = true },
+    -- the throwaway server's data on a memory file system unless on_disk
+    postgresql = { on_disk = false },
     database_url = "postgresql://postgres:postgres@localhost:5432/novamind_test",
     tiers = {
       { name = "standalone", dir = "standalone" },
@@ -134,6 +136,7 @@ end
 local settings = {
   tests = "string", python = "string", results = "string", database_url = "string",
   coverage = "table", tiers = "table", analyze = "table", phi = "table", audit = "table", security = "table",
+  postgresql = "table",
 }
 local audit_fields = { enabled = "boolean", log = "string" }
 local security_fields = {
@@ -303,6 +306,8 @@ local function merge(cfg, user)
       end
     elseif k == "coverage" then
       merge_section("coverage", cfg.coverage, v, coverage_fields)
+    elseif k == "postgresql" then
+      merge_section("postgresql", cfg.postgresql, v, { on_disk = "boolean" })
     elseif k == "tiers" then
       for _, name in ipairs(sorted_keys(v)) do
         local change = v[name]

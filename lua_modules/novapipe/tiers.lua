@@ -143,10 +143,13 @@ end
 -- novapipe.services.<name>: start(opts) -> service with env() and stop());
 -- returns the environment to add and the list of services to stop, or nil
 -- and an error (the ones already started are stopped).
-local function start_services(tier)
+-- The tier's services, each told how many xdist workers will share it
+-- (each worker gets a database of its own) and the project's settings.
+local function start_services(tier, opts, cfg)
   local env, started = {}, {}
+  local sopts = { workers = opts.parallel, on_disk = cfg.postgresql and cfg.postgresql.on_disk }
   for _, name in ipairs(tier.services or {}) do
-    local svc, err = require("novapipe.services." .. name).start()
+    local svc, err = require("novapipe.services." .. name).start(sopts)
     if not svc then
       for i = #started, 1, -1 do started[i]:stop() end
       err = tostring(err)
@@ -263,7 +266,7 @@ local function run_tier(session, tier, ctx)
     os.remove(cov_file)
   end
 
-  local env, services = start_services(tier)
+  local env, services = start_services(tier, opts, cfg)
   if not env then return { status = "error", reason = services } end
   scope.services = services
   for var, value in pairs(tier.env or {}) do env[var] = value end

@@ -36,17 +36,24 @@ local function tmpdir()
   return (t and t ~= "") and t or "/tmp"
 end
 
----A new directory (0700) under $TMPDIR, named for this process.
+---A new directory (0700) under `under` (default $TMPDIR), named for this
+---process. The sweep looks in $TMPDIR and in M.ALSO.
 ---@param prefix string such as "novapipe-junit-"
+---@param under? string
 ---@return string|nil path
 ---@return string? error
-function M.dir(prefix)
-  return fs.mkdtemp(prefix .. tag() .. "-")
+function M.dir(prefix, under)
+  return fs.mkdtemp(prefix .. tag() .. "-", under)
 end
+
+---Where else M.dir is given directories (the PostgreSQL data on a memory
+---file system), for the sweep.
+M.ALSO = { "/dev/shm" }
 
 ---Removes the directories M.dir made for processes that are gone (this
 ---user's, or anyone's when root), in `root` ($TMPDIR by default). Without
 ---/proc it does nothing: it could not tell a live owner from a dead one.
+---Without `root`, $TMPDIR and the directories in M.ALSO.
 ---@param root? string
 ---@return string[] removed
 function M.sweep(root)
@@ -54,16 +61,19 @@ function M.sweep(root)
   local me = proc.self()
   if not start_time(me.pid) then return removed end
   local uid = me.uid
-  root = root or tmpdir()
-  local ok, iter, state = pcall(lfs.dir, root)
-  if not ok then return removed end
-  for name in iter, state do
-    local pid, start = name:match("^novapipe%-%w+%-(%d+)%.(%d+)%-%w+$")
-    if pid and start_time(pid) ~= start then
-      local path = root .. "/" .. name
-      local a = lfs.symlinkattributes(path)
-      if a and a.mode == "directory" and (a.uid == uid or uid == 0) and fs.rmtree(path) then
-        removed[#removed + 1] = path
+  local roots = root and { root } or { tmpdir(), table.unpack(M.ALSO) }
+  for _, at in ipairs(roots) do
+    local ok, iter, state = pcall(lfs.dir, at)
+    if ok then
+      for name in iter, state do
+        local pid, start = name:match("^novapipe%-%w+%-(%d+)%.(%d+)%-%w+$")
+        if pid and start_time(pid) ~= start then
+          local path = at .. "/" .. name
+          local a = lfs.symlinkattributes(path)
+          if a and a.mode == "directory" and (a.uid == uid or uid == 0) and fs.rmtree(path) then
+            removed[#removed + 1] = path
+          end
+        end
       end
     end
   end

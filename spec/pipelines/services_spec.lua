@@ -120,4 +120,84 @@ describe("services", function()
     assert.equal(2, r.code)
     assert.matches("asks for service 'kafka'; novapipe provides: postgresql, redis", r.stderr)
   end)
+
+  -- Every test creates the same table and keys: two xdist workers sharing
+  -- a database would collide (the table exists, a key is the other's).
+  local SAME_TABLE = [[
+import os, socket, time
+import psycopg2
+import pytest
+
+@pytest.mark.parametrize("n", range(4))
+def test_same_table(n):
+    worker = os.environ["PYTEST_XDIST_WORKER"]
+    url = os.environ["DATABASE_URL"]
+    assert url.startswith("postgresql://postgres@/novapipe_test_%s?host=" % worker), url
+    with psycopg2.connect(url) as db, db.cursor() as c:
+        c.execute("CREATE TABLE patients (id int PRIMARY KEY)")
+        c.execute("INSERT INTO patients VALUES (1)")
+        db.commit()
+        time.sleep(0.1)
+        c.execute("SELECT count(*) FROM patients")
+        assert c.fetchone()[0] == 1
+        c.execute("DROP TABLE patients")
+    redis = os.environ["REDIS_URL"]
+    assert redis.endswith("?db=%d" % (int(worker[2:]) + 1)), redis
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(redis[len("unix://"):].split("?")[0])
+    db = redis.split("db=")[1].encode()
+    s.sendall(b"SELECT " + db + b"\r\nSET owner " + worker.encode() + b" NX\r\nGET owner\r\n")
+    data = b""
+    while data.count(b"\r\n") < 4:
+        data += s.recv(100)
+    assert data.endswith(worker.encode() + b"\r\n"), data
+    with open(os.path.join(os.environ["NOVAPIPE_SPEC_OUT"], worker), "w") as f:
+        f.write(url.split("host=")[1])
+]]
+
+  it("give each xdist worker a database of its own on both servers, the data in memory unless on_disk", function()
+    local pg = require "novapipe.services.postgresql"
+    local root = keep(H.tree({
+      ["novapipe.lua"] = "return { tiers = { standalone = { services = { 'postgresql', 'redis' } } } }\n",
+      [TESTS .. "standalone/test_a.py"] = SAME_TABLE,
+      [TESTS .. "standalone/test_b.py"] = SAME_TABLE,
+    }))
+    local tmp, out = root .. "/tmp", root .. "/out"
+    assert(fs.mkdir_p(tmp))
+    assert(fs.mkdir_p(out))
+    local env = { REDIS_URL = false, DATABASE_URL = false, TMPDIR = tmp, NOVAPIPE_SPEC_OUT = out }
+    local r = H.novapipe({ "-C", root, "--no-color", "run", "run_tests", "--standalone", "-p", "2" }, { env = env })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("8 passed", r.stdout)
+    local hosts = {}
+    for _, w in ipairs({ "gw0", "gw1" }) do hosts[#hosts + 1] = assert(H.read(out .. "/" .. w), w .. " ran no test") end
+    assert.equal(hosts[1], hosts[2])
+    local memory = pg.memory_dir()
+    assert.equal((memory or tmp) .. "/", hosts[1]:sub(1, #(memory or tmp) + 1))
+    assert.is_nil(lfs.attributes(hosts[1]), "the server's directory was left")
+    nothing_left(tmp)
+    -- on disk when the project says so (in $TMPDIR, which the postgres
+    -- user must be able to reach when novapipe runs as root)
+    assert(fs.chmod(root, "0711"))
+    assert(fs.chmod(tmp, "0711"))
+    assert(fs.atomic_write(root .. "/novapipe.lua",
+      "return { postgresql = { on_disk = true }, tiers = { standalone = { services = { 'postgresql', 'redis' } } } }\n"))
+    r = H.novapipe({ "-C", root, "--no-color", "run", "run_tests", "--standalone", "-p", "2" }, { env = env })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.equal(tmp .. "/", assert(H.read(out .. "/gw0")):sub(1, #tmp + 1))
+  end)
+
+  it("leave a DATABASE_URL of the user's alone under xdist", function()
+    local root, tmp = project([[
+import os
+def test_url():
+    assert os.environ["PYTEST_XDIST_WORKER"]
+    assert os.environ["DATABASE_URL"] == "postgresql://me@db.internal/mine"
+    assert "NOVAPIPE_WORKER_DATABASE_URL" not in os.environ
+]])
+    assert(fs.atomic_write(root .. "/novapipe.lua", "return { tiers = { standalone = { services = { 'postgresql' } } } }\n"))
+    local r = H.novapipe({ "-C", root, "run", "run_tests", "--standalone", "-p", "2" },
+      { env = { DATABASE_URL = "postgresql://me@db.internal/mine", TMPDIR = tmp } })
+    assert.equal(0, r.code, r.stdout)
+  end)
 end)

@@ -45,4 +45,21 @@ describe("novapipe.tmp", function()
     end
     assert.equal("directory", lfs.attributes(target, "mode"))
   end)
+
+  it("sweeps, given no root, $TMPDIR and the directories in ALSO (the memory file system's)", function()
+    assert.same({ "/dev/shm" }, tmp.ALSO)
+    local gone = assert(proc.spawn({ "true" })):wait().pid
+    local also, elsewhere = keep(H.tmpdir()), keep(H.tmpdir())
+    local name = ("novapipe-pg-%d.1-eeeeee"):format(gone)
+    assert(fs.mkdir_p(also .. "/" .. name))
+    assert(fs.mkdir_p(elsewhere .. "/" .. name))
+    local saved = tmp.ALSO
+    finally(function() tmp.ALSO = saved end)
+    tmp.ALSO = { also }
+    local removed = {}
+    for _, p in ipairs(tmp.sweep()) do removed[p] = true end
+    assert.is_true(removed[also .. "/" .. name])
+    assert.is_nil(removed[elsewhere .. "/" .. name])
+    assert.equal("directory", lfs.attributes(elsewhere .. "/" .. name, "mode"))
+  end)
 end)

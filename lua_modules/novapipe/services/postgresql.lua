@@ -1,7 +1,13 @@
 -- A throwaway PostgreSQL for a test tier: initdb into a temporary directory,
 -- a server listening on a Unix socket in that directory only (no TCP), a
 -- fresh database, and DATABASE_URL for the tier. stop() ends the server and
--- removes the directory, also after Ctrl-C. PostgreSQL refuses to run as
+-- removes the directory, also after Ctrl-C. With xdist workers, each gets
+-- a database of its own (novapipe_test_gw0, ...), made from the first as a
+-- template, which novapipe's plugin puts in the worker's DATABASE_URL: two
+-- workers never create the same table in one database. The server's data
+-- directory is on a memory file system when there is one (/dev/shm), with
+-- fsync off: test data never reaches a disk (`postgresql.on_disk = true`
+-- in novapipe.lua puts it under the temporary directory instead). PostgreSQL refuses to run as
 -- root: then its programs run as the `postgres` user (Debian's package
 -- creates it) through setpriv.
 local lfs = require "lfs"
@@ -56,6 +62,28 @@ local function tail(path, n)
   return table.concat(lines, "\n")
 end
 
+-- The least a memory file system must have free to take the server's data
+-- (initdb's files are some 40 MB; the tests' data comes on top).
+M.MEMORY_NEEDED = 256 * 1024 * 1024
+
+---A directory on a memory file system for the server's data, or nil: /dev/shm
+---when it is a tmpfs with M.MEMORY_NEEDED free (a container's default
+---/dev/shm of 64 MB is too small, and then the data goes to $TMPDIR).
+---@return string|nil
+function M.memory_dir()
+  local shm = "/dev/shm"
+  local ok, lines = pcall(io.lines, "/proc/self/mounts")
+  if not ok then return nil end
+  for line in lines do
+    local at, kind = line:match("^%S+ (%S+) (%S+)")
+    if at == shm and kind == "tmpfs" then
+      local free = require("novapipe.fs").space(shm)
+      return free and free >= M.MEMORY_NEEDED and shm or nil
+    end
+  end
+  return nil
+end
+
 local Service = {}
 Service.__index = Service
 
@@ -74,13 +102,13 @@ Service.__gc = Service.stop
 ---The environment the tier gets.
 ---@return table<string, string>
 function Service:env()
-  return { DATABASE_URL = self.url }
+  return { DATABASE_URL = self.url, NOVAPIPE_WORKER_DATABASE_URL = self.worker_url }
 end
 
 ---Starts a server, or takes the environment's DATABASE_URL. Returns the
 ---service ({url, dir, env(), stop()}) or nil and one line saying what is
 ---missing.
----@param opts? {timeout?: number}
+---@param opts? {timeout?: number, workers?: integer, on_disk?: boolean}
 ---@return table|nil service
 ---@return string? error
 function M.start(opts)
@@ -100,9 +128,14 @@ function M.start(opts)
     -- novapipe gave the child; setpriv sets it again after the change.
     as = { "setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", "--pdeathsig", "KILL", "--" }
   end
-  local dir, err = require("novapipe.tmp").dir("novapipe-pg-")
+  local tmp = require("novapipe.tmp")
+  local memory = not opts.on_disk and M.memory_dir() or nil
+  local dir, err = nil, nil
+  if memory then dir = tmp.dir("novapipe-pg-", memory) end
+  if not dir then dir, err = tmp.dir("novapipe-pg-") end
   if not dir then return nil, err end
-  local svc = setmetatable({ dir = dir, data = dir .. "/data", log = dir .. "/server.log" }, Service)
+  local svc = setmetatable({ dir = dir, data = dir .. "/data", log = dir .. "/server.log",
+                             in_memory = memory ~= nil and dir:sub(1, #memory + 1) == memory .. "/" }, Service)
   if root then
     local r = process.run({ "chown", "postgres:postgres", dir })
     if not r or r.code ~= 0 then
@@ -125,7 +158,10 @@ function M.start(opts)
   local argv = {}
   for _, a in ipairs(as) do argv[#argv + 1] = a end
   for _, a in ipairs({ bin .. "/postgres", "-D", svc.data, "-k", dir, "-c", "listen_addresses=",
-                       "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off" }) do
+                       "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
+                       -- shared memory segments in the data directory, which goes with
+                       -- it, even after kill -9 (not in /dev/shm, where they would stay)
+                       "-c", "dynamic_shared_memory_type=mmap" }) do
     argv[#argv + 1] = a
   end
   local server, perr = proc.spawn(argv, { stdin = "null", stdout = { file = svc.log }, stderr = "stdout", grace = 5 })
@@ -150,6 +186,20 @@ function M.start(opts)
   if not r or r.code ~= 0 then
     svc:stop()
     return nil, "createdb failed: " .. (r and r.stderr or "")
+  end
+  if (opts.workers or 0) > 1 then
+    -- one psql, one CREATE DATABASE a worker (each its own transaction)
+    local sql = { bin .. "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", dir, "-U", "postgres", "-d", DB }
+    for w = 0, opts.workers - 1 do
+      sql[#sql + 1] = "-c"
+      sql[#sql + 1] = ("CREATE DATABASE %s_gw%d TEMPLATE %s"):format(DB, w, DB)
+    end
+    r = process.run(sql, { stdin = "null" })
+    if not r or r.code ~= 0 then
+      svc:stop()
+      return nil, "cannot create the workers' databases: " .. (r and r.stderr or "")
+    end
+    svc.worker_url = ("postgresql://postgres@/%s_{worker}?host=%s"):format(DB, dir)
   end
   svc.url = ("postgresql://postgres@/%s?host=%s"):format(DB, dir)
   return svc

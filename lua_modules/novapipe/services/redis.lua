@@ -20,7 +20,7 @@ Service.__index = Service
 ---The environment the tier gets.
 ---@return table<string, string>
 function Service:env()
-  return { REDIS_URL = self.url }
+  return { REDIS_URL = self.url, NOVAPIPE_WORKER_REDIS_URL = self.worker_url }
 end
 
 ---Ends the server and removes its directory. Safe to call twice, and after
@@ -36,7 +36,10 @@ Service.__gc = Service.stop
 
 ---Starts a server, or takes the environment's REDIS_URL. Returns the
 ---service or nil and one line saying what is missing.
----@param opts? {timeout?: number}
+---With xdist workers, each worker gets a database number of its own (the
+---worker gwN number N + 1; 0 stays the tier's), which novapipe's plugin
+---puts in its REDIS_URL.
+---@param opts? {timeout?: number, workers?: integer}
 ---@return table|nil service {url, env(), stop()}
 ---@return string? error
 function M.start(opts)
@@ -49,7 +52,8 @@ function M.start(opts)
   if not dir then return nil, err end
   local svc = setmetatable({ dir = dir, socket = dir .. "/redis.sock", log = dir .. "/server.log" }, Service)
   local server, perr = proc.spawn({ exe, "--port", "0", "--unixsocket", svc.socket, "--unixsocketperm", "700",
-    "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", svc.log },
+    "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", svc.log,
+    "--databases", tostring(math.max(16, (opts.workers or 0) + 1)) },
     { stdin = "null", stdout = "null", stderr = "null", grace = 5 })
   if not server then
     svc:stop()
@@ -73,6 +77,7 @@ function M.start(opts)
     time.sleep(0.02)
   end
   svc.url = "unix://" .. svc.socket
+  if (opts.workers or 0) > 1 then svc.worker_url = svc.url .. "?db={n}" end
   return svc
 end
 
