@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1116,6 +1117,17 @@ static int l_self(lua_State *L) {
   return 1;
 }
 
+/* proc.cores() -> the number of CPUs novapipe may run on (its affinity
+ * mask), at least 1. */
+static int l_cores(lua_State *L) {
+  cpu_set_t set;
+  long n = 0;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+  if (n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
+  lua_pushinteger(L, n < 1 ? 1 : n);
+  return 1;
+}
+
 /* proc.interrupted() -> false | "SIGINT" | "SIGTERM" */
 static int l_interrupted(lua_State *L) {
   if (!np_interrupted) lua_pushboolean(L, 0);
@@ -1239,6 +1251,7 @@ static const luaL_Reg proc_funcs[] = {
   {"live", l_live},
   {"children", l_children},
   {"self", l_self},
+  {"cores", l_cores},
   {"interrupted", l_interrupted},
   {"exists", l_exists},
   {"stat", l_stat},

@@ -1,6 +1,7 @@
 -- The main job: the test files' classification, then every test tier in
 -- order, gated, with JUnit XML and combined coverage, then the security
--- tests, PHI audit, dependency scan and compliance report; it ends with
+-- tests (their results taken from the tiers' runs: each test runs once),
+-- PHI audit, dependency scan and compliance report; it ends with
 -- the list of every report written, and always writes the run's HTML
 -- report (backend/test-results/report.html unless --html says otherwise).
 local np = require "novapipe"
@@ -13,6 +14,8 @@ return np.pipeline {
     { "--durations", "show the N slowest tests at the end (default 5; 0: none)", arg = "N",
       convert = np.convert.non_negative_integer },
     { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
+    { "--jobs -j", "tiers at once (default: the cores novapipe may use); each starts before the tiers it needs have passed, its results held until they have", arg = "N", convert = np.convert.positive_integer },
+    { "--sequential", "one tier at a time, each started only after the tiers it needs passed" },
     { "--coverage-report", "the whole coverage table on the console, not a line a tier" },
     { "--list-reports", "list every file the run wrote, not only where they are" },
     { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH", path = true },
@@ -21,8 +24,10 @@ return np.pipeline {
     return {
       np.analyze(),
       np.tiers { junit = true, coverage = true, verbose = opts.verbose, parallel = opts.parallel,
-                 coverage_report = opts.coverage_report },
-      np.security { report = true, advisories = opts.advisories, verbose = opts.verbose, parallel = opts.parallel },
+                 coverage_report = opts.coverage_report, jobs = opts.jobs, sequential = opts.sequential,
+                 cov_context = true },
+      np.security { report = true, advisories = opts.advisories, verbose = opts.verbose, parallel = opts.parallel,
+                    jobs = opts.jobs, sequential = opts.sequential, reuse = true },
       np.written { all = opts.list_reports },
     }
   end,

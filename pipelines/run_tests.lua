@@ -23,6 +23,8 @@ return np.pipeline {
     { "--filter", "a test path (runs in the tier holding it) or a -k name expression", arg = "PATH_OR_NAME",
       path = np.path.looks_like_path },
     { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
+    { "--jobs -j", "tiers at once (default: the cores novapipe may use); each starts before the tiers it needs have passed, its results held until they have", arg = "N", convert = np.convert.positive_integer },
+    { "--sequential", "one tier at a time, each started only after the tiers it needs passed" },
     { "--failfast -x", "stop at the first failure" },
     { "--last-failed --lf", "run only the tests that failed or errored in the last run, each in its tier" },
     { "--failed-first --ff", "run every test, the last run's failures first" },
@@ -54,6 +56,7 @@ return np.pipeline {
       markers = opts.markers, filter = opts.filter, parallel = opts.parallel, failfast = opts.failfast,
       strict = opts.strict, allow_empty = opts.allow_empty, security = opts.security, timeout = opts.timeout,
       keyword = opts.keyword, select = select, coverage_report = opts.coverage_report,
+      jobs = opts.jobs, sequential = opts.sequential,
     }
   end,
 }

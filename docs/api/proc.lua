@@ -65,6 +65,10 @@ function proc.children() end
 ---@return {pid: integer, maxrss: integer, cpu: number, uid: integer, user: string, host: string}
 function proc.self() end
 
+---How many CPUs novapipe may run on (its affinity mask), at least 1.
+---@return integer
+function proc.cores() end
+
 ---@return false|"SIGINT"|"SIGTERM"
 function proc.interrupted() end
 

@@ -75,10 +75,26 @@ end
 ---@return string? errname
 function M.run(argv, opts)
   check_options(opts, SPAWN_OPTIONS, "run", 2)
+  local job = M.jobs[coroutine.running()]
+  -- a job that was cancelled starts nothing more (novapipe.run.jobs)
+  if job and job.cancelled then return nil, job.cancelled end
   local p, err, errname = start(argv, opts)
   if not p then return nil, err, errname end
+  if job then
+    -- the scheduler waits for it beside the other jobs' processes, and
+    -- resumes this one with the result, or with an error to raise
+    local r, raise = coroutine.yield(M.WAIT, p)
+    if r == M.RAISE then error(raise, 0) end
+    return r
+  end
   return p:wait()
 end
+
+---The coroutines novapipe.run.jobs runs, each with its state: in them,
+---M.run yields (M.WAIT, handle) instead of waiting, so several run at once.
+M.jobs = setmetatable({}, { __mode = "k" })
+M.WAIT = setmetatable({}, { __name = "process.WAIT" })
+M.RAISE = setmetatable({}, { __name = "process.RAISE" })
 
 ---Runs many processes with at most `max` at once, in the order given.
 ---Each job is {argv, opts}. on_start(i, handle) and on_done(i, result)

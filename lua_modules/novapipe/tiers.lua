@@ -36,6 +36,9 @@ local M = {}
 ---@field cases? boolean keep each tier's test cases (with their properties) in its stage result
 ---@field tier_html? boolean with coverage, an HTML report per tier too (default true; the combined one is always written)
 ---@field config? novapipe.Config default: the run's (novapipe.run.context)
+---@field cov_context? boolean with coverage, record which test ran each line (--cov-context=test)
+---@field jobs? integer tiers at once (default: the cores novapipe may use)
+---@field sequential? boolean one tier after another, each only after the tiers it needs passed
 
 local PYTEST_EXIT = {
   [2] = "pytest was interrupted",
@@ -112,6 +115,9 @@ function M.pytest_args(target, opts, junit_path, k, cov_sources)
   if opts.failfast then add("--exitfirst") end
   for _, src in ipairs(cov_sources or {}) do add("--cov=" .. src) end
   if cov_sources then add("--cov-report=") end
+  -- each line's tests recorded (coverage.py's dynamic contexts), so the
+  -- security stage can take its coverage from these runs
+  if cov_sources and opts.cov_context then add("--cov-context=test") end
   return argv
 end
 
@@ -355,6 +361,7 @@ local function run_tier(session, tier, ctx)
   if r.timed_out then
     local running = results.running_now()
     result.status = "failed"
+    result.timed_out = true
     result.reason = ("timed out after %gs%s"):format(timeout,
       #running > 0 and ("; running: " .. table.concat(running, ", ")) or "")
     result.summary = ("%d tests done before the timeout"):format(results.done)
@@ -511,6 +518,114 @@ local function selection_words(opts)
   return #what > 0 and table.concat(what, " ") or nil
 end
 
+-- What a tier running ahead of its turn does is held back until the run
+-- reaches it: its events (each test's result) and the files it recorded
+-- are kept, and given on when its stage's turn comes, so reporters see
+-- them in the order of a sequential run. Progress is live: one line for
+-- the tier whose turn it is, naming the others running.
+local function held(session, ctx, name)
+  local h = { events = {}, records = {}, coverage_files = {}, tier_coverage = {} }
+  local bus = { emit = function(_, kind, stage, payload)
+    if kind == "progress" then
+      session.live[stage] = payload
+      session.show_progress(ctx)
+    else
+      h.events[#h.events + 1] = table.pack(kind, stage, payload)
+    end
+  end }
+  h.sink = setmetatable({ record = function(_, path, what) h.records[#h.records + 1] = { path, what } end },
+    { __index = ctx.sink })
+  h.ctx = setmetatable({ bus = bus, sink = h.sink }, { __index = ctx })
+  -- the session as the tier sees it: its coverage lists its own
+  h.session = setmetatable({ coverage_files = h.coverage_files, tier_coverage = h.tier_coverage },
+    { __index = session })
+  h.name = name
+  return h
+end
+
+---Runs a group's tier stages at once (speculative tiers): each starts when
+---a core is free, before the tiers it needs have passed; its results are
+---held back until its turn, and shown in order. When a tier does not pass,
+---the tiers that need it (directly or not) are ended at once and what they
+---wrote removed: the pipeline then skips them as gating does, so the
+---outcome, the reports and the exit code are those of a sequential run.
+---Returns the function a tier stage calls for its result.
+---@param session table
+---@param stages novapipe.Stage[] the group's tier stages, in order
+---@param tier_of table<string, novapipe.Tier>
+---@param jobs integer at most this many tiers at once
+---@param run_tier fun(session: table, tier: novapipe.Tier, ctx: novapipe.Context): table
+---@return fun(ctx: novapipe.Context, name: string): table
+function M.at_once(session, stages, tier_of, jobs, run_tier)
+  local sched, holds, order = nil, {}, {}
+  -- the list as it is now: the group's selection and coverage stages come after
+  stages = { table.unpack(stages) }
+  for i, st in ipairs(stages) do order[i] = st.name end
+  session.live = {}
+  local awaiting
+  function session.show_progress(ctx)
+    if not awaiting then return end
+    local own = session.live[awaiting] or { done = 0, failed = 0, elapsed = 0 }
+    local also = {}
+    for _, key in ipairs(sched:running_keys(order)) do
+      local p = session.live[key]
+      if key ~= awaiting and p then
+        also[#also + 1] = ("%s %d%s"):format(key, p.done, p.collected and ("/" .. p.collected) or "")
+      end
+    end
+    local shown = {}
+    for k, v in pairs(own) do shown[k] = v end
+    shown.also = #also > 0 and also or nil
+    ctx.bus:emit("progress", awaiting, shown)
+  end
+  -- Every stage that needs `name`, directly or through others.
+  local function dependents(name)
+    local out, seen = {}, { [name] = true }
+    for _, st in ipairs(stages) do
+      for _, dep in ipairs(st.needs or {}) do
+        if seen[type(dep) == "table" and dep.name or dep] and not seen[st.name] then
+          seen[st.name] = true
+          out[#out + 1] = st.name
+        end
+      end
+    end
+    return out
+  end
+  local function passes(r)
+    return r.status == "passed" or r.status == "empty" or (r.status == "skipped" and r.neutral)
+  end
+  return function(ctx, name)
+    if not sched then
+      sched = require("novapipe.run.jobs").new(jobs)
+      for _, st in ipairs(stages) do
+        local h = held(session, ctx, st.name)
+        holds[st.name] = h
+        sched:add(st.name, function() return run_tier(h.session, tier_of[st.name], h.ctx) end)
+      end
+    end
+    awaiting = name
+    local result = sched:result(name)
+    awaiting = nil
+    ctx.bus:emit("progress", name, nil)
+    local h = holds[name]
+    for _, e in ipairs(h.events) do ctx.bus:emit(e[1], e[2], e[3]) end
+    for _, r in ipairs(h.records) do ctx.sink:record(r[1], r[2]) end
+    for _, f in ipairs(h.coverage_files) do session.coverage_files[#session.coverage_files + 1] = f end
+    for _, t in ipairs(h.tier_coverage) do session.tier_coverage[#session.tier_coverage + 1] = t end
+    if not passes(result) then
+      local ended = dependents(name)
+      for _, key in ipairs(ended) do sched:cancel(key, name .. " did not pass") end
+      sched:settle()
+      -- what they wrote goes: a sequential run would not have run them
+      for _, key in ipairs(ended) do
+        for _, r in ipairs(holds[key].records) do fs.rmtree(r[1]) end
+        holds[key].records = {}
+      end
+    end
+    return result
+  end
+end
+
 ---The stages that run the configured tiers.
 ---@param opts novapipe.TierOpts
 ---@return novapipe.Stage[]
@@ -623,7 +738,7 @@ function M.stages(opts)
   end
 
   session.ran = 0
-  local stages = {}
+  local stages, tier_of = {}, {}
   for _, tier in ipairs(cfg.tiers) do
     if gated or selected[tier.name] then
       local needs
@@ -632,19 +747,33 @@ function M.stages(opts)
         for i, n in ipairs(tier.needs) do needs[i] = stage_name(opts, n) end
       end
       session.in_group[#session.in_group + 1] = tier.name
+      local name = stage_name(opts, tier.name)
+      tier_of[name] = tier
       stages[#stages + 1] = pipeline.stage {
-        name = stage_name(opts, tier.name),
+        name = name,
         needs = needs,
         run = function(ctx)
           local err = prepare(ctx)
           if err then return { status = "error", reason = err } end
-          local result = run_tier(session, tier, ctx)
+          local result = session.at_once and session.at_once(ctx, name) or run_tier(session, tier, ctx)
           session.ran_tier[tier.name] = result.status ~= "skipped" and result.status ~= "error"
           session.ran = session.ran + (result.counts and result.counts.tests or 0)
+          -- the main group's results, for stages that take tests' results
+          -- from them instead of running the tests again (security in all)
+          if not opts.label then
+            ctx.tier_results = ctx.tier_results or {}
+            ctx.tier_results[tier.name] = result
+          end
           return result
         end,
       }
     end
+  end
+  -- Tiers at once: more than one tier, cores for more than one, and
+  -- pytest's own output not streamed (two would interleave).
+  local jobs = opts.jobs or require("novapipe.proc").cores()
+  if #stages > 1 and jobs > 1 and not opts.sequential and not opts.verbose then
+    session.at_once = M.at_once(session, stages, tier_of, jobs, run_tier)
   end
   local asked = selection_words(opts)
   if asked then

@@ -37,8 +37,14 @@ describe("pipelines/all.lua on the bundled example", function()
     local xml = H.read(copy .. "/backend/test-results/integration-results.xml")
     assert.matches('name="test_the_database_is_postgresql"', xml)
     assert.is_nil(xml:find("<failure", 1, true))
-    -- then security, with its report, and the list of everything written
+    -- then security, with its report, and the list of everything written;
+    -- every test ran once: the security stages took the tiers' results
+    -- (no pytest wrote the security stages' JUnit), and the security-code
+    -- coverage came from the tiers' runs, by test
     assert.matches("PASS%s+security/integration[^\n]*%d+ passed", r.stdout)
+    assert.matches("the security tests' results from the integration tier's run: not run again", r.stdout)
+    assert.is_nil(lfs.attributes(copy .. "/backend/security-reports/junit"))
+    assert.matches("PASS%s+security%-coverage[^\n]*%d+%.%d%% of backend/app/infrastructure/security", r.stdout)
     assert.matches("PASS%s+phi%-audit[^\n]*0 finding", r.stdout)
     assert.matches("PASS%s+security%-report[^\n]*4 of 5 safeguards tested", r.stdout)
     local listed = r.stdout:match("PASS%s+reports[^\n]*(.-)\n\nSummary")

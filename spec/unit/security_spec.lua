@@ -371,4 +371,20 @@ describe("the 164.312 mapping and the report", function()
     assert.matches("a &amp; b", html, 1, true)
     assert.equal("{}", json.pretty({}))
   end)
+
+  it("matches one test's coverage contexts with a pattern coverage.py's --contexts cannot split", function()
+    local id = "backend/app/tests/test_x.py::test_it[a,b|c.d-\195\169]"
+    local pattern = require("novapipe.security").context_pattern(id)
+    assert.is_nil(pattern:find(",", 1, true))
+    local py = [[
+import re, sys
+p = sys.argv[1]
+ok = [bool(re.search(p, sys.argv[2] + w)) for w in ("|run", "|setup", "|teardown")]
+bad = [bool(re.search(p, c)) for c in (sys.argv[2] + "x|run", "", "other" + sys.argv[2] + "|run")]
+print(all(ok), any(bad))
+]]
+    local exe = assert(require("novapipe.python").find({ "re" }))
+    local r = assert(require("novapipe.process").run({ exe, "-c", py, pattern, id }))
+    assert.equal("True False\n", r.stdout, r.stderr)
+  end)
 end)

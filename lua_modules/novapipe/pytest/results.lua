@@ -73,6 +73,33 @@ local function test_of(ev, tier, cwd)
   return t
 end
 
+-- Adds a test's outcomes (and its teardown's, when that errored after the
+-- call) to counts.
+local function count(counts, t)
+  for _, o in ipairs({ t.outcome, t.also }) do
+    local kind = COUNT_OF[o]
+    counts[kind] = counts[kind] + 1
+    counts.tests = counts.tests + 1
+  end
+end
+
+---The tests of a tier's results that `keep` keeps, with their counts and
+---problems (failed and errored tests), as a tier's results give them.
+---@param tests novapipe.TestResult[]
+---@param keep fun(t: novapipe.TestResult): boolean
+---@return {tests: novapipe.TestResult[], counts: novapipe.JUnitCounts, problems: novapipe.TestResult[]}
+function M.subset(tests, keep)
+  local out = { tests = {}, counts = junit.zero(), problems = {} }
+  for _, t in ipairs(tests) do
+    if keep(t) then
+      out.tests[#out.tests + 1] = t
+      count(out.counts, t)
+      if t.outcome == "failed" or t.outcome == "error" then out.problems[#out.problems + 1] = t end
+    end
+  end
+  return out
+end
+
 ---A collector for one tier. on_progress(state), when given, is called
 ---after each event that changes the counts or what runs.
 ---@param tier? string
@@ -102,11 +129,7 @@ function M.new(tier, on_progress)
       if not t then return bad() end
       st.running[t.id] = nil
       st.tests[#st.tests + 1] = t
-      for _, o in ipairs({ t.outcome, t.also }) do
-        local kind = COUNT_OF[o]
-        st.counts[kind] = st.counts[kind] + 1
-        st.counts.tests = st.counts.tests + 1
-      end
+      count(st.counts, t)
       st.done = st.done + 1
       if t.outcome == "failed" or t.outcome == "error" then st.failed = st.failed + 1 end
     elseif ev.e == "end" then

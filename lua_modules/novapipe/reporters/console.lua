@@ -56,6 +56,8 @@ function M:progress(stage_name, p)
   end
   local total = p.collected and ("/%d"):format(p.collected) or ""
   local text = ("%s  %d%s tests  %d failed  %.1fs"):format(stage_name, p.done, total, p.failed, p.elapsed)
+  -- tiers running at once: the others, after the one whose turn it is
+  if p.also then text = text .. "  (also running: " .. table.concat(p.also, ", ") .. ")" end
   if term.live() then
     self.sink:status(text)
   else

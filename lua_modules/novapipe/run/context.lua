@@ -19,6 +19,7 @@ local M = {}
 ---@field pytest_args? string[] what follows `--`, for every pytest run
 ---@field outputs? {json?: string, html?: string, keep_record?: boolean} where --json and --html (or the pipeline's `html`) asked the run's record and page to go
 ---@field project? novapipe.Project where the project was found (novapipe.run.project)
+---@field tier_results table<string, table> each tier's result from the main group of tier stages, by tier name
 ---@field opts? table the pipeline's parsed options
 ---@field record? table the run record, once the record reporter has built it at pipeline_end
 ---@field html_report? string the HTML report's path, once the html reporter has written it
@@ -40,6 +41,7 @@ function M.new(info)
     bus = events.new(),
     sink = sink.new({ phi = cfg.phi, out = info.out, err = info.err }),
     name = info.name, path = info.path, def = info.def, args = info.args or {}, project = info.project,
+    tier_results = {},
   }
 end
 

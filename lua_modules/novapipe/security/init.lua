@@ -21,6 +21,9 @@ local LABEL = "security"
 ---@field advisories? string a directory or zip of OSV advisories
 ---@field verbose? boolean
 ---@field parallel? integer
+---@field jobs? integer tiers at once
+---@field reuse? boolean take the security tests' results from the main tiers' runs in this pipeline (all) instead of running them again
+---@field sequential? boolean
 ---@field config? novapipe.Config
 
 -- Runs python/novapipe_read.py (`mode` and its arguments) with a Python
@@ -184,25 +187,86 @@ local function deps_stage(state, opts)
   end }
 end
 
+---A Python regular expression for coverage.py's `--contexts` that matches
+---the contexts pytest-cov records for one test (`NODEID|setup`, `|run`,
+---`|teardown`): every character but letters, digits and non-ASCII bytes
+---written as `\xHH`, so no comma splits the list and nothing is special.
+---@param id string
+---@return string
+function M.context_pattern(id)
+  return "^" .. id:gsub("[^%w\128-\255]", function(c) return ("\\x%02x"):format(c:byte()) end) .. "\\|"
+end
+
+-- The security tests' results from the main group's run of `tier` in this
+-- pipeline (`all`), as a stage result, or nil when that tier did not run
+-- there (or was cut short by its timeout): then the security group runs
+-- them itself. A collection error counts, as it would in a run of its own.
+local function from_main(ctx, tier)
+  local main = ctx.tier_results and ctx.tier_results[tier]
+  if not main or not main.tests or main.timed_out then return nil end
+  local sub = require("novapipe.pytest.results").subset(main.tests, function(t)
+    if t.collect then return true end
+    for _, m in ipairs(t.markers or {}) do if m == "security" then return true end end
+    return false
+  end)
+  local r = { counts = sub.counts, tests = sub.tests, cases = sub.tests, problems = sub.problems,
+              notes = { ("the security tests' results from the %s tier's run: not run again"):format(tier) } }
+  if sub.counts.failed > 0 or sub.counts.errors > 0 then
+    r.status = "failed"
+  elseif sub.counts.tests == 0 then
+    r.status, r.reason, r.summary = "empty", "no security tests in " .. tier, "no tests"
+  else
+    r.status = "passed"
+  end
+  return r
+end
+
 ---The security-code coverage stage: coverage.py's JSON for the configured
 ---security paths, from the security tests' combined coverage data.
 local function coverage_stage(state)
   return pipeline.stage { name = "security-coverage", run = function()
     local cfg = state.cfg
-    local data = require("novapipe.tiers").combined_data(cfg, LABEL)
+    local tiers = require "novapipe.tiers"
+    local data = tiers.combined_data(cfg, LABEL)
     local paths = cfg.security.coverage_paths
     state.coverage = { paths = json.array(paths), files = json.array() }
+    local exe, err = python.find({ "coverage" }, cfg.python)
+    local contexts
+    if state.reused then
+      -- The security tests' results came from the main tiers' runs: their
+      -- lines are those those runs recorded for them (coverage.py's
+      -- contexts), with what importing the tests ran, as a run of the
+      -- security tests alone would import them too; and what the security
+      -- group ran itself, for tiers the main group did not run.
+      local main = tiers.combined_data(cfg)
+      if lfs.attributes(main) then
+        if not exe then return { status = "error", reason = err } end
+        local mixed = tiers.combined_data(cfg, LABEL .. "-all")
+        os.remove(mixed)
+        local argv = { exe, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. mixed, main }
+        if lfs.attributes(data) then argv[#argv + 1] = data end
+        local r, perr = process.run(argv, { stdin = "null" })
+        if not r then return { status = "error", reason = "coverage combine: " .. perr } end
+        if r.code ~= 0 then return { status = "error", reason = "coverage combine failed: " .. (r.stderr or "") } end
+        local ok, aerr = state.sink:adopt(mixed, "coverage data, security tests", { kind = "bytes" })
+        if not ok then return { status = "error", reason = aerr } end
+        data = mixed
+        contexts = { "^$" }
+        for _, id in ipairs(state.security_ids) do contexts[#contexts + 1] = M.context_pattern(id) end
+      end
+    end
     if not lfs.attributes(data) then
       state.coverage.summary = "No coverage data: no security test ran."
       return { status = "skipped", neutral = true, reason = "no coverage data from the security tests" }
     end
-    local exe, err = python.find({ "coverage" }, cfg.python)
     if not exe then return { status = "error", reason = err } end
     local include = {}
     for _, p in ipairs(paths) do include[#include + 1] = p:gsub("/+$", "") .. "/*" end
     local out = ("%s/security_coverage_%s.json"):format(state.dir, state.stamp)
-    local r, perr = process.run({ exe, "-m", "coverage", "json", "-q", "--data-file=" .. data,
-      "--include=" .. table.concat(include, ","), "-o", out }, { stdin = "null" })
+    local argv = { exe, "-m", "coverage", "json", "-q", "--data-file=" .. data,
+      "--include=" .. table.concat(include, ","), "-o", out }
+    if contexts then argv[#argv + 1] = "--contexts=" .. table.concat(contexts, ",") end
+    local r, perr = process.run(argv, { stdin = "null" })
     if not r then return { status = "error", reason = "coverage json: " .. perr } end
     if r.code ~= 0 then
       local said = ((r.stdout or "") .. (r.stderr or "")):gsub("%s+$", "")
@@ -333,14 +397,21 @@ function M.stages(opts)
   local tests = require("novapipe.tiers").stages({
     config = cfg, label = LABEL, security = true, junit = opts.report, results = dir .. "/junit",
     coverage = opts.report, tier_html = false, cases = true, verbose = opts.verbose, parallel = opts.parallel,
+    jobs = opts.jobs, sequential = opts.sequential, cov_context = opts.reuse,
   })
-  -- Keep each tier's result for the report.
-  state.test_stages = {}
+  -- Keep each tier's result for the report; with reuse, take it from the
+  -- main group's run of the tier when there was one.
+  state.test_stages, state.security_ids = {}, {}
   for i, st in ipairs(tests) do
     local run = st.run
+    local tier = st.name:match("^" .. LABEL .. "/(.+)$")
     tests[i] = pipeline.stage { name = st.name, needs = st.needs, run = function(c)
-      local r = run(c)
+      local r = opts.reuse and tier and from_main(c, tier)
+      if r then state.reused = true else r = run(c) end
       results[st.name] = r
+      for _, t in ipairs(r.tests or {}) do
+        if not t.collect then state.security_ids[#state.security_ids + 1] = t.id end
+      end
       return r
     end }
     if st.name ~= LABEL .. "/coverage" then state.test_stages[#state.test_stages + 1] = tests[i] end
