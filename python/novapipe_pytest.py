@@ -17,6 +17,11 @@ Loaded by novapipe with ``-p novapipe_pytest``. It does two things:
   property ``hipaa``, for the compliance report;
 * keeps only, or runs first, the tests novapipe names by keyed digest in
   the file ``NOVAPIPE_SELECT`` (``--last-failed``, ``--failed-first``);
+* with ``NOVAPIPE_COV_CONTEXT`` (a file holding a secret), records in
+  coverage.py's data which test ran each line, as pytest-cov's
+  ``--cov-context=test`` does, but under the sha256 of the secret and the
+  node id (``KEY|setup``, ``KEY|run``, ``KEY|teardown``): node ids can hold
+  PHI, and the coverage data is kept as it is;
 * in a pytest-xdist worker, points ``DATABASE_URL`` and ``REDIS_URL`` at
   the worker's own database on novapipe's throwaway servers
   (``NOVAPIPE_WORKER_DATABASE_URL``, ``NOVAPIPE_WORKER_REDIS_URL``), when
@@ -98,6 +103,7 @@ def pytest_configure(config):
     global _fd
     config.addinivalue_line(
         "markers", "hipaa(section): the HIPAA Security Rule safeguard a test covers, e.g. \"164.312(b)\"")
+    _contexts()
     if hasattr(config, "workerinput"):
         return
     value = os.environ.get("NOVAPIPE_EVENTS_FD")
@@ -110,6 +116,40 @@ def pytest_configure(config):
         _fd = None
         return
     threading.Thread(target=_flusher, name="novapipe-events", daemon=True).start()
+
+
+_context_secret = None
+
+
+def _contexts():
+    global _context_secret
+    path = os.environ.get("NOVAPIPE_COV_CONTEXT")
+    if path:
+        with open(path, "rb") as f:
+            _context_secret = f.read().strip()
+
+
+def _switch(item, when):
+    if _context_secret is None:
+        return
+    import coverage
+    import hashlib
+    cov = coverage.Coverage.current()
+    if cov is not None:
+        key = hashlib.sha256(_context_secret + item.nodeid.encode("utf-8", "surrogateescape")).hexdigest()
+        cov.switch_context(key + "|" + when)
+
+
+def pytest_runtest_setup(item):
+    _switch(item, "setup")
+
+
+def pytest_runtest_call(item):
+    _switch(item, "run")
+
+
+def pytest_runtest_teardown(item):
+    _switch(item, "teardown")
 
 
 def _selection():

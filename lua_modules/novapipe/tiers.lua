@@ -36,7 +36,7 @@ local M = {}
 ---@field cases? boolean keep each tier's test cases (with their properties) in its stage result
 ---@field tier_html? boolean with coverage, an HTML report per tier too (default true; the combined one is always written)
 ---@field config? novapipe.Config default: the run's (novapipe.run.context)
----@field cov_context? boolean with coverage, record which test ran each line (--cov-context=test)
+---@field cov_context? boolean with coverage, record which test ran each line (coverage.py's contexts, by the tests' keys)
 ---@field jobs? integer tiers at once (default: the cores novapipe may use)
 ---@field sequential? boolean one tier after another, each only after the tiers it needs passed
 
@@ -115,9 +115,6 @@ function M.pytest_args(target, opts, junit_path, k, cov_sources)
   if opts.failfast then add("--exitfirst") end
   for _, src in ipairs(cov_sources or {}) do add("--cov=" .. src) end
   if cov_sources then add("--cov-report=") end
-  -- each line's tests recorded (coverage.py's dynamic contexts), so the
-  -- security stage can take its coverage from these runs
-  if cov_sources and opts.cov_context then add("--cov-context=test") end
   return argv
 end
 
@@ -301,6 +298,16 @@ local function run_tier(session, tier, ctx)
       table.concat(chosen, "\n")), "selection", { raw = true, record = false })
     if not ok then return { status = "error", reason = ("the tests to select: %s"):format(serr) } end
     env.NOVAPIPE_SELECT = select_file
+  end
+  if opts.cov_context and opts.coverage then
+    -- which test ran each line, by keyed digest (the plugin), so the
+    -- security stage can take its coverage from this run
+    local secret, serr = require("novapipe.run.record").secret(sink)
+    local context_file = cache .. "/novapipe-context"
+    local ok, werr = true, nil
+    if secret then ok, werr = sink:write(context_file, secret .. "\n", "contexts", { raw = true, record = false }) end
+    if not secret or not ok then return { status = "error", reason = ("coverage contexts: %s"):format(serr or werr) } end
+    env.NOVAPIPE_COV_CONTEXT = context_file
   end
   -- what follows `--` on novapipe's command line, for every pytest run
   for _, a in ipairs(ctx.pytest_args or {}) do args[#args + 1] = a end

@@ -86,6 +86,21 @@ describe("novapipe run security", function()
     assert.is_nil(lfs.attributes(root .. "/backend/security-reports"), "no reports without --report")
   end)
 
+  it("in all, takes the security tests' results and coverage from the tiers' runs, the lines they ran", function()
+    local root = new({
+      ["backend/app/infrastructure/security/guard.py"] = SECURITY_CODE .. "\ndef other(x):\n    return x * 2\n",
+      [TESTS .. "standalone/test_other.py"] =
+        "from backend.app.infrastructure.security.guard import other\n\ndef test_other():\n    assert other(2) == 4\n",
+    })
+    local all = H.novapipe({ "-C", root, "--no-color", "run", "all" })
+    assert.equal(0, all.code, all.stdout .. all.stderr)
+    assert.matches("security tests' results from the standalone tier's run: not run again", all.stdout)
+    -- other() ran only in a test that is not a security test: 3 of 4 lines,
+    -- as `security --report` measures them (importing ran the two defs)
+    assert.matches("PASS%s+security/standalone[^\n]*2 passed", all.stdout)
+    assert.matches("PASS%s+security%-coverage[^\n]*75%.0%% of backend/app/infrastructure/security", all.stdout)
+  end)
+
   it("fails when a security test fails", function()
     local root = new({ [TESTS .. "standalone/test_guard.py"] = SECURITY_TESTS:gsub("assert True", "assert False", 1) })
     local r = run(root, "--report", "--format", "json")

@@ -188,13 +188,14 @@ local function deps_stage(state, opts)
 end
 
 ---A Python regular expression for coverage.py's `--contexts` that matches
----the contexts pytest-cov records for one test (`NODEID|setup`, `|run`,
----`|teardown`): every character but letters, digits and non-ASCII bytes
----written as `\xHH`, so no comma splits the list and nothing is special.
+---the contexts novapipe's plugin records for one test: its key (the sha256
+---of the project's secret and its node id, as in the run record), then
+---`|setup`, `|run` or `|teardown`.
+---@param secret string
 ---@param id string
 ---@return string
-function M.context_pattern(id)
-  return "^" .. id:gsub("[^%w\128-\255]", function(c) return ("\\x%02x"):format(c:byte()) end) .. "\\|"
+function M.context_pattern(secret, id)
+  return "^" .. require("novapipe.run.record").key(secret, id) .. "\\|"
 end
 
 -- The security tests' results from the main group's run of `tier` in this
@@ -251,8 +252,10 @@ local function coverage_stage(state)
         local ok, aerr = state.sink:adopt(mixed, "coverage data, security tests", { kind = "bytes" })
         if not ok then return { status = "error", reason = aerr } end
         data = mixed
+        local secret, serr = require("novapipe.run.record").secret(state.sink)
+        if not secret then return { status = "error", reason = "coverage contexts: " .. tostring(serr) } end
         contexts = { "^$" }
-        for _, id in ipairs(state.security_ids) do contexts[#contexts + 1] = M.context_pattern(id) end
+        for _, id in ipairs(state.security_ids) do contexts[#contexts + 1] = M.context_pattern(secret, id) end
       end
     end
     if not lfs.attributes(data) then
