@@ -397,7 +397,7 @@ local function run_tier(session, tier, ctx)
     end
     result.reason = ("%s (exit %d): %s"):format(PYTEST_EXIT[r.code] or "pytest failed", r.code, last)
   end
-  if results.events == 0 and (result.status == "passed" or result.status == "failed") then
+  if results.events == 0 and not r.timed_out and (result.status == "passed" or result.status == "failed") then
     result.status = "error"
     result.reason = "novapipe's pytest plugin sent no results (is it disabled, as with -p no:novapipe_pytest?)"
   end

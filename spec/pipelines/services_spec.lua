@@ -30,14 +30,15 @@ def test_redis():
 ]]):format(then_)
 end
 
--- novapipe's Redis servers running now: {pid = socket directory}.
-local function servers()
+-- novapipe's Redis servers running now (those under `under`, when given:
+-- other specs may run at the same time): {pid = socket directory}.
+local function servers(under)
   local out = {}
   for pid in lfs.dir("/proc") do
     local cmd = pid:match("^%d+$") and H.read("/proc/" .. pid .. "/cmdline") or ""
     -- redis-server sets its title to "redis-server unixsocket:PATH"
     local dir = cmd:match("^%S*redis%-server unixsocket:([^%z]*novapipe%-redis%-[^%z]*)/redis%.sock")
-    if dir then out[tonumber(pid)] = dir end
+    if dir and (not under or dir:sub(1, #under + 1) == under .. "/") then out[tonumber(pid)] = dir end
   end
   return out
 end
@@ -65,7 +66,7 @@ describe("services", function()
     return H.novapipe(argv, { env = { REDIS_URL = false, TMPDIR = tmp } })
   end
   local function nothing_left(tmp)
-    assert.equal(0, count(servers()), "a Redis of novapipe's is still running")
+    assert.equal(0, count(servers(tmp)), "a Redis of novapipe's is still running")
     for name in lfs.dir(tmp) do assert.is_nil(name:find("^novapipe%-redis"), name .. " was left") end
   end
 
@@ -99,7 +100,7 @@ describe("services", function()
     local deadline = time.now() + 60
     while not H.find_process("sleep", marker) and time.now() < deadline do time.sleep(0.05) end
     assert.is_number(H.find_process("sleep", marker), "the test never started")
-    assert.equal(1, count(servers()))
+    assert.equal(1, count(servers(tmp)))
     p:kill("INT")
     assert.equal(130, p:wait().code)
     nothing_left(tmp)
