@@ -3,9 +3,8 @@
 -- run_tests.py as a second rival when its path is given.
 --   build/novapipe exec bench/run_tests.lua [build/novapipe] [rounds] [path/to/run_tests.py]
 local fs = require "novapipe.fs"
-local proc = require "novapipe.proc"
 local python = require "novapipe.python"
-local time = require "novapipe.time"
+local harness = dofile(arg[0]:match("^(.*/)") .. "harness.lua")
 
 local bin = assert(fs.realpath(arg[1] or "build/novapipe"))
 local rounds = tonumber(arg[2] or "5")
@@ -32,16 +31,8 @@ assert(fs.mkdir_p(shim))
 assert(require("lfs").link(py, shim .. "/python", true))
 
 -- Both sides write into a pipe that is read (as a CI log or a terminal
--- would), not into /dev/null, where pytest's writes cost nothing.
-local function discard() end
-
-local function timed(argv, env)
-  local t0 = time.now()
-  local r = assert(proc.spawn(argv, { cwd = root, stdout = discard, stderr = discard, env = env })):wait()
-  assert(r.code == 0, table.concat(argv, " ") .. " failed with " .. r.code)
-  return time.now() - t0
-end
-
+-- would), not into /dev/null, where pytest's writes cost nothing: see
+-- bench/harness.lua.
 -- The target row runs novapipe with the interpreter the bare run uses; the
 -- next one lets it search PATH, to show what the search costs here.
 local cases = {
@@ -57,24 +48,14 @@ if reference then
   cases[#cases + 1] = { "reference run_tests.py --standalone", { py, reference, "--standalone" },
                         { PATH = shim .. ":" .. os.getenv("PATH") } }
 end
-local times = {}
-for _ = 1, rounds do
-  for i, c in ipairs(cases) do
-    times[i] = times[i] or {}
-    table.insert(times[i], timed(c[2], c[3]))
-  end
-end
-local function median(xs)
-  table.sort(xs)
-  return xs[(#xs + 1) // 2]
-end
-local base, junit_base = median(times[2]), median(times[5])
+local m = harness.medians(cases, rounds, root)
+local base, junit_base = m[2], m[5]
 for i, c in ipairs(cases) do
-  local m = median(times[i])
+  local t = m[i]
   -- the --junit row is compared with pytest writing its JUnit XML
   local junit = i == 4 or i == 5
   local against = junit and junit_base or base
-  print(("%-44s median %6.3fs  ratio to bare pytest%s %5.3f%s"):format(c[1], m, junit and " --junitxml" or "",
-    m / against, (i == 1 or i == 4) and "  (target <= 1.03)" or ""))
+  print(("%-44s median %6.3fs  ratio to bare pytest%s %5.3f%s"):format(c[1], t, junit and " --junitxml" or "",
+    t / against, (i == 1 or i == 4) and "  (target <= 1.03)" or ""))
 end
 if os.getenv("NOVAPIPE_BENCH_KEEP") then print("kept " .. root) else fs.rmtree(root) end

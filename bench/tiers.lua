@@ -8,7 +8,7 @@
 local fs = require "novapipe.fs"
 local proc = require "novapipe.proc"
 local python = require "novapipe.python"
-local time = require "novapipe.time"
+local harness = dofile(arg[0]:match("^(.*/)") .. "harness.lua")
 
 local bin = assert(fs.realpath(arg[1] or "build/novapipe"))
 local rounds = tonumber(arg[2] or "3")
@@ -38,14 +38,6 @@ local shim = root .. "/bin"
 assert(fs.mkdir_p(shim))
 assert(require("lfs").link(py, shim .. "/python", true))
 
-local function discard() end
-local function timed(argv, env)
-  local t0 = time.now()
-  local r = assert(proc.spawn(argv, { cwd = root, stdout = discard, stderr = discard, env = env })):wait()
-  assert(r.code == 0, table.concat(argv, " ") .. " failed with " .. r.code)
-  return time.now() - t0
-end
-
 local dirs = {}
 for i, tier in ipairs(TIERS) do dirs[i] = "backend/app/tests/" .. tier end
 local env = { NOVAPIPE_PYTHON = py }
@@ -61,19 +53,7 @@ if reference then
   cases[#cases + 1] = { "reference run_tests.py --all", { py, reference, "--all" },
                         { PATH = shim .. ":" .. os.getenv("PATH") } }
 end
-local times = {}
-for _ = 1, rounds do
-  for i, c in ipairs(cases) do
-    times[i] = times[i] or {}
-    table.insert(times[i], timed(c[2], c[3]))
-  end
-end
-local function median(xs)
-  table.sort(xs)
-  return xs[(#xs + 1) // 2]
-end
-local m = {}
-for i in ipairs(cases) do m[i] = median(times[i]) end
+local m = harness.medians(cases, rounds, root)
 local ideal = m[5] + (m[4] - m[5]) / cores
 print(("ideal (start + work / %d cores)%s %6.3fs"):format(cores, (" "):rep(13), ideal))
 for i, c in ipairs(cases) do
