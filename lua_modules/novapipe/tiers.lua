@@ -571,8 +571,10 @@ function M.at_once(session, stages, tier_of, jobs, run_tier)
   session.live = {}
   local awaiting
   function session.show_progress(ctx)
-    if not awaiting then return end
-    local own = session.live[awaiting] or { done = 0, failed = 0, elapsed = 0 }
+    -- the line follows the tier whose turn it is: until it reports, or
+    -- once it has ended, the others' progress does not redraw it
+    local own = awaiting and session.live[awaiting]
+    if not own then return end
     local also = {}
     for _, key in ipairs(sched:running_keys(order)) do
       local p = session.live[key]
