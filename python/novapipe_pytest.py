@@ -22,6 +22,11 @@ Loaded by novapipe with ``-p novapipe_pytest``. It does two things:
   ``--cov-context=test`` does, but under the sha256 of the secret and the
   node id (``KEY|setup``, ``KEY|run``, ``KEY|teardown``): node ids can hold
   PHI, and the coverage data is kept as it is;
+* under ``--shard K/N``, collects only the test files of this shard
+  (the file ``NOVAPIPE_SHARD``: ``K/N``, then this shard's files and the
+  other shards' files, absolute, after a line ``--``); a test file
+  novapipe did not find is collected by shard 1 only, so no test is lost
+  and none runs twice;
 * in a pytest-xdist worker, points ``DATABASE_URL`` and ``REDIS_URL`` at
   the worker's own database on novapipe's throwaway servers
   (``NOVAPIPE_WORKER_DATABASE_URL``, ``NOVAPIPE_WORKER_REDIS_URL``), when
@@ -185,6 +190,45 @@ def _select(config, items):
         items[:] = chosen
     else:
         items[:] = chosen + rest
+
+
+_shard = None
+
+
+def _shard_parts():
+    """This shard's files and the other shards' (see NOVAPIPE_SHARD), or
+    None without a shard."""
+    global _shard
+    if _shard is None:
+        path = os.environ.get("NOVAPIPE_SHARD")
+        if not path:
+            _shard = False
+            return None
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().split("\n")
+        first = lines[0].split("/")[0]
+        cut = lines.index("--") if "--" in lines else len(lines)
+        _shard = (int(first), set(l for l in lines[1:cut] if l), set(l for l in lines[cut + 1:] if l))
+    return _shard or None
+
+
+def pytest_ignore_collect(collection_path, config):
+    parts = _shard_parts()
+    if parts is None:
+        return None
+    k, mine, theirs = parts
+    p = str(collection_path)
+    if p in mine:
+        return None
+    if p in theirs:
+        return True
+    name = collection_path.name
+    if name.endswith(".py") and name not in ("conftest.py", "__init__.py") and k != 1:
+        import fnmatch
+        for pattern in config.getini("python_files"):
+            if fnmatch.fnmatch(name, pattern):
+                return True
+    return None
 
 
 @pytest.hookimpl(trylast=True)

@@ -33,6 +33,13 @@ local function build_parser()
   verify:option("--log", "The log (default: the project's, .novapipe/audit.log)."):argname("<PATH>")
   local init = audit:command("init", "Start a new chain (the old log is kept beside it); logged as the new chain's first entry.")
   init:option("--log", "The log (default: the project's, .novapipe/audit.log)."):argname("<PATH>")
+  local dur = p:command("durations", "Show the recorded test durations, slowest files first, per tier.")
+  dur:option("--export", "Write a copy to FILE, for the team to commit (.novapipe-durations.json is read by CI)."):argname("<FILE>")
+  local merge = p:command("merge", "Merge the shards of a run (--shard K/N) into what one run writes.")
+  merge:argument("dirs", "Each shard's directory (--shard-dir), as CI downloaded it."):args("+")
+  merge:flag("--coverage-report", "The whole coverage table on the console, not a line a tier.")
+  merge:option("--json", "Also write the merged run's record to FILE."):argname("<FILE>")
+  merge:option("--html", "Write the HTML page of the merged run to FILE."):argname("<FILE>")
   local ex = p:command("exec", "Run a Lua script inside the host."):add_help(false):handle_options(false)
   ex:argument("script", "The script; a first line starting with # is skipped.")
   ex:argument("args", "Arguments, given to the script as arg and ..."):args("*")
@@ -232,7 +239,7 @@ local function run_pipeline(args, holder)
     end
     -- in this order at the end: the record, the page made of it, the
     -- annotations, then the console, which names the page
-    local reporters = { "record", "html", "github", "console" }
+    local reporters = { "record", "durations", "html", "github", "console" }
     local step_summary = os.getenv("GITHUB_STEP_SUMMARY")
     if step_summary and step_summary ~= "" then reporters[#reporters + 1] = "markdown" end
     context.subscribe(ctx, reporters)
@@ -268,6 +275,41 @@ local function cmd_run(args)
   guard.uninstall()
   if not res[1] then error(res[2], 0) end
   return table.unpack(res, 2, res.n)
+end
+
+-- `novapipe durations [--export FILE]`: the recorded durations, through
+-- a sink with the project's PHI settings (novapipe.select.durations).
+local function cmd_durations(args)
+  local project = require("novapipe.run.project").enter()
+  local ctx = require("novapipe.run.context").new({ project = project })
+  local d = require "novapipe.select.durations"
+  local data, from = d.load(false)
+  if not data then
+    errors.usage("no durations recorded yet (neither %s nor %s): run the tests once", d.LOCAL, d.COMMITTED)
+  end
+  if args.export then
+    local path = require("novapipe.path").rebase(args.export, project.start, project.root)
+    local ok, err = ctx.sink:write(path, d.encode(d.rekey(data, d.keyer(ctx.config.phi))), "durations (export)",
+      { premasked = true })
+    if not ok then errors.usage("durations --export %s: %s", path, err) end
+    ctx.sink:print(("%s: the durations of %s, for the team to commit (CI reads %s)"):format(path, from, d.COMMITTED))
+    return errors.EXIT.passed
+  end
+  for _, line in ipairs(d.describe(data, ctx.config.tiers)) do ctx.sink:print(line) end
+  ctx.sink:print(("(from %s)"):format(from))
+  return errors.EXIT.passed
+end
+
+-- `novapipe merge DIR...`: the bundled merge pipeline, as `novapipe run
+-- merge --from DIR ...` would run it (recorded and audited as a run).
+local function cmd_merge(args)
+  local a = {}
+  for _, dir in ipairs(args.dirs) do a[#a + 1] = "--from"; a[#a + 1] = dir end
+  if args.coverage_report then a[#a + 1] = "--coverage-report" end
+  for _, o in ipairs({ "json", "html" }) do
+    if args[o] then a[#a + 1] = "--" .. o; a[#a + 1] = args[o] end
+  end
+  return M.commands.run({ pipeline = "merge", args = a })
 end
 
 local function cmd_exec(args)
@@ -321,6 +363,9 @@ local function scan(argv)
   return a
 end
 
+M.commands = { run = cmd_run, list = cmd_list, exec = cmd_exec, audit = cmd_audit, durations = cmd_durations,
+               merge = cmd_merge }
+
 ---Runs the command line. Returns the exit code; a bug in a pipeline or
 ---script is reported with its traceback and exits 2.
 ---@param argv string[]
@@ -333,7 +378,7 @@ function M.main(argv)
     ok, args = parser:pparse(argv)
     if not ok then
       local names = { "-h", "--help", "-C", "--no-color", "--version", "run", "list", "exec", "audit", "verify", "init",
-                      "--log" }
+                      "--log", "durations", "--export", "merge", "--coverage-report", "--json", "--html" }
       say_error(("novapipe: %s (try 'novapipe --help')"):format(require("novapipe._nearest").argparse_error(args, names)))
       return errors.EXIT.usage
     end
@@ -349,7 +394,7 @@ function M.main(argv)
     return errors.EXIT.passed
   end
   if not args.command then
-    say_error("novapipe: a command is required: run, list, exec or audit (try 'novapipe --help')")
+    say_error("novapipe: a command is required: run, list, durations, merge, exec or audit (try 'novapipe --help')")
     return errors.EXIT.usage
   end
   if args.C then
@@ -358,8 +403,7 @@ function M.main(argv)
       return errors.EXIT.usage
     end
   end
-  local commands = { run = cmd_run, list = cmd_list, exec = cmd_exec, audit = cmd_audit }
-  local done, code = xpcall(commands[args.command], traceback, args)
+  local done, code = xpcall(M.commands[args.command], traceback, args)
   if done then return code end
   if errors.is_interrupt(code) or proc.interrupted() then
     error(code, 0) -- the host turns it into exit 130
