@@ -19,16 +19,23 @@ return np.pipeline {
     { "--coverage-report", "the whole coverage table on the console, not a line a tier" },
     { "--list-reports", "list every file the run wrote, not only where they are" },
     { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH", path = true },
+    { "--shard", "run shard K of N: each tier's files split by recorded durations (novapipe merge puts them together)",
+      arg = "K/N", convert = np.shard.parse },
+    { "--shard-dir", "where the shard keeps what novapipe merge needs (default .novapipe/shards/K-of-N)", arg = "DIR",
+      path = true },
   },
-  stages = function(opts)
+  stages = function(opts, ctx)
+    local shard, shard_stage = {}, nil
+    if opts.shard then shard, shard_stage = np.shard.setup(opts, ctx) end
     return {
       np.analyze(),
       np.tiers { junit = true, coverage = true, verbose = opts.verbose, parallel = opts.parallel,
                  coverage_report = opts.coverage_report, jobs = opts.jobs, sequential = opts.sequential,
-                 cov_context = true },
+                 cov_context = true, shard = shard.shard, results = shard.results, coverage_data = shard.coverage_data },
       np.security { report = true, advisories = opts.advisories, verbose = opts.verbose, parallel = opts.parallel,
-                    jobs = opts.jobs, sequential = opts.sequential, reuse = true },
+                    jobs = opts.jobs, sequential = opts.sequential, reuse = true, shard = shard.shard },
       np.written { all = opts.list_reports },
+      shard_stage,
     }
   end,
 }

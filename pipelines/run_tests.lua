@@ -31,6 +31,10 @@ return np.pipeline {
     { "--strict", "a tier with no tests collected fails" },
     { "--allow-empty", "a --filter or --markers that selects no test in any tier passes (it fails otherwise)" },
     { "--timeout", "seconds per tier; then its whole process tree is ended", arg = "SECONDS", convert = np.convert.positive_number },
+    { "--shard", "run shard K of N: each tier's files split by recorded durations (novapipe merge puts them together)",
+      arg = "K/N", convert = np.shard.parse },
+    { "--shard-dir", "where the shard keeps what novapipe merge needs (default .novapipe/shards/K-of-N)", arg = "DIR",
+      path = true },
   },
   stages = function(opts, ctx)
     local select
@@ -51,12 +55,15 @@ return np.pipeline {
       end
       for _, name in ipairs(opts.tier) do only[#only + 1] = name end
     end
-    return np.tiers {
-      only = only, coverage = opts.coverage, junit = opts.junit, verbose = opts.verbose,
+    local shard_opts, shard_stage = {}, nil
+    if opts.shard then shard_opts, shard_stage = np.shard.setup(opts, ctx, only) end
+    return { np.tiers {
+      shard = shard_opts.shard, results = shard_opts.results, coverage_data = shard_opts.coverage_data,
+      only = only, coverage = opts.coverage, verbose = opts.verbose,
       markers = opts.markers, filter = opts.filter, parallel = opts.parallel, failfast = opts.failfast,
       strict = opts.strict, allow_empty = opts.allow_empty, security = opts.security, timeout = opts.timeout,
-      keyword = opts.keyword, select = select, coverage_report = opts.coverage_report,
+      keyword = opts.keyword, select = select, coverage_report = opts.coverage_report, junit = opts.junit or opts.shard ~= nil,
       jobs = opts.jobs, sequential = opts.sequential,
-    }
+    }, shard_stage }
   end,
 }

@@ -40,6 +40,13 @@ function np.convert.positive_number(s)
   return nil, ("'%s' is not a positive number"):format(s)
 end
 
+---Shards (--shard K/N, see novapipe.select.shard): `parse` is an option's
+---convert, `setup(opts, ctx, only)` gives the tier options and the manifest stage.
+np.shard = {
+  parse = function(s) return require("novapipe.select.shard").parse(s) end,
+  setup = function(opts, ctx, only) return require("novapipe.select.shard").setup(opts, ctx, only) end,
+}
+
 ---The stages that run the project's test tiers (see novapipe.tiers): a
 ---group that goes into a pipeline's list of stages as it is.
 ---@param opts? novapipe.TierOpts

@@ -39,6 +39,8 @@ local M = {}
 ---@field cov_context? boolean with coverage, record which test ran each line (coverage.py's contexts, by the tests' keys)
 ---@field jobs? integer tiers at once (default: the cores novapipe may use)
 ---@field sequential? boolean one tier after another, each only after the tiers it needs passed
+---@field shard? table a split of the tiers' files (novapipe.select.shard's plan): each tier runs its part
+---@field coverage_data? string where each tier's coverage data goes (default: the configured coverage.data)
 
 local PYTEST_EXIT = {
   [2] = "pytest was interrupted",
@@ -239,6 +241,11 @@ local function run_tier(session, tier, ctx)
   if opts.select and opts.select.mode == "only" and not chosen then
     return { status = "skipped", neutral = true, reason = "--last-failed: no test of this tier failed in the last run" }
   end
+  -- --shard: only this shard's part of the tier (none: said, not green)
+  local part = opts.shard and opts.shard.tiers[tier.name]
+  if part and #part.mine == 0 then
+    return { status = "skipped", neutral = true, reason = ("no tests in this shard (%d/%d)"):format(opts.shard.k, opts.shard.n) }
+  end
   local name = labelled(opts, tier.name)
   local junit_path, cov_file
   -- Whatever happens from here (a failure, a timeout, Ctrl-C), the
@@ -263,9 +270,10 @@ local function run_tier(session, tier, ctx)
     os.remove(junit_path)
   end
   if opts.coverage then
-    local ok, err = fs.mkdir_p(cfg.coverage.data, "0755")
+    local into = opts.coverage_data or cfg.coverage.data
+    local ok, err = fs.mkdir_p(into, "0755")
     if not ok then return { status = "error", reason = ("coverage.data: %s"):format(err) } end
-    cov_file = ("%s/.coverage.%s"):format(cfg.coverage.data, name)
+    cov_file = ("%s/.coverage.%s"):format(into, name)
     os.remove(cov_file)
   end
 
@@ -308,6 +316,11 @@ local function run_tier(session, tier, ctx)
     if secret then ok, werr = sink:write(context_file, secret .. "\n", "contexts", { raw = true, record = false }) end
     if not secret or not ok then return { status = "error", reason = ("coverage contexts: %s"):format(serr or werr) } end
     env.NOVAPIPE_COV_CONTEXT = context_file
+  end
+  if part then
+    local shard_file, serr = require("novapipe.select.shard").write_part(sink, cache, opts.shard, part)
+    if not shard_file then return { status = "error", reason = ("this shard's files: %s"):format(serr) } end
+    env.NOVAPIPE_SHARD = shard_file
   end
   -- what follows `--` on novapipe's command line, for every pytest run
   for _, a in ipairs(ctx.pytest_args or {}) do args[#args + 1] = a end

@@ -24,6 +24,7 @@ local LABEL = "security"
 ---@field jobs? integer tiers at once
 ---@field reuse? boolean take the security tests' results from the main tiers' runs in this pipeline (all) instead of running them again
 ---@field sequential? boolean
+---@field shard? table a split of the tiers (novapipe.select.shard): only this shard's part of each tier's security tests
 ---@field config? novapipe.Config
 
 -- Runs python/novapipe_read.py (`mode` and its arguments) with a Python
@@ -401,6 +402,7 @@ function M.stages(opts)
     config = cfg, label = LABEL, security = true, junit = opts.report, results = dir .. "/junit",
     coverage = opts.report, tier_html = false, cases = true, verbose = opts.verbose, parallel = opts.parallel,
     jobs = opts.jobs, sequential = opts.sequential, cov_context = opts.reuse,
+    shard = opts.shard,
   })
   -- Keep each tier's result for the report; with reuse, take it from the
   -- main group's run of the tier when there was one.
