@@ -492,6 +492,44 @@ local function run_coverage(session, ctx)
   return result
 end
 
+---A coverage stage over data already on disk (novapipe merge's shards):
+---each tier's files combined into the tier's own data file with its HTML
+---report, then every tier's into the combined data, HTML and total, as a
+---run's coverage stage writes them.
+---@param cfg novapipe.Config
+---@param by_tier {name: string, files: string[]}[]
+---@param opts? {coverage_report?: boolean}
+---@return novapipe.Stage
+function M.coverage_stage(cfg, by_tier, opts)
+  local session = { cfg = cfg, opts = { coverage_report = opts and opts.coverage_report }, coverage_files = {},
+                    tier_coverage = {}, ran_tier = {}, in_group = {} }
+  return pipeline.stage { name = "coverage", run = function(ctx)
+    local py, perr = python.find({ "coverage" }, cfg.python)
+    if not py then return { status = "error", reason = perr } end
+    session.python = py
+    local ok, err = fs.mkdir_p(cfg.coverage.data, "0755")
+    if not ok then return { status = "error", reason = ("coverage.data: %s"):format(err) } end
+    for _, t in ipairs(by_tier) do
+      session.in_group[#session.in_group + 1] = t.name
+      session.ran_tier[t.name] = true
+      local data = ("%s/.coverage.%s"):format(cfg.coverage.data, t.name)
+      os.remove(data)
+      local argv = { py, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. data }
+      for _, f in ipairs(t.files) do argv[#argv + 1] = f end
+      local r, rerr = process.run(argv, { stdin = "null" })
+      if not r then return { status = "error", reason = "coverage combine: " .. rerr } end
+      if r.code ~= 0 then return { status = "error", reason = "coverage combine failed: " .. last_words(r) } end
+      ok, err = ctx.sink:adopt(data, "coverage data, " .. t.name, { kind = "bytes" })
+      if not ok then return { status = "error", reason = err } end
+      session.coverage_files[#session.coverage_files + 1] = data
+      local html = ("%s/%s_tests"):format(cfg.coverage.html, t.name)
+      local _, total, nothing = coverage_html(session, ctx, data, html, "coverage HTML, " .. t.name)
+      session.tier_coverage[#session.tier_coverage + 1] = { name = t.name, total = total or (nothing and "no code measured") }
+    end
+    return run_coverage(session, ctx)
+  end }
+end
+
 -- Creates the default tiers' missing directories (standalone, venv,
 -- integration), and gives each tier directory an __init__.py (the
 -- reference's behaviour). The tests directory itself must exist, and so
