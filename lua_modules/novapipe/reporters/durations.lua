@@ -2,7 +2,9 @@
 -- test's time is averaged into .novapipe/durations.json
 -- (novapipe.select.durations), keyed by masked paths and ids, through the
 -- run's sink: atomic, owner-only, recorded. A run with no timed test
--- leaves the file as it was.
+-- leaves the file as it was, and so does a shard (--shard): the shards of
+-- a run must all split by the same durations, on one machine too; their
+-- merge records them.
 local durations = require "novapipe.select.durations"
 local record = require "novapipe.run.record"
 
@@ -17,6 +19,7 @@ end
 function M:pipeline_end(_, outcome)
   local ctx = self.ctx
   if ctx.outputs and ctx.outputs.keep_record == false then return end
+  if ctx.opts and ctx.opts.shard then return end
   local tests = record.unique_tests(outcome.results or {})
   if #tests == 0 then return end
   local data = durations.read(durations.LOCAL) or durations.read(durations.COMMITTED) or durations.empty()

@@ -118,8 +118,12 @@ local function merged_result(name, rows)
   end
   local result = { status = status, counts = counts, tests = tests, duration = duration,
                    reason = #reasons > 0 and table.concat(reasons, "; ") or nil, neutral = status == "skipped" or nil }
-  if status == "skipped" and not result.reason then result.reason = "no tests in any shard" end
-  if not counts then result.summary = summary end
+  if status == "skipped" and not result.reason then
+    -- no shard had a test of it: what one run says of a tier with none
+    result.status, result.neutral, result.counts = "empty", nil, junit.zero()
+    result.reason, result.summary = "no tests in any shard", "no tests"
+  end
+  if not result.counts then result.summary = summary end
   return result, name
 end
 

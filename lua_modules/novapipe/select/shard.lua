@@ -105,7 +105,7 @@ function M.plan(tiers, k, n, phi)
   for _, tier in ipairs(tiers) do
     local files = M.test_files(tier.dir)
     local est = durations.file_estimates(data, tier.name, files, key)
-    if not est then plan.by_size[#plan.by_size + 1] = tier.name end
+    if not est and #files > 0 then plan.by_size[#plan.by_size + 1] = tier.name end
     local items = {}
     for i, f in ipairs(files) do
       items[i] = { name = f, weight = est and est[f] or (lfs.attributes(f, "size") or 0) }

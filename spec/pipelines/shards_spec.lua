@@ -1,0 +1,123 @@
+-- --shard K/N and novapipe merge end to end: the real binary, real pytest,
+-- a project written into a temporary directory; one full run, three
+-- shards and their merge, checked against each other.
+local cjson = require "cjson"
+local lfs = require "lfs"
+local H = require "spec.support.h"
+
+local TESTS = "backend/app/tests/"
+
+local function run(root, args)
+  local argv = { "-C", root, "--no-color" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return H.novapipe(argv)
+end
+
+local function ids_of(path)
+  local rec = cjson.decode((assert(H.read(path))))
+  local ids = {}
+  for _, t in ipairs(rec.tests) do ids[#ids + 1] = t.id end
+  table.sort(ids)
+  return ids, rec
+end
+
+describe("--shard K/N and novapipe merge", function()
+  local root
+  setup(function()
+    local files = {}
+    -- seven standalone files of different sizes, one venv file: two of
+    -- three shards have no venv test
+    for i = 1, 7 do
+      local body = {}
+      for j = 1, i do body[#body + 1] = ("def test_%d_%d():\n    pass\n"):format(i, j) end
+      files[TESTS .. ("standalone/test_f%d.py"):format(i)] = table.concat(body)
+    end
+    files[TESTS .. "standalone/test_param.py"] =
+      "import pytest\n@pytest.mark.parametrize('n', range(4))\ndef test_p(n):\n    pass\n"
+    files[TESTS .. "venv/test_v.py"] = "def test_v():\n    pass\n"
+    root = H.tree(files)
+  end)
+  teardown(function() H.rmrf(root) end)
+
+  it("refuses a shard that is not K/N with 1 <= K <= N, with exit 2 and one line", function()
+    for _, bad in ipairs({ "0/3", "4/3", "x" }) do
+      local r = run(root, { "run", "run_tests", "--shard", bad })
+      assert.equal(2, r.code)
+      assert.equal(1, select(2, r.stderr:gsub("\n", "")))
+      assert.matches("'" .. bad .. "' is not a shard K/N", r.stderr, 1, true)
+    end
+  end)
+
+  it("splits every tier into shards whose union is a full run's tests, none twice, the same each time, "
+    .. "and merges them into what the full run gave", function()
+    local full = run(root, { "run", "run_tests", "--json", root .. "/full.json" })
+    assert.equal(0, full.code, full.stdout .. full.stderr)
+    -- the full run recorded durations; the shards read them
+    assert.truthy(lfs.attributes(root .. "/.novapipe/durations.json"))
+    local seen, union, splits = {}, {}, {}
+    for k = 1, 3 do
+      local r = run(root, { "run", "run_tests", "--shard", k .. "/3" })
+      assert.equal(0, r.code, r.stdout .. r.stderr)
+      local dir = ("%s/.novapipe/shards/%d-of-3"):format(root, k)
+      local ids = ids_of(dir .. "/record.json")
+      assert.is_true(#ids > 0)
+      for _, id in ipairs(ids) do
+        assert.is_nil(seen[id], id .. " ran in two shards")
+        seen[id] = k
+        union[#union + 1] = id
+      end
+      local m = cjson.decode((assert(H.read(dir .. "/manifest.json"))))
+      splits[#splits + 1] = m.split
+      if r.stdout:find("no tests in this shard (" .. k .. "/3)", 1, true) then
+        splits.empty = true
+      end
+    end
+    table.sort(union)
+    local full_ids, full_rec = ids_of(root .. "/full.json")
+    assert.same(full_ids, union)
+    assert.equal(28 + 4 + 1, #full_ids) -- 1+..+7, 4 parametrized, the venv test
+    -- each shard computed the same split, and so does this process
+    assert.equal(splits[1], splits[2])
+    assert.equal(splits[1], splits[3])
+    assert.is_true(splits.empty, "a shard with no venv file said so")
+    local here = lfs.currentdir()
+    assert(lfs.chdir(root))
+    local shard = require "novapipe.select.shard"
+    local tiers = { { name = "standalone", dir = TESTS .. "standalone" }, { name = "venv", dir = TESTS .. "venv" } }
+    local a, b = shard.plan(tiers, 2, 3), shard.plan(tiers, 2, 3)
+    lfs.chdir(here)
+    assert.equal(a.digest, b.digest)
+    assert.equal(splits[1], a.digest)
+
+    -- a missing and a duplicated shard: one line naming it, exit 2
+    local d = root .. "/.novapipe/shards/"
+    local r = run(root, { "merge", d .. "1-of-3", d .. "3-of-3" })
+    assert.equal(2, r.code)
+    assert.equal("novapipe: merge: shard 2/3 is missing (given: 1/3, 3/3): download every shard's directory\n", r.stderr)
+    r = run(root, { "merge", d .. "1-of-3", d .. "2-of-3", d .. "2-of-3", d .. "3-of-3" })
+    assert.equal(2, r.code)
+    assert.matches("^novapipe: merge: shard 2/3 is given twice: [^\n]+\n$", r.stderr)
+
+    r = run(root, { "merge", d .. "1-of-3", d .. "2-of-3", d .. "3-of-3", "--json", root .. "/merged.json" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    local merged_ids, merged = ids_of(root .. "/merged.json")
+    assert.same(full_ids, merged_ids)
+    assert.same(full_rec.totals, merged.totals)
+    local function tier_counts(rec)
+      local out = {}
+      for _, s in ipairs(rec.stages) do if s.counts then out[s.name] = s.counts end end
+      return out
+    end
+    assert.same(tier_counts(full_rec), tier_counts(merged))
+    -- one JUnit file a tier, with every test
+    assert.matches('tests="32"', H.read(root .. "/backend/test-results/standalone-results.xml"), 1, true)
+  end)
+
+  it("splits by longest time first, ties broken by path", function()
+    local split = require("novapipe.select.shard").split
+    local parts = split({ { name = "b", weight = 1 }, { name = "a", weight = 1 }, { name = "c", weight = 5 },
+                          { name = "d", weight = 2 } }, 2)
+    assert.same({ "c" }, parts[1].items)
+    assert.same({ "a", "b", "d" }, parts[2].items)
+  end)
+end)
