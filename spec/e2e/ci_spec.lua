@@ -128,3 +128,80 @@ print(json.dumps(doc["jobs"]["novapipe"]))
     end
   end)
 end)
+
+describe("docs/ci/github-actions-sharded.yml", function()
+  it("runs N shards that upload their directories, then a merge that needs them all; its commands, run here in "
+    .. "order, give the whole suite", function()
+    local home = os.getenv("NOVAPIPE_HOME") or "."
+    local r = assert(process.run({ "/usr/bin/python3", "-c", [[
+import json, sys, yaml
+print(json.dumps(yaml.safe_load(open(sys.argv[1]))["jobs"]))
+]], home .. "/docs/ci/github-actions-sharded.yml" }))
+    assert.equal(0, r.code, r.stderr)
+    local jobs = require("cjson").decode(r.stdout)
+    local function steps(job)
+      local runs, uses = {}, {}
+      for _, s in ipairs(job.steps) do
+        if s.run then runs[#runs + 1] = s.run end
+        if s.uses then uses[s.uses:match("^([^@]+)")] = s end
+      end
+      return runs, uses
+    end
+    local matrix = jobs.shard.strategy.matrix.shard
+    local shard_runs, shard_uses = steps(jobs.shard)
+    local merge_runs, merge_uses = steps(jobs.merge)
+    assert.equal("shard", jobs.merge.needs)
+    assert.equal("always()", jobs.merge["if"])
+    local command = shard_runs[2]
+    assert.matches("%-%-shard %${{ matrix.shard }}/" .. #matrix .. " ", command)
+    local upload = shard_uses["actions/upload-artifact"]
+    assert.is_true(upload.with["include-hidden-files"])
+    local shard_dir = command:match("%-%-shard%-dir (%S+)")
+    assert.equal(shard_dir .. "/", upload.with.path)
+    local download = merge_uses["actions/download-artifact"]
+    assert.equal(upload.with.name:gsub("%${{ matrix.shard }}", "*"), download.with.pattern)
+
+    -- the jobs' commands, here: each shard, its directory where the
+    -- download puts it, then the merge
+    local files = { ["backend/app/calc.py"] = "def double(x):\n    return 2 * x\n" }
+    for i = 1, 5 do
+      files[TESTS .. ("standalone/test_%d.py"):format(i)] = ("from app.calc import double\ndef test_%d():\n"
+        .. "    assert double(%d) == %d\n"):format(i, i, 2 * i)
+    end
+    files["pytest.ini"] = "[pytest]\npythonpath = backend\n"
+    local root = H.tree(files)
+    local function sh(line, k)
+      local args = {}
+      line = line:gsub("%${{ matrix.shard }}", k and tostring(math.tointeger(k)) or "")
+      for w in line:gmatch("%S+") do args[#args + 1] = w end
+      assert.equal(".novapipe-src/build/novapipe", table.remove(args, 1))
+      if args[1] == "merge" then
+        -- the shell's glob
+        local dirs = {}
+        for d in lfs.dir(root .. "/" .. download.with.path) do
+          if d:find(download.with.pattern:gsub("%-", "%%-"):gsub("%*", ".*")) then dirs[#dirs + 1] = d end
+        end
+        table.sort(dirs)
+        table.remove(args, 2)
+        for i, d in ipairs(dirs) do table.insert(args, 1 + i, download.with.path .. "/" .. d) end
+      end
+      table.insert(args, 1, "-C")
+      table.insert(args, 2, root)
+      return H.novapipe(args, { env = { GITHUB_ACTIONS = false, GITHUB_STEP_SUMMARY = false } })
+    end
+    for _, k in ipairs(matrix) do
+      local s = sh(command, k)
+      assert.equal(0, s.code, s.stdout .. s.stderr)
+      local into = ("%s/%s/%s"):format(root, download.with.path, upload.with.name:gsub("%${{ matrix.shard }}", tostring(math.tointeger(k))))
+      assert(process.run({ "mkdir", "-p", root .. "/" .. download.with.path }))
+      assert.equal(0, assert(process.run({ "cp", "-a", root .. "/" .. shard_dir, into })).code)
+    end
+    local m = sh(merge_runs[2])
+    assert.equal(0, m.code, m.stdout .. m.stderr)
+    assert.matches("Total: 5 tests: 5 passed", m.stdout, 1, true)
+    assert.matches("PASS  coverage [%d.]+s  total 100%%", m.stdout)
+    local rec = require("cjson").decode((assert(H.read(root .. "/novapipe-run.json"))))
+    assert.equal(5, rec.totals.passed)
+    H.rmrf(root)
+  end)
+end)

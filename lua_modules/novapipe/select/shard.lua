@@ -147,11 +147,16 @@ function M.write_part(sink, dir, plan, part)
   return path
 end
 
--- The commit the shards run on: git's HEAD, else the CI's variable.
+-- The commit the shards run on: the CI's variable (the same in every job
+-- of a run, where git may be missing from the container), else git's HEAD.
 local function commit()
-  local r = require("novapipe.process").run({ "git", "rev-parse", "HEAD" }, { stdin = "null" })
+  for _, var in ipairs({ "GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT" }) do
+    local v = os.getenv(var)
+    if v and v ~= "" then return v end
+  end
+  local r = require("novapipe.process").run({ "git", "rev-parse", "HEAD" }, { stdin = "null", stderr = "capture" })
   local sha = r and r.code == 0 and (r.stdout or ""):match("^(%x+)")
-  return sha or os.getenv("GITHUB_SHA") or os.getenv("CI_COMMIT_SHA") or os.getenv("BUILDKITE_COMMIT") or "unknown"
+  return sha or "unknown"
 end
 
 ---What a pipeline adds for --shard (opts.shard from M.parse, opts.shard_dir):
