@@ -23,6 +23,8 @@ return np.pipeline {
       arg = "K/N", convert = np.shard.parse },
     { "--shard-dir", "where the shard keeps what novapipe merge needs (default .novapipe/shards/K-of-N)", arg = "DIR",
       path = true },
+    { "--shard-by", "with --shard, split each tier's files (the default) or its tests", arg = "WHAT",
+      choices = { "file", "test" } },
   },
   stages = function(opts, ctx)
     local shard, shard_stage = {}, nil

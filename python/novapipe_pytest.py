@@ -16,7 +16,10 @@ Loaded by novapipe with ``-p novapipe_pytest``. It does two things:
 * records each ``@pytest.mark.hipaa("164.312(b)")`` argument as a testcase
   property ``hipaa``, for the compliance report;
 * keeps only, or runs first, the tests novapipe names by keyed digest in
-  the file ``NOVAPIPE_SELECT`` (``--last-failed``, ``--failed-first``);
+  the file ``NOVAPIPE_SELECT`` (``--last-failed``, ``--failed-first``; mode
+  ``exact`` for ``--shard-by test``, which keeps none when none is named);
+* writes the node ids it collected to the file ``NOVAPIPE_COLLECT``
+  (``--shard-by test``, which splits them);
 * with ``NOVAPIPE_COV_CONTEXT`` (a file holding a secret), records in
   coverage.py's data which test ran each line, as pytest-cov's
   ``--cov-context=test`` does, but under the sha256 of the secret and the
@@ -180,8 +183,8 @@ def _select(config, items):
     for item in items:
         key = hashlib.sha256(secret + item.nodeid.encode("utf-8", "surrogateescape")).hexdigest()
         (chosen if key in wanted else rest).append(item)
-    if mode == "only":
-        if not chosen:
+    if mode == "only" or mode == "exact":
+        if not chosen and mode == "only":
             # none of the last failures is here any more (renamed, removed):
             # pytest's --lf runs everything then, and so does this
             return
@@ -233,6 +236,11 @@ def pytest_ignore_collect(collection_path, config):
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
+    collect = os.environ.get("NOVAPIPE_COLLECT")
+    if collect:
+        # --shard-by test: the node ids, for novapipe to split (a private file)
+        with open(collect, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write("".join(item.nodeid + "\n" for item in items))
     _select(config, items)
     for item in items:
         for mark in item.iter_markers("hipaa"):

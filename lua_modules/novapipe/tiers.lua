@@ -317,7 +317,15 @@ local function run_tier(session, tier, ctx)
     if not secret or not ok then return { status = "error", reason = ("coverage contexts: %s"):format(serr or werr) } end
     env.NOVAPIPE_COV_CONTEXT = context_file
   end
-  if part then
+  if part and opts.shard.by == "test" then
+    local sel, n = require("novapipe.select.shard").select_tests(session.run_pytest, target, env, cache, ctx,
+      opts.shard, tier.name)
+    if not sel and n == 0 then
+      return { status = "skipped", neutral = true, reason = ("no tests in this shard (%d/%d)"):format(opts.shard.k, opts.shard.n) }
+    end
+    if not sel then return { status = "error", reason = ("this shard's tests: %s"):format(n) } end
+    env.NOVAPIPE_SELECT = sel
+  elseif part then
     local shard_file, serr = require("novapipe.select.shard").write_part(sink, cache, opts.shard, part)
     if not shard_file then return { status = "error", reason = ("this shard's files: %s"):format(serr) } end
     env.NOVAPIPE_SHARD = shard_file

@@ -111,6 +111,32 @@ describe("--shard K/N and novapipe merge", function()
     assert.same(tier_counts(full_rec), tier_counts(merged))
     -- one JUnit file a tier, with every test
     assert.matches('tests="32"', H.read(root .. "/backend/test-results/standalone-results.xml"), 1, true)
+
+    -- --shard-by test: a file's tests spread over the shards, the union
+    -- again the full run's
+    local by_test, spread = {}, {}
+    for k = 1, 3 do
+      local dir = ("%s/by-test-%d"):format(root, k)
+      local s = run(root, { "run", "run_tests", "--shard", k .. "/3", "--shard-by", "test", "--shard-dir", dir })
+      assert.equal(0, s.code, s.stdout .. s.stderr)
+      for _, id in ipairs((ids_of(dir .. "/record.json"))) do
+        assert.is_nil(seen[id .. "#"], id .. " ran in two shards")
+        seen[id .. "#"] = k
+        by_test[#by_test + 1] = id
+        local file = id:match("^(.-)::")
+        spread[file] = spread[file] or {}
+        spread[file][k] = true
+      end
+    end
+    table.sort(by_test)
+    assert.same(full_ids, by_test)
+    local split_files = 0
+    for _, ks in pairs(spread) do
+      local n = 0
+      for _ in pairs(ks) do n = n + 1 end
+      if n > 1 then split_files = split_files + 1 end
+    end
+    assert.is_true(split_files > 0, "no file had its tests in two shards")
   end)
 
   it("splits by longest time first, ties broken by path", function()

@@ -96,15 +96,26 @@ end
 ---@param k integer
 ---@param n integer
 ---@param phi? table the configuration's phi section (the durations' keys)
+---@param by? "file"|"test" what is split (default file; tests are split when each tier runs, M.select_tests)
 ---@return {k: integer, n: integer, tiers: table<string, {mine: string[], theirs: string[], load: number}>, by_size: string[], from?: string, digest: string}
-function M.plan(tiers, k, n, phi)
+function M.plan(tiers, k, n, phi, by)
   local data, from = durations.load(true)
   local key = durations.keyer(phi)
-  local plan = { k = k, n = n, tiers = {}, by_size = {}, from = from }
-  local lines = { ("%d\n"):format(n) }
+  local plan = { k = k, n = n, tiers = {}, by_size = {}, from = from, by = by or "file", data = data }
+  local lines = { ("%d %s\n"):format(n, plan.by) }
   for _, tier in ipairs(tiers) do
     local files = M.test_files(tier.dir)
-    local est = durations.file_estimates(data, tier.name, files, key)
+    if plan.by == "test" then
+      -- split at run time, test by test (M.select_tests): every file is
+      -- this shard's to collect
+      files = {}
+      for _, f in ipairs(M.test_files(tier.dir)) do files[#files + 1] = f end
+      plan.tiers[tier.name] = { mine = files, theirs = {}, load = 0 }
+      for _, f in ipairs(files) do lines[#lines + 1] = ("%s\0%s\n"):format(tier.name, f) end
+      goto continue
+    end
+    local est
+    est = durations.file_estimates(data, tier.name, files, key)
     if not est and #files > 0 then plan.by_size[#plan.by_size + 1] = tier.name end
     local items = {}
     for i, f in ipairs(files) do
@@ -119,9 +130,57 @@ function M.plan(tiers, k, n, phi)
       end
     end
     plan.tiers[tier.name] = { mine = parts[k].items, theirs = theirs, load = parts[k].load, parts = parts }
+    ::continue::
   end
   plan.digest = digest.sha256(table.concat(lines))
   return plan
+end
+
+---With --shard-by test: collects the tier's node ids (a pytest
+-----collect-only run with the tier's environment, the ids written by the
+---plugin into the tier's private directory), splits them by their recorded
+---durations (each 1 without any) and writes the selection the plugin keeps
+---(NOVAPIPE_SELECT, mode "exact", keyed digests under a secret of this
+---run). Returns the selection file and how many tests this shard runs, or
+---nil and an error.
+---@param run_pytest fun(args: string[], opts: table, sink: novapipe.Sink): table|nil, string?
+---@param target string what pytest runs (the tier's directory)
+---@param env table the tier's environment
+---@param dir string the tier's private directory
+---@param ctx novapipe.Context
+---@param plan table M.plan's
+---@param tier string
+---@return string|nil path
+---@return integer|string count, or the error
+function M.select_tests(run_pytest, target, env, dir, ctx, plan, tier)
+  local list = dir .. "/novapipe-collect"
+  local e = {}
+  for k, v in pairs(env) do e[k] = v end
+  e.NOVAPIPE_COLLECT = list
+  local r, err = run_pytest({ target, "-p", "novapipe_pytest", "--collect-only", "-q", "-o", "cache_dir=" .. dir },
+    { env = e, stdin = "null", stdout = function() end }, ctx.sink)
+  if not r then return nil, err end
+  if r.code ~= 0 and r.code ~= 5 then return nil, ("collecting the tests to split: pytest exit %d"):format(r.code) end
+  local ids = {}
+  for id in (fs.read(list) or ""):gmatch("[^\n]+") do ids[#ids + 1] = id end
+  os.remove(list)
+  local est = durations.test_estimates(plan.data, tier, ids, durations.keyer(ctx.config.phi))
+  if not est and #ids > 0 then
+    ctx.bus:emit("note", ("no recorded durations for %s: its tests are balanced by count"):format(tier))
+  end
+  local items = {}
+  for i, id in ipairs(ids) do items[i] = { name = id, weight = est and est[id] or 1 } end
+  local parts = M.split(items, plan.n)
+  local mine = parts[plan.k].items
+  if #mine == 0 then return nil, 0 end
+  local secret = digest.sha256(tostring(os.time()) .. tostring(os.clock()) .. tostring({}) .. dir)
+  local keys = {}
+  for i, id in ipairs(mine) do keys[i] = digest.sha256(secret .. id) end
+  local path = dir .. "/novapipe-select"
+  local ok, werr = ctx.sink:write(path, ("exact\n%s\n%s\n"):format(secret, table.concat(keys, "\n")), "selection",
+    { raw = true, record = false })
+  if not ok then return nil, werr end
+  return path, #mine
 end
 
 ---Writes the file the plugin reads (NOVAPIPE_SHARD) for a tier's part,
@@ -188,7 +247,7 @@ function M.setup(opts, ctx, only)
   for _, t in ipairs(cfg.tiers) do
     if not wanted or wanted[t.name] then selected[#selected + 1] = { name = t.name, dir = cfg.tests .. "/" .. t.dir } end
   end
-  local plan = M.plan(selected, s.k, s.n, cfg.phi)
+  local plan = M.plan(selected, s.k, s.n, cfg.phi, opts.shard_by)
   if #plan.by_size > 0 then
     ctx.bus:emit("note", ("no recorded durations for %s (%s, %s): its files are balanced by size")
       :format(table.concat(plan.by_size, ", "), durations.COMMITTED, durations.LOCAL))
@@ -204,7 +263,7 @@ function M.setup(opts, ctx, only)
   local stage = pipeline.stage { name = "shard", run = function(c)
     local tiers = {}
     for name, p in pairs(plan.tiers) do tiers[name] = { files = #p.mine, estimate = p.load } end
-    local manifest = { schema = M.SCHEMA, k = s.k, n = s.n, commit = commit(), split = plan.digest,
+    local manifest = { schema = M.SCHEMA, k = s.k, n = s.n, by = plan.by, commit = commit(), split = plan.digest,
                        pipeline = c.name, durations = plan.from, by_size = json.array(plan.by_size), tiers = tiers }
     local ok, err = c.sink:write(dir .. "/" .. M.MANIFEST, json.pretty(manifest) .. "\n", "shard manifest")
     if not ok then return { status = "error", reason = ("shard manifest: %s"):format(err) } end
