@@ -72,8 +72,10 @@ describe("pipelines/all.lua on the bundled example", function()
     local v = H.novapipe({ "-C", copy, "audit", "verify" })
     assert.equal(0, v.code, v.stdout)
     local entry = require("cjson").decode(H.read(copy .. "/.novapipe/audit.log"):match("[^\n]+\n$"))
-    -- and the run's record with its copy and the HTML page, written after the list
-    assert.equal(n + 3, #entry.reports)
+    -- and the run's record with its copy, the recorded durations and the
+    -- HTML page, written after the list
+    assert.equal(n + 4, #entry.reports)
+    assert.equal(".novapipe/durations.json", entry.reports[#entry.reports - 1].path)
     assert.equal("backend/test-results/report.html", entry.reports[#entry.reports].path)
   end)
 

@@ -36,11 +36,16 @@ M.ALPHA = 0.3
 ---@return fun(text: string): string
 function M.keyer(cfg)
   if cfg and cfg.enabled == false then return function(s) return s end end
-  local shared = phi.masker(cfg)
+  local shared, quiet = phi.masker(cfg)
   local seen = {}
   return function(text)
     local k = seen[text]
     if k then return k end
+    -- most ids hold nothing to hide: a few scans in C say so
+    if quiet(text) then
+      seen[text] = text
+      return text
+    end
     local low = text:lower()
     -- only a birth word leaves the masker expecting a date on the next
     -- call: such a text gets a masker of its own
@@ -132,21 +137,41 @@ function M.add(data, tests, key)
   return n
 end
 
----The durations as text: keys sorted, indented, a test a line (a diff a team reads).
+---The durations as text: keys sorted, indented, a test a line (a diff a
+---team reads), times to the microsecond.
 ---@param data novapipe.Durations
 ---@return string
 function M.encode(data)
-  local tiers = {}
-  for tier, files in pairs(data.tiers) do
-    local t = {}
-    for file, tests in pairs(files) do
-      local rounded = {}
-      for id, s in pairs(tests) do rounded[id] = math.floor(s * 1e6 + 0.5) / 1e6 end
-      t[file] = rounded
-    end
-    tiers[tier] = t
+  local plain = require("novapipe.json").encode_plain
+  -- most keys need no escape: quoted as they are
+  local function quote(v)
+    if v:find('[%c"\\\128-\255]') then return plain(v) end
+    return '"' .. v .. '"'
   end
-  return json.pretty({ schema = M.SCHEMA, tiers = tiers }) .. "\n"
+  local function sorted(t)
+    local keys = {}
+    for k in pairs(t) do keys[#keys + 1] = k end
+    table.sort(keys)
+    return keys
+  end
+  local out = { '{\n  "schema": ' .. quote(M.SCHEMA) .. ',\n  "tiers": {' }
+  local tiers = sorted(data.tiers)
+  for ti, tier in ipairs(tiers) do
+    out[#out + 1] = "\n    " .. quote(tier) .. ": {"
+    local files = sorted(data.tiers[tier])
+    for fi, file in ipairs(files) do
+      out[#out + 1] = "\n      " .. quote(file) .. ": {"
+      local tests = data.tiers[tier][file]
+      local ids = sorted(tests)
+      for ii, id in ipairs(ids) do
+        out[#out + 1] = ("\n        %s: %.6f%s"):format(quote(id), tests[id], ii < #ids and "," or "")
+      end
+      out[#out + 1] = "\n      }" .. (fi < #files and "," or "")
+    end
+    out[#out + 1] = "\n    }" .. (ti < #tiers and "," or "")
+  end
+  out[#out + 1] = (#tiers > 0 and "\n  }" or "}") .. "\n}\n"
+  return table.concat(out)
 end
 
 local function median(list)
