@@ -16,6 +16,8 @@ return np.pipeline {
     { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
     { "--jobs -j", "tiers at once (default: the cores novapipe may use); each starts before the tiers it needs have passed, its results held until they have", arg = "N", convert = np.convert.positive_integer },
     { "--sequential", "one tier at a time, each started only after the tiers it needs passed" },
+    { "--reruns", "run a failed test again up to N times; one that then passes is flaky, and its tier passes",
+      arg = "N", convert = np.convert.non_negative_integer },
     { "--coverage-report", "the whole coverage table on the console, not a line a tier" },
     { "--list-reports", "list every file the run wrote, not only where they are" },
     { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH", path = true },
@@ -31,7 +33,7 @@ return np.pipeline {
     if opts.shard then shard, shard_stage = np.shard.setup(opts, ctx) end
     return {
       np.analyze(),
-      np.tiers { junit = true, coverage = true, verbose = opts.verbose, parallel = opts.parallel,
+      np.tiers { junit = true, coverage = true, verbose = opts.verbose, parallel = opts.parallel, reruns = opts.reruns,
                  coverage_report = opts.coverage_report, jobs = opts.jobs, sequential = opts.sequential,
                  cov_context = true, shard = shard.shard, results = shard.results, coverage_data = shard.coverage_data },
       np.security { report = true, advisories = opts.advisories, verbose = opts.verbose, parallel = opts.parallel,

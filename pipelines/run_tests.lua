@@ -30,6 +30,8 @@ return np.pipeline {
     { "--failed-first --ff", "run every test, the last run's failures first" },
     { "--strict", "a tier with no tests collected fails" },
     { "--allow-empty", "a --filter or --markers that selects no test in any tier passes (it fails otherwise)" },
+    { "--reruns", "run a failed test again up to N times; one that then passes is flaky, and its tier passes",
+      arg = "N", convert = np.convert.non_negative_integer },
     { "--timeout", "seconds per tier; then its whole process tree is ended", arg = "SECONDS", convert = np.convert.positive_number },
     { "--shard", "run shard K of N: each tier's files split by recorded durations (novapipe merge puts them together)",
       arg = "K/N", convert = np.shard.parse },
@@ -63,7 +65,7 @@ return np.pipeline {
       shard = shard_opts.shard, results = shard_opts.results, coverage_data = shard_opts.coverage_data,
       only = only, coverage = opts.coverage, verbose = opts.verbose,
       markers = opts.markers, filter = opts.filter, parallel = opts.parallel, failfast = opts.failfast,
-      strict = opts.strict, allow_empty = opts.allow_empty, security = opts.security, timeout = opts.timeout,
+      strict = opts.strict, reruns = opts.reruns, allow_empty = opts.allow_empty, security = opts.security, timeout = opts.timeout,
       keyword = opts.keyword, select = select, coverage_report = opts.coverage_report, junit = opts.junit or opts.shard ~= nil,
       jobs = opts.jobs, sequential = opts.sequential,
     }, shard_stage }

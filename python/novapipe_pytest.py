@@ -30,6 +30,13 @@ Loaded by novapipe with ``-p novapipe_pytest``. It does two things:
   other shards' files, absolute, after a line ``--``); a test file
   novapipe did not find is collected by shard 1 only, so no test is lost
   and none runs twice;
+* runs a failed test again, up to ``NOVAPIPE_RERUNS`` times, in the same
+  session: each earlier attempt is reported with the outcome ``rerun``
+  (pytest's summary says "1 rerun"), goes into the test's ``done`` event
+  (``a``: the attempts, each with its outcome and message) and into the
+  JUnit XML as Maven Surefire writes it: ``<flakyFailure>`` /
+  ``<flakyError>`` when the test then passed (its outcome is ``flaky``),
+  ``<rerunFailure>`` / ``<rerunError>`` when it failed every time;
 * in a pytest-xdist worker, points ``DATABASE_URL`` and ``REDIS_URL`` at
   the worker's own database on novapipe's throwaway servers
   (``NOVAPIPE_WORKER_DATABASE_URL``, ``NOVAPIPE_WORKER_REDIS_URL``), when
@@ -70,10 +77,19 @@ _outcome = {}
 _durations = {}
 _also = {}
 _failure = {}
+_attempts = {}
 _buffer = []
 _lock = threading.Lock()
 _write_lock = threading.Lock()
 _stop = threading.Event()
+
+# How many times a failed test runs again (novapipe's --reruns).
+try:
+    RERUNS = max(0, int(os.environ.get("NOVAPIPE_RERUNS") or 0))
+except ValueError:
+    RERUNS = 0
+# The most earlier attempts a done event carries (the JUnit XML has them all).
+ATTEMPTS_MAX = 20
 
 # How bad an outcome is: a test's outcome is the worst of its phases.
 _RANK = {"passed": 0, "skipped": 1, "xfailed": 1, "xpassed": 1, "failed": 2, "error": 3}
@@ -107,8 +123,12 @@ def _flusher():
         _flush()
 
 
+_config = None
+
+
 def pytest_configure(config):
-    global _fd
+    global _fd, _config
+    _config = config
     config.addinivalue_line(
         "markers", "hipaa(section): the HIPAA Security Rule safeguard a test covers, e.g. \"164.312(b)\"")
     _contexts()
@@ -320,10 +340,123 @@ def _phase_outcome(report):
 _PHASE = {"setup": 0, "call": 1, "teardown": 2}
 
 
+def _clear_failed_setup(item):
+    """Before a test runs again: a fixture whose setup raised keeps its
+    exception cached, and a collector (a module, a class) whose setup
+    raised keeps it in the session's setup state; either would be raised
+    again without running anything. Both are forgotten, so the attempt
+    really sets them up again."""
+    for defs in getattr(item, "_fixtureinfo").name2fixturedefs.values():
+        for fixturedef in defs:
+            cached = getattr(fixturedef, "cached_result", None)
+            if cached is not None and cached[2] is not None:
+                fixturedef.cached_result = None
+    state = item.session._setupstate
+    stack = getattr(state, "stack", None)
+    if isinstance(stack, dict) and any(exc is not None for (_, exc) in stack.values()):
+        try:
+            state.teardown_exact(None)
+        except Exception:
+            pass
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Runs a test, and again after a failure, up to RERUNS more times. A
+    failed attempt's failing report is logged with the outcome "rerun" (the
+    attempt's later phases are not logged: the JUnit writer keeps one
+    testcase for the test); the last attempt is logged as pytest would."""
+    if RERUNS <= 0:
+        return None
+    from _pytest.runner import runtestprotocol
+    for attempt in range(RERUNS + 1):
+        if attempt:
+            # each attempt's captured output is its own
+            item._report_sections = []
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        for report in reports:
+            if attempt < RERUNS and report.failed and not hasattr(report, "wasxfail"):
+                report.outcome = "rerun"
+                item.ihook.pytest_runtest_logreport(report=report)
+                _clear_failed_setup(item)
+                break
+            item.ihook.pytest_runtest_logreport(report=report)
+        else:
+            item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+            return True
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def pytest_report_teststatus(report):
+    if report.outcome == "rerun":
+        return "rerun", "R", ("RERUN", {"yellow": True})
+    return None
+
+
+def _attempt_of(report):
+    """An earlier attempt, as the done event and the JUnit XML keep it."""
+    failure = _failure_of(report)
+    failure["o"] = "failed" if report.when == "call" else "error"
+    failure["out"] = report.capstdout
+    failure["err"] = report.capstderr
+    return failure
+
+
+def _exception_type(message, text):
+    """The exception's class: the report's last line names it
+    ("test_x.py:9: AssertionError"), else the message's start."""
+    lines = [l for l in text.splitlines() if l.strip()]
+    for head in ((lines[-1].rsplit(": ", 1)[-1] if lines else ""), message.split(":", 1)[0]):
+        head = head.strip()
+        if head and all(part.isidentifier() for part in head.split(".")):
+            return head
+    return "failure"
+
+
+def _junit_attempts(report, attempts, passed):
+    """Adds the earlier attempts to the test's testcase in pytest's JUnit
+    XML, as Maven Surefire writes them: message and type, the report as
+    text in <stackTrace>, the attempt's <system-out> and <system-err> when
+    pytest's junit_logging writes those."""
+    try:
+        from _pytest.junitxml import bin_xml_escape, xml_key
+        import xml.etree.ElementTree as ET
+    except ImportError:
+        return
+    xml = _config.stash.get(xml_key, None) if _config is not None else None
+    if xml is None:
+        return
+    reporter = xml.node_reporter(report)
+    for a in attempts:
+        kind = ("flaky" if passed else "rerun") + ("Failure" if a["o"] == "failed" else "Error")
+        node = ET.Element(kind, message=bin_xml_escape(a["m"]), type=bin_xml_escape(_exception_type(a["m"], a["r"])))
+        trace = ET.SubElement(node, "stackTrace")
+        trace.text = bin_xml_escape(a["r"])
+        if a.get("out") and xml.logging in ("system-out", "out-err", "all"):
+            ET.SubElement(node, "system-out").text = bin_xml_escape(a["out"])
+        if a.get("err") and xml.logging in ("system-err", "out-err", "all"):
+            ET.SubElement(node, "system-err").text = bin_xml_escape(a["err"])
+        reporter.append(node)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logreport(report):
     nodeid = report.nodeid
     when = report.when
+    if report.outcome == "rerun":
+        # An earlier attempt: kept, and the test starts over.
+        _attempts.setdefault(nodeid, []).append(_attempt_of(report))
+        for state in (_outcome, _failure, _also, _durations):
+            state.pop(nodeid, None)
+        _xpassed.discard(nodeid)
+        return
+    attempts = _attempts.pop(nodeid, None) if when == "teardown" else None
+    if attempts:
+        final = _outcome.get(nodeid)
+        passed = _phase_outcome(report) == "passed" and final in (None, "passed")
+        _junit_attempts(report, attempts, passed)
     outcome = _phase_outcome(report)
     if outcome == "xpassed":
         _xpassed.add(nodeid)
@@ -362,6 +495,9 @@ def pytest_runtest_logreport(report):
     hipaa = [v for (n, v) in report.user_properties if n == "hipaa"] if "hipaa" in keywords else None
     also = _also.pop(nodeid, None)
     failure = _failure.pop(nodeid, None)
+    if attempts:
+        if final == "passed":
+            final = "flaky"
     if final == "passed" and not marks and not also and isinstance(location[0], str):
         # The common case, formatted by hand: json.dumps per test costs.
         _send('{"e":"done","id":%s,"o":"passed","f":%s,"l":%s,"d":[%.6f,%.6f,%.6f]}\n' % (
@@ -376,8 +512,10 @@ def pytest_runtest_logreport(report):
         fields["h"] = hipaa
     if also:
         fields["also"] = also
-    if failure and final != "passed":
+    if failure and final not in ("passed", "flaky"):
         fields.update(failure)
+    if attempts:
+        fields["a"] = [{"o": a["o"], "m": a["m"], "at": a["at"], "r": a["r"]} for a in attempts[:ATTEMPTS_MAX]]
     _done(fields)
 
 

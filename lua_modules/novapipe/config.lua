@@ -24,6 +24,7 @@ M.FILE = "novapipe.lua"
 ---@field env? table<string, string> environment for the tier's pytest
 ---@field services? string[] services started for the tier ("postgresql")
 ---@field timeout? number seconds; the tier's whole process tree is ended then
+---@field reruns? integer a failed test runs again up to this many times (--reruns wins)
 
 ---@class novapipe.Config
 ---@field tests string the directory holding the tier directories
@@ -36,6 +37,7 @@ M.FILE = "novapipe.lua"
 ---@field audit {enabled: boolean, log: string} the audit log every pipeline run appends to
 ---@field security table the security pipeline's settings (README, "security")
 ---@field phi {enabled: boolean, mrn: string[], synthetic_domains: string[], synthetic_tlds: string[]}
+---@field quarantine novapipe.QuarantineEntry[] tests whose failures do not fail their tier until an expiry date
 
 ---@class novapipe.AnalyzeConfig
 ---@field roots string[] package roots: with "backend", backend.app.x is also app.x for indicators
@@ -90,6 +92,7 @@ function M.defaults()
     coverage = { source = { "backend/app" }, html = "backend/coverage_html", data = "backend", omit_tests = true },
     -- the throwaway server's data on a memory file system unless on_disk
     postgresql = { on_disk = false },
+    quarantine = {},
     database_url = "postgresql://postgres:postgres@localhost:5432/novamind_test",
     tiers = {
       { name = "standalone", dir = "standalone" },
@@ -136,7 +139,7 @@ end
 local settings = {
   tests = "string", python = "string", results = "string", database_url = "string",
   coverage = "table", tiers = "table", analyze = "table", phi = "table", audit = "table", security = "table",
-  postgresql = "table",
+  postgresql = "table", quarantine = "table",
 }
 local audit_fields = { enabled = "boolean", log = "string" }
 local security_fields = {
@@ -148,6 +151,7 @@ local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "ta
 local analyze_fields = { roots = "table", standalone_exceptions = "table", indicators = "table", fixture_hints = "table" }
 local tier_fields = {
   dir = "string", needs = "table", env = "table", services = "table", timeout = "number", after = "string",
+  reruns = "number",
 }
 local coverage_fields = { source = "table", html = "string", data = "string", omit_tests = "boolean" }
 
@@ -228,6 +232,7 @@ end
 function M.validate(cfg)
   validate_security(cfg.security)
   validate_phi(cfg.phi)
+  require("novapipe.pytest.quarantine").validate(cfg.quarantine or {})
   local seen = {}
   for i, t in ipairs(cfg.tiers) do
     if type(t) ~= "table" or type(t.name) ~= "string" then fail("tier %d has no name", i) end
@@ -263,6 +268,9 @@ function M.validate(cfg)
     end
     seen[t.name] = true
     if t.timeout and t.timeout <= 0 then fail("tier '%s': timeout must be positive", t.name) end
+    if t.reruns ~= nil and (math.type(t.reruns) ~= "integer" and t.reruns ~= math.floor(t.reruns) or t.reruns < 0) then
+      fail("tier '%s': reruns must be a whole number, 0 or more (how many times a failed test runs again)", t.name)
+    end
   end
   return cfg
 end

@@ -9,6 +9,10 @@
 --                                             failed (a strict XPASS; pytest counts it failed)
 --   <skipped> (other)                         skipped
 --   property novapipe_outcome=xpassed         xpassed (set by novapipe's pytest plugin)
+--   <flakyFailure>/<flakyError>, no <failure> flaky (passed on a rerun; the
+--                                             earlier attempts, as Maven Surefire
+--                                             writes them, by novapipe's plugin)
+--   <rerunFailure>/<rerunError> + <failure>   failed (once: the reruns are attempts)
 --   nothing of the above                      passed
 -- LuaExpat is loaded on the first read: reporters use this module's
 -- counting helpers in runs that parse no XML.
@@ -23,6 +27,8 @@ local M = {}
 ---@field skipped integer
 ---@field xfailed integer
 ---@field xpassed integer
+---@field flaky integer passed only on a rerun (--reruns)
+---@field quarantined integer failed or errored, but quarantined in novapipe.lua (never in the JUnit XML's own counts)
 
 ---@class novapipe.JUnitProblem
 ---@field id string classname::name
@@ -33,10 +39,11 @@ local M = {}
 
 ---@return novapipe.JUnitCounts
 function M.zero()
-  return { tests = 0, passed = 0, failed = 0, errors = 0, skipped = 0, xfailed = 0, xpassed = 0 }
+  return { tests = 0, passed = 0, failed = 0, errors = 0, skipped = 0, xfailed = 0, xpassed = 0, flaky = 0,
+           quarantined = 0 }
 end
 
-M.KINDS = { "passed", "failed", "errors", "skipped", "xfailed", "xpassed" }
+M.KINDS = { "passed", "failed", "errors", "skipped", "xfailed", "xpassed", "flaky", "quarantined" }
 
 local STRICT_XPASS = "xfail-marked test passes unexpectedly"
 
@@ -49,6 +56,7 @@ local function classify(case)
     return "skipped"
   end
   if case.props.novapipe_outcome == "xpassed" then return "xpassed" end
+  if case.flaky then return "flaky" end
   return "passed"
 end
 
@@ -72,6 +80,8 @@ function M.read(path, opts)
       elseif case then
         if name == "failure" or name == "error" or name == "skipped" then
           case[name] = case[name] or { type = attrs.type, message = attrs.message or "" }
+        elseif name == "flakyFailure" or name == "flakyError" then
+          case.flaky = true
         elseif name == "property" and attrs.name then
           case.props[attrs.name] = attrs.value
           case.plist[#case.plist + 1] = { name = attrs.name, value = attrs.value }

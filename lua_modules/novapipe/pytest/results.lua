@@ -18,7 +18,7 @@ M.MAX_LINE = 1048576
 ---@field tier? string
 ---@field file? string
 ---@field line? integer
----@field outcome "passed"|"failed"|"error"|"skipped"|"xfailed"|"xpassed"
+---@field outcome "passed"|"failed"|"error"|"skipped"|"xfailed"|"xpassed"|"flaky"|"quarantined"
 ---@field durations? {setup: number, call: number, teardown: number}
 ---@field message? string a failure's or error's first line (or a skip's reason)
 ---@field location? string file:line where it failed
@@ -27,10 +27,14 @@ M.MAX_LINE = 1048576
 ---@field hipaa string[] the sections of @pytest.mark.hipaa
 ---@field collect? boolean a collection error or skip, not a test
 ---@field also? string the call's outcome when its teardown then errored (outcome "error"): pytest counts both
+---@field attempts? {outcome: string, message?: string, location?: string, longrepr?: string}[] with --reruns, a rerun test's every attempt, oldest first, the last the one whose outcome counts
+---@field quarantine? {pattern: string, why: string, expires: string, outcome: string} the quarantine entry that kept this failure from failing its tier, and the outcome it had
 
 -- Outcome names as events give them, and the count each goes to.
 local COUNT_OF = { passed = "passed", failed = "failed", error = "errors", skipped = "skipped",
-                   xfailed = "xfailed", xpassed = "xpassed" }
+                   xfailed = "xfailed", xpassed = "xpassed", flaky = "flaky", quarantined = "quarantined" }
+-- What the plugin may send: a test is quarantined here, never by it.
+local SENT = { passed = true, failed = true, error = true, skipped = true, xfailed = true, xpassed = true, flaky = true }
 M.COUNT_OF = COUNT_OF
 
 local function str(v, max)
@@ -58,11 +62,27 @@ end
 -- A done event as a TestResult, or nil when it is not well formed.
 local function test_of(ev, tier, cwd)
   local id, o = str(ev.id, 4096), ev.o
-  if not id or not COUNT_OF[o] then return nil end
+  if not id or not SENT[o] then return nil end
   local t = { id = id, tier = tier, outcome = o, file = str(ev.f, 4096), line = math.tointeger(ev.l),
               message = str(ev.m, 4096), location = relative(str(ev.at, 4096), cwd), longrepr = str(ev.r, 65536),
               markers = list_of_strings(ev.k), hipaa = list_of_strings(ev.h), collect = ev.collect == true,
-              also = ev.also ~= "error" and COUNT_OF[ev.also] and ev.also or nil }
+              also = ev.also ~= "error" and SENT[ev.also] and ev.also or nil }
+  if type(ev.a) == "table" then
+    local attempts = {}
+    for i = 1, math.min(#ev.a, 64) do
+      local a = ev.a[i]
+      if type(a) == "table" and (a.o == "failed" or a.o == "error") then
+        attempts[#attempts + 1] = { outcome = a.o, message = str(a.m, 4096), location = relative(str(a.at, 4096), cwd),
+                                    longrepr = str(a.r, 65536) }
+      end
+    end
+    if #attempts > 0 then
+      -- and the last attempt, the one whose outcome counts
+      attempts[#attempts + 1] = { outcome = o == "flaky" and "passed" or o, message = t.message, location = t.location,
+                                  longrepr = t.longrepr }
+      t.attempts = attempts
+    end
+  end
   if type(ev.d) == "table" then
     local d = {}
     for i, k in ipairs({ "setup", "call", "teardown" }) do
@@ -101,12 +121,18 @@ function M.subset(tests, keep)
 end
 
 ---A collector for one tier. on_progress(state), when given, is called
----after each event that changes the counts or what runs.
+---after each event that changes the counts or what runs. quarantined(id),
+---when given, returns the live quarantine entry of a test's node id (see
+---novapipe.pytest.quarantine): a failed or errored test it covers gets the
+---outcome "quarantined". st.counts count that; st.pytest_counts count
+---as pytest does (what the JUnit XML holds).
 ---@param tier? string
 ---@param on_progress? fun(st: table)
-function M.new(tier, on_progress)
+---@param quarantined? fun(id: string): table|nil
+function M.new(tier, on_progress, quarantined)
   local st = { tier = tier, collected = nil, done = 0, failed = 0, running = {}, tests = {},
-               counts = junit.zero(), malformed = 0, ended = false, events = 0, cwd = lfs.currentdir() }
+               counts = junit.zero(), pytest_counts = junit.zero(), malformed = 0, ended = false, events = 0,
+               cwd = lfs.currentdir() }
   local function bad()
     st.malformed = st.malformed + 1
   end
@@ -129,6 +155,13 @@ function M.new(tier, on_progress)
       if not t then return bad() end
       st.running[t.id] = nil
       st.tests[#st.tests + 1] = t
+      count(st.pytest_counts, t)
+      local entry = quarantined and not t.collect and (t.outcome == "failed" or t.outcome == "error")
+        and quarantined(t.id)
+      if entry then
+        t.quarantine = { pattern = entry.pattern, why = entry.why, expires = entry.expires, outcome = t.outcome }
+        t.outcome, t.also = "quarantined", nil
+      end
       count(st.counts, t)
       st.done = st.done + 1
       if t.outcome == "failed" or t.outcome == "error" then st.failed = st.failed + 1 end

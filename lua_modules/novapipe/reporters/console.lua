@@ -127,6 +127,8 @@ function M:pipeline_end(_, outcome)
   end
   local tests = record.unique_tests(self.rows)
   self:slowest(tests)
+  self:flaky(tests)
+  self:quarantined(tests)
   self:failures(tests)
   if self.ctx.html_report then
     self.out("")
@@ -154,6 +156,40 @@ function M:slowest(tests)
   end
 end
 
+-- The Flaky section: each test that passed only on a rerun, with how
+-- many attempts it took and the first attempt's message.
+function M:flaky(tests)
+  local list = record.flaky(tests)
+  if #list == 0 then return end
+  self.out("")
+  self.out(term.style(("Flaky (%d): passed only on a rerun"):format(#list), "yellow", "bold"))
+  for _, t in ipairs(list) do
+    local n = #(t.attempts or {})
+    self.out(("%s %s  %s"):format(term.style("FLAKY", "yellow", "bold"), t.id,
+      term.style(("(%s, passed on attempt %d of %d)"):format(t.tier or "?", n, n), "gray")))
+    for i = 1, n - 1 do
+      local a = t.attempts[i]
+      self.out(("    attempt %d: %s%s"):format(i, a.outcome == "error" and "ERROR " or "", a.message or ""))
+    end
+  end
+end
+
+-- The Quarantined section: each failure a quarantine entry of novapipe.lua
+-- keeps from failing its tier, with the entry's justification and expiry.
+function M:quarantined(tests)
+  local list = record.quarantined(tests)
+  if #list == 0 then return end
+  self.out("")
+  self.out(term.style(("Quarantined (%d): failed, not failing their tier"):format(#list), "yellow", "bold"))
+  for _, t in ipairs(list) do
+    local q = t.quarantine or {}
+    self.out(("%s %s  %s"):format(term.style("QUARANTINED", "yellow", "bold"), t.id,
+      term.style(("(%s, %s)"):format(t.tier or "?", q.outcome == "error" and "error" or "failed"), "gray")))
+    if t.message and t.message ~= "" then self.out("    " .. t.message) end
+    self.out(("    quarantined until %s: %s"):format(q.expires or "?", q.why or "?"))
+  end
+end
+
 -- The Failures section: each failed or errored test with its message,
 -- where it failed, its report (trimmed without --verbose) and the command
 -- that re-runs it.
@@ -169,6 +205,7 @@ function M:failures(tests)
     self.out(("%s %s  %s"):format(term.style(kind, "red", "bold"), t.id, term.style("(" .. (t.tier or "?") .. ")", "gray")))
     if t.message and t.message ~= "" then self.out("    " .. t.message) end
     if t.location and t.location ~= "" then self.out("    at " .. t.location) end
+    if t.attempts then self.out(("    failed on every one of %d attempts (--reruns)"):format(#t.attempts)) end
     if t.longrepr and t.longrepr ~= "" and t.longrepr ~= t.message then
       local lines = {}
       for l in t.longrepr:gmatch("[^\n]+") do lines[#lines + 1] = l end

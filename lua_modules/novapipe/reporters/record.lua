@@ -51,8 +51,7 @@ function M:test(stage_name, t)
     list = {}
     self.made[stage_name] = list
   end
-  local failed = t.outcome == "failed" or t.outcome == "error" or t.also == "failed"
-  list[#list + 1] = record.test(t, stage_name, failed and self:key_secret() or nil, self.mask)
+  list[#list + 1] = record.test(t, stage_name, record.keyed(t) and self:key_secret() or nil, self.mask)
 end
 
 -- Removes all but the newest `keep` records of the runs directory.

@@ -48,7 +48,7 @@ function M.key(secret, id)
   return digest.sha256(secret .. id)
 end
 
-local COUNT_KEYS = { "tests", "passed", "failed", "errors", "skipped", "xfailed", "xpassed" }
+local COUNT_KEYS = { "tests", "passed", "failed", "errors", "skipped", "xfailed", "xpassed", "flaky", "quarantined" }
 -- A test's outcome as the counts name it (the same as the events').
 local COUNT_OF = require("novapipe.pytest.results").COUNT_OF
 ---The counts' keys, in the order reports show them, and the count each
@@ -62,17 +62,37 @@ local function counts_of(c)
   return out
 end
 
+---Whether a test gets a key in the record: the failures (where --lf and
+-----ff look) and the flaky tests (where `novapipe flaky` counts).
+---@param t table
+---@return boolean
+function M.keyed(t)
+  return t.outcome == "failed" or t.outcome == "error" or t.also == "failed" or t.outcome == "flaky"
+end
+
+-- The earlier attempts of a rerun test, as the record keeps them.
+local function attempts_of(list, mask)
+  if not list then return nil end
+  local out = {}
+  for i, a in ipairs(list) do
+    out[i] = { outcome = a.outcome, message = mask(a.message), location = mask(a.location), longrepr = mask(a.longrepr) }
+  end
+  return json.array(out)
+end
+
 -- A test as the record keeps it: what a person or a tool acts on.
 local function test_of(t, stage, secret, mask)
   local d = t.durations or {}
+  local q = t.quarantine
   return json.row {
-    -- a key only where --lf and --ff look: the failures
-    id = mask(t.id), key = secret and (t.outcome == "failed" or t.outcome == "error" or t.also == "failed")
-      and M.key(secret, t.id) or nil, tier = mask(t.tier or stage), stage = mask(stage),
+    id = mask(t.id), key = secret and M.keyed(t) and M.key(secret, t.id) or nil,
+    tier = mask(t.tier or stage), stage = mask(stage),
     outcome = t.outcome, file = mask(t.file), line = t.line,
     duration = (d.setup or 0) + (d.call or 0) + (d.teardown or 0),
     durations = t.durations, message = mask(t.message), location = mask(t.location), longrepr = mask(t.longrepr),
     markers = t.markers and #t.markers > 0 and json.array(t.markers) or nil, collect = t.collect or nil, also = t.also,
+    attempts = attempts_of(t.attempts, mask),
+    quarantine = q and { pattern = mask(q.pattern), why = mask(q.why), expires = q.expires, outcome = q.outcome } or nil,
   }
 end
 
@@ -202,6 +222,30 @@ function M.unique_tests(rows)
         out[#out + 1] = t
       end
     end
+  end
+  return out
+end
+
+---The flaky tests (passed only on a rerun) of a record or of a run's
+---results, in the order they ended.
+---@param tests table[]
+---@return table[]
+function M.flaky(tests)
+  local out = {}
+  for _, t in ipairs(tests) do
+    if t.outcome == "flaky" then out[#out + 1] = t end
+  end
+  return out
+end
+
+---The quarantined tests (failed or errored, covered by a live quarantine
+---entry) of a record or of a run's results.
+---@param tests table[]
+---@return table[]
+function M.quarantined(tests)
+  local out = {}
+  for _, t in ipairs(tests) do
+    if t.outcome == "quarantined" then out[#out + 1] = t end
   end
   return out
 end

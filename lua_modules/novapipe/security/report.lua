@@ -14,7 +14,7 @@ local function count_outcomes(tests)
   local passed, failed = 0, 0
   for _, t in ipairs(tests) do
     if t.outcome == "failed" or t.outcome == "errors" then failed = failed + 1
-    elseif t.outcome == "passed" or t.outcome == "xpassed" then passed = passed + 1 end
+    elseif t.outcome == "passed" or t.outcome == "xpassed" or t.outcome == "flaky" then passed = passed + 1 end
   end
   return passed, failed
 end

@@ -19,6 +19,11 @@ local function valid_date(s)
   return d <= days[m]
 end
 
+---Whether a text is a date written YYYY-MM-DD (a real day of the year).
+---@param s any
+---@return boolean
+M.valid_date = valid_date
+
 ---Checks a list of waivers from novapipe.lua: each needs a justification
 ---and an expiry date (YYYY-MM-DD); `fields` names what else it may hold.
 ---Raises a configuration error naming the entry.
