@@ -40,6 +40,7 @@ local function build_parser()
   merge:flag("--coverage-report", "The whole coverage table on the console, not a line a tier.")
   merge:option("--json", "Also write the merged run's record to FILE."):argname("<FILE>")
   merge:option("--html", "Write the HTML page of the merged run to FILE."):argname("<FILE>")
+  p:command("flaky", "List the tests that were flaky (passed only on a rerun) in the recorded runs, with how often.")
   local ex = p:command("exec", "Run a Lua script inside the host."):add_help(false):handle_options(false)
   ex:argument("script", "The script; a first line starting with # is skipped.")
   ex:argument("args", "Arguments, given to the script as arg and ..."):args("*")
@@ -185,6 +186,16 @@ local function cmd_audit(args)
   for _, p in ipairs(problems) do ctx.sink:print(("%s: %s"):format(log, p)) end
   ctx.sink:print(("%s: %d entries, %d problem%s"):format(log, n, #problems, #problems == 1 and "" or "s"))
   return errors.EXIT.failed
+end
+
+-- novapipe flaky: the flaky tests of the runs recorded in .novapipe/runs.
+local function cmd_flaky()
+  local project = require("novapipe.run.project").enter()
+  local ctx = require("novapipe.run.context").new({ project = project })
+  local flaky = require("novapipe.run.flaky")
+  local list, runs = flaky.scan()
+  for _, line in ipairs(flaky.lines(list, runs)) do ctx.sink:print(line) end
+  return errors.EXIT.passed
 end
 
 -- What an error object says: a string, a value with __tostring, else its
@@ -364,7 +375,7 @@ local function scan(argv)
 end
 
 M.commands = { run = cmd_run, list = cmd_list, exec = cmd_exec, audit = cmd_audit, durations = cmd_durations,
-               merge = cmd_merge }
+               merge = cmd_merge, flaky = cmd_flaky }
 
 ---Runs the command line. Returns the exit code; a bug in a pipeline or
 ---script is reported with its traceback and exits 2.
@@ -378,7 +389,7 @@ function M.main(argv)
     ok, args = parser:pparse(argv)
     if not ok then
       local names = { "-h", "--help", "-C", "--no-color", "--version", "run", "list", "exec", "audit", "verify", "init",
-                      "--log", "durations", "--export", "merge", "--coverage-report", "--json", "--html" }
+                      "--log", "durations", "--export", "merge", "--coverage-report", "--json", "--html", "flaky" }
       say_error(("novapipe: %s (try 'novapipe --help')"):format(require("novapipe._nearest").argparse_error(args, names)))
       return errors.EXIT.usage
     end
@@ -394,7 +405,7 @@ function M.main(argv)
     return errors.EXIT.passed
   end
   if not args.command then
-    say_error("novapipe: a command is required: run, list, durations, merge, exec or audit (try 'novapipe --help')")
+    say_error("novapipe: a command is required: run, list, durations, merge, flaky, exec or audit (try 'novapipe --help')")
     return errors.EXIT.usage
   end
   if args.C then
