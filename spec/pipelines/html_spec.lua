@@ -112,11 +112,12 @@ describe("the HTML report of a run", function()
   end)
 
   it("has the counts of the run record: the totals and each stage's", function()
-    for _, k in ipairs({ "tests", "passed", "failed", "errors", "skipped", "xfailed", "xpassed" }) do
+    for _, k in ipairs({ "tests", "passed", "failed", "errors", "skipped", "xfailed", "xpassed", "flaky", "quarantined" }) do
       local n = dom:match('<div class="[^"]*" data%-count="' .. k .. '"><b>(%d+)</b>')
       assert.equal(rec.totals[k], tonumber(n), k)
     end
-    assert.same({ tests = 14, passed = 9, failed = 3, errors = 1, skipped = 1, xfailed = 0, xpassed = 0 }, rec.totals)
+    assert.same({ tests = 14, passed = 9, failed = 3, errors = 1, skipped = 1, xfailed = 0, xpassed = 0,
+                  flaky = 0, quarantined = 0 }, rec.totals)
     local seen = {}
     for name, status, row in dom:gmatch('<tr class="%a+" data%-stage="([^"]+)" data%-status="(%a+)">(.-)</tr>') do
       local counts = {}

@@ -96,7 +96,8 @@ describe("results", function()
     assert.matches("not today", by.test_skip.message)
     assert.equal("xfailed", by.test_xfail.outcome)
     assert.equal("xpassed", by.test_xpass.outcome)
-    assert.same({ tests = 6, passed = 1, failed = 1, errors = 1, skipped = 1, xfailed = 1, xpassed = 1 }, data.counts)
+    assert.same({ tests = 6, passed = 1, failed = 1, errors = 1, skipped = 1, xfailed = 1, xpassed = 1, flaky = 0,
+                  quarantined = 0 }, data.counts)
   end)
 
   it("give a collection error with its text", function()
@@ -142,7 +143,8 @@ def test_teardown_errors(bad_teardown):
     local root = project({ [TESTS .. "test_all.py"] = more })
     local serial = dump(root, { "--junit" })
     -- as pytest counts them: "3 failed, 2 passed, 1 skipped, 1 xfailed, 1 xpassed, 3 errors"
-    assert.same({ tests = 11, passed = 2, failed = 3, errors = 3, skipped = 1, xfailed = 1, xpassed = 1 }, serial.counts)
+    assert.same({ tests = 11, passed = 2, failed = 3, errors = 3, skipped = 1, xfailed = 1, xpassed = 1, flaky = 0,
+                  quarantined = 0 }, serial.counts)
     assert.same({}, serial.notes)
     local parallel, r = dump(root, { "--junit", "--parallel", "2" })
     assert.equal(1, r.code, r.stderr)

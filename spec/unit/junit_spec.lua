@@ -24,11 +24,14 @@ describe("reading JUnit XML", function()
 <testcase classname="" name="t.test_broken"><error message="collection failure">tb</error></testcase>
 <testcase classname="t" name="s"><skipped type="pytest.skip" message="no">x</skipped></testcase>
 <testcase classname="t" name="xf"><skipped type="pytest.xfail" message="known"/></testcase>
+<testcase classname="t" name="fl"><flakyFailure message="no" type="AssertionError"><stackTrace>tb</stackTrace></flakyFailure></testcase>
+<testcase classname="t" name="rr"><failure message="no">tb</failure><rerunFailure message="no" type="AssertionError"><stackTrace>tb</stackTrace></rerunFailure></testcase>
 </testsuite></testsuites>]])
     local r = assert(junit.read(dir .. "/r.xml"))
-    assert.same({ tests = 8, passed = 1, xpassed = 1, failed = 2, errors = 2, skipped = 1, xfailed = 1 }, r.counts)
+    assert.same({ tests = 10, passed = 1, xpassed = 1, failed = 3, errors = 2, skipped = 1, xfailed = 1, flaky = 1,
+                  quarantined = 0 }, r.counts)
     assert.same({ "t.test_broken" }, r.collection_errors)
-    assert.equal(4, #r.problems)
+    assert.equal(5, #r.problems)
     assert.equal("t::f", r.problems[1].id)
     assert.equal("assert 0", r.problems[1].message)
   end)

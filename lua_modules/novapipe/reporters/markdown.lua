@@ -67,12 +67,38 @@ local function failures(lines, tests)
   end
 end
 
+-- The flaky tests and the quarantined failures, a line each.
+local function flaky(lines, tests)
+  local list, held = record.flaky(tests), record.quarantined(tests)
+  if #list > 0 then
+    lines[#lines + 1] = ("#### Flaky (%d): passed only on a rerun"):format(#list)
+    lines[#lines + 1] = ""
+    for _, t in ipairs(list) do
+      local n = #(t.attempts or {})
+      local first = t.attempts and t.attempts[1] and t.attempts[1].message or ""
+      lines[#lines + 1] = ("- <code>%s</code> (%s): passed on attempt %d; attempt 1: %s"):format(html_escape(t.id),
+        html_escape(t.tier or "?"), n, html_escape(first))
+    end
+    lines[#lines + 1] = ""
+  end
+  if #held > 0 then
+    lines[#lines + 1] = ("#### Quarantined (%d): failed, not failing their tier"):format(#held)
+    lines[#lines + 1] = ""
+    for _, t in ipairs(held) do
+      local q = t.quarantine or {}
+      lines[#lines + 1] = ("- <code>%s</code> (%s): %s; quarantined until %s: %s"):format(html_escape(t.id),
+        html_escape(t.tier or "?"), html_escape(t.message or ""), html_escape(q.expires or "?"), html_escape(q.why or "?"))
+    end
+    lines[#lines + 1] = ""
+  end
+end
+
 function M:pipeline_end(def, outcome)
   local lines = {
     ("### novapipe: %s"):format(cell(def.description)),
     "",
-    "| stage | status | time | passed | failed | errors | skipped | xfailed | xpassed | note |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    "| stage | status | time | passed | failed | errors | skipped | xfailed | xpassed | flaky | quarantined | note |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   }
   local total = record.totals(self.rows)
   local tests, coverage = record.unique_tests(self.rows), nil
@@ -81,18 +107,21 @@ function M:pipeline_end(def, outcome)
     if row.stage.name:match("coverage$") and r.status == "passed" then
       coverage = (r.summary or ""):match("total (%d+%%)") or coverage
     end
-    lines[#lines + 1] = ("| %s | %s %s | %.2fs | %s | %s | %s | %s | %s | %s | %s |"):format(
+    lines[#lines + 1] = ("| %s | %s %s | %.2fs | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(
       cell(row.stage.name), icons[r.status] or "", r.status, r.duration or 0,
       c.passed or "", c.failed or "", c.errors or "", c.skipped or "", c.xfailed or "", c.xpassed or "",
+      c.flaky or "", c.quarantined or "",
       cell(r.reason or (not r.counts and r.summary) or nil))
   end
-  lines[#lines + 1] = ("| **total** | exit %d | %.2fs | %d | %d | %d | %d | %d | %d | |"):format(outcome.exit,
-    outcome.duration, total.passed, total.failed, total.errors, total.skipped, total.xfailed, total.xpassed)
+  lines[#lines + 1] = ("| **total** | exit %d | %.2fs | %d | %d | %d | %d | %d | %d | %d | %d | |"):format(outcome.exit,
+    outcome.duration, total.passed, total.failed, total.errors, total.skipped, total.xfailed, total.xpassed,
+    total.flaky, total.quarantined)
   lines[#lines + 1] = ""
   if coverage then
     lines[#lines + 1] = ("Coverage: **%s** in total."):format(coverage)
     lines[#lines + 1] = ""
   end
+  flaky(lines, tests)
   failures(lines, tests)
   local written = self.sink:list()
   for _, w in ipairs(written) do

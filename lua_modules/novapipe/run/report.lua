@@ -93,6 +93,7 @@ end
 local function count_headers()
   return '<th class="n">tests</th><th class="n">passed</th><th class="n">failed</th><th class="n">errors</th>'
     .. '<th class="n">skipped</th><th class="n">xfailed</th><th class="n">xpassed</th>'
+    .. '<th class="n">flaky</th><th class="n">quarantined</th>'
 end
 
 local function is_problem(t)
@@ -199,6 +200,37 @@ local function failures(o, problems)
   o[#o + 1] = "</section>"
 end
 
+-- The flaky tests (passed only on a rerun) and the quarantined failures,
+-- each named with what its earlier attempts or its quarantine entry said.
+local function flaky(o, tests)
+  local list, held = record.flaky(tests), record.quarantined(tests)
+  if #list > 0 then
+    o[#o + 1] = ('<section id="flaky" class="ok"><h2>Flaky (%d): passed only on a rerun</h2><ul>'):format(#list)
+    for _, t in ipairs(list) do
+      local n = type(t.attempts) == "table" and #t.attempts or 0
+      local said = {}
+      for i = 1, n - 1 do
+        local a = t.attempts[i]
+        said[#said + 1] = ("attempt %d: %s"):format(i, esc(type(a) == "table" and a.message or "?"))
+      end
+      o[#o + 1] = ('<li data-id="%s"><code>%s</code> <span class="muted">(%s, passed on attempt %d)</span><br>%s</li>')
+        :format(esc(t.id), esc(t.id), esc(t.tier or t.stage or "?"), n, table.concat(said, "<br>"))
+    end
+    o[#o + 1] = "</ul></section>"
+  end
+  if #held > 0 then
+    o[#o + 1] = ('<section id="quarantined" class="ok"><h2>Quarantined (%d): failed, not failing their tier</h2><ul>')
+      :format(#held)
+    for _, t in ipairs(held) do
+      local q = type(t.quarantine) == "table" and t.quarantine or {}
+      o[#o + 1] = ('<li data-id="%s"><code>%s</code> <span class="muted">(%s)</span>: %s<br>quarantined until %s: %s</li>')
+        :format(esc(t.id), esc(t.id), esc(t.tier or t.stage or "?"), esc(t.message or ""), esc(q.expires or "?"),
+          esc(q.why or "?"))
+    end
+    o[#o + 1] = "</ul></section>"
+  end
+end
+
 local function slowest(o, rec, n)
   local timed = record.slowest(rec.tests or {}, n)
   if #timed == 0 then return end
@@ -256,7 +288,8 @@ local function files(o, rec)
   -- thousand or two files): the counts right-aligned by the table's CSS,
   -- a zero left blank.
   o[#o + 1] = '<table class="files"><thead><tr><th>stage</th><th>file</th><th>time</th><th>tests</th><th>passed</th>'
-    .. "<th>failed</th><th>errors</th><th>skipped</th><th>xfailed</th><th>xpassed</th></tr></thead><tbody>"
+    .. "<th>failed</th><th>errors</th><th>skipped</th><th>xfailed</th><th>xpassed</th><th>flaky</th><th>quarantined</th>"
+    .. "</tr></thead><tbody>"
   for _, r in ipairs(rows) do
     local row = { ('<tr class="%s"><td>%s</td><td>%s</td><td>%.2f</td>'):format(r.problems > 0 and "problem" or "ok",
       esc(r.stage), esc(r.file), r.time) }
@@ -353,6 +386,7 @@ function M.html(rec, opts)
   totals(o, rec)
   stages(o, rec)
   failures(o, problems)
+  flaky(o, tests)
   slowest(o, rec, opts.slowest or M.SLOWEST)
   files(o, rec)
   skips(o, rec)
