@@ -346,7 +346,8 @@ def _clear_failed_setup(item):
     raised keeps it in the session's setup state; either would be raised
     again without running anything. Both are forgotten, so the attempt
     really sets them up again."""
-    for defs in getattr(item, "_fixtureinfo").name2fixturedefs.values():
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info is not None else ()):
         for fixturedef in defs:
             cached = getattr(fixturedef, "cached_result", None)
             if cached is not None and cached[2] is not None:
