@@ -37,6 +37,34 @@ describe("configuration", function()
     assert.is_nil(cfg.tiers[3].env.DATABASE_URL)
   end)
 
+  it("refuses reruns that are not a whole number of 0 or more, and quarantine entries with an unknown field", function()
+    for _, text in ipairs({ "return { tiers = { venv = { reruns = -1 } } }", "return { tiers = { venv = { reruns = 1.5 } } }",
+                            "return { tiers = { venv = { rerun = 2 } } }",
+                            "return { quarantine = { { pattern = '*', why = 'x', expires = '2999-01-01', expiry = 'x' } } }" }) do
+      local ok, err = load_text(text)
+      assert.is_false(ok, text)
+      assert.is_true(errors.is_usage(err), text)
+    end
+    local ok, cfg = load_text("return { tiers = { venv = { reruns = 2 } }, quarantine = { { pattern = 'a.py', why = 'x', expires = '2999-01-01' } } }")
+    assert.is_true(ok, tostring(cfg))
+    assert.equal(2, cfg.tiers[2].reruns)
+  end)
+
+  it("quarantines by node id, * for any characters, and what is under a named file, class or test", function()
+    local q = require "novapipe.pytest.quarantine"
+    local id = "backend/app/tests/standalone/test_x.py::TestA::test_b[1]"
+    for _, p in ipairs({ "backend/app/tests/standalone/test_x.py", "*test_b", "*::TestA", "*/test_x.py::TestA::test_b[1]" }) do
+      assert.is_true(q.matches(p, id), p)
+    end
+    for _, p in ipairs({ "test_x.py", "*test_c*", "*/test_x.py::TestA::test_b*2*", "backend/app/tests/standalone/test_x" }) do
+      assert.is_false(q.matches(p, id), p)
+    end
+    local live, expired = q.split({ { pattern = "a", why = "x", expires = "2026-12-01" },
+                                    { pattern = "b", why = "x", expires = "2026-11-30" } }, "2026-12-01")
+    assert.same({ "a" }, { live[1].pattern, live[2] })
+    assert.equal(2, expired[1].index)
+  end)
+
   it("changes a tier by name and adds one after another", function()
     local ok, cfg = load_text([[return {
       tiers = {
