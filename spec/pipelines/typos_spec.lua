@@ -292,7 +292,7 @@ describe("typos fail loudly", function()
       { "return function(c) c.tiers[1].sevices = {} end",
         "unknown setting 'tiers.standalone.sevices' in novapipe.lua; did you mean 'tiers.standalone.services'?" },
       { "return { zzz = 1 }", "unknown setting 'zzz' in novapipe.lua (known: analyze, audit, coverage, database_url, "
-        .. "phi, postgresql, python, results, security, tests, tiers)" },
+        .. "phi, postgresql, python, quarantine, results, security, tests, tiers)" },
       { "return { audit = { zzz = 1 } }", "unknown setting 'audit.zzz' in novapipe.lua (known in audit: enabled, log)" },
     }) do
       it(("suggests the nearest known one, or lists them: %s"):format(case[1]), function()
