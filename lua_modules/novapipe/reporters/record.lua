@@ -54,8 +54,11 @@ function M:test(stage_name, t)
   list[#list + 1] = record.test(t, stage_name, record.keyed(t) and self:key_secret() or nil, self.mask)
 end
 
--- Removes all but the newest `keep` records of the runs directory.
-local function prune(dir, keep)
+---The names of the run records in the runs directory, oldest first (links
+---and anything not named as a record left out).
+---@param dir string
+---@return string[]
+function M.names(dir)
   local names = {}
   for name in lfs.dir(dir) do
     if name:match("^%d+T%d+%-.+%.json$") and lfs.symlinkattributes(dir .. "/" .. name, "mode") == "file" then
@@ -63,6 +66,12 @@ local function prune(dir, keep)
     end
   end
   table.sort(names)
+  return names
+end
+
+-- Removes all but the newest `keep` records of the runs directory.
+local function prune(dir, keep)
+  local names = M.names(dir)
   for i = 1, #names - keep do os.remove(dir .. "/" .. names[i]) end
 end
 

@@ -28,13 +28,7 @@ function M.scan(dir)
   if lfs.attributes(dir, "mode") ~= "directory" then
     return nil, ("no run recorded yet (%s does not exist): run the tests with --reruns N first"):format(dir)
   end
-  local names = {}
-  for name in lfs.dir(dir) do
-    if name:match("^%d+T%d+%-.+%.json$") and lfs.symlinkattributes(dir .. "/" .. name, "mode") == "file" then
-      names[#names + 1] = name
-    end
-  end
-  table.sort(names)
+  local names = require("novapipe.reporters.record").names(dir)
   local runs, by, order = 0, {}, {}
   for _, name in ipairs(names) do
     local rec = record.read(dir .. "/" .. name)
