@@ -37,6 +37,7 @@ local M = {}
 ---@field cases? boolean keep each tier's test cases (with their properties) in its stage result
 ---@field tier_html? boolean with coverage, an HTML report per tier too (default true; the combined one is always written)
 ---@field config? novapipe.Config default: the run's (novapipe.run.context)
+---@field taken? table<string, boolean> tiers whose results the group's stages took from another run (set by the caller as they do)
 ---@field cov_context? boolean with coverage, record which test ran each line (coverage.py's contexts, by the tests' keys)
 ---@field jobs? integer tiers at once (default: the cores novapipe may use)
 ---@field sequential? boolean one tier after another, each only after the tiers it needs passed
@@ -500,13 +501,21 @@ local function run_coverage(session, ctx)
   local result = { status = "passed", summary = total and ("total " .. total .. ", HTML in " .. html) or ("HTML in " .. html),
                    details = details, coverage = { total = total, tiers = session.tier_coverage } }
   -- what did not run is not covered: said, not hidden in the total
-  local not_run = {}
+  -- (a tier whose results this group took from another run, `taken`, ran there)
+  local not_run, taken = {}, {}
   for _, name in ipairs(session.in_group) do
-    if not session.ran_tier[name] then not_run[#not_run + 1] = name end
+    if session.opts.taken and session.opts.taken[name] then taken[#taken + 1] = name
+    elseif not session.ran_tier[name] then not_run[#not_run + 1] = name end
   end
+  result.notes = {}
   if #not_run > 0 then
-    result.notes = { ("covers only what ran: %s did not run"):format(table.concat(not_run, ", ")) }
+    result.notes[#result.notes + 1] = ("covers only what ran: %s did not run"):format(table.concat(not_run, ", "))
   end
+  if #taken > 0 then
+    result.notes[#result.notes + 1] = ("covers only what this group ran: %s ran in the main tiers' run, whose "
+      .. "coverage has them"):format(table.concat(taken, ", "))
+  end
+  if #result.notes == 0 then result.notes = nil end
   return result
 end
 

@@ -398,10 +398,11 @@ function M.stages(opts)
     end
   end
   local results = {}
+  local state_taken = {}
   local tests = require("novapipe.tiers").stages({
     config = cfg, label = LABEL, security = true, junit = opts.report, results = dir .. "/junit",
     coverage = opts.report, tier_html = false, cases = true, verbose = opts.verbose, parallel = opts.parallel,
-    jobs = opts.jobs, sequential = opts.sequential, cov_context = opts.reuse,
+    jobs = opts.jobs, sequential = opts.sequential, cov_context = opts.reuse, taken = state_taken,
     shard = opts.shard,
   })
   -- Keep each tier's result for the report; with reuse, take it from the
@@ -412,7 +413,11 @@ function M.stages(opts)
     local tier = st.name:match("^" .. LABEL .. "/(.+)$")
     tests[i] = pipeline.stage { name = st.name, needs = st.needs, run = function(c)
       local r = opts.reuse and tier and from_main(c, tier)
-      if r then state.reused = true else r = run(c) end
+      if r then
+        state.reused, state_taken[tier] = true, true
+      else
+        r = run(c)
+      end
       results[st.name] = r
       for _, t in ipairs(r.tests or {}) do
         if not t.collect then state.security_ids[#state.security_ids + 1] = t.id end
