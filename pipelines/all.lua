@@ -29,6 +29,7 @@ return np.pipeline {
       choices = { "file", "test" } },
   },
   stages = function(opts, ctx)
+    np.shard.check(opts)
     local shard, shard_stage = {}, nil
     if opts.shard then shard, shard_stage = np.shard.setup(opts, ctx) end
     return {

@@ -41,6 +41,7 @@ return np.pipeline {
       choices = { "file", "test" } },
   },
   stages = function(opts, ctx)
+    np.shard.check(opts)
     local select
     if opts.last_failed or opts.failed_first then
       local note

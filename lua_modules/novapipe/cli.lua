@@ -294,12 +294,22 @@ local function cmd_durations(args)
   local project = require("novapipe.run.project").enter()
   local ctx = require("novapipe.run.context").new({ project = project })
   local d = require "novapipe.select.durations"
+  for _, path in ipairs({ d.LOCAL, d.COMMITTED }) do
+    local ok, why = d.read(path)
+    if not ok and require("lfs").attributes(path) then
+      errors.usage("durations: %s cannot be read: %s (remove it, and the next run records anew)", path, why)
+    end
+  end
   local data, from = d.load(false)
   if not data then
     errors.usage("no durations recorded yet (neither %s nor %s): run the tests once", d.LOCAL, d.COMMITTED)
   end
   if args.export then
     local path = require("novapipe.path").rebase(args.export, project.start, project.root)
+    local parent = path:match("^(.*)/[^/]*$")
+    if parent and parent ~= "" and require("lfs").attributes(parent, "mode") ~= "directory" then
+      errors.usage("durations --export %s: no such directory %s (create it first)", args.export, parent)
+    end
     local ok, err = ctx.sink:write(path, d.encode(d.rekey(data, d.keyer(ctx.config.phi))), "durations (export)",
       { premasked = true })
     if not ok then errors.usage("durations --export %s: %s", path, err) end

@@ -45,6 +45,13 @@ end
 np.shard = {
   parse = function(s) return require("novapipe.select.shard").parse(s) end,
   setup = function(opts, ctx, only) return require("novapipe.select.shard").setup(opts, ctx, only) end,
+  ---Refuses --shard-by and --shard-dir without --shard (they would do nothing).
+  check = function(opts)
+    if opts.shard then return end
+    for _, o in ipairs({ { "shard_by", "--shard-by" }, { "shard_dir", "--shard-dir" } }) do
+      if opts[o[1]] then require("novapipe._errors").usage("%s needs --shard K/N (it says how to split a shard)", o[2]) end
+    end
+  end,
 }
 
 ---The stages that run the project's test tiers (see novapipe.tiers): a

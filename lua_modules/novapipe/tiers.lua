@@ -273,7 +273,8 @@ local function run_tier(session, tier, ctx)
   end
   if opts.coverage then
     local into = opts.coverage_data or cfg.coverage.data
-    local ok, err = fs.mkdir_p(into, "0755")
+    -- a shard's own directory is novapipe's (0700); the project's is the project's
+    local ok, err = fs.mkdir_p(into, opts.coverage_data and "0700" or "0755")
     if not ok then return { status = "error", reason = ("coverage.data: %s"):format(err) } end
     cov_file = ("%s/.coverage.%s"):format(into, name)
     os.remove(cov_file)
@@ -456,6 +457,21 @@ local function run_tier(session, tier, ctx)
   return result
 end
 
+-- Combines coverage data files into `into` with coverage.py; nil, or why it
+-- could not. coverage.py skips a data file it cannot read with a warning
+-- and goes on: a total without it would be a claim about what it did not
+-- see, so that is a failure too.
+local function combine(py, into, files)
+  os.remove(into)
+  local argv = { py, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. into }
+  for _, f in ipairs(files) do argv[#argv + 1] = f end
+  local r, err = process.run(argv, { stdin = "null" })
+  if not r then return "coverage combine: " .. err end
+  local unusable = ((r.stdout or "") .. (r.stderr or "")):match("Couldn't use data file ([^\n]*)")
+  if unusable then return "coverage combine could not read a data file: " .. unusable end
+  if r.code ~= 0 then return "coverage combine failed: " .. last_words(r) end
+end
+
 -- Combines the tiers' coverage data into one file, an HTML report and a
 -- terminal report.
 local function run_coverage(session, ctx)
@@ -463,13 +479,8 @@ local function run_coverage(session, ctx)
   if #session.coverage_files == 0 then return { status = "skipped", reason = "no coverage data from this run" } end
   local py = session.python
   local combined = M.combined_data(cfg, session.opts.label)
-  local argv
-  os.remove(combined)
-  argv = { py, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. combined }
-  for _, f in ipairs(session.coverage_files) do argv[#argv + 1] = f end
-  local r, err = process.run(argv, { stdin = "null" })
-  if not r then return { status = "error", reason = "coverage combine: " .. err } end
-  if r.code ~= 0 then return { status = "error", reason = "coverage combine failed: " .. last_words(r) } end
+  local cerr = combine(py, combined, session.coverage_files)
+  if cerr then return { status = "error", reason = cerr } end
   local ok, aerr = sink:adopt(combined, "coverage data, " .. labelled(session.opts, "combined"), { kind = "bytes" })
   if not ok then return { status = "error", reason = aerr } end
   local html = cfg.coverage.html .. "/" .. labelled(session.opts, "combined")
@@ -480,9 +491,9 @@ local function run_coverage(session, ctx)
              reason = ("no code under %s ran besides the test files, which are left out (coverage.omit_tests)")
                :format(table.concat(cfg.coverage.source, ", ")) }
   end
-  argv = { py, "-m", "coverage", "report", "--data-file=" .. combined }
+  local argv = { py, "-m", "coverage", "report", "--data-file=" .. combined }
   for _, a in ipairs(omit_args(cfg)) do argv[#argv + 1] = a end
-  r, err = process.run(argv, { stdin = "null" })
+  local r, err = process.run(argv, { stdin = "null" })
   if not r then return { status = "error", reason = "coverage report: " .. err } end
   local report = {}
   for line in (r.stdout or ""):gmatch("[^\n]+") do report[#report + 1] = line end
@@ -540,12 +551,8 @@ function M.coverage_stage(cfg, by_tier, opts)
       session.in_group[#session.in_group + 1] = t.name
       session.ran_tier[t.name] = true
       local data = ("%s/.coverage.%s"):format(cfg.coverage.data, t.name)
-      os.remove(data)
-      local argv = { py, "-m", "coverage", "combine", "--keep", "-q", "--data-file=" .. data }
-      for _, f in ipairs(t.files) do argv[#argv + 1] = f end
-      local r, rerr = process.run(argv, { stdin = "null" })
-      if not r then return { status = "error", reason = "coverage combine: " .. rerr } end
-      if r.code ~= 0 then return { status = "error", reason = "coverage combine failed: " .. last_words(r) } end
+      local cerr = combine(py, data, t.files)
+      if cerr then return { status = "error", reason = cerr } end
       ok, err = ctx.sink:adopt(data, "coverage data, " .. t.name, { kind = "bytes" })
       if not ok then return { status = "error", reason = err } end
       session.coverage_files[#session.coverage_files + 1] = data
@@ -772,6 +779,9 @@ function M.stages(opts)
     end
   end
   local gated = not (opts.only and #opts.only > 0)
+  if opts.jobs and opts.sequential then
+    errors.usage("--jobs %d and --sequential: choose one (--sequential runs one tier at a time)", opts.jobs)
+  end
 
   local session = { cfg = cfg, opts = opts, coverage_files = {}, python = nil, tier_coverage = {}, ran_tier = {}, in_group = {},
                     phi_filter = cfg.phi.enabled and require("novapipe.phi").filter(cfg.phi) or nil,

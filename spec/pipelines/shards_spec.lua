@@ -97,6 +97,14 @@ describe("--shard K/N and novapipe merge", function()
     r = run(root, { "merge", d .. "1-of-3", d .. "2-of-3", d .. "2-of-3", d .. "3-of-3" })
     assert.equal(2, r.code)
     assert.matches("^novapipe: merge: shard 2/3 is given twice: [^\n]+\n$", r.stderr)
+    -- a manifest that names a shard no run has is said to be one, not dropped
+    local bad = root .. "/bad-shard"
+    assert(require("novapipe.process").run({ "cp", "-a", d .. "2-of-3", bad }).code == 0)
+    local manifest = H.read(bad .. "/manifest.json"):gsub('"k": *2', '"k": 7')
+    H.write(bad .. "/manifest.json", manifest)
+    r = run(root, { "merge", d .. "1-of-3", bad, d .. "3-of-3" })
+    assert.equal(2, r.code)
+    assert.matches("^novapipe: merge: [^\n]*bad%-shard/manifest%.json says shard 7/3: not a shard of a run", r.stderr)
 
     r = run(root, { "merge", d .. "1-of-3", d .. "2-of-3", d .. "3-of-3", "--json", root .. "/merged.json" })
     assert.equal(0, r.code, r.stdout .. r.stderr)
@@ -137,6 +145,30 @@ describe("--shard K/N and novapipe merge", function()
       if n > 1 then split_files = split_files + 1 end
     end
     assert.is_true(split_files > 0, "no file had its tests in two shards")
+    -- durations: an export into a directory that is not there, and a
+    -- recorded file that is not JSON, are one line each, exit 2
+    r = run(root, { "durations", "--export", root .. "/no/such/dir/d.json" })
+    assert.equal(2, r.code)
+    assert.matches("no such directory [^\n]*/no/such/dir %(create it first%)\n$", r.stderr)
+    assert.is_nil(lfs.attributes(root .. "/no"))
+    H.write(root .. "/.novapipe/durations.json", "{bad")
+    r = run(root, { "durations" })
+    assert.equal(2, r.code)
+    assert.matches("^novapipe: durations: %.novapipe/durations%.json cannot be read: ", r.stderr)
+  end)
+
+  it("fails the merged coverage when a shard's coverage data cannot be read, naming it", function()
+    local dir = H.tmpdir()
+    finally(function() H.rmrf(dir) end)
+    H.write(dir .. "/.coverage.standalone-2", "garbage, not a coverage.py database")
+    local cfg = require("novapipe.config").defaults()
+    cfg.coverage.data, cfg.coverage.html = dir, dir .. "/html"
+    local stage = require("novapipe.tiers").coverage_stage(cfg, { { name = "standalone",
+      files = { dir .. "/.coverage.standalone-2" } } })
+    local ctx = { sink = require("novapipe.run.sink").new({ out = function() end }), bus = require("novapipe.events").new() }
+    local r = stage.run(ctx)
+    assert.equal("error", r.status)
+    assert.matches("could not read a data file: '" .. dir:gsub("%p", "%%%0") .. "/%.coverage%.standalone%-2'", r.reason)
   end)
 
   it("splits by longest time first, ties broken by path", function()

@@ -325,6 +325,11 @@ describe("typos fail loudly", function()
       { { "run", "run_test" }, "unknown pipeline 'run_test'; did you mean 'run_tests'? ('novapipe list' shows the available ones)" },
       { { "run", "run_tests", "--tier", "integraton" },
         "unknown tier 'integraton'; did you mean 'integration'? (tiers: standalone, venv, integration)" },
+      -- options that would do nothing, or contradict each other
+      { { "run", "run_tests", "--shard-by", "test" }, "--shard-by needs --shard K/N (it says how to split a shard)" },
+      { { "run", "all", "--shard-dir", "d" }, "--shard-dir needs --shard K/N (it says how to split a shard)" },
+      { { "run", "run_tests", "--jobs", "2", "--sequential" },
+        "--jobs 2 and --sequential: choose one (--sequential runs one tier at a time)" },
     }) do
       it(("is one line suggesting the nearest real one, or none: %s"):format(table.concat(case[1], " ")), function()
         local r = novapipe(case[1])

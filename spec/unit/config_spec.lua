@@ -40,7 +40,8 @@ describe("configuration", function()
   it("refuses reruns that are not a whole number of 0 or more, and quarantine entries with an unknown field", function()
     for _, text in ipairs({ "return { tiers = { venv = { reruns = -1 } } }", "return { tiers = { venv = { reruns = 1.5 } } }",
                             "return { tiers = { venv = { rerun = 2 } } }",
-                            "return { quarantine = { { pattern = '*', why = 'x', expires = '2999-01-01', expiry = 'x' } } }" }) do
+                            "return { quarantine = { { pattern = '*', why = 'x', expires = '2999-01-01', expiry = 'x' } } }",
+                            "return { quarantine = { a = 1 } }" }) do
       local ok, err = load_text(text)
       assert.is_false(ok, text)
       assert.is_true(errors.is_usage(err), text)

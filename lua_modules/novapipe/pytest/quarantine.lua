@@ -40,7 +40,11 @@ end
 ---@param list any
 function M.validate(list)
   local at0 = "novapipe.lua: quarantine"
-  if type(list) ~= "table" then errors.usage("%s must be a list of { pattern = ..., why = ..., expires = ... }", at0) end
+  local n = 0
+  for _ in pairs(type(list) == "table" and list or {}) do n = n + 1 end
+  if type(list) ~= "table" or n ~= #list then
+    errors.usage("%s must be a list of { pattern = ..., why = ..., expires = ... }", at0)
+  end
   for i, q in ipairs(list) do
     local at = ("%s[%d]"):format(at0, i)
     if type(q) ~= "table" then errors.usage("%s must be a table { pattern = ..., why = ..., expires = ... }", at) end

@@ -37,6 +37,9 @@ local function read_shard(dir)
     errors.usage("merge: %s: not a shard manifest of this novapipe (schema %s expected)", mpath, shard.SCHEMA)
   end
   m.k, m.n = math.tointeger(m.k), math.tointeger(m.n)
+  if m.n < 1 or m.k < 1 or m.k > m.n then
+    errors.usage("merge: %s says shard %d/%d: not a shard of a run (1 <= K <= N)", mpath, m.k, m.n)
+  end
   local rpath = dir .. "/" .. shard.RECORD
   local rec, rerr = record.read(rpath)
   if not rec then errors.usage("merge: shard %d/%d in %s has no run record: %s", m.k, m.n, dir, rerr) end
