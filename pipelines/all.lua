@@ -13,7 +13,7 @@ return np.pipeline {
     { "--verbose -v", "stream pytest's own output, and show each failure's whole report" },
     { "--durations", "show the N slowest tests at the end (default 5; 0: none)", arg = "N",
       convert = np.convert.non_negative_integer },
-    { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
+    { "--parallel -p", "pytest-xdist workers per tier, or auto: the cores a tier has to itself", arg = "N", convert = np.convert.workers },
     { "--jobs -j", "tiers at once (default: the cores novapipe may use); each starts before the tiers it needs have passed, its results held until they have", arg = "N", convert = np.convert.positive_integer },
     { "--sequential", "one tier at a time, each started only after the tiers it needs passed" },
     { "--reruns", "run a failed test again up to N times; one that then passes is flaky, and its tier passes",

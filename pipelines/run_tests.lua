@@ -22,7 +22,7 @@ return np.pipeline {
     { "--keyword -k", "only tests whose names match this pytest -k expression", arg = "EXPR" },
     { "--filter", "a test path (runs in the tier holding it) or a -k name expression", arg = "PATH_OR_NAME",
       path = np.path.looks_like_path },
-    { "--parallel -p", "pytest-xdist workers per tier", arg = "N", convert = np.convert.positive_integer },
+    { "--parallel -p", "pytest-xdist workers per tier, or auto: the cores a tier has to itself", arg = "N", convert = np.convert.workers },
     { "--jobs -j", "tiers at once (default: the cores novapipe may use); each starts before the tiers it needs have passed, its results held until they have", arg = "N", convert = np.convert.positive_integer },
     { "--sequential", "one tier at a time, each started only after the tiers it needs passed" },
     { "--failfast -x", "stop at the first failure" },

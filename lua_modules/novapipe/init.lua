@@ -32,6 +32,16 @@ function np.convert.non_negative_integer(s)
   return nil, ("'%s' is not a whole number of at least 0"):format(s)
 end
 
+---A number of pytest-xdist workers, or "auto".
+---@param s string
+---@return integer|"auto"|nil, string?
+function np.convert.workers(s)
+  if s == "auto" then return "auto" end
+  local n = math.tointeger(tonumber(s))
+  if n and n >= 1 then return n end
+  return nil, ("'%s' is not a whole number of at least 1, or auto"):format(s)
+end
+
 ---@param s string
 ---@return number|nil, string?
 function np.convert.positive_number(s)

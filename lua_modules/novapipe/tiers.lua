@@ -25,7 +25,7 @@ local M = {}
 ---@field verbose? boolean stream pytest's own output
 ---@field markers? string a pytest -m expression
 ---@field filter? string a path (run just it, in the tier holding it) or a -k expression
----@field parallel? integer pytest-xdist workers
+---@field parallel? integer|"auto" pytest-xdist workers; "auto": the cores a tier has to itself (M.workers)
 ---@field failfast? boolean stop at the first failure
 ---@field strict? boolean an empty tier fails
 ---@field allow_empty? boolean a markers or filter selection that runs no test in any tier passes (it fails otherwise)
@@ -116,6 +116,7 @@ function M.pytest_args(target, opts, junit_path, k, cov_sources)
   if m then add("-m", m) end
   if k then add("-k", k) end
   if opts.parallel and opts.parallel > 1 then add("-n", tostring(opts.parallel)) end
+  if opts.dist then add("--dist", opts.dist) end
   if opts.failfast then add("--exitfirst") end
   for _, src in ipairs(cov_sources or {}) do add("--cov=" .. src) end
   if cov_sources then add("--cov-report=") end
@@ -126,7 +127,8 @@ end
 local function needed_modules(opts)
   local m = { "pytest" }
   if opts.coverage then m[#m + 1] = "pytest_cov"; m[#m + 1] = "coverage" end
-  if opts.parallel and opts.parallel > 1 then m[#m + 1] = "xdist" end
+  local auto = opts.parallel == "auto" and require("novapipe.proc").cores() > 1
+  if auto or (type(opts.parallel) == "number" and opts.parallel > 1) then m[#m + 1] = "xdist" end
   return m
 end
 
@@ -225,9 +227,46 @@ local function coverage_html(session, ctx, data, html, what)
   return nil, html_total(html)
 end
 
+-- A tier whose recorded tests take less than this, in seconds, runs in one
+-- process under --parallel auto: pytest-xdist's workers take about half a
+-- second to start, which a short tier does not win back.
+M.AUTO_MIN_SECONDS = 2
+
+---The xdist workers for `--parallel auto`: the cores the tier has to
+---itself (the cores shared among the tiers that run at once), with
+---`--dist loadfile` (a file's tests, and their module fixtures, stay in one
+---worker); 1 (no xdist) when that is one core, when the tier has no
+---recorded durations yet (novapipe.select.durations: the first run
+---measures), or when they say it is shorter than M.AUTO_MIN_SECONDS.
+---@param cores integer
+---@param at_once integer how many tiers run at the same time
+---@param recorded? number the tier's recorded seconds, when there are any
+---@return integer workers
+function M.workers(cores, at_once, recorded)
+  local n = math.max(1, cores // math.max(1, at_once))
+  if not recorded or recorded < M.AUTO_MIN_SECONDS then return 1 end
+  return n
+end
+
+-- The tier's recorded seconds (the sum of its tests'), or nil.
+local function recorded_seconds(tier)
+  local data = require("novapipe.select.durations").load(false)
+  local files = data and data.tiers[tier]
+  if not files then return nil end
+  local total = 0
+  for _, tests in pairs(files) do
+    for _, secs in pairs(tests) do total = total + secs end
+  end
+  return total
+end
+
 -- Runs one tier; returns a stage result.
 local function run_tier(session, tier, ctx)
   local cfg, opts = session.cfg, session.opts
+  if opts.parallel == "auto" then
+    local n = M.workers(require("novapipe.proc").cores(), session.width or 1, recorded_seconds(tier.name))
+    opts = setmetatable({ parallel = n, dist = n > 1 and "loadfile" or nil }, { __index = opts })
+  end
   local sink = ctx.sink
   local dir = cfg.tests .. "/" .. tier.dir
   local target, k = dir, nil
@@ -887,6 +926,7 @@ function M.stages(opts)
   local jobs = opts.jobs or require("novapipe.proc").cores()
   if #stages > 1 and jobs > 1 and not opts.sequential and not opts.verbose then
     session.at_once = M.at_once(session, stages, tier_of, jobs, run_tier)
+    session.width = math.min(jobs, #stages)
   end
   local asked = selection_words(opts)
   if asked then

@@ -125,4 +125,21 @@ describe("tiers at once", function()
       end
     end
   end)
+
+  it("runs a tier under --parallel auto in one process until its recorded time is worth xdist's workers", function()
+    local test = "import os\n\ndef test_where():\n    with open(os.environ['NOVAPIPE_SPEC_OUT'], 'w') as f:\n"
+      .. "        f.write(os.environ.get('PYTEST_XDIST_WORKER', 'none'))\n"
+    local root = keep(H.tree({ [TESTS .. "standalone/test_w.py"] = test }))
+    local function worker()
+      local r = H.novapipe({ "-C", root, "--no-color", "run", "run_tests", "--standalone", "-p", "auto" },
+        { env = { NOVAPIPE_SPEC_OUT = root .. "/worker" } })
+      assert.equal(0, r.code, r.stdout .. r.stderr)
+      return H.read(root .. "/worker")
+    end
+    assert.equal("none", worker())
+    -- recorded: a tier of 10 s
+    H.write(root .. "/.novapipe/durations.json", cjson.encode({ schema = "novapipe.durations/1", tiers = {
+      standalone = { [TESTS .. "standalone/test_w.py"] = { [TESTS .. "standalone/test_w.py::test_where"] = 10 } } } }))
+    assert.equal(proc.cores() > 1 and "gw0" or "none", worker())
+  end)
 end)

@@ -73,4 +73,16 @@ describe("reading the project's pytest configuration", function()
     H.write("pyproject.toml", '[tool.pytest.ini_options]\nnorecursedirs = ["build"]\n')
     assert.is_nil(pytest_config.skipped_tiers(cfg))
   end)
+
+  it("gives --parallel auto the cores a tier has to itself, once its recorded time is worth xdist's start", function()
+    local workers = tiers.workers
+    assert.equal(2, workers(2, 1, 10))
+    assert.equal(1, workers(2, 2, 10)) -- two tiers at once on two cores
+    assert.equal(4, workers(8, 2, 10))
+    assert.equal(1, workers(1, 1, 10))
+    assert.equal(1, workers(8, 1, nil)) -- nothing recorded yet: the first run measures
+    assert.equal(1, workers(8, 1, tiers.AUTO_MIN_SECONDS / 2))
+    assert.same({ "t", "-p", "novapipe_pytest", "-q", "-n", "2", "--dist", "loadfile" },
+      tiers.pytest_args("t", { parallel = 2, dist = "loadfile" }))
+  end)
 end)
