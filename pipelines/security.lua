@@ -14,7 +14,7 @@ return np.pipeline {
     { "--advisories", "OSV advisories to check pinned dependencies against: a directory or a .zip", arg = "PATH",
       path = true },
     { "--verbose -v", "stream pytest's own output" },
-    { "--parallel -p", "pytest-xdist workers per tier, or auto: the cores a tier has to itself", arg = "N", convert = np.convert.workers },
+    np.options.parallel,
   },
   stages = function(opts)
     return np.security {

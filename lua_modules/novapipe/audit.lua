@@ -63,10 +63,11 @@ function M.hash_report(path)
   return digest.sha256(table.concat(lines))
 end
 
--- The commit checked out in the repository holding the working directory,
--- read from .git itself (HEAD, the ref, packed-refs): no process, so it
--- works after Ctrl-C too. nil outside a repository.
-local function git_commit()
+---The commit checked out in the repository holding the working directory,
+---read from .git itself (HEAD, the ref, packed-refs): no process, so it
+---works after Ctrl-C too. nil outside a repository.
+---@return string|nil
+function M.git_commit()
   local dir = lfs.currentdir()
   local gitdir
   while dir do
@@ -201,7 +202,7 @@ function M.append(log, info)
   local self = require("novapipe.proc").self()
   local entry = {
     time = iso_time(), user = mask(self.user), host = mask(self.host), pipeline = mask(info.pipeline),
-    args = masked(info.args or {}, mask), cwd = mask(lfs.currentdir()), commit = git_commit(),
+    args = masked(info.args or {}, mask), cwd = mask(lfs.currentdir()), commit = M.git_commit(),
     outcome = masked(info.outcome, mask), reports = reports,
   }
   local lock <close>, lerr = fs.lock(log .. ".lock")

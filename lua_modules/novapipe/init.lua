@@ -64,6 +64,27 @@ np.shard = {
   end,
 }
 
+---Options the bundled pipelines share, each one entry for a pipeline's
+---`options` list (`options = { np.options.parallel, np.options.jobs }`),
+---so that their names, help and conversion are the same wherever they are.
+np.options = {
+  durations = { "--durations", "show the N slowest tests at the end (default 5; 0: none)", arg = "N",
+                convert = np.convert.non_negative_integer },
+  parallel = { "--parallel -p", "pytest-xdist workers per tier, or auto: the cores a tier has to itself", arg = "N",
+               convert = np.convert.workers },
+  jobs = { "--jobs -j", "tiers at once (default: the cores novapipe may use); each starts before the tiers it needs "
+           .. "have passed, its results held until they have", arg = "N", convert = np.convert.positive_integer },
+  sequential = { "--sequential", "one tier at a time, each started only after the tiers it needs passed" },
+  reruns = { "--reruns", "run a failed test again up to N times; one that then passes is flaky, and its tier passes",
+             arg = "N", convert = np.convert.non_negative_integer },
+  shard = { "--shard", "run shard K of N: each tier's files split by recorded durations (novapipe merge puts them "
+            .. "together)", arg = "K/N", convert = np.shard.parse },
+  shard_dir = { "--shard-dir", "where the shard keeps what novapipe merge needs (default .novapipe/shards/K-of-N)",
+                arg = "DIR", path = true },
+  shard_by = { "--shard-by", "with --shard, split each tier's files (the default) or its tests", arg = "WHAT",
+               choices = { "file", "test" } },
+}
+
 ---The stages that run the project's test tiers (see novapipe.tiers): a
 ---group that goes into a pipeline's list of stages as it is.
 ---@param opts? novapipe.TierOpts

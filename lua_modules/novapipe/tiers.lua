@@ -248,23 +248,13 @@ function M.workers(cores, at_once, recorded)
   return n
 end
 
--- The tier's recorded seconds (the sum of its tests'), or nil.
-local function recorded_seconds(tier)
-  local data = require("novapipe.select.durations").load(false)
-  local files = data and data.tiers[tier]
-  if not files then return nil end
-  local total = 0
-  for _, tests in pairs(files) do
-    for _, secs in pairs(tests) do total = total + secs end
-  end
-  return total
-end
-
 -- Runs one tier; returns a stage result.
 local function run_tier(session, tier, ctx)
   local cfg, opts = session.cfg, session.opts
   if opts.parallel == "auto" then
-    local n = M.workers(require("novapipe.proc").cores(), session.width or 1, recorded_seconds(tier.name))
+    local durations = require "novapipe.select.durations"
+    local n = M.workers(require("novapipe.proc").cores(), session.width or 1,
+      durations.tier_seconds(durations.load(false), tier.name))
     opts = setmetatable({ parallel = n, dist = n > 1 and "loadfile" or nil }, { __index = opts })
   end
   local sink = ctx.sink
@@ -654,7 +644,7 @@ end
 -- are kept, and given on when its stage's turn comes, so reporters see
 -- them in the order of a sequential run. Progress is live: one line for
 -- the tier whose turn it is, naming the others running.
-local function held(session, ctx, name)
+local function held(session, ctx)
   local h = { events = {}, records = {}, coverage_files = {}, tier_coverage = {} }
   local bus = { emit = function(_, kind, stage, payload)
     if kind == "progress" then
@@ -670,7 +660,6 @@ local function held(session, ctx, name)
   -- the session as the tier sees it: its coverage lists its own
   h.session = setmetatable({ coverage_files = h.coverage_files, tier_coverage = h.tier_coverage },
     { __index = session })
-  h.name = name
   return h
 end
 
@@ -731,7 +720,7 @@ function M.at_once(session, stages, tier_of, jobs, run_tier)
     if not sched then
       sched = require("novapipe.run.jobs").new(jobs)
       for _, st in ipairs(stages) do
-        local h = held(session, ctx, st.name)
+        local h = held(session, ctx)
         holds[st.name] = h
         sched:add(st.name, function() return run_tier(h.session, tier_of[st.name], h.ctx) end)
       end

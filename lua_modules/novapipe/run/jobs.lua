@@ -170,14 +170,6 @@ function M:cancel(key, reason)
   if job.waiting then job.waiting:kill() end
 end
 
----Whether the job under `key` was started.
----@param key string
----@return boolean
-function M:started(key)
-  local job = self.jobs[key]
-  return job ~= nil and job.started == true
-end
-
 local settle
 
 ---Runs until every cancelled job has unwound (so their processes and

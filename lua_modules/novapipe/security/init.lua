@@ -234,7 +234,7 @@ local function coverage_stage(state)
     state.coverage = { paths = json.array(paths), files = json.array() }
     local exe, err = python.find({ "coverage" }, cfg.python)
     local contexts
-    if state.reused then
+    if next(state.taken) then
       -- The security tests' results came from the main tiers' runs: their
       -- lines are those those runs recorded for them (coverage.py's
       -- contexts), with what importing the tests ran, as a run of the
@@ -398,11 +398,11 @@ function M.stages(opts)
     end
   end
   local results = {}
-  local state_taken = {}
+  state.taken = {}
   local tests = require("novapipe.tiers").stages({
     config = cfg, label = LABEL, security = true, junit = opts.report, results = dir .. "/junit",
     coverage = opts.report, tier_html = false, cases = true, verbose = opts.verbose, parallel = opts.parallel,
-    jobs = opts.jobs, sequential = opts.sequential, cov_context = opts.reuse, taken = state_taken,
+    jobs = opts.jobs, sequential = opts.sequential, cov_context = opts.reuse, taken = state.taken,
     shard = opts.shard,
   })
   -- Keep each tier's result for the report; with reuse, take it from the
@@ -413,11 +413,7 @@ function M.stages(opts)
     local tier = st.name:match("^" .. LABEL .. "/(.+)$")
     tests[i] = pipeline.stage { name = st.name, needs = st.needs, run = function(c)
       local r = opts.reuse and tier and from_main(c, tier)
-      if r then
-        state.reused, state_taken[tier] = true, true
-      else
-        r = run(c)
-      end
+      if r then state.taken[tier] = true else r = run(c) end
       results[st.name] = r
       for _, t in ipairs(r.tests or {}) do
         if not t.collect then state.security_ids[#state.security_ids + 1] = t.id end

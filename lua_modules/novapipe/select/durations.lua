@@ -196,6 +196,17 @@ function M.files(data, tier)
   return out
 end
 
+---A tier's recorded seconds (the sum of its tests'), or nil when it has none.
+---@param data? novapipe.Durations
+---@param tier string
+---@return number|nil
+function M.tier_seconds(data, tier)
+  if not data or not data.tiers[tier] then return nil end
+  local total = 0
+  for _, r in pairs(M.files(data, tier)) do total = total + r.seconds end
+  return total
+end
+
 ---The estimated time of each of a tier's files (real paths, relative to
 ---the project root): its tests' recorded times; a file with none takes the
 ---median of the tier's recorded files. Returns nil when the tier has no

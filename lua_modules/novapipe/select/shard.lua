@@ -108,8 +108,6 @@ function M.plan(tiers, k, n, phi, by)
     if plan.by == "test" then
       -- split at run time, test by test (M.select_tests): every file is
       -- this shard's to collect
-      files = {}
-      for _, f in ipairs(M.test_files(tier.dir)) do files[#files + 1] = f end
       plan.tiers[tier.name] = { mine = files, theirs = {}, load = 0 }
       for _, f in ipairs(files) do lines[#lines + 1] = ("%s\0%s\n"):format(tier.name, f) end
       goto continue
@@ -140,8 +138,8 @@ end
 -----collect-only run with the tier's environment, the ids written by the
 ---plugin into the tier's private directory), splits them by their recorded
 ---durations (each 1 without any) and writes the selection the plugin keeps
----(NOVAPIPE_SELECT, mode "exact", keyed digests under a secret of this
----run). Returns the selection file and how many tests this shard runs, or
+---(NOVAPIPE_SELECT, mode "exact", the tests' keys under the project's
+---secret, as --last-failed selects). Returns the selection file and how many tests this shard runs, or
 ---nil and an error.
 ---@param run_pytest fun(args: string[], opts: table, sink: novapipe.Sink): table|nil, string?
 ---@param target string what pytest runs (the tier's directory)
@@ -173,9 +171,11 @@ function M.select_tests(run_pytest, target, env, dir, ctx, plan, tier)
   local parts = M.split(items, plan.n)
   local mine = parts[plan.k].items
   if #mine == 0 then return nil, 0 end
-  local secret = digest.sha256(tostring(os.time()) .. tostring(os.clock()) .. tostring({}) .. dir)
+  -- keyed as --last-failed keys its tests: the project's secret
+  local secret, serr = require("novapipe.run.record").secret(ctx.sink)
+  if not secret then return nil, serr end
   local keys = {}
-  for i, id in ipairs(mine) do keys[i] = digest.sha256(secret .. id) end
+  for i, id in ipairs(mine) do keys[i] = require("novapipe.run.record").key(secret, id) end
   local path = dir .. "/novapipe-select"
   local ok, werr = ctx.sink:write(path, ("exact\n%s\n%s\n"):format(secret, table.concat(keys, "\n")), "selection",
     { raw = true, record = false })
@@ -207,15 +207,14 @@ function M.write_part(sink, dir, plan, part)
 end
 
 -- The commit the shards run on: the CI's variable (the same in every job
--- of a run, where git may be missing from the container), else git's HEAD.
+-- of a run, where git may be missing from the container), else the one
+-- the audit log records (read from .git).
 local function commit()
   for _, var in ipairs({ "GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT" }) do
     local v = os.getenv(var)
     if v and v ~= "" then return v end
   end
-  local r = require("novapipe.process").run({ "git", "rev-parse", "HEAD" }, { stdin = "null", stderr = "capture" })
-  local sha = r and r.code == 0 and (r.stdout or ""):match("^(%x+)")
-  return sha or "unknown"
+  return require("novapipe.audit").git_commit() or "unknown"
 end
 
 ---What a pipeline adds for --shard (opts.shard from M.parse, opts.shard_dir):
