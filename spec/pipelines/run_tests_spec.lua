@@ -8,18 +8,7 @@ local H = require "spec.support.h"
 
 local TESTS = "backend/app/tests/"
 
--- Writes a project: files maps paths (relative to the root) to contents.
-local function project(files)
-  local root = H.tree(files)
-  assert(fs.mkdir_p(root .. "/" .. TESTS, "0755"))
-  return root
-end
-
-local function run(root, args, opts)
-  local argv = { "-C", root, "--no-color", "run", "run_tests" }
-  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
-  return H.novapipe(argv, opts)
-end
+local project, run = H.project, H.run_tests
 
 local PASSING = "def test_ok():\n    pass\n"
 

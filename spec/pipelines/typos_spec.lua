@@ -20,17 +20,8 @@ describe("typos fail loudly", function()
 
   -- A project: files maps paths (relative to the root) to contents; the
   -- tests directory always exists.
-  local function project(files)
-    local root = keep(H.tree(files or {}))
-    assert(fs.mkdir_p(root .. "/" .. TESTS, "0755"))
-    return root
-  end
-
-  local function run(root, args, opts)
-    local argv = { "-C", root, "--no-color", "run", "run_tests" }
-    for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
-    return H.novapipe(argv, opts)
-  end
+  local function project(files) return keep(H.project(files)) end
+  local run = H.run_tests
 
   describe("a --filter path that does not exist", function()
     -- The integration tier asks for a PostgreSQL that cannot start: had any

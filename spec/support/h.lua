@@ -39,6 +39,26 @@ function H.tree(files)
   return root
 end
 
+---A project for run_tests: `files` maps paths (relative to the root) to
+---contents; the tests directory (backend/app/tests) always exists.
+---@param files? table<string, string>
+---@return string root
+function H.project(files)
+  local root = H.tree(files or {})
+  assert(fs.mkdir_p(root .. "/backend/app/tests/", "0755"))
+  return root
+end
+
+---`novapipe -C root --no-color run run_tests ARGS...`, as H.novapipe.
+---@param root string
+---@param args? string[]
+---@param opts? table
+function H.run_tests(root, args, opts)
+  local argv = { "-C", root, "--no-color", "run", "run_tests" }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  return H.novapipe(argv, opts)
+end
+
 ---Inside a describe, given busted's after_each: returns keep(path) -> path,
 ---and removes every path kept once each test is over.
 function H.temporaries(after_each)
