@@ -133,6 +133,7 @@ static void rec_function(void *ctx, const PyFunction *fn) {
   put_strs(f, fn->params, fn->nparams);
   put_decorators(f, fn->decorators, fn->ndecorators);
   put_strs(f, fn->names, fn->nnames);
+  put_strs(f, fn->strings, fn->nstrings);
 }
 
 static void rec_class(void *ctx, const PyClass *c) {
@@ -152,6 +153,7 @@ static void rec_assignment(void *ctx, const PyAssign *a) {
   put_str(f, a->target);
   put_u32(f, (uint64_t)a->line);
   put_strs(f, a->names, a->nnames);
+  put_strs(f, a->strings, a->nstrings);
 }
 
 static void rec_error(void *ctx, int line, const char *message) {
@@ -368,11 +370,13 @@ int pyfacts_replay(const char *buf, size_t n, const PyVisitor *v) {
       size_t params = get_strs(&r, &f.nparams);
       size_t decs = get_decs(&r, &f.ndecorators);
       size_t names = get_strs(&r, &f.nnames);
+      size_t strings = get_strs(&r, &f.nstrings);
       if (r.bad) break;
       fix_decs(&r, decs, f.ndecorators);
       f.params = ITEMS(r.strs, params, f.nparams);
       f.decorators = ITEMS(r.decs, decs, f.ndecorators);
       f.names = ITEMS(r.strs, names, f.nnames);
+      f.strings = ITEMS(r.strs, strings, f.nstrings);
       if (v->function) v->function(v->ctx, &f);
       break;
     }
@@ -396,8 +400,10 @@ int pyfacts_replay(const char *buf, size_t n, const PyVisitor *v) {
       a.target = get_str(&r);
       a.line = get_int(&r);
       size_t names = get_strs(&r, &a.nnames);
+      size_t strings = get_strs(&r, &a.nstrings);
       if (r.bad) break;
       a.names = ITEMS(r.strs, names, a.nnames);
+      a.strings = ITEMS(r.strs, strings, a.nstrings);
       if (v->assignment) v->assignment(v->ctx, &a);
       break;
     }

@@ -693,6 +693,7 @@ typedef struct Func {
   Decor *decors;
   int ndecors;
   RefList names;
+  RefList strings; /* connection-string-like literals, each once */
   /* a set of names: indexes into names.v, open addressing */
   int *slots;
   int nslots;
@@ -871,6 +872,26 @@ static void func_name(Scanner *s, Func *f, Ref r) {
   if (reflist_add(s, &f->names, r) == 0) f->slots[h] = f->names.n - 1;
 }
 
+static int has(PyStr s, const char *w) {
+  size_t n = strlen(w);
+  for (size_t i = 0; i + n <= s.n; i++)
+    if (memcmp(s.p + i, w, n) == 0) return 1;
+  return 0;
+}
+
+/* Keeps a string literal of a function's body that looks like a
+ * connection string ("sqlite://", ":memory:"), once, up to
+ * PYSCAN_MAX_STRINGS. */
+static void func_string(Scanner *s, Func *f, Ref r) {
+  PyStr str = deref(&s->arena, r);
+  if (f->strings.n >= PYSCAN_MAX_STRINGS || !(has(str, "://") || has(str, ":memory:"))) return;
+  for (int i = 0; i < f->strings.n; i++) {
+    PyStr e = deref(&s->arena, f->strings.v[i]);
+    if (e.n == str.n && memcmp(e.p, str.p, str.n) == 0) return;
+  }
+  reflist_add(s, &f->strings, r);
+}
+
 /* The innermost open function, or NULL. */
 static Func *current_func(Scanner *s) {
   for (int i = s->nblocks - 1; i >= 0; i--)
@@ -914,6 +935,7 @@ static void scan_names(Scanner *s, int i, int end) {
   }
   while (i < end) {
     PyTok *t = &s->toks[i];
+    if (t->type == PYT_STRING && !t->fstring) func_string(s, f, string_value(t));
     if (t->type != PYT_NAME || is_keyword(t) || (i > 0 && tok_is(&s->toks[i - 1], "."))) {
       i++;
       continue;
@@ -1226,18 +1248,22 @@ static void end_function(Scanner *s) {
   PyDecorator *decs = build_decorators(s, f->decors, f->ndecors, &args);
   PyStr *params = build_strs(s, &f->params);
   PyStr *names = build_strs(s, &f->names);
-  if (decs && params && names && s->v->function) {
+  PyStr *strings = build_strs(s, &f->strings);
+  if (decs && params && names && strings && s->v->function) {
     PyFunction fn = {deref(&s->arena, f->name), f->line, f->is_async, deref(&s->arena, f->klass),
-                     deref(&s->arena, f->parent), params, f->params.n, decs, f->ndecors, names, f->names.n};
+                     deref(&s->arena, f->parent), params, f->params.n, decs, f->ndecors, names, f->names.n,
+                     strings, f->strings.n};
     s->v->function(s->v->ctx, &fn);
   }
   free(decs);
   free(args);
   free(params);
   free(names);
+  free(strings);
   free(f->decors);
   free(f->params.v);
   free(f->names.v);
+  free(f->strings.v);
   free(f->slots);
   s->nfuncs--;
 }
@@ -1286,23 +1312,28 @@ static void parse_assignment(Scanner *s, int i, int end) {
       }
   }
   if (eq < 0) return;
-  RefList names = {0};
+  RefList names = {0}, strings = {0};
   for (int k = eq + 1; k < end;) {
     if (s->toks[k].type == PYT_NAME && !is_keyword(&s->toks[k])) {
       Ref r;
       k = dotted(s, k, end, &r);
       reflist_add(s, &names, r);
     } else {
+      if (s->toks[k].type == PYT_STRING && !s->toks[k].fstring && strings.n < PYSCAN_MAX_STRINGS)
+        reflist_add(s, &strings, string_value(&s->toks[k]));
       k++;
     }
   }
   PyStr *ns = build_strs(s, &names);
-  if (ns && s->v->assignment) {
-    PyAssign a = {deref(&s->arena, src_ref(s->toks[i].p, s->toks[i].n)), s->toks[i].line, ns, names.n};
+  PyStr *ss = build_strs(s, &strings);
+  if (ns && ss && s->v->assignment) {
+    PyAssign a = {deref(&s->arena, src_ref(s->toks[i].p, s->toks[i].n)), s->toks[i].line, ns, names.n, ss, strings.n};
     s->v->assignment(s->v->ctx, &a);
   }
   free(ns);
+  free(ss);
   free(names.v);
+  free(strings.v);
 }
 
 static int names_any(Scanner *s, int i, int end, const char *a, const char *b) {

@@ -118,6 +118,10 @@ typedef struct PyFunction {
   int ndecorators;
   const PyStr *names;  /* names and dotted chains its body uses, each once */
   int nnames;
+  /* string literals in its body that look like connection strings (with
+   * "://" or ":memory:"), each once, when its names are kept */
+  const PyStr *strings;
+  int nstrings;
 } PyFunction;
 
 typedef struct PyClass {
@@ -134,7 +138,11 @@ typedef struct PyAssign {
   int line;
   const PyStr *names;  /* dotted chains in the value */
   int nnames;
+  const PyStr *strings; /* the value's plain string literals (no f-strings), at most PYSCAN_MAX_STRINGS */
+  int nstrings;
 } PyAssign;
+
+#define PYSCAN_MAX_STRINGS 64
 
 typedef struct PyVisitor {
   void *ctx;

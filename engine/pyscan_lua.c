@@ -6,11 +6,13 @@
  *   imports          {module, level, from, names = {{name, alias}}, star, line,
  *                     type_checking, optional, function}
  *   dynamic_imports  {module, via, line}: import_module("x"), __import__("x")
- *   functions        {name, line, async, class, parent, params, decorators, names}
- *                    (params, decorators and names are absent when empty)
+ *   functions        {name, line, async, class, parent, params, decorators, names,
+ *                    strings} (absent when empty; strings: the body's literals
+ *                    that look like connection strings, with "://" or ":memory:")
  *   classes          {name, line, bases, decorators} (bases and decorators are
  *                    absent when empty)
- *   assignments      {target, line, names}: module-level NAME = ...
+ *   assignments      {target, line, names, strings}: module-level NAME = ...
+ *                    (strings: the value's plain string literals, absent when none)
  *   error            {line, message} when the source has a syntax error
  *
  * Options: names = "all" | "decorated" | "none" (which functions get the
@@ -167,6 +169,10 @@ static void on_function(void *ctx, const PyFunction *f) {
     push_decorators(L, f->decorators, f->ndecorators);
     lua_setfield(L, -2, "decorators");
   }
+  if (f->nstrings) {
+    push_strs(L, f->strings, f->nstrings);
+    lua_setfield(L, -2, "strings");
+  }
   if (f->nnames) {
     push_strs(L, f->names, f->nnames);
     lua_setfield(L, -2, "names");
@@ -200,6 +206,10 @@ static void on_assignment(void *ctx, const PyAssign *a) {
   set_int(L, "line", a->line);
   push_strs(L, a->names, a->nnames);
   lua_setfield(L, -2, "names");
+  if (a->nstrings) {
+    push_strs(L, a->strings, a->nstrings);
+    lua_setfield(L, -2, "strings");
+  }
   lua_rawseti(L, o->assignments, ++o->nassignments);
 }
 

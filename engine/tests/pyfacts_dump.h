@@ -103,6 +103,7 @@ static void dump_function(void *ctx, const PyFunction *f) {
   dump_strs(d, f->params, f->nparams);
   dump_decs(d, f->decorators, f->ndecorators);
   dump_strs(d, f->names, f->nnames);
+  dump_strs(d, f->strings, f->nstrings);
   dump_raw(d, "\n", 1);
 }
 
@@ -122,6 +123,7 @@ static void dump_assignment(void *ctx, const PyAssign *a) {
   dump_str(d, a->target);
   dump_fmt(d, " %d", a->line);
   dump_strs(d, a->names, a->nnames);
+  dump_strs(d, a->strings, a->nstrings);
   dump_raw(d, "\n", 1);
 }
 

@@ -265,6 +265,23 @@ describe("novapipe.pyscan.prefetch", function()
     assert.same({ { name = "A", line = 1, bases = { "B" } }, { name = "C", line = 2 } }, all)
   end)
 
+  it("keeps the strings an assignment holds and the connection strings a body uses", function()
+    local facts = pyscan.scan('pytest_plugins = ["tests.fixtures.db", f"x{y}", \'tests.users\']\n'
+      .. 'URL = "sqlite://"\n'
+      .. 'def make():\n    print("hello")\n    e = create_engine("sqlite:///:memory:", echo=True)\n'
+      .. '    return e, "sqlite:///:memory:", b"redis://cache", "postgresql://db/x"\n'
+      .. 'def plain(): return "no url here"\n')
+    assert.same({ "tests.fixtures.db", "tests.users" }, facts.assignments[1].strings)
+    assert.same({ "sqlite://" }, facts.assignments[2].strings)
+    local by = {}
+    for _, fn in ipairs(facts.functions) do by[fn.name] = fn end
+    assert.same({ "sqlite:///:memory:", "redis://cache", "postgresql://db/x" }, by.make.strings)
+    assert.is_nil(by.plain.strings)
+    -- only bodies whose names are kept keep their strings
+    local lean = pyscan.scan('def make(): return create_engine("sqlite://")\n', { names = "none" })
+    assert.is_nil(lean.functions[1].strings)
+  end)
+
   it("reports a file it cannot read as file() does, and can take a file twice", function()
     local dir = H.tmpdir()
     H.write(dir .. "/ok.py", "import os\n")
