@@ -26,6 +26,11 @@ int pyfacts_wanted(const PyFnFilter *filter, const PyFunction *f) {
   return 0;
 }
 
+int pyfacts_left_test(const PyFnFilter *filter, const PyFunction *f) {
+  return filter && filter->lean && filter->prefix && f->parent.n == 0 && f->name.n >= filter->prefix_len &&
+         memcmp(f->name.p, filter->prefix, filter->prefix_len) == 0;
+}
+
 int pyfacts_class_wanted(const PyFnFilter *filter, const PyClass *c) {
   return !filter || !filter->lean || c->ndecorators > 0;
 }
@@ -122,7 +127,10 @@ static void rec_dynamic(void *ctx, PyStr module, PyStr via, int line) {
 
 static void rec_function(void *ctx, const PyFunction *fn) {
   Rec *r = ctx;
-  if (!pyfacts_wanted(r->filter, fn)) return;
+  int wanted = pyfacts_wanted(r->filter, fn);
+  /* a test the filter leaves out is kept in brief: the replay's visitor
+   * sees it as the filter does (left out) and notes its name */
+  if (!wanted && !pyfacts_left_test(r->filter, fn)) return;
   PyFacts *f = r->f;
   put_u8(f, 'F');
   put_str(f, fn->name);
@@ -130,21 +138,23 @@ static void rec_function(void *ctx, const PyFunction *fn) {
   put_u8(f, fn->is_async);
   put_str(f, fn->klass);
   put_str(f, fn->parent);
-  put_strs(f, fn->params, fn->nparams);
-  put_decorators(f, fn->decorators, fn->ndecorators);
-  put_strs(f, fn->names, fn->nnames);
-  put_strs(f, fn->strings, fn->nstrings);
+  put_strs(f, fn->params, wanted ? fn->nparams : 0);
+  put_decorators(f, fn->decorators, wanted ? fn->ndecorators : 0);
+  put_strs(f, fn->names, wanted ? fn->nnames : 0);
+  put_strs(f, fn->strings, wanted ? fn->nstrings : 0);
 }
 
 static void rec_class(void *ctx, const PyClass *c) {
   Rec *r = ctx;
-  if (!pyfacts_class_wanted(r->filter, c)) return;
+  int wanted = pyfacts_class_wanted(r->filter, c);
+  /* one the filter leaves out is kept in brief (name and bases), for the
+   * replay's visitor to note as the filter does */
   PyFacts *f = r->f;
   put_u8(f, 'C');
   put_str(f, c->name);
   put_u32(f, (uint64_t)c->line);
   put_strs(f, c->bases, c->nbases);
-  put_decorators(f, c->decorators, c->ndecorators);
+  put_decorators(f, c->decorators, wanted ? c->ndecorators : 0);
 }
 
 static void rec_assignment(void *ctx, const PyAssign *a) {

@@ -29,6 +29,9 @@ typedef struct PyFnFilter {
 } PyFnFilter;
 
 int pyfacts_wanted(const PyFnFilter *filter, const PyFunction *f);
+/* Whether a function a lean filter leaves out is a test all the same (named
+ * with the prefix, not nested): reported in brief (its name only). */
+int pyfacts_left_test(const PyFnFilter *filter, const PyFunction *f);
 int pyfacts_class_wanted(const PyFnFilter *filter, const PyClass *c);
 
 /* Scans src as pyscan does (names: a PYSCAN_NAMES_ value; filter, or NULL:

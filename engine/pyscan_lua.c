@@ -50,7 +50,32 @@ typedef struct Out {
   int facts; /* stack index of the facts table */
   int imports, dynamic, functions, classes, assignments;
   int nimports, ndynamic, nfunctions, nclasses, nassignments;
+  /* What a lean filter leaves out, in brief: the names of tests (and of
+   * Test* classes) it does not report, and how many classes with a base. */
+  char *left_tests, *left_classes;
+  size_t nleft_tests, capleft_tests, nleft_classes, capleft_classes;
+  int left_based;
 } Out;
+
+/* Appends a name and a space to a growing buffer (nothing on no memory:
+ * the summary is then short, never wrong about what it holds). */
+static void add_word(char **buf, size_t *n, size_t *cap, PyStr w) {
+  if (*n + w.n + 1 > *cap) {
+    size_t c = *cap ? *cap * 2 : 256;
+    while (c < *n + w.n + 1) c *= 2;
+    char *nb = realloc(*buf, c);
+    if (!nb) return;
+    *buf = nb;
+    *cap = c;
+  }
+  memcpy(*buf + *n, w.p, w.n);
+  (*buf)[*n + w.n] = ' ';
+  *n += w.n + 1;
+}
+
+static int starts_with(PyStr s, const char *p, size_t n) {
+  return s.n >= n && memcmp(s.p, p, n) == 0;
+}
 
 static void push_str(lua_State *L, PyStr s) {
   lua_pushlstring(L, s.p, s.n);
@@ -153,7 +178,10 @@ static void on_dynamic(void *ctx, PyStr module, PyStr via, int line) {
 static void on_function(void *ctx, const PyFunction *f) {
   Out *o = ctx;
   lua_State *L = o->L;
-  if (!pyfacts_wanted(o->filter, f)) return;
+  if (!pyfacts_wanted(o->filter, f)) {
+    if (pyfacts_left_test(o->filter, f)) add_word(&o->left_tests, &o->nleft_tests, &o->capleft_tests, f->name);
+    return;
+  }
   lua_createtable(L, 0, 9);
   set_str(L, "name", f->name);
   set_int(L, "line", f->line);
@@ -183,7 +211,11 @@ static void on_function(void *ctx, const PyFunction *f) {
 static void on_class(void *ctx, const PyClass *c) {
   Out *o = ctx;
   lua_State *L = o->L;
-  if (!pyfacts_class_wanted(o->filter, c)) return;
+  if (!pyfacts_class_wanted(o->filter, c)) {
+    if (c->nbases > 0) o->left_based++;
+    if (starts_with(c->name, "Test", 4)) add_word(&o->left_classes, &o->nleft_classes, &o->capleft_classes, c->name);
+    return;
+  }
   lua_createtable(L, 0, 4);
   set_str(L, "name", c->name);
   set_int(L, "line", c->line);
@@ -241,6 +273,28 @@ static void facts_begin(lua_State *L, Out *o, const PyFnFilter *filter) {
   }
 }
 
+/* Ends the facts of o: the stack back to the facts table, with what a
+ * lean filter left out (left_tests, left_classes: names separated by
+ * spaces; left_based: classes with a base) when there is any. */
+static void facts_end(lua_State *L, Out *o) {
+  lua_settop(L, o->facts);
+  if (o->nleft_tests) {
+    lua_pushlstring(L, o->left_tests, o->nleft_tests - 1);
+    lua_setfield(L, o->facts, "left_tests");
+  }
+  if (o->nleft_classes) {
+    lua_pushlstring(L, o->left_classes, o->nleft_classes - 1);
+    lua_setfield(L, o->facts, "left_classes");
+  }
+  if (o->left_based) {
+    lua_pushinteger(L, o->left_based);
+    lua_setfield(L, o->facts, "left_based");
+  }
+  free(o->left_tests);
+  free(o->left_classes);
+  o->left_tests = o->left_classes = NULL;
+}
+
 /* Pushes the facts of src; `names` is a PYSCAN_NAMES_ value, `filter`
  * (or NULL) says which functions are reported. */
 static int push_facts(lua_State *L, const char *src, size_t n, int names, const PyFnFilter *filter) {
@@ -249,7 +303,7 @@ static int push_facts(lua_State *L, const char *src, size_t n, int names, const 
   PyVisitor v = {&o, on_encoding, on_import, on_dynamic, on_function, on_class, on_assignment, on_error, names,
                  filter ? filter->names_suffix : NULL};
   pyscan(src, n, &v);
-  lua_settop(L, o.facts);
+  facts_end(L, &o);
   return 1;
 }
 
@@ -553,7 +607,7 @@ static int l_prefetch_take(lua_State *L) {
   PyVisitor v = {&o, on_encoding, on_import, on_dynamic, on_function, on_class, on_assignment, on_error, pf->names,
                  NULL};
   int rc = pyfacts_replay(s->facts.p, s->facts.n, &v);
-  lua_settop(L, o.facts);
+  facts_end(L, &o);
   pyfacts_free(&s->facts);
   s->taken = 1;
   if (rc < 0) return luaL_error(L, "pyscan.prefetch: a damaged record for %s", s->path);

@@ -1,17 +1,23 @@
 -- Classifying test files into tiers, with the evidence for each verdict.
 --
 -- The facts come from the C scanner (novapipe.pyscan); every rule is here:
---   1. an explicit tier marker wins (integration, then venv, then standalone);
---   2. otherwise integration evidence, then venv evidence, else standalone;
---   3. a file that does not parse is unknown, with its error.
--- Evidence is what the file imports (not optional ones: try/except
--- ImportError, suppress(ImportError), `if TYPE_CHECKING:`), what its local
--- helpers import, and what the fixtures its tests request use. Indicators
--- match dotted prefixes at component boundaries, also with a package root
--- ("backend") taken off. Project code the test imports (outside the test
--- tree) is followed only to learn whether it needs packages: at most venv
--- evidence, since code that imports a database layer is not a test that
--- talks to a database.
+--   1. an explicit tier marker wins (the strongest: the tier latest in the
+--      pipeline's order), also a marker configured for a tier (django_db);
+--   2. otherwise the strongest tier evidence raises it to, else standalone;
+--   3. a file that does not parse is unknown, with its error; a file with no
+--      test in it is empty.
+-- Integration evidence is reaching a service: following what a test runs
+-- (its body, its fixtures transitively, autouse fixtures in scope, and the
+-- project functions, classes and module-level objects they use, across
+-- modules) to a call that opens a connection (cfg.analyze.connects), unless
+-- its connection string is literally in memory. Tier evidence besides is
+-- what a file imports (not optional ones: try/except ImportError,
+-- suppress(ImportError), `if TYPE_CHECKING:`), what its local helpers and
+-- the packages' __init__.py import, and what its fixtures' bodies use.
+-- Indicators match dotted prefixes at component boundaries, also with a
+-- package root ("backend") taken off. Project code (outside the test tree)
+-- that is imported but not called into tells only whether it needs
+-- packages: venv at most.
 local fs = require "novapipe.fs"
 local lfs = require "lfs"
 local pyscan = require "novapipe.pyscan"
@@ -19,17 +25,23 @@ local stdlib = require "novapipe.data.stdlib"
 
 local M = {}
 
--- Body names matter only for fixtures, and fixtures are decorated with a
--- name that ends in "fixture" (pytest.fixture, pytest_asyncio.fixture) or
--- a plain name (an alias); the functions that matter are decorated ones
--- and tests (named test*) that request fixtures (lean: a test with no
--- parameter tells nothing).
+-- Test files, read in bulk: decorated functions (fixtures: a name that
+-- ends in "fixture", pytest.fixture, or a plain name, an alias) with the
+-- names their bodies use, tests that request something (lean), the other
+-- tests' names in brief (left_tests), decorated classes (and in brief the
+-- others: left_classes, left_based), imports and module-level assignments.
+-- What a test's body uses is read (FULL) only for a file that can reach a
+-- service at all.
 local SCAN_OPTS = { names = "decorated", decorator = "fixture", functions = "test", lean = true }
+-- A file followed to what it calls (a test file that can reach a service,
+-- conftest.py, helpers, project code): every function with the names its
+-- body uses.
+local FULL = { names = "all" }
 
-M.CATEGORIES = { "standalone", "venv", "integration", "security", "unknown" }
--- The tiers evidence can raise a file to, strongest first.
-local RAISING = { "integration", "venv" }
-M.TIER_MARKERS = { "integration", "venv", "standalone" }
+-- The categories every report has; a team's own tiers come after
+-- integration (M.categories).
+M.CATEGORIES = { "standalone", "venv", "integration", "security", "unknown", "empty" }
+local BUILTIN_TIERS = { "standalone", "venv", "integration" }
 
 -- Fixtures pytest itself provides: no evidence either way.
 local BUILTIN_FIXTURES = {}
@@ -49,7 +61,13 @@ local function set_of(list)
   return s
 end
 
-local dirname, basename = require("novapipe.path").dirname, require("novapipe.path").basename
+local P = require "novapipe.path"
+local dirname, basename = P.dirname, P.basename
+
+-- A path under `dir` ("." is the current directory: no "./" in front).
+local function join(dir, rel)
+  return dir == "." and rel or dir .. "/" .. rel
+end
 
 local function is_file(path)
   return lfs.attributes(path, "mode") == "file"
@@ -63,31 +81,145 @@ local function under(module, prefix)
   return #module > n and module:byte(n + 1) == 46 and module:find(prefix, 1, true) == 1
 end
 
+-- The words of a name: its components split at "/", ".", "-", "_" and
+-- where camel case turns (TestApiKeys: test, api, keys), lower-cased.
+local function words_of(text)
+  local w = {}
+  if not text:find("%u") then
+    for word in text:gmatch("[^/%._%-]+") do w[#w + 1] = word end
+    return w
+  end
+  for part in text:gmatch("[^/%._%-]+") do
+    for word in part:gsub("(%l)(%u)", "%1 %2"):gsub("(%u)(%u%l)", "%1 %2"):gmatch("%S+") do w[#w + 1] = word:lower() end
+  end
+  return w
+end
+
+-- The keyword of `set` among the words (one with "_" in it matches
+-- consecutive words), or nil.
+local function keyword_in(words, set)
+  for i, word in ipairs(words) do
+    local k = set[word]
+    if k == true then return word end
+    -- a word that starts a two-word keyword (access_token) is set to the
+    -- set of words that may follow it
+    if k and words[i + 1] and k[words[i + 1]] then return word .. "_" .. words[i + 1] end
+  end
+end
+
+-- A keyword set for keyword_in: word -> true, or word -> {next = true}.
+local function keyword_set(list)
+  local set = {}
+  for _, kw in ipairs(list or EMPTY) do
+    local a, b = kw:lower():match("^([^_]+)_([^_]+)$")
+    if a then
+      if set[a] ~= true then
+        set[a] = set[a] or {}
+        set[a][b] = true
+      end
+    else
+      set[kw:lower()] = true
+    end
+  end
+  return set
+end
+
 local Analyzer = {}
 Analyzer.__index = Analyzer
+
+-- The tiers in the pipeline's order (weakest first): the configured ones,
+-- and the reference's three where the configuration has none of them.
+local function tier_order(cfg)
+  local order, seen = {}, {}
+  for _, t in ipairs(cfg.tiers or EMPTY) do
+    if type(t) == "table" and type(t.name) == "string" and not seen[t.name] then
+      order[#order + 1], seen[t.name] = t.name, true
+    end
+  end
+  for i, b in ipairs(BUILTIN_TIERS) do
+    if not seen[b] then table.insert(order, math.min(i, #order + 1), b) end
+  end
+  return order
+end
+
+---The categories of a report under `cfg`: M.CATEGORIES with the team's
+---own tiers after integration.
+---@param cfg novapipe.Config
+---@return string[]
+function M.categories(cfg)
+  local list, known = {}, set_of(M.CATEGORIES)
+  for _, c in ipairs(M.CATEGORIES) do
+    list[#list + 1] = c
+    if c == "integration" then
+      for _, t in ipairs(tier_order(cfg)) do
+        if not known[t] then list[#list + 1] = t end
+      end
+    end
+  end
+  return list
+end
 
 ---@param cfg novapipe.Config
 ---@param root string the directory analysed
 ---@param project? string the project root (default the current directory)
 function M.new(cfg, root, project)
   local a = cfg.analyze
+  local order = tier_order(cfg)
   local self = setmetatable({
-    cfg = cfg, acfg = a, root = root:gsub("/+$", ""), project = project or ".",
-    facts = {}, fixtures_of = {}, conftests_of = {}, bindings_of = {}, needs_of = {},
+    cfg = cfg, acfg = a, root = P.normalize(root), project = P.normalize(project or "."),
+    facts = {}, full_of = {}, helper_ev = {}, fixtures_of = {}, conftests_of = {}, bindings_of = {}, needs_of = {}, defs_of = {},
     exceptions = set_of(a.standalone_exceptions),
-    ind_sets = { venv = set_of(a.indicators.venv), integration = set_of(a.indicators.integration) },
-    ind_tops = {}, ind_longest = { venv = 0, integration = 0 },
+    order = order, rank = {}, raising = {}, marker_tier = {},
+    ind_sets = {}, ind_tops = {}, ind_longest = {}, ind_memo = {},
     sec_words = {}, sec_dotted = {}, sec_memo = {}, sec_parents = {},
-    ind_memo = { venv = {}, integration = {} },
+    sec_names = keyword_set(a.security_names and a.security_names.words),
+    sec_fixtures = keyword_set(a.security_names and a.security_names.fixtures),
+    sec_plain = (function()
+      local l = {}
+      for _, k in ipairs(a.security_names and a.security_names.words or EMPTY) do l[#l + 1] = k:lower() end
+      return l
+    end)(),
+    sec_list = (function()
+      local l = {}
+      for _, k in ipairs(a.security_names and a.security_names.words or EMPTY) do l[#l + 1] = k:lower():match("^[^_]+") end
+      return l
+    end)(),
+    mock_words = { mock = true, mocked = true, fake = true, stub = true, dummy = true },
+    connects = set_of(a.connects), connect_tops = {}, may_of = {}, connect_memo = {}, reach_memo = {}, in_memory = a.in_memory or EMPTY,
     plain_memo = {}, top_bindings = {}, spellings_of = {}, ind_parents = {},
-    module_files = {},
-    hints = { integration = set_of(a.fixture_hints.integration), venv = set_of(a.fixture_hints.venv) },
+    module_files = {}, bases_of = {}, local_tops = {}, plugins_of = {}, stars_of = {},
+    hints = {},
     errors = {},
   }, Analyzer)
+  for i, t in ipairs(order) do self.rank[t] = i end
+  for _, c in ipairs(a.connects or EMPTY) do self.connect_tops[c:match("^[^.]+")] = true end
+  -- Markers: each tier's own (its name unless it says marker = "..."),
+  -- then the markers configured for a tier (django_db).
+  for _, t in ipairs(cfg.tiers or EMPTY) do
+    if type(t) == "table" and type(t.name) == "string" then self.marker_tier[t.marker or t.name] = t.name end
+  end
+  for _, b in ipairs(BUILTIN_TIERS) do self.marker_tier[b] = self.marker_tier[b] or b end
+  for tier, list in pairs(a.markers or EMPTY) do
+    for _, m in ipairs(list) do
+      if self.rank[tier] then self.marker_tier[m] = self.marker_tier[m] or tier end
+    end
+  end
+  -- The tiers evidence can raise a file to, strongest first: integration
+  -- (reaching a service) and every tier with indicators or fixture hints.
+  for i = #order, 2, -1 do
+    local t = order[i]
+    if t == "integration" or (a.indicators[t] and #a.indicators[t] > 0) or (a.fixture_hints[t] and #a.fixture_hints[t] > 0) then
+      self.raising[#self.raising + 1] = t
+    end
+  end
+  for _, tier in ipairs(self.raising) do
+    self.ind_sets[tier], self.ind_memo[tier], self.ind_longest[tier] = set_of(a.indicators[tier]), {}, 0
+    self.hints[tier] = set_of(a.fixture_hints[tier])
+  end
   -- First components of the indicators: a module under none of them (and
   -- no package root) needs no prefix matching at all.
-  for _, tier in ipairs({ "venv", "integration" }) do
-    for _, ind in ipairs(a.indicators[tier]) do
+  for _, tier in ipairs(self.raising) do
+    for _, ind in ipairs(a.indicators[tier] or EMPTY) do
       self.ind_tops[ind:match("^[^.]+")] = true
       self.ind_longest[tier] = math.max(self.ind_longest[tier], #ind)
     end
@@ -95,8 +227,8 @@ function M.new(cfg, root, project)
   for _, r in ipairs(a.roots) do self.ind_tops[r] = true end
   -- Modules whose imported names may complete an indicator (with and
   -- without a package root): only for them is `module.name` looked up.
-  for _, tier in ipairs({ "venv", "integration" }) do
-    for _, ind in ipairs(a.indicators[tier]) do
+  for _, tier in ipairs(self.raising) do
+    for _, ind in ipairs(a.indicators[tier] or EMPTY) do
       local parent = ind:match("^(.*)%.[^.]+$")
       if parent then
         self.ind_parents[parent] = true
@@ -131,6 +263,18 @@ function Analyzer:scan(path)
     end
     f = facts or { read_error = err }
     self.facts[path] = f
+  end
+  return f
+end
+
+-- The facts of a file with every function's names (a test file is read
+-- again for them).
+function Analyzer:full(path)
+  local f = self.full_of[path]
+  if f == nil then
+    local facts, err = pyscan.file(path, FULL)
+    f = facts or { read_error = err }
+    self.full_of[path] = f
   end
   return f
 end
@@ -206,28 +350,95 @@ function Analyzer:security_path(path)
   return found or nil
 end
 
--- Resolves a dotted module to a file under the project: a/b.py or
--- a/b/__init__.py, relative to the project root and to each package root.
-function Analyzer:module_file(module)
-  local known = self.module_files[module]
-  if known ~= nil then return known or nil end
-  local rel = module:gsub("%.", "/")
-  local found = false
-  for _, cand in ipairs({ self.project .. "/" .. rel .. ".py", self.project .. "/" .. rel .. "/__init__.py" }) do
-    if is_file(cand) then
-      found = cand
-      break
-    end
+-- Whether a top-level module is the interpreter's own: the standard
+-- library (data/stdlib.lua: sys.stdlib_module_names and the modules in the
+-- interpreter's directories, such as CPython's test-support extensions),
+-- and by CPython's naming, any _test* or xx* extension of another version.
+local extra_stdlib = setmetatable({}, { __mode = "k" })
+local function is_stdlib(top)
+  if stdlib[top] then return true end
+  local known = extra_stdlib[top]
+  if known == nil then
+    known = top == "__main__" or top:find("^_test") ~= nil or top:find("^_?xx") ~= nil
+    extra_stdlib[top] = known
   end
-  self.module_files[module] = found
+  return known
+end
+M.is_stdlib = is_stdlib
+
+-- The directory Python imports a file's absolute imports from besides the
+-- project root: pytest's rootdir insertion puts the first directory up
+-- from the file that is not a package (has no __init__.py) on sys.path.
+function Analyzer:import_base(file)
+  local dir = dirname(file)
+  local base = self.bases_of[dir]
+  if base then return base end
+  base = dir
+  while is_file(join(base, "__init__.py")) do
+    local up = dirname(base)
+    if up == base or base == "." then break end
+    base = up
+  end
+  self.bases_of[dir] = base
+  return base
+end
+
+local function find_module(base, rel)
+  for _, cand in ipairs({ join(base, rel .. ".py"), join(base, rel .. "/__init__.py") }) do
+    if is_file(cand) then return cand end
+  end
+end
+
+-- Resolves a dotted module to a file under the project: a/b.py or
+-- a/b/__init__.py, from the project root, each package root, then (for an
+-- import in `from`) pytest's rootdir insertion for that file.
+function Analyzer:module_file(module, from)
+  local known = self.module_files[module]
+  if known == nil then
+    local rel = module:gsub("%.", "/")
+    known = find_module(self.project, rel) or false
+    for _, r in ipairs(self.acfg.roots) do
+      known = known or find_module(join(self.project, r), rel) or false
+    end
+    self.module_files[module] = known
+  end
+  if known or not from then return known or nil end
+  local base = self:import_base(from)
+  local key = base .. "\0" .. module
+  local found = self.module_files[key]
+  if found == nil then
+    found = find_module(base, (module:gsub("%.", "/"))) or false
+    self.module_files[key] = found
+  end
   return found or nil
+end
+
+-- The __init__.py files importing `module` runs first (a.b.c: a's, a.b's),
+-- where they are under the project; and the module's own file.
+function Analyzer:module_files_of(module, from)
+  local list = {}
+  -- each package on the way must be one (a.b.c needs a/ and a/b/ to be
+  -- packages): the first that is not ends the walk, so a long dotted name
+  -- costs its length
+  local stop = 0
+  while true do
+    local dot = module:find(".", stop + 1, true)
+    if not dot then break end
+    local f = self:module_file(module:sub(1, dot - 1), from)
+    if not (f and basename(f) == "__init__.py") then return list end
+    list[#list + 1] = f
+    stop = dot
+  end
+  local own = self:module_file(module, from)
+  if own then list[#list + 1] = own end
+  return list
 end
 
 -- Resolves a relative import from `file`: {files} it may refer to.
 function Analyzer:relative_files(file, imp)
   local dir = dirname(file)
   for _ = 2, imp.level do dir = dirname(dir) end
-  local base = imp.module ~= "" and (dir .. "/" .. imp.module:gsub("%.", "/")) or dir
+  local base = imp.module ~= "" and join(dir, (imp.module:gsub("%.", "/"))) or dir
   local out = {}
   for _, cand in ipairs({ base .. ".py", base .. "/__init__.py" }) do
     if is_file(cand) then out[#out + 1] = cand end
@@ -241,12 +452,13 @@ function Analyzer:relative_files(file, imp)
 end
 
 function Analyzer:in_tree(path)
-  return path:sub(1, #self.root + 1) == self.root .. "/"
+  return self.root == "." or path:sub(1, #self.root + 1) == self.root .. "/"
 end
 
 -- Whether project code (a file outside the test tree) needs packages:
 -- returns the first non-standard-library package it (or project code it
--- imports) needs, or false. Memoized, cycle-safe.
+-- imports, or the __init__.py of its packages) needs, or false. Memoized,
+-- cycle-safe.
 function Analyzer:needs_packages(path)
   local memo = self.needs_of[path]
   if memo ~= nil then return memo end
@@ -261,10 +473,13 @@ function Analyzer:needs_packages(path)
         end
       elseif imp.module ~= "" then
         local top = imp.module:match("^[^.]+")
-        if not stdlib[top] and not self.exceptions[top] then
-          local local_file = self:module_file(imp.module)
-          if local_file then found = found or self:needs_packages(local_file)
-          else found = found or top end
+        if not is_stdlib(top) and not self.exceptions[top] then
+          local files = self:module_files_of(imp.module, path)
+          if #files > 0 then
+            for _, f in ipairs(files) do found = found or self:needs_packages(f) end
+          else
+            found = found or top
+          end
         end
       end
     end
@@ -333,7 +548,7 @@ function Analyzer:fixtures(path)
         -- bound to one (`from pytest import fixture as fx`)
         local target = d.name:sub(-7) == "fixture" and (self:resolve(path, d.name) or d.name)
           or self:spellings(path).fixtures[d.name] or d.name
-        if target == "pytest.fixture" or target == "pytest_asyncio.fixture" then
+        if target == "pytest.fixture" or target == "pytest_asyncio.fixture" or target == "pytest.yield_fixture" then
           local name, autouse = fn.name, false
           for _, a in ipairs(d.args or EMPTY) do
             if a.key == "name" and a.kind == "string" then name = a.value end
@@ -357,7 +572,7 @@ function Analyzer:conftests(file)
   local d = dir
   local stop = fs.realpath(self.project) or self.project
   while true do
-    local cand = d .. "/conftest.py"
+    local cand = join(d, "conftest.py")
     if is_file(cand) and cand ~= file then c[#c + 1] = cand end
     local real = fs.realpath(d)
     if not real or real == stop or real == "/" or d == "." then break end
@@ -369,15 +584,367 @@ function Analyzer:conftests(file)
   return c
 end
 
--- The definition of fixture `name` seen from `file`: the file itself, then
--- the nearest conftest.py (nearer shadows farther).
+-- The files a module-level import in `path` names: a relative import's
+-- candidates, or the absolute module's file under the project.
+function Analyzer:import_targets(path, imp)
+  if imp.level > 0 then return self:relative_files(path, imp) end
+  local f = imp.module ~= "" and self:module_file(imp.module, path)
+  return f and { f } or EMPTY
+end
+
+-- The modules `path` star-imports (`from x import *`), as files.
+function Analyzer:stars(path)
+  local list = self.stars_of[path]
+  if list then return list end
+  list = {}
+  for _, imp in ipairs(self:scan(path).imports or EMPTY) do
+    if imp.star and not imp.optional and not imp.type_checking and imp["function"] == nil then
+      for _, f in ipairs(self:import_targets(path, imp)) do list[#list + 1] = f end
+    end
+  end
+  self.stars_of[path] = list
+  return list
+end
+
+-- Fixture `name` as `path` has it: defined there (also in its classes),
+-- imported by name (`from tests.fixtures import db_session`), or by a star
+-- import; cycle-safe.
+function Analyzer:fixture_in(path, name, seen)
+  local own = self:fixtures(path)[name]
+  if own then return own end
+  seen = seen or {}
+  if seen[path] then return nil end
+  seen[path] = true
+  local b = self:bindings(path)[name]
+  if b and b.name then
+    local files
+    if b.level > 0 then
+      files = self:relative_files(path, { level = b.level, module = b.module })
+    else
+      files = { self:module_file(b.module, path) }
+    end
+    for _, f in ipairs(files) do
+      local fx = self:fixture_in(f, b.name, seen)
+      if fx then return fx end
+    end
+  end
+  for _, f in ipairs(self:stars(path)) do
+    local fx = self:fixture_in(f, name, seen)
+    if fx then return fx end
+  end
+end
+
+-- The plugin modules (`pytest_plugins = [...]` in a test file, in a
+-- conftest.py that applies, or in a plugin itself), as files.
+function Analyzer:plugins(file)
+  local scopes = { file }
+  for _, c in ipairs(self:conftests(file)) do scopes[#scopes + 1] = c end
+  local list, seen = {}, {}
+  local i = 1
+  while i <= #scopes do
+    local f = scopes[i]
+    i = i + 1
+    local own = self.plugins_of[f]
+    if not own then
+      own = {}
+      for _, a in ipairs(self:scan(f).assignments or EMPTY) do
+        if a.target == "pytest_plugins" then
+          for _, m in ipairs(a.strings or EMPTY) do
+            local mf = self:module_file(m, f)
+            if mf then own[#own + 1] = mf end
+          end
+        end
+      end
+      self.plugins_of[f] = own
+    end
+    for _, mf in ipairs(own) do
+      if not seen[mf] then
+        seen[mf] = true
+        list[#list + 1] = mf
+        scopes[#scopes + 1] = mf
+      end
+    end
+  end
+  return list
+end
+
+-- The definition of fixture `name` seen from `file`, in pytest's order: the
+-- file itself, the nearest conftest.py (nearer shadows farther), then the
+-- plugins.
 function Analyzer:find_fixture(file, name)
-  local own = self:fixtures(file)[name]
+  local own = self:fixture_in(file, name)
   if own then return own end
   for _, c in ipairs(self:conftests(file)) do
-    local f = self:fixtures(c)[name]
+    local f = self:fixture_in(c, name)
     if f then return f end
   end
+  for _, p in ipairs(self:plugins(file)) do
+    local f = self:fixture_in(p, name)
+    if f then return f end
+  end
+end
+
+-- ---- reaching a service ----
+
+-- Module-level definitions of a file: name -> {fn} (a def), {class, line,
+-- methods} or {assign}. A def's scope takes in the functions nested in it
+-- (a handler it registers, a closure it returns): their names and strings.
+function Analyzer:defs(path)
+  local d = self.defs_of[path]
+  if d then return d end
+  d = {}
+  local facts = self:full(path)
+  for _, c in ipairs(facts.classes or EMPTY) do d[c.name] = d[c.name] or { class = c, line = c.line, methods = {} } end
+  local nested = {}
+  for _, fn in ipairs(facts.functions or EMPTY) do
+    if fn.parent then
+      nested[fn.parent] = nested[fn.parent] or {}
+      table.insert(nested[fn.parent], fn)
+    elseif fn.class then
+      local c = d[fn.class]
+      if c and c.methods then c.methods[fn.name] = c.methods[fn.name] or fn end
+    elseif not d[fn.name] then
+      d[fn.name] = { fn = fn, line = fn.line }
+    end
+  end
+  for _, v in pairs(d) do v.nested = nested end
+  for _, a in ipairs(facts.assignments or EMPTY) do
+    if not d[a.target] then d[a.target] = { assign = a, line = a.line } end
+  end
+  self.defs_of[path] = d
+  return d
+end
+
+-- A def's scope with the functions nested in it (to a depth of 4): their
+-- names and strings. Made when first followed.
+local function scope_of(fn, nested)
+  local inner = nested[fn.name]
+  if not inner then return fn end
+  local names, strings, seen = {}, {}, {}
+  local function take(f, depth)
+    for _, n in ipairs(f.names or EMPTY) do names[#names + 1] = n end
+    for _, x in ipairs(f.strings or EMPTY) do strings[#strings + 1] = x end
+    if depth < 4 and not seen[f.name] then
+      seen[f.name] = true
+      for _, g in ipairs(nested[f.name] or EMPTY) do take(g, depth + 1) end
+    end
+  end
+  take(fn, 0)
+  return { name = fn.name, line = fn.line, params = fn.params, names = names, strings = strings }
+end
+
+-- The connect function `full` is, or is under (redis.Redis.from_url).
+function Analyzer:connect_of(full)
+  local memo = self.connect_memo[full]
+  if memo ~= nil then return memo or nil end
+  local found = false
+  local from = 1
+  while true do
+    local dot = full:find(".", from, true)
+    local prefix = dot and full:sub(1, dot - 1) or full
+    if self.connects[prefix] then
+      found = prefix
+      break
+    end
+    if not dot then break end
+    from = dot + 1
+  end
+  self.connect_memo[full] = found
+  return found or nil
+end
+
+-- Whether the connection strings of a scope (its literals, and those of
+-- the module-level constants it names) are all in memory, and there is one.
+function Analyzer:in_memory_scope(file, scope)
+  local seen_one = false
+  local function check(strings)
+    for _, str in ipairs(strings or EMPTY) do
+      if str:find("://", 1, true) or str:find(":memory:", 1, true) then
+        local memory = false
+        for _, pat in ipairs(self.in_memory) do
+          if str:find(pat) then memory = true break end
+        end
+        if not memory then return false end
+        seen_one = true
+      end
+    end
+    return true
+  end
+  if not check(scope.strings) then return false end
+  local defs = self:defs(file)
+  for _, n in ipairs(scope.names or EMPTY) do
+    local d = defs[n]
+    if d and d.assign and d.assign.strings and not check(d.assign.strings) then return false end
+  end
+  return seen_one
+end
+
+local MAX_HOPS = 12
+
+-- Whether code in `path` can reach a connect call at all: it, or a module
+-- of the project it imports (transitively), imports the package of one.
+-- Where none does (a library's suite, CPython's), nothing is followed.
+function Analyzer:may_connect(path)
+  local memo = self.may_of[path]
+  if memo ~= nil then return memo end
+  self.may_of[path] = false -- cycles
+  local found = false
+  for _, imp in ipairs(self:scan(path).imports or EMPTY) do
+    if imp.level > 0 then
+      for _, f in ipairs(self:relative_files(path, imp)) do found = found or self:may_connect(f) end
+    elseif imp.module ~= "" then
+      local top = imp.module:match("^[^.]+")
+      if self.connect_tops[top] then
+        found = true
+      elseif not is_stdlib(top) and self:local_top(top, path) then
+        local files = self:module_files_of(imp.module, path)
+        for _, f in ipairs(files) do found = found or self:may_connect(f) end
+        -- from package import module: the module's file
+        local last = files[#files]
+        if not found and imp.from and last and basename(last) == "__init__.py" then
+          for _, n in ipairs(imp.names or EMPTY) do
+            local f = not found and self:module_file(imp.module .. "." .. n.name, path)
+            if f then found = self:may_connect(f) end
+          end
+        end
+      end
+    end
+    if found then break end
+  end
+  self.may_of[path] = found
+  return found
+end
+
+
+-- Whether a top-level name is a module or package of the project (seen
+-- from `file`): only then is what it names followed. Memoized.
+function Analyzer:local_top(top, file)
+  local base = self:import_base(file)
+  local key = base .. "\0" .. top
+  local memo = self.local_tops[key]
+  if memo ~= nil then return memo end
+  memo = self:module_file(top, file) ~= nil
+  for _, dir in ipairs({ self.project, base }) do
+    memo = memo or lfs.attributes(join(dir, top), "mode") == "directory"
+  end
+  for _, r in ipairs(self.acfg.roots) do
+    memo = memo or lfs.attributes(join(join(self.project, r), top), "mode") == "directory"
+  end
+  self.local_tops[key] = memo
+  return memo
+end
+
+-- What a use of `dotted` in `file` stands for: {connect = entry}, or a
+-- definition to follow {file, attr, label}; nil for anything else (a
+-- local variable, the standard library, a package's own function).
+function Analyzer:target(file, dotted)
+  local head = dotted:match("^[^.]+")
+  if not head then return nil end
+  local full, rel = self:resolve(file, dotted)
+  if full then
+    local c = self:connect_of(full)
+    if c then return { connect = c } end
+    local top = full:match("^[^.]+")
+    if is_stdlib(top) or self.exceptions[top] or not self:local_top(top, file) then return nil end
+    -- the longest prefix that is a module under the project; the next
+    -- component is what is used of it
+    local parts = {}
+    for part in full:gmatch("[^.]+") do parts[#parts + 1] = part end
+    for k = #parts - 1, 1, -1 do
+      local mod = table.concat(parts, ".", 1, k)
+      local mf = self:module_file(mod, file)
+      if mf then return { file = mf, attr = parts[k + 1], member = parts[k + 2], label = mod .. "." .. parts[k + 1] } end
+    end
+    return nil
+  elseif rel then
+    local dir = dirname(file)
+    for _ = 2, rel.level do dir = dirname(dir) end
+    local base = rel.module ~= "" and join(dir, (rel.module:gsub("%.", "/"))) or dir
+    local rest, more = dotted:match("^[^.]+%.([^.]+)%.?([^.]*)")
+    -- `from . import db` then db.engine: the module db, its engine
+    local sub = find_module(base, rel.name)
+    if sub then
+      return rest and { file = sub, attr = rest, member = more ~= "" and more or nil, label = rel.name .. "." .. rest } or nil
+    end
+    local mf = find_module(dirname(base), basename(base))
+    return mf and { file = mf, attr = rel.name, member = rest, label = rel.name } or nil
+  end
+  if self:defs(file)[head] then return { file = file, attr = head, member = dotted:match("^[^.]+%.([^.]+)"), label = head } end
+end
+
+-- Where a definition is, for a hop: the path under the project and line.
+function Analyzer:hop(label, file, line)
+  return ("%s (%s:%d)"):format(label, file, line or 0)
+end
+
+-- The hops from a scope (a function's or an assignment's {names,
+-- strings}) in `file` to a connect call, or nil.
+function Analyzer:scope_reach(file, scope, depth)
+  if depth > MAX_HOPS then return nil end
+  -- a function's parameters shadow the module's names (a fixture's
+  -- requests are followed as fixtures)
+  local params
+  if scope.params then
+    params = {}
+    for _, p in ipairs(scope.params) do params[(p:gsub("^%*+", ""))] = true end
+  end
+  for _, used in ipairs(scope.names or EMPTY) do
+    local t = not (params and params[used:match("^[^.]+")]) and self:target(file, used)
+    if t and t.connect then
+      if not self:in_memory_scope(file, scope) then return { t.connect } end
+    elseif t then
+      local hops = self:def_reach(t.file, t.attr, depth + 1, t.member or scope.member)
+      if hops then
+        local d = self:defs(t.file)[t.attr]
+        local out = { self:hop(t.label, t.file, d and d.line) }
+        for _, h in ipairs(hops) do out[#out + 1] = h end
+        return out
+      end
+    end
+  end
+end
+
+-- What using a class runs: making one (__init__ and kin), and for a test
+-- case, what runs before each test.
+local CONSTRUCTION = { "__init__", "__new__", "__post_init__", "__enter__", "__aenter__", "setUp", "setUpClass",
+                       "asyncSetUp", "setup_method", "setup_class", "setup" }
+
+-- The hops from definition `attr` of `file` to a connect call, or nil:
+-- a function's body; a class's bases and construction (or its method
+-- `member`, as in Model.create); an assignment's value; or what the file
+-- imports under that name. Memoized; a cycle reaches nothing.
+function Analyzer:def_reach(file, attr, depth, member)
+  local key = file .. "\0" .. attr .. "\0" .. (member or "")
+  local memo = self.reach_memo[key]
+  if memo ~= nil then return memo or nil end
+  self.reach_memo[key] = false
+  local d = self:defs(file)[attr]
+  local hops
+  if d and d.fn then
+    hops = self:scope_reach(file, scope_of(d.fn, d.nested), depth)
+  elseif d and d.assign then
+    hops = self:scope_reach(file, d.assign, depth)
+  elseif d and d.class then
+    local m = member and d.methods[member]
+    if m then
+      hops = self:scope_reach(file, scope_of(m, d.nested), depth)
+    else
+      for _, name in ipairs(CONSTRUCTION) do
+        hops = hops or (d.methods[name] and self:scope_reach(file, scope_of(d.methods[name], d.nested), depth))
+      end
+    end
+    -- an inherited method, or the bases' construction
+    hops = hops or self:scope_reach(file, { names = d.class.bases, member = not m and member or nil }, depth)
+  elseif self:bindings(file)[attr] then
+    local t = self:target(file, attr)
+    if t and t.connect then
+      hops = { t.connect }
+    elseif t then
+      hops = self:def_reach(t.file, t.attr, depth + 1, member)
+    end
+  end
+  self.reach_memo[key] = hops or false
+  return hops
 end
 
 local function where(path, line)
@@ -394,10 +961,13 @@ local function at(file, line)
   return line and (" (%s)"):format(where(file, line)) or ""
 end
 
-function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, seen)
+-- `from`: the file whose imports resolve the module; `in_function`, `via`:
+-- the function a module nothing here knows is imported in, or the call
+-- that imports it dynamically: it then does not raise the tier.
+function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, seen, from, in_function, via)
   for _, imported in ipairs(names or EMPTY) do
     local n = imported.name
-    for _, tier in ipairs(RAISING) do
+    for _, tier in ipairs(self.raising) do
       if self.ind_sets[tier][n] then
         ev[#ev + 1] = { tier = tier, text = ("%s: %s %s from %s%s"):format(tier, text, n, module, at(file_at, line_at)) }
         return
@@ -409,14 +979,14 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
   local plain = self.plain_memo[module]
   if plain == nil then
     local top = module:match("^[^.]+")
-    plain = (top == nil or stdlib[top] or self.exceptions[top]) and (self.ind_tops[top] and true or "skip") or false
+    plain = (top == nil or is_stdlib(top) or self.exceptions[top]) and (self.ind_tops[top] and true or "skip") or false
     self.plain_memo[module] = plain
   end
   if plain == "skip" then return end
   -- the module, then module.name for each imported name (only under a
   -- module that can complete an indicator)
   local with_names = names and self.ind_parents[module]
-  for _, tier in ipairs(RAISING) do
+  for _, tier in ipairs(self.raising) do
     local m = self:indicator(module, tier) and module
     if not m and with_names then
       for _, n in ipairs(names) do
@@ -433,25 +1003,58 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
     end
   end
   if plain then return end
-  local file = self:module_file(module)
-  if file and self:in_tree(file) then
-    self:file_evidence(file, ev, seen, ("local helper %s"):format(module))
-  elseif file then
-    local pkg = self:needs_packages(file)
-    if pkg then
-      ev[#ev + 1] = { tier = "venv", text = ("venv: %s %s%s, project code that needs %s"):format(text, module,
-        at(file_at, line_at), pkg) }
+  -- a module of the test tree (however imported: relatively, through the
+  -- tests package, from pytest's rootdir) is a local helper; project code
+  -- tells whether it needs packages; its packages' __init__.py run first
+  local files = self:module_files_of(module, from or file_at)
+  if #files > 0 then
+    for _, file in ipairs(files) do
+      if self:in_tree(file) then
+        self:file_evidence(file, ev, seen, ("local helper %s"):format(module))
+      else
+        local pkg = self:needs_packages(file)
+        if pkg then
+          ev[#ev + 1] = { tier = "venv", text = ("venv: %s %s%s, project code that needs %s"):format(text, module,
+            at(file_at, line_at), pkg) }
+          break
+        end
+      end
     end
+  elseif in_function or via then
+    -- imported inside a function, and nothing here knows it: most often a
+    -- module the test makes as it runs (or one a helper no test calls
+    -- needs), not a package the tier must install
+    ev.notes[#ev.notes + 1] = ("unknown: %s %s%s %s is neither the standard library, the project nor an "
+      .. "indicator, so it does not raise the tier"):format(text, module, at(file_at, line_at),
+      in_function and ("inside %s()"):format(in_function) or ("through %s()"):format(via))
   else
     ev[#ev + 1] = { tier = "venv", text = ("venv: %s %s%s, a package, not the standard library"):format(text, module,
       at(file_at, line_at)) }
   end
 end
 
--- Evidence from a file's imports (a test file or a local helper).
+-- Evidence from a file's imports (a test file or a local helper). A
+-- helper's is worked out once (with what it imports, transitively) and
+-- copied to each test that uses it the same way.
 function Analyzer:file_evidence(path, ev, seen, via)
   if seen[path] then return end
   seen[path] = true
+  if via then
+    local key = path .. "\0" .. via
+    local memo = self.helper_ev[key]
+    if not memo then
+      memo = { notes = {} }
+      self:file_evidence_of(path, memo, seen, via)
+      self.helper_ev[key] = memo
+    end
+    -- (a helper's own optional imports are its business: its notes stay)
+    for _, e in ipairs(memo) do ev[#ev + 1] = e end
+    return
+  end
+  self:file_evidence_of(path, ev, seen, via)
+end
+
+function Analyzer:file_evidence_of(path, ev, seen, via)
   local facts = self:scan(path)
   local prefix = via and (via .. ": ") or ""
   local imports, dynamically = prefix .. "imports", prefix .. "imports dynamically"
@@ -465,11 +1068,14 @@ function Analyzer:file_evidence(path, ev, seen, via)
         self:file_evidence(f, ev, seen, ("local helper %s"):format(basename(f)))
       end
     else
-      self:module_evidence(imp.module, imp.from and imp.names or nil, imports, path, imp.line, ev, seen)
+      self:module_evidence(imp.module, imp.from and imp.names or nil, imports, path, imp.line, ev, seen, path,
+        imp["function"])
     end
   end
   for _, d in ipairs(facts.dynamic_imports or EMPTY) do
-    self:module_evidence(d.module, nil, dynamically, path, d.line, ev, seen)
+    -- a literal dynamic import is most often of a module the test makes
+    -- (importlib's own tests): it raises the tier only when it is known
+    self:module_evidence(d.module, nil, dynamically, path, d.line, ev, seen, path, nil, d.via)
   end
 end
 
@@ -483,7 +1089,7 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
   local fx = self:find_fixture(file, name)
   local label = chain and (chain .. " -> " .. name) or name
   if not fx then
-    for _, tier in ipairs(RAISING) do
+    for _, tier in ipairs(self.raising) do
       if self.hints[tier][name] then
         ev[#ev + 1] = { tier = tier, text = ("%s: fixture %s has no definition; its name suggests it"):format(tier, label) }
         return
@@ -492,11 +1098,20 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
     return
   end
   local at = where(fx.file, fx.fn.line)
+  local hops
+  if self:may_connect(fx.file) then
+    local full = self:defs(fx.file)[fx.fn.name]
+    hops = self:scope_reach(fx.file, full and full.fn and scope_of(full.fn, full.nested) or fx.fn, 1)
+  end
+  if hops then
+    ev[#ev + 1] = { tier = "integration", text = ("integration: fixture %s (%s) -> %s"):format(label, at,
+      table.concat(hops, " -> ")) }
+  end
   local how = ("fixture %s (%s) uses"):format(label, at)
   for _, used in ipairs(fx.fn.names or EMPTY) do
     local full, rel = self:resolve(fx.file, used)
     if full then
-      self:module_evidence(full, nil, how, nil, nil, ev, {})
+      self:module_evidence(full, nil, how, nil, nil, ev, {}, fx.file)
     elseif rel then
       local imp = { level = rel.level, module = rel.module, names = { { name = rel.name } } }
       for _, f in ipairs(self:relative_files(fx.file, imp)) do
@@ -619,8 +1234,30 @@ function Analyzer:requested(path, facts)
     local p = {}
     for _, d in ipairs(decorators or EMPTY) do
       -- (plain finds at the end: an unanchored pattern tries every position)
-      if d.name:find("mark.parametrize", -16, true) and d.args and d.args[1] and d.args[1].kind == "string" then
-        for n in d.args[1].value:gmatch("[%w_]+") do p[n] = true end
+      if d.name:find("mark.parametrize", -16, true) and d.args then
+        -- argnames: "a,b", "a, b", ["a", "b"], ("a", "b"), argnames=...;
+        -- indirect=True (or a list naming some) makes them fixtures
+        local names, indirect
+        for i, a in ipairs(d.args) do
+          if (i == 1 and not a.key) or a.key == "argnames" then names = a end
+          if a.key == "indirect" then indirect = a end
+        end
+        local fixtures = {}
+        if indirect and indirect.kind == "raw" then
+          for q in indirect.value:gmatch("[\"']([%w_]+)[\"']") do fixtures[q] = true end
+        end
+        local all_indirect = indirect and indirect.kind == "name" and indirect.value == "True"
+        if names and (names.kind == "string" or names.kind == "raw") and not all_indirect then
+          local text = names.value
+          if names.kind == "raw" then
+            local quoted = {}
+            for q in text:gmatch("[\"']([^\"']*)[\"']") do quoted[#quoted + 1] = q end
+            text = table.concat(quoted, ",")
+          end
+          for n in text:gmatch("[%w_]+") do
+            if not fixtures[n] then p[n] = true end
+          end
+        end
       end
       if d.name:find("mark.usefixtures", -16, true) then
         for _, a in ipairs(d.args or EMPTY) do
@@ -630,7 +1267,6 @@ function Analyzer:requested(path, facts)
     end
     return p
   end
-  -- Only decorated classes are scanned (lean): the others add nothing here.
   for _, c in ipairs(facts.classes or EMPTY) do
     if c.name:match("^Test") then class_params[c.name] = parametrized(c.decorators) end
   end
@@ -649,18 +1285,139 @@ function Analyzer:requested(path, facts)
     end
   end
   for _, u in ipairs(usefix) do add(u.name, u.line) end
-  -- autouse fixtures in scope: this file's, then its conftests'
+  -- autouse fixtures in scope: this file's, its conftests', the plugins',
+  -- and those they star-import
   local scopes = { path }
   for _, c in ipairs(self:conftests(path)) do scopes[#scopes + 1] = c end
-  for _, f in ipairs(scopes) do
-    local names = {}
-    for name, fx in pairs(self:fixtures(f)) do
-      if fx.autouse then names[#names + 1] = name end
+  for _, p in ipairs(self:plugins(path)) do scopes[#scopes + 1] = p end
+  local done = {}
+  local i = 1
+  while i <= #scopes do
+    local f = scopes[i]
+    i = i + 1
+    if not done[f] then
+      done[f] = true
+      local names = {}
+      for name, fx in pairs(self:fixtures(f)) do
+        if fx.autouse then names[#names + 1] = name end
+      end
+      table.sort(names)
+      for _, n in ipairs(names) do add(n, 0) end
+      for _, st in ipairs(self:stars(f)) do scopes[#scopes + 1] = st end
     end
-    table.sort(names)
-    for _, n in ipairs(names) do add(n, 0) end
   end
   return list
+end
+
+-- The test functions of a file: test* functions at module level and test*
+-- methods of any class (a mixin's are collected through its subclasses);
+-- and the names of all of them, with those a lean scan leaves out.
+local function tests_of(facts)
+  local list, names = {}, {}
+  for _, fn in ipairs(facts.functions or EMPTY) do
+    if fn.name:match("^test") and not fn.parent then
+      list[#list + 1] = fn
+      names[#names + 1] = fn.name
+    end
+  end
+  if facts.left_tests then names[#names + 1] = facts.left_tests end
+  return list, names
+end
+
+-- How many tests the names of tests_of hold.
+local function count_tests(names)
+  local n = 0
+  for _, entry in ipairs(names) do
+    local _, spaces = entry:gsub(" ", "")
+    n = n + spaces + 1
+  end
+  return n
+end
+
+-- Whether a file holds nothing pytest or unittest could collect: no test
+-- function, no class with a base (it may inherit tests), no load_tests,
+-- no __test__ (doctests).
+local function is_empty(facts, names, bindings)
+  if #names > 0 or facts.left_based then return false end
+  for _, c in ipairs(facts.classes or EMPTY) do
+    if c.bases and #c.bases > 0 then return false end
+  end
+  for _, fn in ipairs(facts.functions or EMPTY) do
+    if fn.name == "load_tests" and not fn.class then return false end
+  end
+  if bindings.load_tests then return false end
+  for _, a in ipairs(facts.assignments or EMPTY) do
+    if a.target == "__test__" then return false end
+  end
+  return true
+end
+
+-- Why a file is a security test by what it tests, or nil: a keyword among
+-- the words of its path under the tests directory, of a test class's
+-- name, of a fixture its tests request (not a mock's or a fake's); or in
+-- the names of a quarter of its tests (two at least, unless it has one or
+-- two): one test about a password among many is not what the file tests.
+function Analyzer:security_by_name(path, facts, test_names, requested)
+  local rel = path:sub(1, #self.root + 1) == self.root .. "/" and path:sub(#self.root + 2) or basename(path)
+  local kw = keyword_in(words_of((rel:gsub("%.py$", ""))), self.sec_names)
+  if kw then return ("security: its path %s has the word '%s'"):format(rel, kw) end
+  for _, r in ipairs(requested) do
+    local words = words_of(r.name)
+    kw = keyword_in(words, self.sec_fixtures)
+    if kw and not keyword_in(words, self.mock_words) then
+      return ("security: it requests fixture %s, with the word '%s'"):format(r.name, kw)
+    end
+  end
+  -- the names of tests and test classes hold a keyword at all (one plain
+  -- search each), or there is nothing to split into words
+  local names = {}
+  for _, c in ipairs(facts.classes or EMPTY) do
+    if c.name:match("^Test") then names[#names + 1] = c.name end
+  end
+  names[#names + 1] = facts.left_classes
+  local any = false
+  if #names > 0 then
+    local all = table.concat(names, " "):lower()
+    for _, k in ipairs(self.sec_list) do
+      if all:find(k, 1, true) then any = true break end
+    end
+  end
+  for _, c in ipairs(any and facts.classes or EMPTY) do
+    kw = c.name:match("^Test") and keyword_in(words_of(c.name), self.sec_names)
+    if kw then return ("security: test class %s (line %d) has the word '%s'"):format(c.name, c.line, kw) end
+  end
+  for name in (any and facts.left_classes or ""):gmatch("%S+") do
+    kw = keyword_in(words_of(name), self.sec_names)
+    if kw then return ("security: test class %s has the word '%s'"):format(name, kw) end
+  end
+  -- the tests' names: each keyword looked for in all of them at once, as
+  -- whole words (between "_" and the ends)
+  local text = table.concat(test_names, " "):lower()
+  local hit, hits = {}, 0
+  local first_at, first_kw
+  for _, k in ipairs(self.sec_plain) do
+    local from = 1
+    while true do
+      local a, b = text:find(k, from, true)
+      if not a then break end
+      local before, after = text:byte(a - 1), text:byte(b + 1)
+      if (not before or before == 95 or before == 32) and (not after or after == 95 or after == 32) then
+        -- the test the word is in: where its name starts
+        local start = a
+        while start > 1 and text:byte(start - 1) ~= 32 do start = start - 1 end
+        if not hit[start] then
+          hit[start], hits = true, hits + 1
+          if not first_at or start < first_at then first_at, first_kw = start, k end
+        end
+      end
+      from = b + 1
+    end
+  end
+  local total = hits > 0 and count_tests(test_names) or 0
+  if hits > 0 and hits * 4 >= total and (hits >= 2 or total <= 2) then
+    local name = text:match("^%S+", first_at)
+    return ("security: %d of its %d tests are about it: %s has the word '%s'"):format(hits, total, name, first_kw)
+  end
 end
 
 ---Classifies one test file.
@@ -693,21 +1450,67 @@ function Analyzer:classify(path)
   end
   local markers, marker_lines = self:markers(path, facts)
   detail.markers = markers
+  local tests, test_names = tests_of(facts)
+  -- (what looks empty in brief is checked on every function: load_tests)
+  if is_empty(facts, test_names, self:bindings(path)) and is_empty(self:full(path), test_names, self:bindings(path)) then
+    -- nothing runs: an autouse fixture in scope never does either
+    detail.category = "empty"
+    detail.reasons = { "empty: no test in it (no test* function or method, no test case class, no load_tests)" }
+    self:forget(path)
+    return detail
+  end
   local requested = self:requested(path, facts)
   for _, r in ipairs(requested) do detail.fixtures[#detail.fixtures + 1] = r.name end
 
   local ev = { notes = {} }
+  -- reaching a service: what the tests run, the test classes' bases, what
+  -- the module does as it is imported
+  local may = self:may_connect(path)
+  local full = may and self:full(path)
+  for _, fn in ipairs(may and tests_of(full) or EMPTY) do
+    local hops = self:scope_reach(path, fn, 1)
+    if hops then
+      ev[#ev + 1] = { tier = "integration", text = ("integration: test %s (%s) -> %s"):format(fn.name,
+        where(path, fn.line), table.concat(hops, " -> ")) }
+      break
+    end
+  end
+  for _, c in ipairs(may and full.classes or EMPTY) do
+    -- a test case's bases, and what runs before its tests
+    local hops = self:def_reach(path, c.name, 1)
+    if hops then
+      ev[#ev + 1] = { tier = "integration", text = ("integration: class %s (%s) -> %s"):format(c.name,
+        where(path, c.line), table.concat(hops, " -> ")) }
+      break
+    end
+  end
+  for _, a in ipairs(may and facts.assignments or EMPTY) do
+    local hops = self:scope_reach(path, a, 1)
+    if hops then
+      ev[#ev + 1] = { tier = "integration", text = ("integration: %s (%s) -> %s"):format(a.target,
+        where(path, a.line), table.concat(hops, " -> ")) }
+      break
+    end
+  end
   self:file_evidence(path, ev, {}, nil)
   local visiting = {}
   for _, r in ipairs(requested) do self:fixture_evidence(path, r.name, ev, visiting, nil) end
 
-  -- security: a marker, or a security import path
+  -- security: a marker, what it tests (its path's, tests' and fixtures'
+  -- words), or an import of project security code
   local reasons = {}
   for _, m in ipairs(markers) do
     if m == "security" then
       detail.is_security = true
       reasons[#reasons + 1] = ("security: marker security (line %d)"):format(marker_lines[m])
       break
+    end
+  end
+  if not detail.is_security then
+    local why = self:security_by_name(path, facts, test_names, requested)
+    if why then
+      detail.is_security = true
+      reasons[#reasons + 1] = why
     end
   end
   if not detail.is_security then
@@ -726,6 +1529,13 @@ function Analyzer:classify(path)
           if kw then hit = full end
         end
       end
+      -- a helper of the test tree (to log a user in) is not what is tested
+      if hit and imp.level == 0 then
+        local f = self:module_file(imp.module, path)
+        if f and self:in_tree(f) then hit = nil end
+      elseif hit then
+        hit = nil
+      end
       if hit then
         detail.is_security = true
         reasons[#reasons + 1] = ("security: imports %s (line %d), matching '%s'"):format(hit, imp.line, kw)
@@ -734,16 +1544,17 @@ function Analyzer:classify(path)
     end
   end
 
-  local category
-  for _, tier in ipairs(M.TIER_MARKERS) do
-    if marker_lines[tier] then
-      category = tier
-      table.insert(reasons, 1, ("%s: marker %s (line %d) decides"):format(tier, tier, marker_lines[tier]))
-      break
-    end
+  -- an explicit marker: the strongest tier one names
+  local category, marked
+  for _, m in ipairs(markers) do
+    local tier = self.marker_tier[m]
+    if tier and (not category or self.rank[tier] > self.rank[category]) then category, marked = tier, m end
+  end
+  if category then
+    table.insert(reasons, 1, ("%s: marker %s (line %d) decides"):format(category, marked, marker_lines[marked]))
   end
   if not category then
-    for _, tier in ipairs(RAISING) do
+    for _, tier in ipairs(self.raising) do
       for _, e in ipairs(ev) do
         if e.tier == tier then
           category = category or tier
@@ -760,10 +1571,16 @@ function Analyzer:classify(path)
   for _, n in ipairs(ev.notes) do reasons[#reasons + 1] = n end
   detail.category = category
   detail.reasons = reasons
-  -- A test file's facts are not needed again (conftests and helpers, read
-  -- through other files, stay cached).
-  if not basename(path):match("^conftest") then self.facts[path] = nil end
+  self:forget(path)
   return detail
+end
+
+-- A test file's facts are not needed again (conftests and helpers, read
+-- through other files, stay cached).
+function Analyzer:forget(path)
+  if not basename(path):match("^conftest") then
+    self.facts[path], self.defs_of[path], self.full_of[path] = nil, nil, nil
+  end
 end
 
 ---The test files pytest would collect under root, by `python_files`.
@@ -788,8 +1605,9 @@ function Analyzer:report(files)
   for i, f in ipairs(files) do index[f] = i end
   local pf <close> = pyscan.prefetch(files, SCAN_OPTS)
   self.prefetched = { pf = pf, index = index }
+  local categories = M.categories(self.cfg)
   local categorized = {}
-  for _, c in ipairs(M.CATEGORIES) do categorized[c] = {} end
+  for _, c in ipairs(categories) do categorized[c] = {} end
   local details = {}
   for _, f in ipairs(files) do
     local d = self:classify(f)
@@ -799,7 +1617,7 @@ function Analyzer:report(files)
   end
   local total = #files
   local summary = { total_tests = total }
-  for _, c in ipairs(M.CATEGORIES) do
+  for _, c in ipairs(categories) do
     summary[c .. "_count"] = #categorized[c]
     summary[c .. "_percentage"] = total > 0 and (#categorized[c] / total * 100) or 0
   end
@@ -821,6 +1639,8 @@ local function mark_arrays(report, json)
   end
 end
 
+local BUILTIN_LABEL = { standalone = true, venv = true, integration = true, security = true, unknown = true, empty = true }
+
 local function pct(summary, c)
   local n = summary[c .. "_count"]
   return ("%d file%s (%.1f%%)"):format(n, n == 1 and "" or "s", summary[c .. "_percentage"])
@@ -837,7 +1657,8 @@ function M.stage(opts)
   local pipeline = require "novapipe.pipeline"
   local pytest_config = require "novapipe.pytest_config"
   local cfg = opts.config or require("novapipe.run.context").config()
-  local root = (opts.path or cfg.tests):gsub("/+$", "")
+  -- one spelling of the path (./tests, tests/ and tests alike)
+  local root = P.normalize(opts.path or cfg.tests)
   if not opts.path then
     require("novapipe.run.project").require_tests(cfg, require("novapipe.run.context").project())
   elseif lfs.attributes(root, "mode") ~= "directory" then
@@ -862,9 +1683,13 @@ function M.stage(opts)
         "Standalone: " .. pct(s, "standalone"),
         "VENV: " .. pct(s, "venv"),
         "Integration: " .. pct(s, "integration"),
-        "Security: " .. pct(s, "security"),
-        "Unknown: " .. pct(s, "unknown"),
       }
+      for _, c in ipairs(M.categories(cfg)) do
+        if not BUILTIN_LABEL[c] then lines[#lines + 1] = c:sub(1, 1):upper() .. c:sub(2) .. ": " .. pct(s, c) end
+      end
+      lines[#lines + 1] = "Security: " .. pct(s, "security")
+      lines[#lines + 1] = "Unknown: " .. pct(s, "unknown")
+      if s.empty_count > 0 then lines[#lines + 1] = "Empty (no tests): " .. pct(s, "empty") end
       if opts.explain then
         for _, f in ipairs(files) do
           local d = report.test_details[f]

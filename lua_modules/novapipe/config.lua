@@ -42,25 +42,72 @@ M.FILE = "novapipe.lua"
 ---@class novapipe.AnalyzeConfig
 ---@field roots string[] package roots: with "backend", backend.app.x is also app.x for indicators
 ---@field standalone_exceptions string[] packages a standalone test may import
----@field indicators {venv: string[], integration: string[], security: string[]}
----@field fixture_hints {integration: string[], venv: string[]} fixture names that suggest a tier when no definition is found
+---@field indicators table<string, string[]> per tier, the import prefixes that put a file there (venv, integration, security keywords, and any custom tier's)
+---@field fixture_hints table<string, string[]> per tier, fixture names that suggest it when no definition is found
+---@field connects string[] calls that open a connection to a service: a test that reaches one is integration
+---@field in_memory string[] Lua patterns of connection strings that open no service (sqlite://, :memory:)
+---@field markers table<string, string[]> per tier, markers besides the tier's own that put a file there (django_db)
+---@field security_names {words: string[], fixtures: string[]} keywords, as whole words of a test's path, file and function names, and of its fixtures' names, that make it a security test
 
--- The reference's indicator lists (analyze_tests.py).
+-- The reference's indicator lists (analyze_tests.py), and what reaches a
+-- service.
 local function analyze_defaults()
   return {
     roots = { "backend" },
     standalone_exceptions = { "pytest", "unittest", "typing_extensions" },
     indicators = {
+      -- importing a driver or a test client needs the package, not a
+      -- service: a test is integration when it calls a connect function
+      -- (connects below); the reference made these imports integration
       venv = { "fastapi", "sqlalchemy", "pydantic", "numpy", "pandas", "passlib", "cryptography", "httpx",
                "starlette", "jose", "jwt", "bcrypt", "redis", "celery", "alembic", "boto3", "requests",
+               "psycopg2", "psycopg", "asyncpg", "aiobotocore", "aiohttp", "motor", "pymongo",
                "app.domain", "app.core", "app.application" },
-      integration = { "psycopg2", "asyncpg", "aiobotocore", "aiohttp", "motor", "docker", "kubernetes",
-                      "redis.asyncio", "test_client", "TestClient", "database", "db_session",
+      integration = { "docker", "kubernetes", "testcontainers",
                       "app.infrastructure.persistence", "app.infrastructure.external" },
       security = { "security", "hipaa", "phi", "authentication", "authorization", "encryption",
                    "app.infrastructure.security" },
     },
-    fixture_hints = { integration = { "db_session", "database", "test_client" }, venv = {} },
+    fixture_hints = {
+      -- pytest-django's fixtures (a plugin's: no definition to follow)
+      integration = { "db_session", "database", "db", "transactional_db", "django_db_setup", "django_db_blocker",
+                      "live_server", "django_db_reset_sequences", "postgresql", "postgresql_proc", "redis_proc" },
+      venv = {},
+    },
+    connects = {
+      "sqlalchemy.create_engine", "sqlalchemy.engine.create_engine", "sqlalchemy.ext.asyncio.create_async_engine",
+      "sqlmodel.create_engine", "sqlalchemy_utils.create_database", "sqlalchemy_utils.database_exists",
+      "sqlalchemy_utils.drop_database", "sqlalchemy_utils.functions.create_database",
+      "sqlalchemy_utils.functions.database_exists", "sqlalchemy_utils.functions.drop_database",
+      "psycopg2.connect", "psycopg2.pool", "psycopg.connect", "psycopg.Connection.connect",
+      "psycopg.AsyncConnection.connect", "psycopg_pool", "asyncpg.connect", "asyncpg.create_pool",
+      "aiopg.connect", "aiopg.create_pool", "pymysql.connect", "MySQLdb.connect", "mysql.connector.connect",
+      "aiomysql.connect", "aiomysql.create_pool", "databases.Database", "tortoise.Tortoise.init",
+      "tortoise.contrib.fastapi.register_tortoise", "tortoise.contrib.starlette.register_tortoise",
+      "peewee.PostgresqlDatabase", "peewee.MySQLDatabase",
+      "redis.Redis", "redis.StrictRedis", "redis.from_url", "redis.asyncio.Redis", "redis.asyncio.StrictRedis",
+      "redis.asyncio.from_url", "aioredis.from_url", "aioredis.create_redis_pool", "aioredis.Redis",
+      "pymongo.MongoClient", "motor.motor_asyncio.AsyncIOMotorClient", "mongoengine.connect",
+      "boto3.client", "boto3.resource", "aioboto3", "elasticsearch.Elasticsearch", "elasticsearch.AsyncElasticsearch",
+      "pika.BlockingConnection", "aio_pika.connect", "aio_pika.connect_robust", "kombu.Connection",
+      "kafka.KafkaProducer", "kafka.KafkaConsumer", "aiokafka.AIOKafkaProducer", "aiokafka.AIOKafkaConsumer",
+      "docker.from_env", "docker.DockerClient",
+      -- Django's database test cases
+      "django.test.TestCase", "django.test.TransactionTestCase", "django.test.LiveServerTestCase",
+      "django.contrib.staticfiles.testing.StaticLiveServerTestCase", "rest_framework.test.APITestCase",
+      "rest_framework.test.APITransactionTestCase", "rest_framework.test.APILiveServerTestCase",
+    },
+    in_memory = { "^sqlite[%w+]*://$", ":memory:", "mode=memory" },
+    markers = { integration = { "django_db" } },
+    security_names = {
+      words = { "login", "logout", "signin", "signout", "password", "passwords", "csrf", "xss", "permission",
+                "permissions", "auth", "authn", "authz", "authentication", "authorization", "authorize",
+                "unauthorized", "unauthenticated", "oauth", "oauth2", "jwt", "security", "hipaa", "phi",
+                "encryption", "encrypt", "decrypt", "rbac", "acl", "mfa", "totp", "2fa", "privilege",
+                "privileges", "access_token", "refresh_token", "reset_password", "password_reset", "token", "tokens",
+                "api_key", "apikey", "admin", "credentials", "forbidden", "session_cookie" },
+      fixtures = { "auth", "token", "authenticated", "login", "logged_in", "superuser" },
+    },
   }
 end
 
@@ -148,15 +195,45 @@ local security_fields = {
 }
 local FORMATS = { html = true, json = true, md = true }
 local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "table", synthetic_tlds = "table", allow = "table" }
-local analyze_fields = { roots = "table", standalone_exceptions = "table", indicators = "table", fixture_hints = "table" }
+local analyze_fields = {
+  roots = "table", standalone_exceptions = "table", indicators = "table", fixture_hints = "table", connects = "table",
+  in_memory = "table", markers = "table", security_names = "table",
+}
 local tier_fields = {
   dir = "string", needs = "table", env = "table", services = "table", timeout = "number", after = "string",
-  reruns = "number",
+  reruns = "number", marker = "string",
 }
 local coverage_fields = { source = "table", html = "string", data = "string", omit_tests = "boolean" }
 
 local function fail(fmt, ...)
   errors.usage(M.FILE .. ": " .. fmt, ...)
+end
+
+-- A list setting: a list replaces the default; { add = {...}, remove =
+-- {...} } changes it (what is added comes after the default's entries).
+local function extend_list(what, current, given)
+  if type(given) ~= "table" then fail("%s must be a list of names, or { add = {...}, remove = {...} }", what) end
+  if given.add == nil and given.remove == nil then
+    for k, x in pairs(given) do
+      if math.type(k) ~= "integer" then fail("%s: '%s' is not a list entry (to extend the list: { add = {...} })", what, tostring(k)) end
+      if type(x) ~= "string" then fail("%s must be a list of strings, not a %s in it", what, type(x)) end
+    end
+    return given
+  end
+  for k in pairs(given) do
+    if k ~= "add" and k ~= "remove" then fail("%s: '%s' is neither add nor remove", what, tostring(k)) end
+  end
+  local drop = {}
+  for _, x in ipairs(given.remove or {}) do drop[x] = true end
+  local out, seen = {}, {}
+  for _, x in ipairs(current or {}) do
+    if not drop[x] and not seen[x] then out[#out + 1], seen[x] = x, true end
+  end
+  for _, x in ipairs(given.add or {}) do
+    if type(x) ~= "string" then fail("%s.add must be a list of strings, not a %s in it", what, type(x)) end
+    if not seen[x] then out[#out + 1], seen[x] = x, true end
+  end
+  return out
 end
 
 local function sorted_keys(t)
@@ -302,14 +379,14 @@ local function merge(cfg, user)
       end
     elseif k == "analyze" then
       check_fields("analyze", v, analyze_fields)
-      for ak, av in pairs(v) do
-        if ak == "indicators" or ak == "fixture_hints" then
-          for tk, list in pairs(av) do
-            if type(list) ~= "table" then fail("analyze.%s.%s must be a list of names", ak, tostring(tk)) end
-            cfg.analyze[ak][tk] = list
+      for _, ak in ipairs(sorted_keys(v)) do
+        local av = v[ak]
+        if ak == "indicators" or ak == "fixture_hints" or ak == "markers" or ak == "security_names" then
+          for _, tk in ipairs(sorted_keys(av)) do
+            cfg.analyze[ak][tk] = extend_list(("analyze.%s.%s"):format(ak, tostring(tk)), cfg.analyze[ak][tk], av[tk])
           end
         else
-          cfg.analyze[ak] = av
+          cfg.analyze[ak] = extend_list("analyze." .. ak, cfg.analyze[ak], av)
         end
       end
     elseif k == "coverage" then

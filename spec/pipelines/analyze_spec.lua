@@ -69,9 +69,9 @@ describe("novapipe run analyze", function()
           "    s = f\"{'import psycopg2'}\"",
           "",
         }, "\n"),
-        [T .. "test_redis_async.py"] = "import redis.asyncio\ndef test_a(): pass\n",
+        [T .. "test_docker_models.py"] = "import docker.models\ndef test_a(): pass\n",
         [T .. "test_redis.py"] = "import redis\ndef test_a(): pass\n",
-        [T .. "test_from_submodule.py"] = "from redis import asyncio\ndef test_a(): pass\n",
+        [T .. "test_from_submodule.py"] = "from app.infrastructure import persistence\ndef test_a(): pass\n",
         [T .. "test_prefix.py"] = "from app.infrastructure.persistence.repositories import Repo\ndef test_a(): pass\n",
         [T .. "test_not_a_prefix.py"] = "import redisx\nimport json\ndef test_a(): pass\n",
         [T .. "test_imported_name.py"] = "import json\nfrom fastapi.testclient import TestClient\ndef test_a(): pass\n",
@@ -90,9 +90,9 @@ describe("novapipe run analyze", function()
     end)
 
     it("multi-line and backslash-continued imports count", function()
-      assert.equal("integration", detail(report, "test_multiline.py").category)
-      assert.equal("integration", detail(report, "test_backslash.py").category)
-      assert.is_true(has_reason(detail(report, "test_multiline.py"), "integration: imports psycopg2 %(test_multiline.py:1%)"))
+      assert.equal("venv", detail(report, "test_multiline.py").category)
+      assert.equal("venv", detail(report, "test_backslash.py").category)
+      assert.is_true(has_reason(detail(report, "test_multiline.py"), "^venv: imports psycopg2 %(test_multiline.py:1%)$"))
     end)
 
     it("imports and markers inside docstrings, strings and comments do not", function()
@@ -102,18 +102,19 @@ describe("novapipe run analyze", function()
     end)
 
     it("match indicators by dotted prefix at component boundaries", function()
-      assert.equal("integration", detail(report, "test_redis_async.py").category)
+      assert.equal("integration", detail(report, "test_docker_models.py").category)
       assert.equal("venv", detail(report, "test_redis.py").category)
+      -- module.name completes an indicator
       assert.equal("integration", detail(report, "test_from_submodule.py").category)
       assert.equal("integration", detail(report, "test_prefix.py").category)
       -- redisx is a package (venv) but not redis, and no indicator
       local d = detail(report, "test_not_a_prefix.py")
       assert.equal("venv", d.category)
       assert.is_true(has_reason(d, "redisx .*a package, not the standard library"))
-      -- an imported name is an indicator too, and the reason says where
+      -- importing a test client needs the package: it reaches no service
       d = detail(report, "test_imported_name.py")
-      assert.equal("integration", d.category)
-      assert.same({ "integration: imports TestClient from fastapi.testclient (test_imported_name.py:2)" }, d.reasons)
+      assert.equal("venv", d.category)
+      assert.same({ "venv: imports fastapi.testclient (test_imported_name.py:2)" }, d.reasons)
     end)
 
     it("knows the whole standard library", function()
@@ -128,11 +129,11 @@ describe("novapipe run analyze", function()
     end)
 
     it("counts literal dynamic imports", function()
-      assert.is_true(has_reason(detail(report, "test_dynamic.py"), "integration: imports dynamically psycopg2 %(test_dynamic.py:2%)"))
+      assert.is_true(has_reason(detail(report, "test_dynamic.py"), "^venv: imports dynamically psycopg2 %(test_dynamic.py:2%)$"))
     end)
 
     it("reads a BOM, CRLF lines and a PEP 263 encoding", function()
-      assert.equal("integration", detail(report, "test_bom_crlf.py").category)
+      assert.equal("venv", detail(report, "test_bom_crlf.py").category)
       assert.equal("venv", detail(report, "test_latin1.py").category)
     end)
 
@@ -244,14 +245,14 @@ describe("novapipe run analyze", function()
     it("follow a test's parameters to their definition in the nearest conftest.py", function()
       local d = detail(report, "test_param.py")
       assert.equal("integration", d.category)
-      assert.is_true(has_reason(d, "integration: fixture db %(conftest.py:6%) uses psycopg2.connect"))
+      assert.is_true(has_reason(d, "^integration: fixture db %(conftest.py:6%) %-> psycopg2.connect$"))
       assert.same({ "db" }, d.fixtures)
     end)
 
     it("are found under any spelling of the fixture decorator", function()
       local d = detail(report, "alias/test_plain_alias.py")
       assert.equal("integration", d.category)
-      assert.is_true(has_reason(d, "fixture plain_alias %(conftest.py:5%) uses psycopg2.connect"))
+      assert.is_true(has_reason(d, "^integration: fixture plain_alias %(conftest.py:5%) %-> psycopg2.connect$"))
       assert.equal("integration", detail(report, "alias/test_module_alias.py").category)
       assert.equal("standalone", detail(report, "alias/test_not_a_fixture.py").category)
     end)
@@ -261,7 +262,7 @@ describe("novapipe run analyze", function()
     end)
 
     it("follow the fixtures a fixture requests, and fixture names set by name=", function()
-      assert.is_true(has_reason(detail(report, "test_transitive.py"), "fixture wraps_db %-> db %(conftest.py:6%) uses psycopg2"))
+      assert.is_true(has_reason(detail(report, "test_transitive.py"), "^integration: fixture wraps_db %-> db %(conftest.py:6%) %-> psycopg2.connect$"))
       assert.equal("integration", detail(report, "test_renamed.py").category)
     end)
 
@@ -278,7 +279,7 @@ describe("novapipe run analyze", function()
       assert.equal("integration", detail(report, "test_usefixtures.py").category)
       local d = detail(report, "auto/test_autouse.py")
       assert.equal("integration", d.category)
-      assert.is_true(has_reason(d, "fixture connect_all %(conftest.py:4%) uses psycopg2.connect"))
+      assert.is_true(has_reason(d, "^integration: fixture connect_all %(conftest.py:4%) %-> psycopg2.connect$"))
       assert.equal("standalone", detail(report, "test_builtin.py").category)
     end)
 
@@ -313,7 +314,8 @@ describe("novapipe run analyze", function()
         [T .. "test_sec_prefix.py"] = "import app.infrastructure.security.tokens\ndef test_a(): pass\n",
         [T .. "test_not_sec.py"] = "import app.phishing_reports\nimport graphite\ndef test_a(): pass\n",
         [T .. "test_helper_rel.py"] = "from .helpers import build\ndef test_a(): pass\n",
-        [T .. "helpers.py"] = "import psycopg2\ndef build(): pass\n",
+        [T .. "test_helper_called.py"] = "from .helpers import build\ndef test_a():\n    assert build()\n",
+        [T .. "helpers.py"] = "import psycopg2\ndef build():\n    return connect()\ndef connect():\n    return psycopg2.connect('')\n",
       })
       setup_root = root
       report = analyze(root)
@@ -339,21 +341,26 @@ describe("novapipe run analyze", function()
       assert.equal(3, report.summary.security_count)
     end)
 
-    it("follows a relative import of a local helper and counts its imports", function()
+    it("follows a relative import of a local helper: its imports need packages, calling it reaches the service", function()
       local d = detail(report, "test_helper_rel.py")
-      assert.equal("integration", d.category)
+      assert.equal("venv", d.category)
       assert.is_true(has_reason(d, "local helper helpers.py: imports psycopg2 %(helpers.py:1%)"))
+      d = detail(report, "test_helper_called.py")
+      assert.equal("integration", d.category)
+      assert.is_true(has_reason(d, "^integration: test test_a %(test_helper_called.py:2%) %-> build %(.*/helpers.py:2%) "
+        .. "%-> connect %(.*/helpers.py:4%) %-> psycopg2.connect$"), table.concat(d.reasons, " | "))
     end)
   end)
 
   describe("robustness", function()
     it("classifies the rest of a tree with hostile files in it", function()
-      local big = { "import json\n" }
+      local big = { "import json\ndef test_a(): pass\n" }
       for i = 1, 120000 do big[#big + 1] = ("def f%d(x):\n    return x + %d\n"):format(i, i) end
       local root = new_tree({
         [T .. "test_nul.py"] = "import json\nx = 1\0\n",
         [T .. "test_utf8.py"] = "x = '\255\254'\n",
-        [T .. "test_deep.py"] = "x = " .. string.rep("(", 500) .. string.rep(")", 500) .. "\nimport psycopg2\n",
+        [T .. "test_deep.py"] = "x = " .. string.rep("(", 500) .. string.rep(")", 500)
+          .. "\nimport psycopg2\ndef test_a(): psycopg2.connect('')\n",
         [T .. "test_too_deep.py"] = "x = " .. string.rep("[", 5000) .. "\n",
         [T .. "test_unterminated.py"] = "x = '''\nimport psycopg2\n",
         [T .. "test_big.py"] = table.concat(big),
@@ -380,7 +387,7 @@ describe("novapipe run analyze", function()
       local long = ("a."):rep(500000) .. "a"
       local root = new_tree({
         [T .. "standalone/test_x.py"] = "import " .. long .. "\ndef test_a(): pass\n",
-        [T .. "standalone/test_y.py"] = "import redis.asyncio." .. long .. "\ndef test_a(): pass\n",
+        [T .. "standalone/test_y.py"] = "import docker." .. long .. "\ndef test_a(): pass\n",
       })
       local report, r = analyze(root)
       assert.equal(0, r.code, r.stderr)

@@ -16,12 +16,12 @@ describe("matching a module against the tier indicators", function()
   local a = analyze.new(config.defaults(), "backend/app/tests")
 
   it("finds the shortest indicator at a component boundary, with or without a package root", function()
-    assert.equal("redis.asyncio", a:indicator("redis.asyncio.client", "integration"))
-    assert.equal("redis", a:indicator("redis.client", "venv"))
-    assert.is_nil(a:indicator("redisx.asyncio", "integration"))
+    assert.equal("app.infrastructure.persistence", a:indicator("app.infrastructure.persistence.db", "integration"))
+    assert.equal("redis", a:indicator("redis.asyncio.client", "venv"))
+    assert.is_nil(a:indicator("redisx.asyncio", "venv"))
     assert.equal("app.infrastructure.persistence", a:indicator("backend.app.infrastructure.persistence.x", "integration"))
     -- empty components are no part of a prefix, as import_module strings may have them
-    assert.equal("redis.asyncio", a:indicator(".redis..asyncio.", "integration"))
+    assert.equal("app.infrastructure.persistence", a:indicator(".app..infrastructure.persistence.", "integration"))
   end)
 
   it("costs a long dotted name its length, not its length squared", function()
