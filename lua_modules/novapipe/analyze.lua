@@ -413,6 +413,16 @@ function Analyzer:module_file(module, from)
   return found or nil
 end
 
+-- Whether a dotted module is a directory with no __init__.py under the
+-- project (a namespace package, which Python imports all the same).
+function Analyzer:namespace_package(module, from)
+  local rel = module:gsub("%.", "/")
+  for _, base in ipairs({ self.project, from and self:import_base(from) or self.project }) do
+    if lfs.attributes(join(base, rel), "mode") == "directory" then return true end
+  end
+  return false
+end
+
 -- The __init__.py files importing `module` runs first (a.b.c: a's, a.b's),
 -- where they are under the project; and the module's own file.
 function Analyzer:module_files_of(module, from)
@@ -425,8 +435,11 @@ function Analyzer:module_files_of(module, from)
     local dot = module:find(".", stop + 1, true)
     if not dot then break end
     local f = self:module_file(module:sub(1, dot - 1), from)
-    if not (f and basename(f) == "__init__.py") then return list end
-    list[#list + 1] = f
+    if f and basename(f) == "__init__.py" then
+      list[#list + 1] = f
+    elseif not (f == nil and self:namespace_package(module:sub(1, dot - 1), from)) then
+      return list
+    end
     stop = dot
   end
   local own = self:module_file(module, from)
