@@ -7,7 +7,8 @@
 -- makes them). For each project, analyze runs in-process from the
 -- project's root, as `novapipe run analyze --path TESTS` does there; each
 -- labelled file's category and security flag are compared with its label.
--- Files labelled `empty` (no test at all) are listed, not scored.
+-- Files labelled `empty` (no test at all) are scored by category (analyze
+-- says `empty` for them) and listed.
 local analyze = require "novapipe.analyze"
 local config = require "novapipe.config"
 local json = require "novapipe.json"
@@ -111,7 +112,10 @@ for _, p in ipairs(labels.projects) do
             end
           end
           if want.label == "empty" then
+            -- analyze has a category for them: scored as any other
             empties[#empties + 1] = { repo = p.repo, file = f, got = category }
+            row.scored = row.scored + 1
+            if category == "empty" then row.right = row.right + 1 end
           else
             row.scored = row.scored + 1
             if category == want.label then row.right = row.right + 1 end
@@ -181,7 +185,7 @@ if not opts.quiet and #mismatches > 0 then
 end
 
 if not opts.quiet and #empties > 0 then
-  print(("\nfiles with no test (labelled empty, not scored): %d"):format(#empties))
+  print(("\nfiles with no test (labelled empty): %d"):format(#empties))
   for _, e in ipairs(empties) do print(("%s %s: analyze says %s"):format(e.repo, e.file, e.got)) end
 end
 

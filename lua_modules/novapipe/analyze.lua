@@ -1348,19 +1348,30 @@ local function count_tests(names)
 end
 
 -- Whether a file holds nothing pytest or unittest could collect: no test
--- function, no class with a base (it may inherit tests), no load_tests,
--- no __test__ (doctests).
-local function is_empty(facts, names, bindings)
-  if #names > 0 or facts.left_based then return false end
-  for _, c in ipairs(facts.classes or EMPTY) do
-    if c.bases and #c.bases > 0 then return false end
-  end
-  for _, fn in ipairs(facts.functions or EMPTY) do
-    if fn.name == "load_tests" and not fn.class then return false end
-  end
-  if bindings.load_tests then return false end
+-- function, no load_tests, no __test__ (doctests), and no class that may
+-- inherit tests: one with a base defined here or in the project (a
+-- package's TestCase, unittest's or Django's, brings none).
+function Analyzer:is_empty(path, facts, names)
+  if #names > 0 then return false end
+  if self:bindings(path).load_tests then return false end
   for _, a in ipairs(facts.assignments or EMPTY) do
     if a.target == "__test__" then return false end
+  end
+  local full = self:full(path)
+  for _, fn in ipairs(full.functions or EMPTY) do
+    if fn.name == "load_tests" and not fn.class then return false end
+  end
+  local defs
+  for _, c in ipairs(full.classes or EMPTY) do
+    for _, base in ipairs(c.bases or EMPTY) do
+      local head = base:match("^[^.]+")
+      local resolved, rel = self:resolve(path, base)
+      defs = defs or self:defs(path)
+      if rel or defs[head] then return false end
+      if not resolved then return false end -- a name from nowhere: say nothing
+      local top = resolved:match("^[^.]+")
+      if not is_stdlib(top) and self:local_top(top, path) then return false end
+    end
   end
   return true
 end
@@ -1464,8 +1475,7 @@ function Analyzer:classify(path)
   local markers, marker_lines = self:markers(path, facts)
   detail.markers = markers
   local tests, test_names = tests_of(facts)
-  -- (what looks empty in brief is checked on every function: load_tests)
-  if is_empty(facts, test_names, self:bindings(path)) and is_empty(self:full(path), test_names, self:bindings(path)) then
+  if self:is_empty(path, facts, test_names) then
     -- nothing runs: an autouse fixture in scope never does either
     detail.category = "empty"
     detail.reasons = { "empty: no test in it (no test* function or method, no test case class, no load_tests)" }
