@@ -347,6 +347,80 @@ static const PyFnFilter *filter_option(lua_State *L, int idx, PyFnFilter *f) {
 
 /* pyscan.scan(source[, {names = "all"|"decorated"|"none", functions, lean, decorator}])
  * -> facts. Raises on an unknown option key. */
+/* words(names, set): names is a string of identifiers separated by
+ * spaces; each is split into words at "_" and where camel case turns
+ * (TestApiKey: test, api, key), lower-cased. set maps a word to true, or to
+ * a table of the words that may follow it (a two-word keyword: access then
+ * token). Returns how many of the names hold a keyword, and the first such
+ * name and its keyword (nothing for none). */
+#define WORD_MAX 64
+static int l_words(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  int hits = 0;
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && s[i] == ' ') i++;
+    size_t start = i;
+    while (i < n && s[i] != ' ') i++;
+    size_t end = i;
+    if (end == start) continue;
+    /* the words of s[start, end) */
+    char words[16][WORD_MAX];
+    size_t lens[16];
+    int nw = 0;
+    size_t k = start;
+    while (k < end && nw < 16) {
+      while (k < end && (s[k] == '_' || s[k] == '-' || s[k] == '.')) k++;
+      size_t w = k, len = 0;
+      while (k < end && s[k] != '_' && s[k] != '-' && s[k] != '.') {
+        unsigned char c = (unsigned char)s[k];
+        int upper = c >= 'A' && c <= 'Z';
+        if (k > w && upper) {
+          unsigned char prev = (unsigned char)s[k - 1];
+          int prev_lower = (prev >= 'a' && prev <= 'z') || (prev >= '0' && prev <= '9');
+          int next_lower = k + 1 < end && s[k + 1] >= 'a' && s[k + 1] <= 'z';
+          int prev_upper = prev >= 'A' && prev <= 'Z';
+          if (prev_lower || (prev_upper && next_lower)) break; /* a new word starts here */
+        }
+        if (len < WORD_MAX) words[nw][len++] = (char)(upper ? c + 32 : c);
+        k++;
+      }
+      if (len > 0 && len < WORD_MAX) lens[nw++] = len;
+    }
+    for (int w = 0; w < nw; w++) {
+      lua_pushlstring(L, words[w], lens[w]);
+      int t = lua_rawget(L, 2);
+      int found = t == LUA_TBOOLEAN && lua_toboolean(L, -1);
+      int pair = 0;
+      if (!found && t == LUA_TTABLE && w + 1 < nw) {
+        lua_pushlstring(L, words[w + 1], lens[w + 1]);
+        found = pair = lua_rawget(L, -2) == LUA_TBOOLEAN && lua_toboolean(L, -1);
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+      if (found) {
+        if (hits++ == 0) {
+          lua_pushlstring(L, s + start, end - start);
+          lua_pushlstring(L, words[w], lens[w]);
+          if (pair) {
+            lua_pushliteral(L, "_");
+            lua_pushlstring(L, words[w + 1], lens[w + 1]);
+            lua_concat(L, 3);
+          }
+        }
+        break;
+      }
+    }
+  }
+  if (hits == 0) return 0;
+  lua_pushinteger(L, hits);
+  lua_insert(L, 3);
+  return 3;
+}
+
 static int l_scan(lua_State *L) {
   size_t n;
   const char *src = luaL_checklstring(L, 1, &n);
@@ -621,6 +695,7 @@ static int l_prefetch_close(lua_State *L) {
 }
 
 static const luaL_Reg pyscan_funcs[] = {
+  {"words", l_words},
   {"scan", l_scan},
   {"file", l_file},
   {"prefetch", l_prefetch},

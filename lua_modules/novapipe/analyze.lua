@@ -81,33 +81,8 @@ local function under(module, prefix)
   return #module > n and module:byte(n + 1) == 46 and module:find(prefix, 1, true) == 1
 end
 
--- The words of a name: its components split at "/", ".", "-", "_" and
--- where camel case turns (TestApiKeys: test, api, keys), lower-cased.
-local function words_of(text)
-  local w = {}
-  if not text:find("%u") then
-    for word in text:gmatch("[^/%._%-]+") do w[#w + 1] = word end
-    return w
-  end
-  for part in text:gmatch("[^/%._%-]+") do
-    for word in part:gsub("(%l)(%u)", "%1 %2"):gsub("(%u)(%u%l)", "%1 %2"):gmatch("%S+") do w[#w + 1] = word:lower() end
-  end
-  return w
-end
-
--- The keyword of `set` among the words (one with "_" in it matches
--- consecutive words), or nil.
-local function keyword_in(words, set)
-  for i, word in ipairs(words) do
-    local k = set[word]
-    if k == true then return word end
-    -- a word that starts a two-word keyword (access_token) is set to the
-    -- set of words that may follow it
-    if k and words[i + 1] and k[words[i + 1]] then return word .. "_" .. words[i + 1] end
-  end
-end
-
--- A keyword set for keyword_in: word -> true, or word -> {next = true}.
+-- A keyword set for pyscan.words: word -> true, or, for a two-word
+-- keyword (access_token), word -> {next = true}.
 local function keyword_set(list)
   local set = {}
   for _, kw in ipairs(list or EMPTY) do
@@ -174,20 +149,11 @@ function M.new(cfg, root, project)
     sec_words = {}, sec_dotted = {}, sec_memo = {}, sec_parents = {},
     sec_names = keyword_set(a.security_names and a.security_names.words),
     sec_fixtures = keyword_set(a.security_names and a.security_names.fixtures),
-    sec_plain = (function()
-      local l = {}
-      for _, k in ipairs(a.security_names and a.security_names.words or EMPTY) do l[#l + 1] = k:lower() end
-      return l
-    end)(),
-    sec_list = (function()
-      local l = {}
-      for _, k in ipairs(a.security_names and a.security_names.words or EMPTY) do l[#l + 1] = k:lower():match("^[^_]+") end
-      return l
-    end)(),
+
     mock_words = { mock = true, mocked = true, fake = true, stub = true, dummy = true },
     connects = set_of(a.connects), connect_tops = {}, may_of = {}, connect_memo = {}, reach_memo = {}, in_memory = a.in_memory or EMPTY,
     plain_memo = {}, top_bindings = {}, spellings_of = {}, ind_parents = {},
-    module_files = {}, bases_of = {}, local_tops = {}, plugins_of = {}, stars_of = {},
+    module_files = {}, files_of_module = {}, in_tree_of = {}, bases_of = {}, local_tops = {}, plugins_of = {}, plugins_in = {}, stars_of = {}, submodules = {},
     hints = {},
     errors = {},
   }, Analyzer)
@@ -370,16 +336,21 @@ M.is_stdlib = is_stdlib
 -- project root: pytest's rootdir insertion puts the first directory up
 -- from the file that is not a package (has no __init__.py) on sys.path.
 function Analyzer:import_base(file)
-  local dir = dirname(file)
-  local base = self.bases_of[dir]
+  local base = self.bases_of[file]
   if base then return base end
+  local dir = dirname(file)
+  base = self.bases_of[dir]
+  if base then
+    self.bases_of[file] = base
+    return base
+  end
   base = dir
   while is_file(join(base, "__init__.py")) do
     local up = dirname(base)
     if up == base or base == "." then break end
     base = up
   end
-  self.bases_of[dir] = base
+  self.bases_of[dir], self.bases_of[file] = base, base
   return base
 end
 
@@ -426,6 +397,20 @@ end
 -- The __init__.py files importing `module` runs first (a.b.c: a's, a.b's),
 -- where they are under the project; and the module's own file.
 function Analyzer:module_files_of(module, from)
+  local base = from and self:import_base(from) or ""
+  local by_base = self.files_of_module[base]
+  if not by_base then
+    by_base = {}
+    self.files_of_module[base] = by_base
+  end
+  local list = by_base[module]
+  if list then return list end
+  list = self:module_files_uncached(module, from)
+  by_base[module] = list
+  return list
+end
+
+function Analyzer:module_files_uncached(module, from)
   local list = {}
   -- each package on the way must be one (a.b.c needs a/ and a/b/ to be
   -- packages): the first that is not ends the walk, so a long dotted name
@@ -465,7 +450,12 @@ function Analyzer:relative_files(file, imp)
 end
 
 function Analyzer:in_tree(path)
-  return self.root == "." or path:sub(1, #self.root + 1) == self.root .. "/"
+  local memo = self.in_tree_of[path]
+  if memo == nil then
+    memo = self.root == "." or path:sub(1, #self.root + 1) == self.root .. "/"
+    self.in_tree_of[path] = memo
+  end
+  return memo
 end
 
 -- Whether project code (a file outside the test tree) needs packages:
@@ -650,6 +640,33 @@ end
 -- The plugin modules (`pytest_plugins = [...]` in a test file, in a
 -- conftest.py that applies, or in a plugin itself), as files.
 function Analyzer:plugins(file)
+  local own = self:own_plugins(file)
+  local dir = dirname(file)
+  if #own == 0 and self.plugins_in[dir] then return self.plugins_in[dir] end
+  local list = self:plugins_uncached(file)
+  if #own == 0 then self.plugins_in[dir] = list end
+  return list
+end
+
+-- The plugin modules `pytest_plugins` names in a file, as files.
+function Analyzer:own_plugins(f)
+  local own = self.plugins_of[f]
+  if not own then
+    own = {}
+    for _, a in ipairs(self:scan(f).assignments or EMPTY) do
+      if a.target == "pytest_plugins" then
+        for _, m in ipairs(a.strings or EMPTY) do
+          local mf = self:module_file(m, f)
+          if mf then own[#own + 1] = mf end
+        end
+      end
+    end
+    self.plugins_of[f] = own
+  end
+  return own
+end
+
+function Analyzer:plugins_uncached(file)
   local scopes = { file }
   for _, c in ipairs(self:conftests(file)) do scopes[#scopes + 1] = c end
   local list, seen = {}, {}
@@ -657,20 +674,7 @@ function Analyzer:plugins(file)
   while i <= #scopes do
     local f = scopes[i]
     i = i + 1
-    local own = self.plugins_of[f]
-    if not own then
-      own = {}
-      for _, a in ipairs(self:scan(f).assignments or EMPTY) do
-        if a.target == "pytest_plugins" then
-          for _, m in ipairs(a.strings or EMPTY) do
-            local mf = self:module_file(m, f)
-            if mf then own[#own + 1] = mf end
-          end
-        end
-      end
-      self.plugins_of[f] = own
-    end
-    for _, mf in ipairs(own) do
+    for _, mf in ipairs(self:own_plugins(f)) do
       if not seen[mf] then
         seen[mf] = true
         list[#list + 1] = mf
@@ -805,19 +809,30 @@ function Analyzer:may_connect(path)
   for _, imp in ipairs(self:scan(path).imports or EMPTY) do
     if imp.level > 0 then
       for _, f in ipairs(self:relative_files(path, imp)) do found = found or self:may_connect(f) end
-    elseif imp.module ~= "" then
+    elseif imp.module ~= "" and not self.plain_memo[imp.module] then
+      -- (plain_memo: what module_evidence found to be the standard library)
       local top = imp.module:match("^[^.]+")
       if self.connect_tops[top] then
         found = true
-      elseif not is_stdlib(top) and self:local_top(top, path) then
+      elseif not is_stdlib(top) and not self.exceptions[top] and self:local_top(top, path) then
         local files = self:module_files_of(imp.module, path)
         for _, f in ipairs(files) do found = found or self:may_connect(f) end
         -- from package import module: the module's file
         local last = files[#files]
         if not found and imp.from and last and basename(last) == "__init__.py" then
+          -- (memoized by package and name: no string is made for a name seen)
+          local base = self:import_base(path)
+          local by_base = self.submodules[base] or {}
+          self.submodules[base] = by_base
+          local names = by_base[imp.module] or {}
+          by_base[imp.module] = names
           for _, n in ipairs(imp.names or EMPTY) do
-            local f = not found and self:module_file(imp.module .. "." .. n.name, path)
-            if f then found = self:may_connect(f) end
+            local f = names[n.name]
+            if f == nil then
+              f = self:module_file(imp.module .. "." .. n.name, path) or false
+              names[n.name] = f
+            end
+            if f and not found then found = self:may_connect(f) end
           end
         end
       end
@@ -1023,7 +1038,7 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
   if #files > 0 then
     for _, file in ipairs(files) do
       if self:in_tree(file) then
-        self:file_evidence(file, ev, seen, ("local helper %s"):format(module))
+        self:file_evidence(file, ev, seen, module)
       else
         local pkg = self:needs_packages(file)
         if pkg then
@@ -1046,19 +1061,20 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
   end
 end
 
--- Evidence from a file's imports (a test file or a local helper). A
--- helper's is worked out once (with what it imports, transitively) and
--- copied to each test that uses it the same way.
+-- Evidence from a file's imports (a test file, or a local helper the module
+-- `via` names). A helper's is worked out once (with what it imports,
+-- transitively) and copied to each test that uses it the same way.
 function Analyzer:file_evidence(path, ev, seen, via)
   if seen[path] then return end
   seen[path] = true
   if via then
-    local key = path .. "\0" .. via
-    local memo = self.helper_ev[key]
+    local of_path = self.helper_ev[path] or {}
+    self.helper_ev[path] = of_path
+    local memo = of_path[via]
     if not memo then
       memo = { notes = {} }
-      self:file_evidence_of(path, memo, seen, via)
-      self.helper_ev[key] = memo
+      self:file_evidence_of(path, memo, seen, ("local helper %s"):format(via))
+      of_path[via] = memo
     end
     -- (a helper's own optional imports are its business: its notes stay)
     for _, e in ipairs(memo) do ev[#ev + 1] = e end
@@ -1078,7 +1094,7 @@ function Analyzer:file_evidence_of(path, ev, seen, via)
         what, where(path, imp.line), imp.type_checking and "is under `if TYPE_CHECKING:`" or "is guarded against ImportError")
     elseif imp.level > 0 then
       for _, f in ipairs(self:relative_files(path, imp)) do
-        self:file_evidence(f, ev, seen, ("local helper %s"):format(basename(f)))
+        self:file_evidence(f, ev, seen, basename(f))
       end
     else
       self:module_evidence(imp.module, imp.from and imp.names or nil, imports, path, imp.line, ev, seen, path,
@@ -1128,7 +1144,7 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
     elseif rel then
       local imp = { level = rel.level, module = rel.module, names = { { name = rel.name } } }
       for _, f in ipairs(self:relative_files(fx.file, imp)) do
-        self:file_evidence(f, ev, {}, ("fixture %s (%s) uses local helper %s"):format(label, at, basename(f)))
+        self:file_evidence_of(f, ev, {}, ("fixture %s (%s) uses local helper %s"):format(label, at, basename(f)))
       end
     end
   end
@@ -1382,65 +1398,30 @@ end
 -- the names of a quarter of its tests (two at least, unless it has one or
 -- two): one test about a password among many is not what the file tests.
 function Analyzer:security_by_name(path, facts, test_names, requested)
+  local words = pyscan.words -- (in C: a name's words, at "_" and camel case)
   local rel = path:sub(1, #self.root + 1) == self.root .. "/" and path:sub(#self.root + 2) or basename(path)
-  local kw = keyword_in(words_of((rel:gsub("%.py$", ""))), self.sec_names)
+  local _, _, kw = words((rel:gsub("%.py$", ""):gsub("/", "_")), self.sec_names)
   if kw then return ("security: its path %s has the word '%s'"):format(rel, kw) end
   for _, r in ipairs(requested) do
-    local words = words_of(r.name)
-    kw = keyword_in(words, self.sec_fixtures)
-    if kw and not keyword_in(words, self.mock_words) then
+    _, _, kw = words(r.name, self.sec_fixtures)
+    if kw and not words(r.name, self.mock_words) then
       return ("security: it requests fixture %s, with the word '%s'"):format(r.name, kw)
     end
   end
-  -- the names of tests and test classes hold a keyword at all (one plain
-  -- search each), or there is nothing to split into words
-  local names = {}
+  local classes = {}
   for _, c in ipairs(facts.classes or EMPTY) do
-    if c.name:match("^Test") then names[#names + 1] = c.name end
+    if c.name:match("^Test") then classes[#classes + 1] = c.name end
   end
-  names[#names + 1] = facts.left_classes
-  local any = false
-  if #names > 0 then
-    local all = table.concat(names, " "):lower()
-    for _, k in ipairs(self.sec_list) do
-      if all:find(k, 1, true) then any = true break end
-    end
-  end
-  for _, c in ipairs(any and facts.classes or EMPTY) do
-    kw = c.name:match("^Test") and keyword_in(words_of(c.name), self.sec_names)
-    if kw then return ("security: test class %s (line %d) has the word '%s'"):format(c.name, c.line, kw) end
-  end
-  for name in (any and facts.left_classes or ""):gmatch("%S+") do
-    kw = keyword_in(words_of(name), self.sec_names)
-    if kw then return ("security: test class %s has the word '%s'"):format(name, kw) end
-  end
-  -- the tests' names: each keyword looked for in all of them at once, as
-  -- whole words (between "_" and the ends)
-  local text = table.concat(test_names, " "):lower()
-  local hit, hits = {}, 0
-  local first_at, first_kw
-  for _, k in ipairs(self.sec_plain) do
-    local from = 1
-    while true do
-      local a, b = text:find(k, from, true)
-      if not a then break end
-      local before, after = text:byte(a - 1), text:byte(b + 1)
-      if (not before or before == 95 or before == 32) and (not after or after == 95 or after == 32) then
-        -- the test the word is in: where its name starts
-        local start = a
-        while start > 1 and text:byte(start - 1) ~= 32 do start = start - 1 end
-        if not hit[start] then
-          hit[start], hits = true, hits + 1
-          if not first_at or start < first_at then first_at, first_kw = start, k end
-        end
-      end
-      from = b + 1
-    end
-  end
-  local total = hits > 0 and count_tests(test_names) or 0
-  if hits > 0 and hits * 4 >= total and (hits >= 2 or total <= 2) then
-    local name = text:match("^%S+", first_at)
-    return ("security: %d of its %d tests are about it: %s has the word '%s'"):format(hits, total, name, first_kw)
+  classes[#classes + 1] = facts.left_classes
+  local name
+  _, name, kw = words(table.concat(classes, " "), self.sec_names)
+  if kw then return ("security: test class %s has the word '%s'"):format(name, kw) end
+  local hits
+  hits, name, kw = words(table.concat(test_names, " "), self.sec_names)
+  if not hits then return nil end
+  local total = count_tests(test_names)
+  if hits * 4 >= total and (hits >= 2 or total <= 2) then
+    return ("security: %d of its %d tests are about it: %s has the word '%s'"):format(hits, total, name, kw)
   end
 end
 
@@ -1486,8 +1467,11 @@ function Analyzer:classify(path)
   for _, r in ipairs(requested) do detail.fixtures[#detail.fixtures + 1] = r.name end
 
   local ev = { notes = {} }
+  self:file_evidence(path, ev, {}, nil)
+  local imported = ev
+  ev = { notes = imported.notes }
   -- reaching a service: what the tests run, the test classes' bases, what
-  -- the module does as it is imported
+  -- the module does as it is imported (first: it says the most)
   local may = self:may_connect(path)
   local full = may and self:full(path)
   for _, fn in ipairs(may and tests_of(full) or EMPTY) do
@@ -1515,7 +1499,7 @@ function Analyzer:classify(path)
       break
     end
   end
-  self:file_evidence(path, ev, {}, nil)
+  for _, e in ipairs(imported) do ev[#ev + 1] = e end
   local visiting = {}
   for _, r in ipairs(requested) do self:fixture_evidence(path, r.name, ev, visiting, nil) end
 
