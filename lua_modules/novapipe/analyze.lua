@@ -1371,7 +1371,7 @@ function Analyzer:is_empty(path, facts, names)
   if #names > 0 then return false end
   if self:bindings(path).load_tests then return false end
   for _, a in ipairs(facts.assignments or EMPTY) do
-    if a.target == "__test__" then return false end
+    if a.target == "__test__" or a.target == "load_tests" then return false end
   end
   local full = self:full(path)
   for _, fn in ipairs(full.functions or EMPTY) do
