@@ -142,6 +142,8 @@ static void rec_function(void *ctx, const PyFunction *fn) {
   put_decorators(f, fn->decorators, wanted ? fn->ndecorators : 0);
   put_strs(f, fn->names, wanted ? fn->nnames : 0);
   put_strs(f, fn->strings, wanted ? fn->nstrings : 0);
+  put_u64(f, fn->start);
+  put_u64(f, fn->end);
 }
 
 static void rec_class(void *ctx, const PyClass *c) {
@@ -381,6 +383,8 @@ int pyfacts_replay(const char *buf, size_t n, const PyVisitor *v) {
       size_t decs = get_decs(&r, &f.ndecorators);
       size_t names = get_strs(&r, &f.nnames);
       size_t strings = get_strs(&r, &f.nstrings);
+      f.start = (size_t)get_u64(&r);
+      f.end = (size_t)get_u64(&r);
       if (r.bad) break;
       fix_decs(&r, decs, f.ndecorators);
       f.params = ITEMS(r.strs, params, f.nparams);

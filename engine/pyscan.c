@@ -697,6 +697,7 @@ typedef struct Func {
   /* a set of names: indexes into names.v, open addressing */
   int *slots;
   int nslots;
+  const char *start; /* its first decorator's '@', or its `def` (`async`) */
 } Func;
 
 typedef struct Imp {
@@ -735,6 +736,9 @@ typedef struct Scanner {
   /* decorators waiting for their def or class */
   Decor *decors;
   int ndecors, capdecors;
+  const char *decor_start; /* the first '@' of those lines, NULL when none */
+  const char *stmt_start;  /* the first token of the statement being read */
+  const char *last_end;    /* the last NEWLINE token's place */
   /* open functions (a stack; nested defs) */
   Func *funcs;
   int nfuncs, capfuncs;
@@ -825,6 +829,14 @@ static int dotted(Scanner *s, int i, int end, Ref *out) {
   out->p = NULL;
   out->n = n;
   return j;
+}
+
+PyStr pytok_string_contents(const PyTok *t) {
+  const char *p = t->p, *e = t->p + t->n;
+  while (p < e && *p != '\'' && *p != '"') p++;
+  size_t q = (e - p >= 6 && p[1] == p[0] && p[2] == p[0]) ? 3 : 1;
+  if ((size_t)(e - p) < 2 * q) return (PyStr){p, 0};
+  return (PyStr){p + q, (size_t)(e - p) - 2 * q};
 }
 
 /* The contents of a simple string literal token (prefix and quotes off). */
@@ -1209,7 +1221,9 @@ static int parse_def(Scanner *s, int i, int end, int is_async) {
   if (s->ndecors) memcpy(f->decors, s->decors, (size_t)s->ndecors * sizeof(Decor));
   f->ndecors = s->ndecors;
   f->collect = s->v->names == PYSCAN_NAMES_ALL || (s->v->names == PYSCAN_NAMES_DECORATED && names_wanted(s));
+  f->start = s->decor_start ? s->decor_start : s->stmt_start;
   s->ndecors = 0;
+  s->decor_start = NULL;
   int open = i + 2;
   if (open < end && tok_is(&s->toks[open], "(")) {
     int close = closing(s, open, end);
@@ -1249,10 +1263,13 @@ static void end_function(Scanner *s) {
   PyStr *params = build_strs(s, &f->params);
   PyStr *names = build_strs(s, &f->names);
   PyStr *strings = build_strs(s, &f->strings);
+  /* the NEWLINE that ends its body's last logical line (where the lexer
+   * puts it whether that line was read token by token or skipped) */
+  const char *end = s->last_end && s->last_end > f->start ? s->last_end : f->start;
   if (decs && params && names && strings && s->v->function) {
     PyFunction fn = {deref(&s->arena, f->name), f->line, f->is_async, deref(&s->arena, f->klass),
                      deref(&s->arena, f->parent), params, f->params.n, decs, f->ndecors, names, f->names.n,
-                     strings, f->strings.n};
+                     strings, f->strings.n, (size_t)(f->start - s->lx.src), (size_t)(end - s->lx.src)};
     s->v->function(s->v->ctx, &fn);
   }
   free(decs);
@@ -1293,6 +1310,7 @@ static Ref parse_class(Scanner *s, int i, int end) {
     s->v->klass(s->v->ctx, &c);
   }
   s->ndecors = 0;
+  s->decor_start = NULL;
   free(decs);
   free(args);
   free(bs);
@@ -1396,7 +1414,9 @@ static void statement(Scanner *s, int i, int end) {
   int level = s->nblocks;
   int is_except = tok_is(t, "except"), keeps_try = is_except || tok_is(t, "else") || tok_is(t, "finally");
   if (!keeps_try && level <= PY_MAX_INDENT) s->last_try_start[level] = s->last_try_end[level] = 0;
+  s->stmt_start = t->p;
   if (tok_is(t, "@")) {
+    if (!s->decor_start) s->decor_start = t->p;
     parse_decorator(s, i, end);
     return;
   }
@@ -1410,6 +1430,7 @@ static void statement(Scanner *s, int i, int end) {
   if ((tok_is(kw, "match") || tok_is(kw, "case")) && (colon < 0 || colon != end - 1)) is_compound = 0;
   if (!is_compound || colon < 0) {
     s->ndecors = 0;
+    s->decor_start = NULL;
     simple_statements(s, i, end);
     return;
   }
@@ -1425,6 +1446,7 @@ static void statement(Scanner *s, int i, int end) {
     scan_names(s, hstart + 2, colon);
   } else {
     s->ndecors = 0;
+    s->decor_start = NULL;
     scan_names(s, hstart + 1, colon);
     if (tok_is(kw, "if")) {
       int n = colon - (hstart + 1);
@@ -1604,6 +1626,7 @@ static void line_skipped(Scanner *s) {
   int level = s->nblocks;
   if (level <= PY_MAX_INDENT) s->last_try_start[level] = s->last_try_end[level] = 0;
   s->ndecors = 0;
+  s->decor_start = NULL;
 }
 
 /* What statement() does for the header of an ordinary block (no inline
@@ -1660,6 +1683,7 @@ int pyscan(const char *src, size_t n, const PyVisitor *v) {
       continue;
     }
     if (type == PYT_NEWLINE) {
+      s->last_end = tok.p;
       if (s->ntoks > 0) statement(s, 0, s->ntoks);
       s->ntoks = 0;
       continue;

@@ -64,6 +64,10 @@ typedef struct PyLexer {
   int error_line;
 } PyLexer;
 
+/* The text between a string token's quotes (its prefix and quotes off,
+ * escapes as written). */
+PyStr pytok_string_contents(const PyTok *tok);
+
 /* Starts a lexer over [src, src+n). Skips a UTF-8 BOM. */
 void pylex_init(PyLexer *lx, const char *src, size_t n);
 /* The next token. After an error returns PYT_ERROR (with lx->error set) and
@@ -122,6 +126,9 @@ typedef struct PyFunction {
    * "://" or ":memory:"), each once, when its names are kept */
   const PyStr *strings;
   int nstrings;
+  /* where it is in the source (bytes): from its first decorator's '@' (or
+   * `def`, `async`) to the end of its body's last line, newline excluded */
+  size_t start, end;
 } PyFunction;
 
 typedef struct PyClass {

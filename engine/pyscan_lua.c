@@ -7,8 +7,11 @@
  *                     type_checking, optional, function}
  *   dynamic_imports  {module, via, line}: import_module("x"), __import__("x")
  *   functions        {name, line, async, class, parent, params, decorators, names,
- *                    strings} (absent when empty; strings: the body's literals
- *                    that look like connection strings, with "://" or ":memory:")
+ *                    strings, first, last} (params, decorators, names and strings
+ *                    are absent when empty; strings: the body's literals that look
+ *                    like connection strings, with "://" or ":memory:";
+ *                    source:sub(first, last) is the function, from its first
+ *                    decorator to the end of its body's last line)
  *   classes          {name, line, bases, decorators} (bases and decorators are
  *                    absent when empty)
  *   assignments      {target, line, names, strings}: module-level NAME = ...
@@ -26,6 +29,8 @@
  *
  * A decorator is {name, call, line, args = {{key, value, kind}}} with kind
  * "string" (a literal's contents), "name" (a dotted name) or "raw".
+ *
+ * strings(source) lists its string literals: {value, line, fstring}.
  *
  * prefetch(paths, opts) reads and scans files on a second thread while Lua
  * works: pf:take(i) returns what file(paths[i], opts) would (waiting for
@@ -182,7 +187,7 @@ static void on_function(void *ctx, const PyFunction *f) {
     if (pyfacts_left_test(o->filter, f)) add_word(&o->left_tests, &o->nleft_tests, &o->capleft_tests, f->name);
     return;
   }
-  lua_createtable(L, 0, 9);
+  lua_createtable(L, 0, 12);
   set_str(L, "name", f->name);
   set_int(L, "line", f->line);
   set_bool(L, "async", f->is_async);
@@ -205,6 +210,9 @@ static void on_function(void *ctx, const PyFunction *f) {
     push_strs(L, f->names, f->nnames);
     lua_setfield(L, -2, "names");
   }
+  /* source:sub(first, last) is the function, decorators included */
+  set_int(L, "first", (lua_Integer)f->start + 1);
+  set_int(L, "last", (lua_Integer)f->end);
   lua_rawseti(L, o->functions, ++o->nfunctions);
 }
 
@@ -427,6 +435,36 @@ static int l_scan(lua_State *L) {
   int names = names_option(L, 2);
   PyFnFilter f;
   return push_facts(L, src, n, names, filter_option(L, 2, &f));
+}
+
+/* pyscan.strings(source) -> {{value, line, fstring}...}[, message, line]:
+ * every string literal token, in order (value is the text between its
+ * quotes, escapes as written; an f-string's text keeps its braces). Where
+ * the source stops tokenizing, the list so far, the error and its line. */
+static int l_strings(lua_State *L) {
+  size_t n;
+  const char *src = luaL_checklstring(L, 1, &n);
+  PyLexer lx;
+  PyTok t;
+  pylex_init(&lx, src, n);
+  lua_newtable(L);
+  lua_Integer i = 0;
+  for (;;) {
+    int type = pylex_next(&lx, &t);
+    if (type == PYT_END) return 1;
+    if (type == PYT_ERROR) {
+      lua_pushstring(L, lx.error);
+      lua_pushinteger(L, lx.error_line);
+      return 3;
+    }
+    if (type != PYT_STRING) continue;
+    lua_createtable(L, 0, 3);
+    push_str(L, pytok_string_contents(&t));
+    lua_setfield(L, -2, "value");
+    set_int(L, "line", t.line);
+    set_bool(L, "fstring", t.fstring);
+    lua_rawseti(L, -2, ++i);
+  }
 }
 
 /* Reads a regular file whole into *buf (malloc'd) and *n. 0, or an errno. */
@@ -699,6 +737,7 @@ static const luaL_Reg pyscan_funcs[] = {
   {"scan", l_scan},
   {"file", l_file},
   {"prefetch", l_prefetch},
+  {"strings", l_strings},
   {NULL, NULL},
 };
 

@@ -32,6 +32,8 @@ local pyscan = {}
 ---@field params? string[]
 ---@field decorators? novapipe.PyDecorator[]
 ---@field names? string[]
+---@field first integer where it starts in the source (its first decorator's `@`, or `def`): source:sub(first, last)
+---@field last integer where its body's last line ends (the newline left out)
 
 ---@class novapipe.PyFacts
 ---@field encoding string
@@ -56,6 +58,19 @@ function pyscan.scan(source, opts) end
 ---@return string? message
 ---@return string? errname
 function pyscan.file(path, opts) end
+
+---@class novapipe.PyString
+---@field value string the text between the quotes, escapes as written
+---@field line integer
+---@field fstring? boolean
+
+---Every string literal token of source, in order. Where the source stops
+---tokenizing: the list so far, the error message and its line.
+---@param source string
+---@return novapipe.PyString[] strings
+---@return string? message
+---@return integer? line
+function pyscan.strings(source) end
 
 ---@class novapipe.PyPrefetch
 local Prefetch = {}

@@ -104,6 +104,7 @@ static void dump_function(void *ctx, const PyFunction *f) {
   dump_decs(d, f->decorators, f->ndecorators);
   dump_strs(d, f->names, f->nnames);
   dump_strs(d, f->strings, f->nstrings);
+  dump_fmt(d, " %zu-%zu", f->start, f->end);
   dump_raw(d, "\n", 1);
 }
 

@@ -88,6 +88,52 @@ static void test_ref_span(void) {
   else { failed++; fprintf(stderr, "ref span: [%s]\n", span); }
 }
 
+/* The functions' spans, "name[text]" each, for test_function_spans. */
+static char spans[512];
+
+static void on_span_function(void *ctx, const PyFunction *f) {
+  const char *src = ctx;
+  size_t len = strlen(spans);
+  snprintf(spans + len, sizeof spans - len, "%.*s[%.*s]", (int)f->name.n, f->name.p, (int)(f->end - f->start),
+           src + f->start);
+}
+
+static void expect_spans(int line, const char *src, const char *want) {
+  spans[0] = '\0';
+  for (int skip = 0; skip < 2; skip++) {
+    pyscan_skip_lines = skip;
+    for (int names = 0; names < 3; names++) {
+      spans[0] = '\0';
+      PyVisitor v = {(void *)src, NULL, NULL, NULL, on_span_function, NULL, NULL, NULL, names, NULL};
+      pyscan(src, strlen(src), &v);
+      if (strcmp(spans, want) == 0) {
+        passed++;
+      } else {
+        failed++;
+        fprintf(stderr, "test_pyscan.c:%d (skip %d, names %d):\n  want: %s\n  got:  %s\n", line, skip, names, want,
+                spans);
+      }
+    }
+  }
+  pyscan_skip_lines = 1;
+}
+
+/* Where each function is: from its first decorator (a call, or one the
+ * scanner does not read) to the end of its body's last line, trailing
+ * comments, blank lines and what follows left out. */
+static void test_function_spans(void) {
+  expect_spans(__LINE__, "import pytest\n\n@pytest.fixture\ndef db():\n    return {}  # a dict\n\n\n# next\nX = 1\n",
+               "db[@pytest.fixture\ndef db():\n    return {}  # a dict]");
+  expect_spans(__LINE__, "@(lambda f: f)\n@a.b(c=[1,\n  2])\nasync def f(x):\n    if x:\n        y = '''\nz'''\n"
+               "    return 1\n    # trailing\nclass C: pass\n",
+               "f[@(lambda f: f)\n@a.b(c=[1,\n  2])\nasync def f(x):\n    if x:\n        y = '''\nz'''\n    return 1]");
+  expect_spans(__LINE__, "def g(): return 1\r\ndef h():\r\n    def inner():\r\n        pass\r\n    return inner",
+               "g[def g(): return 1]inner[def inner():\r\n        pass]h[def h():\r\n    def inner():\r\n"
+               "        pass\r\n    return inner]");
+  expect_spans(__LINE__, "class T:\n    @staticmethod\n    def m(x):\n        return x \\\n            + 1\nz = 2\n",
+               "m[@staticmethod\n    def m(x):\n        return x \\\n            + 1]");
+}
+
 /* Counts the tokens of a source, for the lexer's own cases. */
 static int count_tokens(const char *src, int type) {
   PyLexer lx;
@@ -182,6 +228,7 @@ int main(void) {
       count_tokens("if a:\n    if b:\n        c\n", PYT_DEDENT) == 2) passed++;
   else { failed++; fprintf(stderr, "indent counting\n"); }
   test_ref_span();
+  test_function_spans();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
