@@ -1,6 +1,7 @@
 /*
  * fs.c: novapipe.fs, what LuaFileSystem lacks: atomic writes, mkdir -p, a
- * fast recursive walk with patterns, realpath, copy, chmod, and taking over
+ * fast recursive walk with patterns, realpath, copy, a move that replaces
+ * nothing, chmod, and taking over
  * a directory of another user's. The work is done by plain functions in
  * oscore.c; failures return nil, msg, errname.
  */
@@ -123,6 +124,27 @@ static int l_space(lua_State *L) {
 }
 
 /* fs.copy(src, dst) -> true | nil, msg, errname (keeps permission bits) */
+/* fs.move(src, dst) -> true | nil, msg, errname: rename, never replacing
+ * what is at dst, never through a link. */
+static int l_move(lua_State *L) {
+  const char *src = luaL_checkstring(L, 1);
+  const char *dst = luaL_checkstring(L, 2);
+  if (os_move(src, dst) == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  int e = errno;
+  if (e == ELOOP && *os_refused_link()) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "move '%s' to '%s': refusing to go through the symbolic link '%s' (novapipe did not make it; "
+                    "remove it)", src, dst, os_refused_link());
+    lua_pushliteral(L, "ELOOP");
+    return 3;
+  }
+  lua_pushfstring(L, "move '%s' to '%s'", src, dst);
+  return np_fail(L, lua_tostring(L, -1), e);
+}
+
 static int l_copy(lua_State *L) {
   const char *src = luaL_checkstring(L, 1);
   const char *dst = luaL_checkstring(L, 2);
@@ -472,6 +494,7 @@ static const luaL_Reg fs_funcs[] = {
   {"read", l_read},
   {"mkdir_p", l_mkdir_p},
   {"copy", l_copy},
+  {"move", l_move},
   {"rmtree", l_rmtree},
   {"mkdtemp", l_mkdtemp},
   {"space", l_space},

@@ -541,6 +541,31 @@ static int move_entry(int from, int to, const char *name) {
   return renameat(from, name, to, name);
 }
 
+int os_move(const char *src, const char *dst) {
+  char sdir[PATH_MAX], ddir[PATH_MAX];
+  const char *sbase, *dbase;
+  int sfd = open_parent(src, sdir, sizeof sdir, &sbase);
+  if (sfd < 0) return -1;
+  int dfd = open_parent(dst, ddir, sizeof ddir, &dbase);
+  if (dfd < 0) {
+    int e = errno;
+    close(sfd);
+    errno = e;
+    return -1;
+  }
+  int rc = renameat2(sfd, sbase, dfd, dbase, RENAME_NOREPLACE);
+  if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
+    struct stat st;
+    if (fstatat(dfd, dbase, &st, AT_SYMLINK_NOFOLLOW) == 0) errno = EEXIST;
+    else rc = renameat(sfd, sbase, dfd, dbase);
+  }
+  int e = errno;
+  close(sfd);
+  close(dfd);
+  errno = e;
+  return rc;
+}
+
 /* Moves every entry of the directory `from` into `to`; an entry gone
  * meanwhile is fine. On EEXIST the entry's name is copied into clash. */
 static int move_entries(int from, int to, char *clash, size_t size) {

@@ -123,6 +123,13 @@ int os_write_some(OsWriter *w, const char *data, size_t len);
 int os_write_commit(OsWriter *w);
 void os_write_abort(OsWriter *w);
 
+/* Renames src to dst (a file or a directory) without ever replacing what
+ * is at dst (EEXIST, a dangling link there too), and never through a
+ * symbolic link in either path's directories (ELOOP, as os_open_dir). Where
+ * the filesystem cannot rename without replacing, the check and the rename
+ * are two steps. */
+int os_move(const char *src, const char *dst);
+
 /* Copies a regular file's bytes to dst (created or truncated), keeping the
  * source's permission bits. */
 int os_copy(const char *src, const char *dst);

@@ -33,6 +33,16 @@ function fs.read(path) end
 ---@return string? errname
 function fs.mkdir_p(path, mode) end
 
+---Renames src to dst (a file or a directory), never replacing what is at
+---dst (EEXIST, a dangling link included) and never through a symbolic link
+---in either path's directories (ELOOP).
+---@param src string
+---@param dst string
+---@return true|nil ok
+---@return string? message
+---@return string? errname
+function fs.move(src, dst) end
+
 ---Copies a regular file's bytes and permission bits.
 ---@param src string
 ---@param dst string

@@ -196,6 +196,40 @@ static int holds(const char *path, const char *text) {
   return strcmp(buf, text) == 0;
 }
 
+/* A move never replaces what is at its destination (a file, a dangling
+ * link) and never goes through a link in a directory on either path. */
+static void test_move(void) {
+  char dir[] = "/tmp/np-move-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char a[300], b[300], sub[300], via[300], dangling[300], moved[300];
+  snprintf(a, sizeof a, "%s/a", dir);
+  snprintf(b, sizeof b, "%s/b", dir);
+  CHECK(put(a, "a") == 0 && put(b, "b") == 0);
+  CHECK(os_move(a, b) == -1 && errno == EEXIST);
+  CHECK(holds(a, "a") && holds(b, "b"));
+  snprintf(dangling, sizeof dangling, "%s/dangling", dir);
+  CHECK(symlink("/nonexistent/np-move", dangling) == 0);
+  CHECK(os_move(a, dangling) == -1 && errno == EEXIST);
+  snprintf(sub, sizeof sub, "%s/sub", dir);
+  CHECK(mkdir(sub, 0700) == 0);
+  snprintf(via, sizeof via, "%s/via", dir);
+  CHECK(symlink(sub, via) == 0);
+  /* (relative: in an absolute path a link of root's in a directory of
+   * root's that others cannot write counts as the system's, and is followed) */
+  char cwd[4096];
+  CHECK(getcwd(cwd, sizeof cwd) != NULL && chdir(dir) == 0);
+  CHECK(os_move("a", "via/a") == -1 && errno == ELOOP);
+  CHECK(chdir(cwd) == 0);
+  snprintf(moved, sizeof moved, "%s/sub/a", dir);
+  CHECK(os_move(a, moved) == 0 && holds(moved, "a") && !holds(a, "a"));
+  /* a directory moves whole */
+  snprintf(moved, sizeof moved, "%s/sub2", dir);
+  CHECK(os_move(sub, moved) == 0);
+  snprintf(moved, sizeof moved, "%s/sub2/a", dir);
+  CHECK(holds(moved, "a"));
+  CHECK(os_rmtree(dir) == 0);
+}
+
 /* Taking over a directory: made when missing, chmodded when ours, and when
  * another user's (root only: chown) replaced with its entries; each state
  * an interrupted take-over leaves is finished; what is in the way, a clash
@@ -363,6 +397,7 @@ int main(void) {
   test_spawn_bad_cwd();
   test_spawn_runs_in_own_group();
   test_fs();
+  test_move();
   test_own_dir();
   test_proc_stat_parse();
   test_proc_stat_of_a_child();
