@@ -87,6 +87,25 @@ describe("novapipe.fs", function()
     assert.has_error(function() fs.chmod(dir .. "/a", "999") end)
   end)
 
+  it("moves without ever replacing what is there, a dangling link included, and never through a link", function()
+    H.write(dir .. "/a", "a")
+    H.write(dir .. "/b", "b")
+    local ok, msg, errname = fs.move(dir .. "/a", dir .. "/b")
+    assert.is_nil(ok)
+    assert.equal("EEXIST", errname)
+    assert.matches("move '.*/a' to '.*/b'", msg)
+    assert(lfs.link("/nonexistent/novapipe", dir .. "/dangling", true))
+    assert.equal("EEXIST", select(3, fs.move(dir .. "/a", dir .. "/dangling")))
+    assert.equal("a", H.read(dir .. "/a"))
+    assert.equal("b", H.read(dir .. "/b"))
+    -- a directory moves whole; a missing source is ENOENT
+    assert(fs.mkdir_p(dir .. "/d/e"))
+    H.write(dir .. "/d/e/f", "f")
+    assert.is_true(fs.move(dir .. "/d", dir .. "/moved"))
+    assert.equal("f", H.read(dir .. "/moved/e/f"))
+    assert.equal("ENOENT", select(3, fs.move(dir .. "/d", dir .. "/again")))
+  end)
+
   it("takes over a directory another user owns: a new one of ours holds its entries, and a cut-short one is finished", function()
     local process = require "novapipe.process"
     local function give_away(path)
@@ -280,6 +299,29 @@ describe("novapipe.pyscan.prefetch", function()
     -- only bodies whose names are kept keep their strings
     local lean = pyscan.scan('def make(): return create_engine("sqlite://")\n', { names = "none" })
     assert.is_nil(lean.functions[1].strings)
+  end)
+
+  it("says where each function is, from its first decorator to its body's last line, and lists string literals", function()
+    local src = "import pytest\n\n@pytest.fixture(params=[1,\n  2])\ndef db(request):\n    return request.param  # x\n"
+      .. "\n\n# after\nclass T:\n    def m(self): return 1\n"
+    local fns = pyscan.scan(src).functions
+    assert.equal("@pytest.fixture(params=[1,\n  2])\ndef db(request):\n    return request.param  # x",
+      src:sub(fns[1].first, fns[1].last))
+    assert.equal("def m(self): return 1", src:sub(fns[2].first, fns[2].last))
+    -- the same through prefetch's record
+    local d = H.tmpdir()
+    H.write(d .. "/c.py", src)
+    local pf = pyscan.prefetch({ d .. "/c.py" })
+    assert.same(fns, pf:take(1).functions)
+    pf:close()
+    H.rmrf(d)
+    local strings = pyscan.strings("p = Path(__file__).parent / 'rows.csv'\nq = f\"{x}.json\" + r'''a\nb'''\n")
+    assert.same({ { value = "rows.csv", line = 1 }, { value = "{x}.json", line = 2, fstring = true },
+                  { value = "a\nb", line = 2 } }, strings)
+    local list, err, line = pyscan.strings("ok = 'a'\nbad = 'b\n")
+    assert.same({ { value = "a", line = 1 } }, list)
+    assert.matches("unterminated string", err)
+    assert.equal(2, line)
   end)
 
   it("reports a file it cannot read as file() does, and can take a file twice", function()
