@@ -120,15 +120,16 @@ end
 ---norecursedirs matches its directory, one line that says so and names the
 ---setting that fixes it; nil otherwise.
 ---@param cfg novapipe.Config
+---@param only? table<string, boolean> the tiers to look at (default all)
 ---@return string|nil
-function M.skipped_tiers(cfg)
+function M.skipped_tiers(cfg, only)
   local file, patterns = M.norecursedirs()
   local source = patterns and (file .. "'s norecursedirs") or "pytest's default norecursedirs"
   patterns = patterns or M.DEFAULT_NORECURSE
   local hits, matched = {}, {}
   for _, tier in ipairs(cfg.tiers) do
     local base = tier.dir:match("([^/]+)/*$") or tier.dir
-    for _, p in ipairs(patterns) do
+    for _, p in ipairs(not (only and not only[tier.name]) and patterns or {}) do
       if fs.match(p, base) then
         hits[#hits + 1] = ("%s (matches '%s')"):format(tier.name, p)
         matched[p] = true
