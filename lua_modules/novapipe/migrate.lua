@@ -1,24 +1,24 @@
 -- Moving test files into their tiers, safely.
 --
---   plan     what analyze says, turned into moves: each test file not in its
---            tier's directory goes there, keeping its sub-path under the tier
---            (unit/api/test_x.py -> venv/api/test_x.py) or, with
---            layout = "flatten", straight into the tier where no collision
---            arises. Nothing is ever overwritten: a destination that exists,
---            or that two files would share, keeps both files where they are.
---            A file stays, with the reason, when moving it alone would break
---            it: it reads files beside it through __file__ (in a body, at
---            module level or in a decorator's arguments), it imports a
---            local helper relatively that can neither move along (a helper
---            moves with its tests when every file importing it goes to the
---            same directory) nor be reached by a rewritten relative import
---            (the rewrite works on the scanner's tokens, and needs packages
---            on the way), or it needs a fixture from a
---            conftest.py that would not be in scope at the destination and
---            cannot be copied there safely. When it can (no conftest.py at
---            the destination, no fixture of it already visible there, no
---            autouse fixture, no relative import), the conftest.py is copied
---            beside the moved test; the original stays for the others.
+--   plan     what analyze says, turned into moves: each test file goes to
+--            the directory of the tier its category names (a custom tier's
+--            too; a file with no tests stays), unless it is in a configured
+--            tier's directory already: the team put it there, and it stays
+--            (--reclassify moves it). It keeps its sub-path below its first
+--            directory (unit/api/test_x.py -> venv/api/test_x.py), or with
+--            layout = "flatten" goes straight into the tier; where that
+--            place exists or another file would share it, it keeps more of
+--            its path, its whole path below the tests directory last
+--            (unit/test_models.py -> standalone/unit/test_models.py).
+--            Nothing is ever overwritten, nor moved through a symbolic link.
+--            What a moved test needs goes with it, or it stays, with the
+--            reason: the fixtures of a conftest.py that would not be in
+--            scope (copied or merged: novapipe.migrate.fixtures), the data
+--            files it reads through __file__ (novapipe.migrate.data), a
+--            helper it imports relatively (it moves along when every file
+--            importing it goes to the same directory); imports that would
+--            no longer resolve, relative or absolute, are rewritten on the
+--            scanner's tokens (novapipe.migrate.imports).
 --   journal  before anything is touched, the operations are written
 --            (atomically) to the undo record, exact (names and contents as
 --            they are, for byte for byte), and to the journal beside it,
@@ -29,14 +29,16 @@
 --            temporary files of the atomic writes a kill cut short, and
 --            --undo removes the bytecode Python wrote for the moved files in
 --            the directories it made, then those directories.
---   verify   pytest --collect-only before and after, naming every directory
---            (pytest's default norecursedirs skips one called venv); a test
---            missing afterwards, or a new collection error, rolls the
---            migration back.
+--   verify   novapipe.migrate.verify: pytest --collect-only before and
+--            after; what it proves and what it cannot.
 local analyze = require "novapipe.analyze"
+local data = require "novapipe.migrate.data"
+local fixtures = require "novapipe.migrate.fixtures"
 local fs = require "novapipe.fs"
+local imports = require "novapipe.migrate.imports"
 local json = require "novapipe.json"
 local lfs = require "lfs"
+local path = require "novapipe.path"
 local process = require "novapipe.process"
 local raw = require("novapipe.run.sink").raw
 
@@ -54,23 +56,56 @@ function M.journal_of(undo)
   return (undo:gsub("%.undo$", "")) .. ".json"
 end
 
+local dirname, basename = path.dirname, path.basename
+
 local function is_file(p) return lfs.attributes(p, "mode") == "file" end
 local function is_dir(p) return lfs.attributes(p, "mode") == "directory" end
-local dirname, basename = require("novapipe.path").dirname, require("novapipe.path").basename
+-- Anything there, a dangling link included.
+local function exists(p) return lfs.symlinkattributes(p) ~= nil end
 
--- Whether dir is path's directory or one above it.
-local function above(dir, path)
-  return path:sub(1, #dir + 1) == dir .. "/"
+-- Whether dir is p's directory or one above it.
+local function above(dir, p)
+  return p:sub(1, #dir + 1) == dir .. "/"
+end
+
+local function sorted_keys(t)
+  local list = {}
+  for k in pairs(t) do list[#list + 1] = k end
+  table.sort(list)
+  return list
+end
+
+-- A tier's directory under root, as paths are spelled.
+local function tier_path(root, tier)
+  return root .. "/" .. (tier.dir:gsub("/+$", ""))
+end
+
+-- The configured tier whose directory holds file (the deepest), or nil.
+local function home_tier(tiers, root, file)
+  local best, len = nil, -1
+  for _, t in ipairs(tiers) do
+    local dir = tier_path(root, t)
+    if above(dir, file) and #dir > len then best, len = t, #dir end
+  end
+  return best
+end
+
+-- The symbolic link on the way from below root down to p (p included), or nil.
+local function link_on_way(root, p)
+  local d = p
+  while above(root, d) do
+    if lfs.symlinkattributes(d, "mode") == "link" then return d end
+    d = dirname(d)
+  end
 end
 
 -- Which files under root import each module file relatively or by its
 -- module path: path -> {importer = true}.
-local function importers(a, root)
+local function importers(a, root, bases, pyfiles)
   local map = {}
-  for _, rel in ipairs(fs.walk(root, { include = { "*.py" }, exclude = { "__pycache__" } }) or {}) do
-    local file = root .. "/" .. rel
+  for _, file in ipairs(pyfiles) do
     for _, imp in ipairs(a:scan(file).imports or {}) do
-      local targets = imp.level > 0 and a:relative_files(file, imp) or { a:module_file(imp.module) }
+      local targets = imp.level > 0 and a:relative_files(file, imp) or { imports.module_file(root, bases, imp.module) }
       for _, t in ipairs(targets) do
         map[t] = map[t] or {}
         map[t][file] = true
@@ -80,374 +115,393 @@ local function importers(a, root)
   return map
 end
 
----Plans a migration of the tests under root.
----@param cfg novapipe.Config
----@param root string
----@param opts {layout?: "keep"|"flatten", unknown_to?: string}
----@return table|nil plan {moves = {{from, to, category, reasons}}, stays = {{path, why}}, notes, mkdirs, creates}
----@return string? error
-function M.plan(cfg, root, opts)
-  local layout = opts.layout or "keep"
-  local unknown_to = opts.unknown_to or "venv"
-  local tier_dir = {}
-  for _, t in ipairs(cfg.tiers) do tier_dir[t.name] = t.dir end
-  local files, ferr = analyze.test_files(root, require("novapipe.pytest_config").python_files())
-  if not files then return nil, ferr end
-  local a = analyze.new(cfg, root)
-  local plan = { moves = {}, stays = {}, notes = {}, mkdirs = {}, creates = {}, copies = {}, rewrites = {} }
-  local copies = {}
-  local wanted = {}
-  for _, file in ipairs(files) do
-    local d = a:classify(file)
-    local rel = file:sub(#root + 2)
-    local first, rest = rel:match("^([^/]+)/(.+)$")
-    local category = d.category
-    if category == "unknown" then
-      plan.notes[#plan.notes + 1] = ("%s is unknown (%s): it goes to %s"):format(rel, d.reasons[1] or "", unknown_to)
-      category = unknown_to
-    end
-    local dir = tier_dir[category]
-    if not dir then
-      plan.stays[#plan.stays + 1] = { path = file, why = ("no tier '%s' is configured"):format(category) }
-    elseif first ~= dir then
-      local sub = rest or rel
-      local dest = ("%s/%s/%s"):format(root, dir, layout == "flatten" and basename(rel) or sub)
-      local why, needs, relatives = M.blockers(a, file, dest)
-      if why then
-        plan.stays[#plan.stays + 1] = { path = file, why = why }
-      else
-        wanted[#wanted + 1] = { from = file, to = dest, category = category, reasons = d.reasons,
-                                keep = ("%s/%s/%s"):format(root, dir, sub), conftests = needs,
-                                relatives = relatives }
+-- Where a file may go in its tier, one place for each level of
+-- preference (two levels may name the same place): flatten: its name;
+-- then its path below its first directory (or below the tier it is in);
+-- then its whole path below the tests directory. A collision moves the
+-- files in it to their next level together, so files that collide with
+-- nothing stay at the first.
+local function candidates(tier_dir, rel, sub, layout)
+  local list = {}
+  if layout == "flatten" then list[1] = tier_dir .. "/" .. basename(rel) end
+  list[#list + 1] = tier_dir .. "/" .. sub
+  list[#list + 1] = tier_dir .. "/" .. rel
+  return list
+end
+
+-- Gives each mover a destination (m.to), or a reason it has none
+-- (m.blocked): where a place exists or two would share it, those that
+-- have a next candidate take it; one that has none keeps the place when
+-- it is free and it is alone there, else it stays.
+local function resolve(movers)
+  for _, m in ipairs(movers) do
+    m.k, m.blocked = 1, nil
+  end
+  local changed = true
+  while changed do
+    changed = false
+    local at = {}
+    for _, m in ipairs(movers) do
+      if not m.blocked then
+        local d = m.candidates[m.k]
+        at[d] = at[d] or {}
+        table.insert(at[d], m)
       end
     end
-  end
-  -- Collisions: an existing destination, or one shared by two files.
-  local count = {}
-  for _, m in ipairs(wanted) do count[m.to] = (count[m.to] or 0) + 1 end
-  if layout == "flatten" then
-    -- flattened only where no collision arises; else the sub-path is kept
-    for _, m in ipairs(wanted) do
-      if count[m.to] > 1 or lfs.attributes(m.to) then
-        count[m.to] = count[m.to] - 1
-        m.to = m.keep
-        count[m.to] = (count[m.to] or 0) + 1
-      end
-    end
-  end
-  -- Helpers imported relatively may move along: decided once the tests
-  -- are (every file that imports a helper must move to the same place).
-  local dest_of = {}
-  for _, m in ipairs(wanted) do dest_of[m.from] = dirname(m.to) end
-  local helpers = {} -- helper path -> {to = target, refs = {relative import records}}
-  for _, m in ipairs(wanted) do
-    for _, r in ipairs(m.relatives or {}) do
-      local h = r.beside and #r.targets == 1 and r.targets[1]
-      local target = h and (dirname(m.to) .. "/" .. basename(h))
-      if h and (not helpers[h] or helpers[h].to == target) then
-        helpers[h] = helpers[h] or { to = target, refs = {} }
-        table.insert(helpers[h].refs, r)
-      else
-        if h then helpers[h].to = false end -- wanted in two places
-        r.rewrite = true
-      end
-    end
-  end
-  -- The tests: each moves, or stays saying why.
-  for _, m in ipairs(wanted) do
-    if lfs.attributes(m.to) then
-      plan.stays[#plan.stays + 1] = { path = m.from, why = ("%s exists: nothing is overwritten"):format(m.to) }
-    elseif count[m.to] > 1 then
-      plan.stays[#plan.stays + 1] = { path = m.from, why = ("another file would also go to %s"):format(m.to) }
-    else
-      -- The conftest.py files it needs at its destination: one per
-      -- directory, and the same one for every file that goes there.
-      local dest_dir, ok = dirname(m.to), true
-      for _, c in ipairs(m.conftests or {}) do
-        local target = dest_dir .. "/conftest.py"
-        if copies[target] and copies[target] ~= c then
-          plan.stays[#plan.stays + 1] = { path = m.from, why = ("%s would need two conftest.py files"):format(dest_dir) }
-          ok = false
+    for d, group in pairs(at) do
+      local taken = exists(d)
+      if #group > 1 or taken then
+        local stuck = 0
+        for _, m in ipairs(group) do
+          if m.k == #m.candidates then stuck = stuck + 1 end
         end
-      end
-      if ok then
-        for _, c in ipairs(m.conftests or {}) do
-          local target = dest_dir .. "/conftest.py"
-          if not copies[target] then
-            local content, rerr = fs.read(c)
-            if not content then return nil, rerr end
-            copies[target] = c
-            plan.copies[#plan.copies + 1] = { from = c, path = target, content = content }
+        for _, m in ipairs(group) do
+          if m.k < #m.candidates then
+            m.k, changed = m.k + 1, true
+          elseif taken then
+            m.blocked, changed = ("%s exists: nothing is overwritten"):format(d), true
+          elseif stuck > 1 then
+            m.blocked, changed = ("another file would also go to %s"):format(d), true
           end
         end
-        plan.moves[#plan.moves + 1] = { from = m.from, to = m.to, category = m.category, reasons = m.reasons }
       end
     end
   end
-  -- The helpers: a helper moves when all its importers move to its new
-  -- directory, it imports nothing relatively itself, and its place is free;
-  -- otherwise the importers' imports are rewritten.
-  local moved = {}
-  for _, m in ipairs(plan.moves) do moved[m.from] = dirname(m.to) end
-  local users
-  local paths = {}
-  for h in pairs(helpers) do paths[#paths + 1] = h end
-  table.sort(paths)
-  for _, h in ipairs(paths) do
-    local info, ok = helpers[h], helpers[h].to ~= false
-    if ok then
-      users = users or importers(a, root)
-      for importer in pairs(users[h] or {}) do
-        if moved[importer] ~= dirname(info.to) then ok = false end
-      end
-      for _, imp in ipairs(a:scan(h).imports or {}) do
-        if imp.level > 0 then ok = false end
-      end
-      if lfs.attributes(info.to) or count[info.to] then ok = false end
-    end
-    if ok then
-      plan.moves[#plan.moves + 1] = { from = h, to = info.to, category = "helper",
-                                      reasons = { "a helper the moved tests import" } }
-    else
-      for _, r in ipairs(info.refs) do r.rewrite = true end
-    end
+  for _, m in ipairs(movers) do
+    m.to = not m.blocked and m.candidates[m.k] or nil
   end
-  -- Rewrites come last: they need to know which directories will be
-  -- packages. Directories to make: each tier, and the sub-directories moves need, with
-  -- an __init__.py where the source directory has one (and in a new tier).
-  local made = {}
-  local function need(dir, with_init)
-    if made[dir] or is_dir(dir) then return end
-    need(dirname(dir), with_init)
-    made[dir] = true
-    plan.mkdirs[#plan.mkdirs + 1] = dir
-    if with_init then plan.creates[#plan.creates + 1] = dir .. "/__init__.py" end
-  end
-  for _, t in ipairs(cfg.tiers) do need(root .. "/" .. t.dir, true) end
-  for _, m in ipairs(plan.moves) do need(dirname(m.to), is_file(dirname(m.from) .. "/__init__.py")) end
-  local ok, rerr = M.plan_rewrites(plan, wanted)
-  if not ok then return nil, rerr end
-  return plan
 end
 
--- The relative reference from a module in `dir` to `target` (a path
--- without .py: a module or a package directory), and the directories that
--- must be packages for it to resolve; nil when there is no way.
-local function relative_ref(dir, target)
-  local up, ancestor = 0, dir
-  while not above(ancestor, target) do
-    if ancestor == "." or ancestor == "" or not ancestor:find("/", 1, true) then return nil end
-    ancestor = dirname(ancestor)
-    up = up + 1
-  end
-  local down = target:sub(#ancestor + 2):gsub("/", ".")
-  local chain = {}
-  local d = dir
-  while true do
-    chain[#chain + 1] = d
-    if d == ancestor then break end
-    d = dirname(d)
-  end
-  return string.rep(".", up + 1) .. down, chain
-end
-
----Turns the relative imports of moving files that need it into rewrite
----operations, or moves the file back to the stays when no rewrite resolves.
----@return true|nil ok
----@return string? error when a file to rewrite cannot be read
-function M.plan_rewrites(plan, wanted)
-  local init = {}
-  for _, c in ipairs(plan.creates) do init[dirname(c)] = true end
-  local moving = {}
-  for _, m in ipairs(plan.moves) do moving[m.from] = m end
-  local keep = {}
-  for _, m in ipairs(plan.moves) do
-    local w
-    for _, x in ipairs(wanted) do if x.from == m.from then w = x end end
-    local edits, why = {}, nil
-    for _, r in ipairs(w and w.relatives or {}) do
-      if r.rewrite then
-        local imp = r.imp
-        local base = dirname(m.from)
-        for _ = 2, imp.level do base = dirname(base) end
-        local target = imp.module ~= "" and (base .. "/" .. imp.module:gsub("%.", "/")) or base
-        for _, t in ipairs(r.targets) do
-          if moving[t] then why = ("its relative import on line %d points at %s, which moves too"):format(imp.line, t) end
-        end
-        local ref, chain = relative_ref(dirname(m.to), target)
-        for _, d in ipairs(chain or {}) do
-          if not is_file(d .. "/__init__.py") and not init[d] then ref = nil end
-        end
-        if not ref then
-          why = why or ("it imports %s%s relatively (line %d), and no relative import resolves from %s (not a package)")
-            :format(string.rep(".", imp.level), imp.module, imp.line, dirname(m.to))
-        elseif not why then
-          edits[#edits + 1] = { first = imp.ref_first, last = imp.ref_last, text = ref }
-        end
-      end
-    end
-    if why then
-      plan.stays[#plan.stays + 1] = { path = m.from, why = why }
-    else
-      keep[#keep + 1] = m
-      if #edits > 0 then
-        local old, rerr = fs.read(m.from)
-        if not old then return nil, rerr end
-        table.sort(edits, function(x, y) return x.first > y.first end)
-        local new = old
-        for _, e in ipairs(edits) do new = new:sub(1, e.first - 1) .. e.text .. new:sub(e.last + 1) end
-        plan.rewrites[#plan.rewrites + 1] = { path = m.to, old = old, new = new }
-      end
-    end
-  end
-  plan.moves = keep
-  return true
-end
-
--- Where a string literal whose quote is at `i` ends: the index of its
--- text's first and last characters, and of what follows it.
-local function literal(text, i)
-  local c = text:sub(i, i)
-  local q = text:sub(i, i + 2) == c:rep(3) and c:rep(3) or c
-  local j = i + #q
-  while j <= #text and text:sub(j, j + #q - 1) ~= q do
-    j = j + (text:sub(j, j) == "\\" and 2 or 1)
-  end
-  return i + #q, j - 1, j + #q
-end
-
--- Whether Python source text (a decorator's argument) reads the module's
--- own __file__: the bare name, outside string literals (an f-string's
--- text counts, as it may interpolate the name), not another object's
--- attribute (os.__file__).
-local function reads_own_file(text)
-  local i = 1
-  while i <= #text do
-    local c = text:sub(i, i)
-    if c == "'" or c == '"' then
-      local _, _, after = literal(text, i)
-      i = after
-    elseif c:match("%d") then
-      i = i + #text:match("^[%w_.]+", i) -- a number (1e5, 0x1f, 1_000): no name in it
-    elseif c:match("[%a_]") then
-      local word = text:match("^[%w_]+", i)
-      local next_c = text:sub(i + #word, i + #word)
-      if (next_c == "'" or next_c == '"') and word:lower():match("^[rbuf][rbf]?$") then
-        -- a prefixed string
-        local first, last, after = literal(text, i + #word)
-        if word:lower():find("f", 1, true) and reads_own_file(text:sub(first, last)) then return true end
-        i = after
-      else
-        if word == "__file__" and not text:sub(1, i - 1):match("%.%s*$") then return true end
-        i = i + #word
-      end
-    else
-      i = i + 1
-    end
-  end
-  return false
-end
-
----Why moving `file` alone to `dest` would break it, or nil.
-function M.blockers(a, file, dest)
-  local facts = a:scan(file)
+-- Why a test cannot move wherever it goes, or nil; notes on the mover
+-- what it reads through __file__ (m.data) and its relative imports.
+local function static_blocker(a, m)
+  if lfs.symlinkattributes(m.from, "mode") == "link" then return "it is a symbolic link, which is not moved" end
+  local facts = a:scan(m.from)
   if facts.error or facts.read_error then
     return nil -- a file that does not parse is moved as unknown says; pytest will tell
   end
-  -- every function's body (the analyzer's scan keeps names only where a
-  -- decorator can be a fixture's)
-  local bodies = require("novapipe.pyscan").file(file, { names = "all" }) or facts
-  for _, fn in ipairs(bodies.functions or {}) do
-    for _, n in ipairs(fn.names or {}) do
-      if n == "__file__" then return "it reads files beside it through __file__ (line " .. fn.line .. ")" end
-    end
+  local line = data.file_line(m.from, facts)
+  if line then
+    local items, why = data.items(m.from, line)
+    if not items then return why end
+    m.data = items
   end
-  for _, asg in ipairs(facts.assignments or {}) do
-    for _, n in ipairs(asg.names) do
-      if n == "__file__" then return "it reads files beside it through __file__ (line " .. asg.line .. ")" end
-    end
-  end
-  -- decorators' arguments (@pytest.mark.skipif(not os.path.exists(
-  -- os.path.join(os.path.dirname(__file__), "data.csv")), ...)), of
-  -- functions and of classes
-  for _, defs in ipairs({ bodies.functions or {}, bodies.classes or {} }) do
-    for _, def in ipairs(defs) do
-      for _, d in ipairs(def.decorators or {}) do
-        for _, arg in ipairs(d.args or {}) do
-          if arg.kind ~= "string" and reads_own_file(arg.value) then
-            return "it reads files beside it through __file__ (line " .. d.line .. ")"
-          end
-        end
-      end
-    end
-  end
-  -- Relative imports: a helper module beside it may move along; otherwise
-  -- the import is rewritten to resolve from the destination (both decided
-  -- for the whole plan).
-  local relatives = {}
+  m.relatives = {}
   for _, imp in ipairs(facts.imports or {}) do
     if imp.level > 0 then
-      local targets = a:relative_files(file, imp)
+      local targets = a:relative_files(m.from, imp)
       if #targets == 0 then
         return ("it imports %s%s relatively (line %d), and that cannot be found"):format(
           string.rep(".", imp.level), imp.module, imp.line)
       end
       local beside = imp.level == 1 and imp.module ~= ""
       for _, t in ipairs(targets) do
-        if dirname(t) ~= dirname(file) or basename(t) == "__init__.py" then beside = false end
+        if dirname(t) ~= dirname(m.from) or basename(t) == "__init__.py" then beside = false end
       end
-      relatives[#relatives + 1] = { imp = imp, targets = targets, beside = beside }
+      m.relatives[#m.relatives + 1] = { imp = imp, targets = targets, beside = beside }
     end
-  end
-  -- Fixtures from a conftest.py that would not be in scope at the
-  -- destination: that conftest.py is copied there when that is safe.
-  local dest_dir = dirname(dest)
-  local needs, seen = {}, {}
-  for _, r in ipairs(a:requested(file, facts)) do
-    local fx = a:find_fixture(file, r.name)
-    if fx and fx.file ~= file and not above(dirname(fx.file), dest_dir .. "/x") and not seen[fx.file] then
-      seen[fx.file] = true
-      local why = M.copy_blocker(a, fx.file, dest_dir)
-      if why then
-        return ("it needs fixture %s from %s, which would not be in scope at %s, and %s"):format(r.name, fx.file,
-          dest_dir, why)
-      end
-      needs[#needs + 1] = fx.file
-    end
-  end
-  return nil, needs, relatives
-end
-
-
-
----Why conftest.py `conftest` cannot be copied into `dir`, or nil.
-function M.copy_blocker(a, conftest, dir)
-  if lfs.attributes(dir .. "/conftest.py") then
-    return ("%s/conftest.py exists (novapipe does not merge conftest files)"):format(dir)
-  end
-  local facts = a:scan(conftest)
-  for _, imp in ipairs(facts.imports or {}) do
-    if imp.level > 0 then return "its conftest.py imports relatively" end
-  end
-  local visible = {}
-  for _, c in ipairs(a:conftests(dir .. "/x.py")) do
-    for name in pairs(a:fixtures(c)) do visible[name] = c end
-  end
-  for name, fx in pairs(a:fixtures(conftest)) do
-    if fx.autouse then return ("its conftest.py has autouse fixture %s, which would reach other tests there"):format(name) end
-    if visible[name] then return ("fixture %s is already visible there (%s)"):format(name, visible[name]) end
   end
   return nil
+end
+
+-- One attempt at a plan with the files of `forced` staying: the plan, or
+-- nil and the files that must stay too (path -> why), found on the way.
+local function attempt(s, forced)
+  local a, root = s.a, s.root
+  local movers, stays, more = {}, {}, {}
+  for _, m in ipairs(s.movers) do
+    if not forced[m.from] then movers[#movers + 1] = m end
+  end
+  resolve(movers)
+  local kept, mover_of, claimed = {}, {}, {}
+  for _, m in ipairs(movers) do
+    local link = m.to and link_on_way(root, dirname(m.to))
+    if m.blocked then
+      stays[#stays + 1] = { path = m.from, why = m.blocked }
+    elseif link then
+      stays[#stays + 1] = { path = m.from, why = ("%s is a symbolic link: nothing is moved through one"):format(link) }
+    else
+      kept[#kept + 1] = m
+      mover_of[m.from] = m
+      claimed[m.to] = true
+    end
+  end
+  movers = kept
+
+  -- Helpers imported relatively from beside a moving test move along when
+  -- every file importing them goes to the same directory, they import
+  -- nothing relatively themselves, and their place is free.
+  local helpers = {}
+  for _, m in ipairs(movers) do
+    for _, r in ipairs(m.relatives or {}) do
+      local h = r.beside and #r.targets == 1 and r.targets[1]
+      if h and not s.tests[h] then
+        local target = dirname(m.to) .. "/" .. basename(h)
+        if not helpers[h] then helpers[h] = { to = target, dir = dirname(m.to), tier = m.tier }
+        elseif helpers[h].to ~= target then helpers[h].to = false end
+      end
+    end
+  end
+  local helper_moves = {}
+  for _, h in ipairs(sorted_keys(helpers)) do
+    local info = helpers[h]
+    local ok = info.to and not forced[h]
+    if ok then
+      s.users = s.users or importers(a, root, s.bases, s.pyfiles)
+      for importer in pairs(s.users[h] or {}) do
+        if not mover_of[importer] or dirname(mover_of[importer].to) ~= info.dir then ok = false end
+      end
+      for _, imp in ipairs(a:scan(h).imports or {}) do
+        if imp.level > 0 then ok = false end
+      end
+      if exists(info.to) or claimed[info.to] then ok = false end
+    end
+    if ok then
+      claimed[info.to] = true
+      helper_moves[#helper_moves + 1] = { from = h, to = info.to, category = "helper", tier = info.tier,
+                                          reasons = { "a helper the moved tests import" } }
+    end
+  end
+
+  -- Data files read through __file__ travel with their tests.
+  s.users_of = s.users_of or data.users(s.pyfiles)
+  local data_moves, data_to = {}, {}
+  for _, m in ipairs(movers) do
+    for _, it in ipairs(m.data or {}) do
+      local to = dirname(m.to) .. "/" .. it.rel
+      local why
+      for _, u in ipairs(s.users_of(it)) do
+        local mu = mover_of[u]
+        if not why and u ~= m.from then
+          if not mu then
+            why = ("it reads %s through __file__, and %s, which stays, names it too"):format(it.rel, u)
+          elseif dirname(u) ~= dirname(m.from) then
+            why = ("it reads %s through __file__, and %s names it too from another directory"):format(it.rel, u)
+          elseif dirname(mu.to) ~= dirname(m.to) then
+            why = ("it reads %s through __file__, and %s, which names it too, goes to %s"):format(it.rel, u,
+              dirname(mu.to))
+          end
+        end
+      end
+      if not why and not data_to[it.path] then
+        local link = link_on_way(root, dirname(to))
+        if exists(to) or claimed[to] then
+          why = ("it reads %s through __file__, and %s exists: nothing is overwritten"):format(it.rel, to)
+        elseif link then
+          why = ("it reads %s through __file__, and %s is a symbolic link"):format(it.rel, link)
+        else
+          data_to[it.path], claimed[to] = to, true
+          data_moves[#data_moves + 1] = { from = it.path, to = to, category = "data", tier = m.tier,
+                                          reasons = { "read through __file__ by the moved tests" } }
+        end
+      end
+      if why then
+        more[m.from] = why
+        break
+      end
+    end
+  end
+
+  -- The directories to make: each default tier's, then each level the
+  -- moves need, with an __init__.py where the level it mirrors has one
+  -- (and in a new tier).
+  local mkdirs, creates, init, made = {}, {}, {}, {}
+  local function need(dir, with_init)
+    if made[dir] or is_dir(dir) then return end
+    need(dirname(dir), with_init)
+    made[dir] = true
+    mkdirs[#mkdirs + 1] = dir
+    if with_init then
+      creates[#creates + 1] = { path = dir .. "/__init__.py", content = "" }
+      init[dir] = true
+    end
+  end
+  local function place(dest_dir, src_dir, tier)
+    local top = tier_path(root, tier)
+    need(top, true)
+    local levels, d, src = {}, dest_dir, src_dir
+    while above(top, d) do
+      table.insert(levels, 1, { d, src })
+      d, src = dirname(d), dirname(src)
+    end
+    for _, l in ipairs(levels) do need(l[1], is_file(l[2] .. "/__init__.py")) end
+  end
+  for _, t in ipairs(s.cfg.tiers) do
+    if require("novapipe.config").is_default_tier(t) then need(tier_path(root, t), true) end
+  end
+  local all = {}
+  for _, list in ipairs({ movers, helper_moves, data_moves }) do
+    for _, m in ipairs(list) do
+      all[#all + 1] = m
+      place(dirname(m.to), dirname(m.from), m.tier)
+    end
+  end
+
+  -- Imports, relative and absolute, that the moves would break.
+  local final = {}
+  for _, list in ipairs({ movers, helper_moves }) do
+    for _, m in ipairs(list) do final[m.from] = m.to end
+  end
+  local function is_pkg(dir) return init[dir] or is_file(dir .. "/__init__.py") end
+  local edits, import_stays = imports.plan({ a = a, root = root, bases = s.bases, final = final, is_pkg = is_pkg },
+    s.pyfiles)
+  for p, why in pairs(import_stays) do
+    if not more[p] then more[p] = why end
+  end
+
+  -- The fixtures the moved tests need where they go.
+  local texts = {}
+  local function content(file)
+    if not edits[file] then return nil end
+    if texts[file] == nil then
+      local old = fs.read(file)
+      texts[file] = old and imports.apply(old, edits[file]) or false
+    end
+    return texts[file] or nil
+  end
+  local function rewrite(file, imp)
+    for _, e in ipairs(edits[file] or {}) do
+      if e.first == imp.ref_first then return e.text end
+    end
+    return imp.module
+  end
+  local conftest_ops, fixture_stays = fixtures.plan({ a = a, root = root, rewrite = rewrite, content = content }, movers)
+  for p, why in pairs(fixture_stays) do
+    if not more[p] then more[p] = why end
+  end
+  if next(more) then return nil, more end
+
+  -- The plan.
+  local plan = { moves = {}, stays = stays, mkdirs = mkdirs, creates = creates, copies = {}, rewrites = {} }
+  for _, m in ipairs(all) do
+    plan.moves[#plan.moves + 1] = { from = m.from, to = m.to, category = m.category, reasons = m.reasons }
+  end
+  local merged = {}
+  for _, op in ipairs(conftest_ops) do
+    if op.kind == "copy" then
+      plan.copies[#plan.copies + 1] = { from = op.from, path = op.path, content = op.content }
+    elseif op.kind == "create" then
+      plan.copies[#plan.copies + 1] = { from = op.copy, path = op.path, content = op.content, merged = op.from,
+                                        fixtures = op.fixtures }
+    else
+      merged[op.path] = true
+      plan.rewrites[#plan.rewrites + 1] = { path = op.path, old = op.old, new = op.new, merged = op.from,
+                                            fixtures = op.fixtures, imports = edits[op.path] }
+    end
+  end
+  for _, file in ipairs(sorted_keys(edits)) do
+    local at = final[file] or file
+    if not merged[at] then
+      local old, rerr = fs.read(file)
+      if not old then return nil, nil, rerr end
+      local new = content(file)
+      if new ~= old then
+        plan.rewrites[#plan.rewrites + 1] = { path = at, old = old, new = new, imports = edits[file] }
+      end
+    end
+  end
+  return plan
+end
+
+---@class novapipe.MigrationPlan
+---@field moves {from: string, to: string, category: string, reasons: string[]}[] tests, then helpers and data
+---@field stays {path: string, why: string}[]
+---@field notes string[]
+---@field mkdirs string[]
+---@field creates {path: string, content: string}[] __init__.py files
+---@field copies {from?: string, path: string, content: string, merged?: string[], fixtures?: string[]}[] conftest.py files made
+---@field rewrites {path: string, old: string, new: string, imports?: table[], merged?: string[], fixtures?: string[]}[]
+---@field with_tests integer test files with tests in them
+
+---Plans a migration of the tests under root.
+---@param cfg novapipe.Config
+---@param root string
+---@param opts {layout?: "keep"|"flatten", unknown_to?: string, reclassify?: boolean}
+---@return novapipe.MigrationPlan|nil plan
+---@return string? error
+function M.plan(cfg, root, opts)
+  root = root:gsub("/+$", "")
+  if root:sub(1, 1) ~= "/" then root = path.normalize(root) end
+  local layout = opts.layout or "keep"
+  local unknown_to = opts.unknown_to or "venv"
+  local by_name = {}
+  for _, t in ipairs(cfg.tiers) do by_name[t.name] = t end
+  local files, ferr = analyze.test_files(root, require("novapipe.pytest_config").python_files())
+  if not files then return nil, ferr end
+  local pyfiles, werr = fs.walk(root, { include = { "*.py" }, exclude = { "__pycache__", ".*" } })
+  if not pyfiles then return nil, werr end
+  for i, rel in ipairs(pyfiles) do pyfiles[i] = root .. "/" .. rel end
+  local a = analyze.new(cfg, root)
+  local s = { cfg = cfg, a = a, root = root, movers = {}, tests = {}, pyfiles = pyfiles,
+              bases = imports.bases(root, cfg.analyze.roots) }
+  local statics, notes, with_tests = {}, {}, 0
+  for _, file in ipairs(files) do
+    s.tests[file] = true
+    local rel = file:sub(#root + 2)
+    local home = home_tier(cfg.tiers, root, file)
+    local d = a:classify(file)
+    local category = d.category
+    local function stay(why) statics[#statics + 1] = { path = file, why = why } end
+    if category ~= "empty" then with_tests = with_tests + 1 end
+    if category == "empty" then
+      if not home then stay("no tests in it: it stays where it is") end
+    elseif home and category == home.name then
+      -- in its tier already
+    elseif home and category == "unknown" then
+      if opts.reclassify then
+        stay(("analyze cannot classify it (%s): it stays in the %s tier"):format(d.reasons[1] or "", home.name))
+      end
+    elseif home and not opts.reclassify then
+      stay(("it is in the %s tier's directory, where the team put it (analyze says %s; --reclassify moves it)")
+        :format(home.name, category))
+    else
+      if category == "unknown" then
+        notes[#notes + 1] = ("%s is unknown (%s): it goes to %s"):format(rel, d.reasons[1] or "", unknown_to)
+        category = unknown_to
+      end
+      local tier = by_name[category]
+      if not tier then
+        stay(("no tier '%s' is configured"):format(category))
+      else
+        local sub = home and file:sub(#tier_path(root, home) + 2) or rel:match("^[^/]+/(.+)$") or rel
+        local m = { from = file, category = category, reasons = d.reasons, tier = tier,
+                    candidates = candidates(tier_path(root, tier), rel, sub, layout) }
+        local why = static_blocker(a, m)
+        if why then stay(why) else s.movers[#s.movers + 1] = m end
+      end
+    end
+  end
+  local forced = {}
+  for _ = 1, #s.movers + #pyfiles + 1 do
+    local plan, more, err = attempt(s, forced)
+    if err then return nil, err end
+    if plan then
+      for _, st in ipairs(statics) do plan.stays[#plan.stays + 1] = st end
+      for _, p in ipairs(sorted_keys(forced)) do plan.stays[#plan.stays + 1] = { path = p, why = forced[p] } end
+      table.sort(plan.stays, function(x, y) return x.path < y.path end)
+      plan.notes, plan.with_tests = notes, with_tests
+      return plan
+    end
+    local progressed = false
+    for p, why in pairs(more) do
+      if not forced[p] then forced[p], progressed = why, true end
+    end
+    if not progressed then error("migrate: a file must stay that stays already: " .. next(more)) end
+  end
+  error("migrate: the plan does not settle")
 end
 
 -- ------------------------------------------------------------------
 -- The journal and its operations
 
 ---The operations of a plan, in order.
+---@param plan novapipe.MigrationPlan
+---@param use_git boolean move tracked files with git mv
+---@return table[]
 function M.operations(plan, use_git)
   local ops = {}
   for _, d in ipairs(plan.mkdirs) do ops[#ops + 1] = { op = "mkdir", path = d } end
-  for _, c in ipairs(plan.creates) do ops[#ops + 1] = { op = "create", path = c, content = "" } end
+  for _, c in ipairs(plan.creates) do ops[#ops + 1] = { op = "create", path = c.path, content = c.content } end
   for _, c in ipairs(plan.copies) do ops[#ops + 1] = { op = "create", path = c.path, content = c.content } end
   for _, m in ipairs(plan.moves) do ops[#ops + 1] = { op = "move", from = m.from, to = m.to, git = use_git } end
   for _, r in ipairs(plan.rewrites) do ops[#ops + 1] = { op = "rewrite", path = r.path, old = r.old, new = r.new } end
@@ -472,13 +526,18 @@ function M.in_git(dir)
   return r and r.code == 0 and (r.stdout or ""):match("true") ~= nil
 end
 
--- Moves a file (git mv when it is tracked); true, or nil and an error.
+-- Moves a file or a directory (git mv when it is tracked), never over
+-- anything and never through a link; true, or nil and an error.
 local function move(from, to, use_git)
   if use_git and tracked(from) then
-    local r = git({ "mv", "--", from, to })
+    -- git mv refuses a destination that exists; the directory on the way
+    -- must hold no link (mkdir_p refuses one, and the directory is there)
+    local ok, err = fs.mkdir_p(dirname(to), "0755")
+    if not ok then return nil, ("cannot move %s to %s: %s"):format(from, to, err) end
+    local r = not exists(to) and git({ "mv", "--", from, to })
     if r and r.code == 0 then return true end
   end
-  local ok, err = os.rename(from, to)
+  local ok, err = fs.move(from, to)
   if not ok then return nil, ("cannot move %s to %s: %s"):format(from, to, err) end
   return true
 end
@@ -586,9 +645,9 @@ local function apply(op)
   if op.op == "mkdir" then
     if not is_dir(op.path) then return fs.mkdir_p(op.path, "0755") end
   elseif op.op == "create" then
-    if not lfs.attributes(op.path) then return raw.atomic_write(op.path, op.content, "0644") end
+    if not exists(op.path) then return raw.atomic_write(op.path, op.content, "0644") end
   elseif op.op == "move" then
-    if lfs.attributes(op.from) and not lfs.attributes(op.to) then return move(op.from, op.to, op.git) end
+    if exists(op.from) and not exists(op.to) then return move(op.from, op.to, op.git) end
   elseif op.op == "rewrite" then
     if fs.read(op.path) == op.old then return replace(op.path, op.new) end
   end
@@ -613,7 +672,7 @@ local function revert(op, placed)
   elseif op.op == "create" then
     if fs.read(op.path) == op.content then return os.remove(op.path) end
   elseif op.op == "move" then
-    if lfs.attributes(op.to) and not lfs.attributes(op.from) then return move(op.to, op.from, op.git) end
+    if exists(op.to) and not exists(op.from) then return move(op.to, op.from, op.git) end
   elseif op.op == "rewrite" then
     if fs.read(op.path) == op.new then return replace(op.path, op.old) end
   end
@@ -750,96 +809,5 @@ function M.undo_journal(path, journal, sink)
   return true
 end
 
--- ------------------------------------------------------------------
--- Verification
-
----Collects the tests under root with pytest, naming root and every
----directory that holds test files. Returns {ids = set, errors = set of
----files} or nil and an error.
-function M.collect(py, root)
-  local args = { py, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", root }
-  local dirs = fs.walk(root, { dirs = true, exclude = { "__pycache__", ".*" } }) or {}
-  for _, d in ipairs(dirs) do
-    if is_dir(root .. "/" .. d) then args[#args + 1] = root .. "/" .. d end
-  end
-  local r, err = process.run(args, { stdin = "null" })
-  if not r then return nil, err end
-  local ids, errors = {}, {}
-  for line in (r.stdout or ""):gmatch("[^\n]+") do
-    local bad = line:match("^ERROR (%S+)")
-    if bad then
-      errors[bad] = true
-    elseif line:find("::", 1, true) and not line:find("^[=_!]") then
-      ids[line] = true
-    end
-  end
-  if r.code ~= 0 and r.code ~= 5 and not next(errors) then
-    errors["(pytest exit " .. r.code .. ")"] = true
-  end
-  return { ids = ids, errors = errors }
-end
-
----Runs the given test files with pytest; returns outcome by test
----(file::class::name, with the file mapped through `map` when given), or
----nil and an error.
-function M.outcomes(py, files, map)
-  local junit = require "novapipe.junit"
-  local dir, derr = require("novapipe.tmp").dir("novapipe-verify-")
-  if not dir then return nil, derr end
-  local xml = dir .. "/run.xml"
-  local args = { py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1", "--junitxml=" .. xml }
-  for _, f in ipairs(files) do args[#args + 1] = f end
-  local r, err = process.run(args, { stdin = "null" })
-  local report, jerr = r and junit.read(xml, { cases = true })
-  fs.rmtree(dir)
-  if not r then return nil, err end
-  if not report then return nil, jerr end
-  local out = {}
-  for _, c in ipairs(report.cases) do
-    local file = c.file and (map and map[c.file] or c.file) or "?"
-    local module = (c.file or ""):gsub("%.py$", ""):gsub("/", ".")
-    local class = c.classname and c.classname:sub(#module + 2) or ""
-    out[("%s::%s%s"):format(file, class ~= "" and (class .. "::") or "", c.name or "?")] = c.outcome
-  end
-  return out
-end
-
----The tests whose outcome differs between two runs (before keyed by the
----moved paths already).
-function M.changed(before, after)
-  local diffs = {}
-  for id, outcome in pairs(before) do
-    if after[id] ~= outcome then
-      diffs[#diffs + 1] = ("%s: %s before, %s after"):format(id, outcome, after[id] or "not run")
-    end
-  end
-  table.sort(diffs)
-  return diffs
-end
-
----Compares collections before and after the moves: tests missing
----afterwards (mapped through the moves) and new collection errors.
----@return string[] problems
-function M.compare(before, after, moves)
-  local map = {}
-  for _, m in ipairs(moves) do map[m.from] = m.to end
-  local problems = {}
-  local ids = {}
-  for id in pairs(before.ids) do ids[#ids + 1] = id end
-  table.sort(ids)
-  for _, id in ipairs(ids) do
-    local file, rest = id:match("^(.-)(::.*)$")
-    local want = map[file] and (map[file] .. rest) or id
-    if not after.ids[want] then problems[#problems + 1] = "missing after the migration: " .. want end
-  end
-  -- a file that failed to collect before may fail in its new place too
-  local known = {}
-  for f in pairs(before.errors) do known[map[f] or f] = true end
-  for f in pairs(after.errors) do
-    if not known[f] then problems[#problems + 1] = "new collection error: " .. f end
-  end
-  table.sort(problems)
-  return problems
-end
 
 return M

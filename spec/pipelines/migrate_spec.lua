@@ -7,25 +7,7 @@ local H = require "spec.support.h"
 
 local T = "backend/app/tests/"
 
--- Every directory and file under root, with contents: a byte-for-byte
--- picture of the tree.
-local function snapshot(root)
-  local pic = {}
-  for _, rel in ipairs(assert(fs.walk(root, { dirs = true, exclude = { "__pycache__", ".pytest_cache" } }))) do
-    local path = root .. "/" .. rel
-    pic[rel] = lfs.attributes(path, "mode") == "directory" and "<dir>" or H.read(path)
-  end
-  -- novapipe's own state that every run changes: the audit log and the
-  -- run records.
-  pic[".novapipe"] = nil
-  for rel in pairs(pic) do
-    if rel:find("^%.novapipe/audit%.log") or rel:find("^%.novapipe/runs") or rel == ".novapipe/last-run.json"
-        or rel == ".novapipe/key" then
-      pic[rel] = nil
-    end
-  end
-  return pic
-end
+local snapshot = require("spec.support.migrate").snapshot
 
 local LEGACY = {
   ["backend/__init__.py"] = "", ["backend/app/__init__.py"] = "", [T .. "__init__.py"] = "",
@@ -47,6 +29,8 @@ local LEGACY = {
   [T .. "data/test_reads_data.py"] = "import pathlib\nDATA = pathlib.Path(__file__).parent / 'rows.csv'\n"
     .. "def test_rows():\n    assert DATA.read_text() == 'a,b\\n'\n",
   [T .. "data/rows.csv"] = "a,b\n",
+  [T .. "data/test_where_it_is.py"] = "import pathlib\nHERE = pathlib.Path(__file__).parent\n"
+    .. "def test_here():\n    assert HERE.name == 'data'\n",
   [T .. "data/test_reads_in_body.py"] = "import pathlib\ndef test_rows():\n"
     .. "    assert (pathlib.Path(__file__).parent / 'rows.csv').read_text() == 'a,b\\n'\n",
   [T .. "README.md"] = "# tests\n",
@@ -131,8 +115,15 @@ describe("novapipe run migrate", function()
     assert.matches("integration_old/conftest.py copied to backend/app/tests/standalone/conftest.py", r.stdout)
     assert.matches("helpers_pkg/test_helper_user.py %-> backend/app/tests/standalone/test_helper_user.py", r.stdout)
     assert.matches("helpers_pkg/helpers.py %-> backend/app/tests/standalone/helpers.py", r.stdout)
-    assert.matches("stays: [^\n]*test_reads_data.py: it reads files beside it through __file__", r.stdout)
-    assert.matches("stays: [^\n]*test_reads_in_body.py: it reads files beside it through __file__ %(line 2%)", r.stdout)
+    -- the helper goes along: its importer's import resolves as it is
+    assert.is_nil(r.stdout:find("imports rewritten", 1, true))
+    -- the data file two tests read through __file__ goes with them
+    assert.matches("data/test_reads_data.py %-> backend/app/tests/standalone/test_reads_data.py", r.stdout)
+    assert.matches("data/test_reads_in_body.py %-> backend/app/tests/standalone/test_reads_in_body.py", r.stdout)
+    assert.matches("data/rows.csv %-> backend/app/tests/standalone/rows.csv  %(read through __file__ by the moved tests%)",
+      r.stdout)
+    -- one that names nothing beside it: what it reads cannot be told
+    assert.matches("stays: [^\n]*test_where_it_is.py: it reads files beside it through __file__ %(line 2%)", r.stdout)
     assert.matches("%(dry run%)", r.stdout)
     assert.same(before, snapshot(root))
     os.remove(root .. "/../plan-" .. lfs.attributes(root, "ino") .. ".json")
@@ -143,7 +134,7 @@ describe("novapipe run migrate", function()
     assert.equal(0, before_run.code, before_run.stdout)
     local r = run(root, { "--execute", "--verify-run" })
     assert.equal(0, r.code, r.stdout .. r.stderr)
-    assert.matches("7 files moved, 8 tests collected before and after", r.stdout)
+    assert.matches("10 files moved; pytest collects the same 9 tests before and after, with the same outcomes", r.stdout)
     -- the fixture went with the test; the original conftest.py stays
     assert.equal(LEGACY[T .. "integration_old/conftest.py"], H.read(root .. "/" .. T .. "standalone/conftest.py"))
     -- moved: gone from the old place, present once in the new
@@ -154,8 +145,10 @@ describe("novapipe run migrate", function()
     assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "integration/test_db.py"))
     -- what stays, stays; non-test files are all there
     assert.equal("def make():\n    return 3\n", H.read(root .. "/" .. T .. "standalone/helpers.py"))
-    for _, p in ipairs({ "data/rows.csv", "README.md", "integration_old/conftest.py", "data/test_reads_data.py",
-                         "data/test_reads_in_body.py", "helpers_pkg/__init__.py" }) do
+    assert.equal("a,b\n", H.read(root .. "/" .. T .. "standalone/rows.csv"))
+    assert.is_nil(lfs.attributes(root .. "/" .. T .. "data/rows.csv"))
+    for _, p in ipairs({ "README.md", "integration_old/conftest.py", "data/test_where_it_is.py",
+                         "helpers_pkg/__init__.py" }) do
       assert.is_not_nil(lfs.attributes(root .. "/" .. T .. p), p)
     end
     local after_run = pytest(root)
@@ -353,7 +346,7 @@ describe("novapipe run migrate", function()
       "    pass",
       "",
     }, "\n"))
-    H.write(root .. "/" .. T .. "unit/data.csv", "a\n")
+    -- (no data.csv beside them: what they read cannot be told)
     H.write(root .. "/" .. T .. "unit/test_decorated_class.py", table.concat({
       "import pathlib",
       "import pytest",
@@ -411,8 +404,10 @@ describe("novapipe run migrate", function()
     H.write(root .. "/" .. T .. "integration_old/conftest.py",
       "import pytest\n@pytest.fixture\ndef local_db():\n    return {}\n@pytest.fixture(autouse=True)\ndef everywhere():\n    pass\n")
     local r = run(root, { "--analyze" })
-    assert.matches("stays: [^\n]*test_needs_fixture.py: it needs fixture local_db [^\n]* and its conftest.py has autouse "
-      .. "fixture everywhere, which would reach other tests there", r.stdout)
+    assert.matches("stays: [^\n]*test_needs_fixture.py: it needs fixtures local_db, everywhere from [^\n]*; a copy of "
+      .. "[^\n]* would not be safe %(it has autouse fixture everywhere, which would reach other tests there%), and "
+      .. "merging them into [^\n]*standalone/conftest.py would not be safe %(fixture everywhere is autouse, and would "
+      .. "reach every test there%)\n", r.stdout)
   end)
 
   it("rewrites a relative import when the helper stays for a file that stays, and undoes it byte for byte", function()
@@ -420,7 +415,8 @@ describe("novapipe run migrate", function()
     local before = snapshot(root)
     local r = run(root, { "--analyze" })
     assert.matches("test_helper_user.py %-> backend/app/tests/standalone/test_helper_user.py", r.stdout)
-    assert.matches("standalone/test_helper_user.py: relative imports rewritten", r.stdout)
+    assert.matches("standalone/test_helper_user.py: imports rewritten %(line 1: %.helpers %-> %.%.helpers_pkg%.helpers%)\n",
+      r.stdout)
     assert.is_nil(r.stdout:find("helpers.py ->", 1, true))
     r = run(root, { "--execute", "--verify-run" })
     assert.equal(0, r.code, r.stdout .. r.stderr)
@@ -434,7 +430,8 @@ describe("novapipe run migrate", function()
   it("sends unknown files to venv, saying so, and writes the plan as JSON", function()
     H.write(root .. "/" .. T .. "unit/test_broken.py", "def test_x(:\n    pass\n")
     local out = root .. "/.novapipe-plan.json"
-    local r = run(root, { "--execute", "--output", out })
+    -- pytest cannot collect it either: only --unverified moves it
+    local r = run(root, { "--execute", "--unverified", "--output", out })
     assert.equal(0, r.code, r.stdout .. r.stderr)
     assert.matches("note: [^\n]*unit/test_broken.py is unknown %(unknown: syntax error at line 1: '%(' was never closed%)", r.stdout)
     assert.matches("it goes to venv", r.stdout)
@@ -442,6 +439,8 @@ describe("novapipe run migrate", function()
     local report = assert(require("novapipe.json").read(out))
     assert.is_false(report.dry_run)
     assert.is_false(report.rolled_back)
+    assert.is_false(report.verified)
+    assert.matches("^pytest cannot collect backend/app/tests/unit/test_broken.py: SyntaxError", report.unverified)
     local found = false
     for _, m in ipairs(report.moves) do
       if m.to == T .. "venv/test_broken.py" then found = true end
@@ -450,24 +449,34 @@ describe("novapipe run migrate", function()
   end)
 
   it("keeps a helper in place when one of its importers must stay, rewriting the others' imports", function()
-    H.write(root .. "/" .. T .. "helpers_pkg/test_second_user.py", "from .helpers import make\ndef test_again():\n    assert make()\n")
-    assert(fs.mkdir_p(root .. "/" .. T .. "standalone"))
-    H.write(root .. "/" .. T .. "standalone/__init__.py", "")
-    H.write(root .. "/" .. T .. "standalone/test_second_user.py", "def test_other():\n    pass\n")
+    -- a second importer that stays: it reads __file__, naming nothing beside it
+    H.write(root .. "/" .. T .. "helpers_pkg/test_second_user.py", "import pathlib\nfrom .helpers import make\n"
+      .. "HERE = pathlib.Path(__file__).parent\ndef test_again():\n    assert make() and HERE.name\n")
     local r = run(root, { "--execute" })
     assert.equal(0, r.code, r.stdout .. r.stderr)
-    assert.matches("stays: [^\n]*helpers_pkg/test_second_user.py: [^\n]*exists: nothing is overwritten", r.stdout)
+    assert.matches("stays: [^\n]*helpers_pkg/test_second_user.py: it reads files beside it through __file__", r.stdout)
     assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "helpers_pkg/helpers.py"))
     assert.equal("from ..helpers_pkg.helpers import make\ndef test_make():\n    assert make() == 3\n",
       H.read(root .. "/" .. T .. "standalone/test_helper_user.py"))
     assert.equal(0, pytest(root).code)
   end)
 
-  it("never overwrites a file already at the destination", function()
+  it("never overwrites a file already at the destination: it keeps its source directory below the tier, or stays", function()
     assert(fs.mkdir_p(root .. "/" .. T .. "standalone"))
     H.write(root .. "/" .. T .. "standalone/test_rules.py", "# already here\n")
     local r = run(root, { "--analyze" })
-    assert.matches("stays: [^\n]*unit/test_rules.py: [^\n]*standalone/test_rules.py exists: nothing is overwritten", r.stdout)
+    assert.matches("unit/test_rules.py %-> backend/app/tests/standalone/unit/test_rules.py\n", r.stdout)
+    -- that place taken too (a dangling link counts): it stays
+    assert(fs.mkdir_p(root .. "/" .. T .. "standalone/unit"))
+    assert(lfs.link("/nonexistent/novapipe", root .. "/" .. T .. "standalone/unit/test_rules.py", true))
+    r = run(root, { "--execute" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("stays: [^\n]*unit/test_rules.py: [^\n]*standalone/unit/test_rules.py exists: nothing is overwritten",
+      r.stdout)
+    assert.equal("# already here\n", H.read(root .. "/" .. T .. "standalone/test_rules.py"))
+    assert.equal("/nonexistent/novapipe", lfs.symlinkattributes(root .. "/" .. T .. "standalone/unit/test_rules.py",
+      "target"))
+    assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "unit/test_rules.py"))
   end)
 
   it("inside a git work tree moves with git mv, so history follows, and commits nothing", function()
