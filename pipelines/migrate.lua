@@ -166,7 +166,7 @@ return np.pipeline {
           if m.to:sub(1, #dir) == dir then into[t.name] = true end
         end
       end
-      local skipped = next(into) and require("novapipe.pytest_config").skipped_tiers(cfg, into) or nil
+      local skipped = next(into) and require("novapipe.pytest_config").skipped_tiers(cfg, into, root) or nil
       if opts.analyze then
         show_plan(ctx, plan, "Migration plan (dry run: nothing is changed)")
         report(ctx, opts, plan)

@@ -121,8 +121,9 @@ end
 ---setting that fixes it; nil otherwise.
 ---@param cfg novapipe.Config
 ---@param only? table<string, boolean> the tiers to look at (default all)
+---@param tests? string the tests directory to name (default cfg.tests)
 ---@return string|nil
-function M.skipped_tiers(cfg, only)
+function M.skipped_tiers(cfg, only, tests)
   local file, patterns = M.norecursedirs()
   local source = patterns and (file .. "'s norecursedirs") or "pytest's default norecursedirs"
   patterns = patterns or M.DEFAULT_NORECURSE
@@ -144,7 +145,7 @@ function M.skipped_tiers(cfg, only)
   end
   file = file or "pytest.ini"
   return ("a plain `pytest %s` skips the tier %s through %s; novapipe names each tier to pytest, so it runs here."
-    .. " To make plain pytest run it too, set in %s %s: %s"):format(cfg.tests, table.concat(hits, ", "), source,
+    .. " To make plain pytest run it too, set in %s %s: %s"):format(tests or cfg.tests, table.concat(hits, ", "), source,
     file, SECTION[file], setting(file, kept))
 end
 

@@ -113,10 +113,8 @@ end
 
 -- Whether a directory holds a Python file (then it is code, not data).
 local function holds_python(dir)
-  for _, rel in ipairs(fs.walk(dir, { include = { "*.py" } }) or {}) do
-    if rel then return true end
-  end
-  return false
+  local list = fs.walk(dir, { include = { "*.py" } })
+  return list == nil or #list > 0
 end
 
 ---@class novapipe.DataItem
@@ -167,9 +165,21 @@ function M.items(file, line)
   return kept
 end
 
----The Python files under root that name a data item in a string literal
----(its name, anywhere in a literal): users(item) -> list of paths. The
----literals are read once, when first asked.
+-- Whether a literal names `name`: as one of its path components.
+local function names(value, name)
+  if value == name then return true end
+  if not value:find(name, 1, true) then return false end
+  for part in value:gmatch("[^/\\]+") do
+    if part == name then return true end
+  end
+  return false
+end
+
+---The Python files under root that may read a data item: those with a
+---string literal naming it (as a path component); beside it, any such
+---file, elsewhere one whose literal does not name a file of its own
+---directory. users(item) -> list of paths. The literals are read once,
+---when first asked.
 ---@param files string[] every Python file under the root
 ---@return fun(item: novapipe.DataItem): string[]
 function M.users(files)
@@ -184,13 +194,17 @@ function M.users(files)
         literals[f] = list
       end
     end
-    local name = basename(item.path)
+    local name, home = basename(item.path), dirname(item.path)
     local out = {}
     for _, f in ipairs(files) do
       for _, v in ipairs(literals[f]) do
-        if v:find(name, 1, true) then
-          out[#out + 1] = f
-          break
+        if names(v, name) then
+          local rel = below(v)
+          local own = dirname(f) ~= home and rel and lfs.symlinkattributes(dirname(f) .. "/" .. rel)
+          if not own then
+            out[#out + 1] = f
+            break
+          end
         end
       end
     end
