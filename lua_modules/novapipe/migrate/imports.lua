@@ -29,7 +29,9 @@ end
 
 ---The relative reference from a module in `dir` to `target` (a path
 ---without .py: a module or a package directory), and the directories
----that must be packages for it to resolve; nil when there is no way.
+---that must be packages for it to resolve (from dir up to the common
+---ancestor, and from there down to the target's); nil when there is no
+---way.
 ---@param dir string
 ---@param target string
 ---@return string|nil ref
@@ -41,7 +43,7 @@ function M.relative_ref(dir, target)
     ancestor = dirname(ancestor)
     up = up + 1
   end
-  local down = target:sub(#ancestor + 2):gsub("/", ".")
+  local below = target:sub(#ancestor + 2)
   local chain = {}
   local d = dir
   while true do
@@ -49,7 +51,12 @@ function M.relative_ref(dir, target)
     if d == ancestor then break end
     d = dirname(d)
   end
-  return string.rep(".", up + 1) .. down, chain
+  local at = ancestor
+  for name in (below:match("^(.*)/[^/]*$") or ""):gmatch("[^/]+") do
+    at = at .. "/" .. name
+    chain[#chain + 1] = at
+  end
+  return string.rep(".", up + 1) .. (below:gsub("/", ".")), chain
 end
 
 -- A module's path without .py ("a/b" for a/b.py, "a/b" for
