@@ -321,7 +321,8 @@ describe("novapipe run migrate, for what a moved test needs", function()
         .. "    assert (pathlib.Path(__file__).parent / 'rec.txt').read_text() == 'r'\n",
       ["tests/legacy/rec.txt"] = "r",
       ["tests/standalone/__init__.py"] = "",
-      ["tests/standalone/conftest.py"] = "import pytest\n",
+      -- merged into, and its import of the module that moves rewritten
+      ["tests/standalone/conftest.py"] = "import pytest\nfrom tests.test_databases import ROWS as _ROWS\n",
       ["tests/standalone/test_here.py"] = "def test_here():\n    pass\n",
     }
 
@@ -331,6 +332,11 @@ describe("novapipe run migrate, for what a moved test needs", function()
       local r = S.run(probe, { "--execute" })
       assert.equal(0, r.code, r.stdout .. r.stderr)
       local completed = S.snapshot(probe)
+      assert.equal("import pytest\nfrom tests.integration.test_databases import ROWS as _ROWS\n\n\n"
+        .. "# Fixtures from tests/legacy/conftest.py, merged by novapipe migrate for the tests it moved here\n"
+        .. "import json\n\n\n@pytest.fixture\ndef record():\n    return json.loads('[1]')\n",
+        completed["tests/standalone/conftest.py"])
+      assert.equal("r", completed["tests/standalone/rec.txt"])
       local ops = assert(json.read(probe .. "/.novapipe/migration.undo")).ops
       local kinds, points = {}, {}
       for i, op in ipairs(ops) do

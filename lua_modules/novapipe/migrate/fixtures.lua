@@ -220,12 +220,15 @@ function M.plan(p, moves)
     if st then return st end
     local mode = lfs.symlinkattributes(target, "mode")
     if mode and mode ~= "file" then return nil, ("%s is not a regular file"):format(target) end
-    local old = mode and (p.content(target) or fs.read(target)) or nil
+    -- as it is (what --undo restores), and as it will be (its imports
+    -- rewritten, when they name a module that moves)
+    local old = mode and fs.read(target) or nil
     if mode and not old then return nil, ("%s cannot be read"):format(target) end
-    local facts = old and pyscan.scan(old, { names = "none" }) or { functions = {}, imports = {} }
+    local base = old and (p.content(target) or old) or ""
+    local facts = old and pyscan.scan(base, { names = "none" }) or { functions = {}, imports = {} }
     if facts.error then return nil, ("%s does not parse (line %d)"):format(target, facts.error.line) end
     local bound = bindings(facts)
-    st = { kind = mode and "merge" or "create", path = target, old = old, base = old or "", bound = bound,
+    st = { kind = mode and "merge" or "create", path = target, old = old, base = base, bound = bound,
            fixtures = {}, blocks = {}, imports = {}, from = {}, names = {}, encoding = facts.encoding or "utf-8" }
     for name, fx in pairs(old and a:fixtures(target) or {}) do st.fixtures[name] = fx end
     return st
