@@ -292,16 +292,20 @@ describe("novapipe run migrate, for what a moved test needs", function()
     assert.is_nil(r.stdout:find("norecursedirs", 1, true))
   end)
 
-  it("moves nothing through a tier directory that is a symbolic link", function()
+  it("moves nothing through a tier directory that is a symbolic link, nor a test file that is one", function()
     local root = keep(H.tree(with(BASE, {
       [T .. "unit/test_rules.py"] = "def test_rule():\n    pass\n",
+      ["elsewhere/test_real.py"] = "def test_real():\n    pass\n",
     })))
     local outside = keep(H.tmpdir())
     assert(lfs.link(outside, root .. "/" .. T .. "standalone", true))
+    assert(lfs.link("../../../../elsewhere/test_real.py", root .. "/" .. T .. "unit/test_linked.py", true))
     local r = S.run(root, { "--execute" })
     assert.equal(0, r.code, r.stdout .. r.stderr)
     assert.matches("stays: " .. T .. "unit/test_rules%.py: " .. T .. "standalone is a symbolic link: nothing is moved "
       .. "through one\n", r.stdout)
+    assert.matches("stays: " .. T .. "unit/test_linked%.py: it is a symbolic link, which is not moved\n", r.stdout)
+    assert.equal("link", lfs.symlinkattributes(root .. "/" .. T .. "unit/test_linked.py", "mode"))
     assert.same({}, assert(fs.walk(outside)))
     assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "unit/test_rules.py"))
   end)
