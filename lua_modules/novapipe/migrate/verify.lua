@@ -56,6 +56,7 @@ end
 function M.parse(stdout, stderr, code)
   local ids, errors = {}, {}
   local section -- the file an "ERROR collecting" section is about
+  local listing = true -- the ids come first, before any "===" header
   for line in stdout:gmatch("[^\r\n]+") do
     local title = line:match("^_+ ERROR collecting (.-) _+$")
     if title then
@@ -63,6 +64,7 @@ function M.parse(stdout, stderr, code)
       errors[section] = errors[section] or "pytest could not import it"
     elseif line:match("^[_=]+ ") or line:match("^[_=]+$") then
       section = nil
+      if line:match("^=") then listing = false end
     elseif section then
       local e = line:match("^E   (%S.*)$")
       if e then errors[section] = e end
@@ -73,7 +75,7 @@ function M.parse(stdout, stderr, code)
         if not errors[bad] or (why and errors[bad] == "pytest could not import it") then
           errors[bad] = why or errors[bad] or "pytest could not collect it"
         end
-      elseif line:find("::", 1, true) and not line:find("^[=_!]") then
+      elseif listing and line:find("::", 1, true) and not line:find("^[=_!]") then
         ids[line] = true
       end
     end
