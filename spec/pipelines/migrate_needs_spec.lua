@@ -271,6 +271,23 @@ describe("novapipe run migrate, for what a moved test needs", function()
       assert.equal(0, S.run(root, { "--undo" }).code)
       assert.same(before, S.snapshot(root))
     end)
+
+    it("moves a file analyze puts in the team's tier by its marker there, and leaves an empty file", function()
+      local root = keep(H.tree(with(TREE, {
+        [T .. "unit/__init__.py"] = "",
+        [T .. "unit/test_pact.py"] = "import pytest\n\n@pytest.mark.contract\ndef test_pact():\n    pass\n",
+        [T .. "unit/test_nothing_yet.py"] = "# def test_later():\n#     pass\n",
+      })))
+      local before = S.snapshot(root)
+      local r = S.run(root, { "--execute" })
+      assert.equal(0, r.code, r.stdout .. r.stderr)
+      assert.matches(T .. "unit/test_pact%.py %-> " .. T .. "contract/test_pact%.py\n", r.stdout)
+      assert.matches("stays: " .. T .. "unit/test_nothing_yet%.py: no tests in it", r.stdout)
+      assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "contract/test_pact.py"))
+      assert.is_not_nil(lfs.attributes(root .. "/" .. T .. "unit/test_nothing_yet.py"))
+      assert.equal(0, S.run(root, { "--undo" }).code)
+      assert.same(before, S.snapshot(root))
+    end)
   end)
 
   it("says after a migration into venv/ that a plain pytest skips it, with the setting that fixes it", function()

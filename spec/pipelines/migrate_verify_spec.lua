@@ -102,9 +102,9 @@ describe("novapipe run migrate, when pytest cannot collect the tests as they are
     local r = S.run(root, { "--execute" })
     assert.equal(1, r.code, r.stdout .. r.stderr)
     assert.matches("the migration was rolled back: pytest does not collect or run the same tests", r.stdout)
-    assert.matches("missing after the migration: backend/app/tests/venv/test_bare%.py::test_bare %(ModuleNotFoundError: "
+    assert.matches("missing after the migration: backend/app/tests/standalone/test_bare%.py::test_bare %(ModuleNotFoundError: "
       .. "No module named 'neighbour'%)", r.stdout)
-    assert.matches("new collection error: backend/app/tests/venv/test_bare%.py: ModuleNotFoundError: No module named "
+    assert.matches("new collection error: backend/app/tests/standalone/test_bare%.py: ModuleNotFoundError: No module named "
       .. "'neighbour'", r.stdout)
     assert.same(before, S.snapshot(root))
   end)
