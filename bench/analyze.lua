@@ -51,7 +51,7 @@ print(("%d files under %s"):format(#files, suite))
 for i, c in ipairs(cases) do
   local m = median(times[i])
   print(("%-30s median %7.3fs  %s"):format(c[1], m,
-    i == 1 and "" or i == 2 and ("novapipe takes %.1fx this (target <= 10)"):format(ours / m)
+    i == 1 and "" or i == 2 and ("novapipe takes %.1fx this (target <= 5)"):format(ours / m)
       or ("novapipe is %.0fx faster (target >= 100)"):format(m / ours)))
 end
 fs.rmtree(list)

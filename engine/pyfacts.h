@@ -20,7 +20,8 @@ typedef struct PyFacts {
 /* Which functions are reported: with a prefix, only those that are
  * decorated or named with it; with lean, only those that are decorated or
  * take a parameter other than self, cls, *args and **kw, and only classes
- * that are decorated (what fixture and marker analysis reads). */
+ * that are decorated or have a base (what fixture and marker analysis
+ * reads). */
 typedef struct PyFnFilter {
   const char *prefix; /* or NULL */
   size_t prefix_len;
@@ -32,6 +33,9 @@ int pyfacts_wanted(const PyFnFilter *filter, const PyFunction *f);
 /* Whether a function a lean filter leaves out is a test all the same (named
  * with the prefix, not nested): reported in brief (its name only). */
 int pyfacts_left_test(const PyFnFilter *filter, const PyFunction *f);
+/* Whether a function a lean filter leaves out is a module's load_tests
+ * (the unittest protocol: the module's tests come from it): noted. */
+int pyfacts_left_load_tests(const PyFnFilter *filter, const PyFunction *f);
 int pyfacts_class_wanted(const PyFnFilter *filter, const PyClass *c);
 
 /* Scans src as pyscan does (names: a PYSCAN_NAMES_ value; filter, or NULL:

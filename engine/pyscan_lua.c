@@ -56,10 +56,11 @@ typedef struct Out {
   int imports, dynamic, functions, classes, assignments;
   int nimports, ndynamic, nfunctions, nclasses, nassignments;
   /* What a lean filter leaves out, in brief: the names of tests (and of
-   * Test* classes) it does not report, and how many classes with a base. */
+   * Test* classes) it does not report, and whether a module-level
+   * load_tests is among them. */
   char *left_tests, *left_classes;
   size_t nleft_tests, capleft_tests, nleft_classes, capleft_classes;
-  int left_based;
+  int left_load_tests;
 } Out;
 
 /* Appends a name and a space to a growing buffer (nothing on no memory:
@@ -185,6 +186,7 @@ static void on_function(void *ctx, const PyFunction *f) {
   lua_State *L = o->L;
   if (!pyfacts_wanted(o->filter, f)) {
     if (pyfacts_left_test(o->filter, f)) add_word(&o->left_tests, &o->nleft_tests, &o->capleft_tests, f->name);
+    if (pyfacts_left_load_tests(o->filter, f)) o->left_load_tests = 1;
     return;
   }
   lua_createtable(L, 0, 12);
@@ -220,7 +222,6 @@ static void on_class(void *ctx, const PyClass *c) {
   Out *o = ctx;
   lua_State *L = o->L;
   if (!pyfacts_class_wanted(o->filter, c)) {
-    if (c->nbases > 0) o->left_based++;
     if (starts_with(c->name, "Test", 4)) add_word(&o->left_classes, &o->nleft_classes, &o->capleft_classes, c->name);
     return;
   }
@@ -283,7 +284,8 @@ static void facts_begin(lua_State *L, Out *o, const PyFnFilter *filter) {
 
 /* Ends the facts of o: the stack back to the facts table, with what a
  * lean filter left out (left_tests, left_classes: names separated by
- * spaces; left_based: classes with a base) when there is any. */
+ * spaces; load_tests: a module-level load_tests it left out) when there is
+ * any. */
 static void facts_end(lua_State *L, Out *o) {
   lua_settop(L, o->facts);
   if (o->nleft_tests) {
@@ -294,9 +296,9 @@ static void facts_end(lua_State *L, Out *o) {
     lua_pushlstring(L, o->left_classes, o->nleft_classes - 1);
     lua_setfield(L, o->facts, "left_classes");
   }
-  if (o->left_based) {
-    lua_pushinteger(L, o->left_based);
-    lua_setfield(L, o->facts, "left_based");
+  if (o->left_load_tests) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, o->facts, "load_tests");
   }
   free(o->left_tests);
   free(o->left_classes);

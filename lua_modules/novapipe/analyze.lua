@@ -28,8 +28,9 @@ local M = {}
 -- Test files, read in bulk: decorated functions (fixtures: a name that
 -- ends in "fixture", pytest.fixture, or a plain name, an alias) with the
 -- names their bodies use, tests that request something (lean), the other
--- tests' names in brief (left_tests), decorated classes (and in brief the
--- others: left_classes, left_based), imports and module-level assignments.
+-- tests' names in brief (left_tests), classes decorated or with a base (and
+-- in brief the Test* others: left_classes), imports and module-level
+-- assignments.
 -- What a test's body uses is read (FULL) only for a file that can reach a
 -- service at all.
 local SCAN_OPTS = { names = "decorated", decorator = "fixture", functions = "test", lean = true }
@@ -151,7 +152,7 @@ function M.new(cfg, root, project)
     sec_fixtures = keyword_set(a.security_names and a.security_names.fixtures),
 
     mock_words = { mock = true, mocked = true, fake = true, stub = true, dummy = true },
-    connects = set_of(a.connects), connect_tops = {}, may_of = {}, connect_memo = {}, reach_memo = {}, in_memory = a.in_memory or EMPTY,
+    connects = set_of(a.connects), connect_tops = {}, connect_mod = {}, may_of = {}, connect_memo = {}, reach_memo = {}, in_memory = a.in_memory or EMPTY,
     plain_memo = {}, top_bindings = {}, spellings_of = {}, ind_parents = {},
     module_files = {}, files_of_module = {}, in_tree_of = {}, bases_of = {}, local_tops = {}, plugins_of = {}, plugins_in = {}, stars_of = {}, submodules = {},
     hints = {},
@@ -808,7 +809,7 @@ function Analyzer:may_connect(path)
   local found = false
   for _, imp in ipairs(self:scan(path).imports or EMPTY) do
     if imp.level > 0 then
-      for _, f in ipairs(self:relative_files(path, imp)) do found = found or self:may_connect(f) end
+      found = self:files_may(self:relative_files(path, imp))
     elseif imp.module ~= "" and not self.plain_memo[imp.module] then
       -- (plain_memo: what module_evidence found to be the standard library)
       local top = imp.module:match("^[^.]+")
@@ -816,25 +817,7 @@ function Analyzer:may_connect(path)
         found = true
       elseif not is_stdlib(top) and not self.exceptions[top] and self:local_top(top, path) then
         local files = self:module_files_of(imp.module, path)
-        for _, f in ipairs(files) do found = found or self:may_connect(f) end
-        -- from package import module: the module's file
-        local last = files[#files]
-        if not found and imp.from and last and basename(last) == "__init__.py" then
-          -- (memoized by package and name: no string is made for a name seen)
-          local base = self:import_base(path)
-          local by_base = self.submodules[base] or {}
-          self.submodules[base] = by_base
-          local names = by_base[imp.module] or {}
-          by_base[imp.module] = names
-          for _, n in ipairs(imp.names or EMPTY) do
-            local f = names[n.name]
-            if f == nil then
-              f = self:module_file(imp.module .. "." .. n.name, path) or false
-              names[n.name] = f
-            end
-            if f and not found then found = self:may_connect(f) end
-          end
-        end
+        found = self:files_may(files) or self:names_may(imp.module, imp.from and imp.names, files, path)
       end
     end
     if found then break end
@@ -843,6 +826,35 @@ function Analyzer:may_connect(path)
   return found
 end
 
+-- Whether one of `files` can reach a connect call.
+function Analyzer:files_may(files)
+  for _, f in ipairs(files) do
+    if self:may_connect(f) then return true end
+  end
+  return false
+end
+
+-- Whether a module imported from a package (`from pkg import db`, `files`
+-- being pkg's) can reach a connect call. Memoized by package and name: no
+-- string is made for a name seen.
+function Analyzer:names_may(module, names, files, from)
+  local last = files[#files]
+  if not (names and last and basename(last) == "__init__.py") then return false end
+  local base = self:import_base(from)
+  local by_base = self.submodules[base] or {}
+  self.submodules[base] = by_base
+  local known = by_base[module] or {}
+  by_base[module] = known
+  for _, n in ipairs(names) do
+    local f = known[n.name]
+    if f == nil then
+      f = self:module_file(module .. "." .. n.name, from) or false
+      known[n.name] = f
+    end
+    if f and self:may_connect(f) then return true end
+  end
+  return false
+end
 
 -- Whether a top-level name is a module or package of the project (seen
 -- from `file`): only then is what it names followed. Memoized.
@@ -993,6 +1005,15 @@ end
 -- the function a module nothing here knows is imported in, or the call
 -- that imports it dynamically: it then does not raise the tier.
 function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, seen, from, in_function, via)
+  -- ev.may: the file can reach a connect call at all (it imports the
+  -- package of one, or project code that can): only then is what its
+  -- tests run followed
+  local cm = self.connect_mod[module]
+  if cm == nil then
+    cm = self.connect_tops[module:match("^[^.]*")] or false
+    self.connect_mod[module] = cm
+  end
+  if cm then ev.may = true end
   for _, imported in ipairs(names or EMPTY) do
     local n = imported.name
     for _, tier in ipairs(self.raising) do
@@ -1027,6 +1048,11 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
     end
     if m then
       ev[#ev + 1] = { tier = tier, text = ("%s: %s %s%s"):format(tier, text, m, at(file_at, line_at)) }
+      -- (an indicator may name project code: app.core)
+      if not ev.may and not plain then
+        local files = self:module_files_of(module, from or file_at)
+        if self:files_may(files) or self:names_may(module, names, files, from or file_at) then ev.may = true end
+      end
       return
     end
   end
@@ -1036,6 +1062,9 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
   -- tells whether it needs packages; its packages' __init__.py run first
   local files = self:module_files_of(module, from or file_at)
   if #files > 0 then
+    if not ev.may and (self:files_may(files) or self:names_may(module, names, files, from or file_at)) then
+      ev.may = true
+    end
     for _, file in ipairs(files) do
       if self:in_tree(file) then
         self:file_evidence(file, ev, seen, module)
@@ -1076,6 +1105,7 @@ function Analyzer:file_evidence(path, ev, seen, via)
       self:file_evidence_of(path, memo, seen, ("local helper %s"):format(via))
       of_path[via] = memo
     end
+    if memo.may or self:may_connect(path) then ev.may = true end
     -- (a helper's own optional imports are its business: its notes stay)
     for _, e in ipairs(memo) do ev[#ev + 1] = e end
     return
@@ -1368,23 +1398,15 @@ end
 -- inherit tests: one with a base defined here or in the project (a
 -- package's TestCase, unittest's or Django's, brings none).
 function Analyzer:is_empty(path, facts, names)
-  if #names > 0 then return false end
-  if self:bindings(path).load_tests then return false end
+  if #names > 0 or facts.load_tests or self:bindings(path).load_tests then return false end
   for _, a in ipairs(facts.assignments or EMPTY) do
     if a.target == "__test__" or a.target == "load_tests" then return false end
   end
-  local full = self:full(path)
-  for _, fn in ipairs(full.functions or EMPTY) do
-    if fn.name == "load_tests" and not fn.class then return false end
-  end
-  local defs
-  for _, c in ipairs(full.classes or EMPTY) do
+  for _, c in ipairs(facts.classes or EMPTY) do
     for _, base in ipairs(c.bases or EMPTY) do
-      local head = base:match("^[^.]+")
       local resolved, rel = self:resolve(path, base)
-      defs = defs or self:defs(path)
-      if rel or defs[head] then return false end
-      if not resolved then return false end -- a name from nowhere: say nothing
+      -- a relative import, a name defined here or from nowhere: say nothing
+      if rel or not resolved then return false end
       local top = resolved:match("^[^.]+")
       if not is_stdlib(top) and self:local_top(top, path) then return false end
     end
@@ -1471,8 +1493,9 @@ function Analyzer:classify(path)
   local imported = ev
   ev = { notes = imported.notes }
   -- reaching a service: what the tests run, the test classes' bases, what
-  -- the module does as it is imported (first: it says the most)
-  local may = self:may_connect(path)
+  -- the module does as it is imported (first: it says the most); only in
+  -- a file that can reach one at all
+  local may = imported.may
   local full = may and self:full(path)
   for _, fn in ipairs(may and tests_of(full) or EMPTY) do
     local hops = self:scope_reach(path, fn, 1)

@@ -265,13 +265,28 @@ describe("novapipe.pyscan.prefetch", function()
     end
   end)
 
-  it("leaves out, when lean, tests that request nothing and carry no marker, and plain classes", function()
+  it("leaves out, when lean, tests that request nothing and carry no marker, and plain classes, saying so in brief", function()
     local facts = pyscan.scan("def test_a(): pass\ndef test_b(self): pass\ndef test_c(db): pass\n"
-      .. "@mark.slow\ndef test_d(): pass\nclass TestE(Base): pass\n@mark.db\nclass TestF: pass\n", OPTS)
+      .. "@mark.slow\ndef test_d(): pass\nclass TestE(Base): pass\n@mark.db\nclass TestF: pass\n"
+      .. "class TestG:\n    def test_h(self): pass\nclass Plain: pass\ndef load_tests(loader, tests, pattern): pass\n", OPTS)
     local names = {}
     for _, fn in ipairs(facts.functions) do names[#names + 1] = fn.name end
     assert.same({ "test_c", "test_d" }, names)
-    assert.same({ { name = "TestF", line = 8, decorators = { { name = "mark.db", line = 7, args = {} } } } }, facts.classes)
+    assert.same({ { name = "TestE", line = 6, bases = { "Base" } },
+                  { name = "TestF", line = 8, decorators = { { name = "mark.db", line = 7, args = {} } } } }, facts.classes)
+    assert.equal("test_a test_b test_h", facts.left_tests)
+    assert.equal("TestG", facts.left_classes)
+    assert.is_true(facts.load_tests)
+    -- the same through prefetch's record
+    local d = H.tmpdir()
+    H.write(d .. "/t.py", "def test_a(): pass\nclass TestG:\n    def test_h(self): pass\ndef load_tests(l, t, p): pass\n")
+    local pf = pyscan.prefetch({ d .. "/t.py" }, OPTS)
+    local taken = pf:take(1)
+    pf:close()
+    H.rmrf(d)
+    assert.equal("test_a test_h", taken.left_tests)
+    assert.equal("TestG", taken.left_classes)
+    assert.is_true(taken.load_tests)
     -- decorator: body names only where a decorator can be a fixture's
     local fx = pyscan.scan("@fx\ndef a(): return x\n@pt.fixture\ndef b(): return y\n@unittest.skip\ndef c(): return z\n",
       { names = "decorated", decorator = "fixture" }).functions
