@@ -220,8 +220,12 @@ local function extend_list(what, current, given)
     end
     return given
   end
-  for k in pairs(given) do
+  for k, v in pairs(given) do
     if k ~= "add" and k ~= "remove" then fail("%s: '%s' is neither add nor remove", what, tostring(k)) end
+    if type(v) ~= "table" then fail("%s.%s must be a list of strings, not a %s", what, k, type(v)) end
+  end
+  for _, x in ipairs(given.remove or {}) do
+    if type(x) ~= "string" then fail("%s.remove must be a list of strings, not a %s in it", what, type(x)) end
   end
   local drop = {}
   for _, x in ipairs(given.remove or {}) do drop[x] = true end

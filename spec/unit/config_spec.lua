@@ -96,6 +96,33 @@ describe("configuration", function()
     assert.matches(pattern, e.message)
   end
 
+  it("replaces an analyze list, or adds to and removes from it", function()
+    local ok, cfg = load_text([[return { analyze = {
+      connects = { add = { "mydb.open", "redis.Redis" }, remove = { "boto3.client" } },
+      indicators = { integration = { "only.this" }, contract = { add = { "pact" } } },
+      security_names = { fixtures = { remove = { "token" } } },
+    } }]])
+    assert.is_true(ok, tostring(cfg))
+    local connects = {}
+    for i, c in ipairs(cfg.analyze.connects) do connects[c] = i end
+    assert.is_not_nil(connects["sqlalchemy.create_engine"])
+    assert.is_not_nil(connects["mydb.open"])
+    assert.is_nil(connects["boto3.client"])
+    -- what is added comes once, after the defaults
+    assert.equal(#cfg.analyze.connects, connects["mydb.open"])
+    assert.same({ "only.this" }, cfg.analyze.indicators.integration)
+    assert.same({ "pact" }, cfg.analyze.indicators.contract)
+    for _, f in ipairs(cfg.analyze.security_names.fixtures) do assert.not_equal("token", f) end
+    assert.is_not_nil(cfg.analyze.security_names.words[1])
+  end)
+
+  it("refuses an analyze list that is not one, with one line", function()
+    refused("return { analyze = { connects = 'x' } }", "'connects' in analyze must be a table, not a string")
+    refused("return { analyze = { connects = { add = 'x' } } }", "analyze.connects.add")
+    refused("return { analyze = { connects = { 1, 2 } } }", "analyze.connects must be a list of strings, not a number in it")
+    refused("return { analyze = { in_memory = { add = { 'x' }, plus = {} } } }", "analyze.in_memory: 'plus' is neither add nor remove")
+  end)
+
   it("refuses mistakes with one line naming the setting", function()
     refused("return { tierz = {} }", "unknown setting 'tierz' in novapipe.lua; did you mean 'tiers'%?")
     refused("return { tests = 3 }", "'tests' in the settings must be a string, not a number")
