@@ -32,6 +32,7 @@ local pyscan = {}
 ---@field params? string[]
 ---@field decorators? novapipe.PyDecorator[]
 ---@field names? string[]
+---@field strings? string[] its body's string literals that look like connection strings ("://", ":memory:"), when its names are kept
 ---@field first integer where it starts in the source (its first decorator's `@`, or `def`): source:sub(first, last)
 ---@field last integer where its body's last line ends (the newline left out)
 
@@ -41,7 +42,10 @@ local pyscan = {}
 ---@field dynamic_imports {module: string, via: string, line: integer}[]
 ---@field functions novapipe.PyFunction[]
 ---@field classes {name: string, line: integer, bases?: string[], decorators?: novapipe.PyDecorator[]}[]
----@field assignments {target: string, line: integer, names: string[]}[]
+---@field assignments {target: string, line: integer, names: string[], strings?: string[]}[] strings: the value's plain string literals
+---@field left_tests? string with lean: the tests it left out (named with the prefix, not nested), separated by spaces
+---@field left_classes? string with lean: the Test* classes it left out (neither decorated nor with a base)
+---@field load_tests? boolean with lean: a module-level load_tests is among what it left out
 ---@field error? {line: integer, message: string}
 
 ---Options of scan, file and prefetch; an unknown key raises.
@@ -71,6 +75,17 @@ function pyscan.file(path, opts) end
 ---@return string? message
 ---@return integer? line
 function pyscan.strings(source) end
+
+---How many of `names` (identifiers separated by spaces) hold a keyword of
+---`set` among their words (split at "_", "-", "." and where camel case
+---turns, lower-cased), then the first such name and its keyword; nothing
+---when none does.
+---@param names string
+---@param set table<string, true|table<string, true>> a word, or the first word of a two-word keyword mapping the words that may follow it
+---@return integer? hits
+---@return string? name
+---@return string? keyword
+function pyscan.words(names, set) end
 
 ---@class novapipe.PyPrefetch
 local Prefetch = {}

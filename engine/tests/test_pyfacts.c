@@ -93,14 +93,21 @@ static void test_prefix(void) {
   CHECK(strstr(d, "[6:test_a]") && strstr(d, "[2:db]") && !strstr(d, "helper"),
         "only test* and decorated functions are recorded: %s", d);
   free(d);
-  /* lean: a test that requests nothing and carries no marker is left out,
-   * and so is a class without decorators */
+  /* lean: a test that requests nothing and carries no marker is recorded in
+   * brief (no parameters, decorators or names: the replay's filter leaves
+   * it out and notes its name), and so is a class with neither decorators
+   * nor bases */
   char *e = filtered("def test_plain(): pass\nclass TestC:\n    def test_m(self, *a, **k): pass\n"
                      "    def test_f(self, db): pass\n@mark.slow\ndef test_d(): pass\n"
                      "@mark.db\nclass TestMarked(Base): pass\n", 0, (PyFnFilter){"test", 4, 1, NULL});
-  CHECK(!strstr(e, "test_plain") && !strstr(e, "test_m") && strstr(e, "[6:test_f]") && strstr(e, "[6:test_d]"),
-        "lean keeps what requests fixtures or carries decorators: %s", e);
-  CHECK(!strstr(e, "C[5:TestC]") && strstr(e, "C[10:TestMarked]"), "lean keeps decorated classes only: %s", e);
+  CHECK(strstr(e, "F[10:test_plain] 1 0[0:][0:](0){0}(0)(0)") && strstr(e, "F[6:test_m] 3 0[5:TestC][0:](0){0}(0)(0)") &&
+            strstr(e, "[6:test_f] 4 0[5:TestC][0:](2[4:self][2:db])") && strstr(e, "{1[9:mark.slow]"),
+        "lean keeps what requests fixtures or carries decorators, the other tests in brief: %s", e);
+  CHECK(strstr(e, "C[5:TestC] 2(0){0}") && strstr(e, "C[10:TestMarked] 8(1[4:Base]){1[7:mark.db]"),
+        "lean keeps decorated classes, the others in brief: %s", e);
+  PyFunction plain = {.name = {"test_plain", 10}};
+  PyFnFilter lean = {"test", 4, 1, NULL};
+  CHECK(!pyfacts_wanted(&lean, &plain) && pyfacts_left_test(&lean, &plain), "a brief test is left out, and noted");
   free(e);
   /* names_suffix: body names only where a decorator can be a fixture's */
   char *x = filtered("@pytest.fixture\ndef a():\n    return used_a\n@fx\ndef b():\n    return used_b\n"

@@ -25,6 +25,7 @@ M.FILE = "novapipe.lua"
 ---@field services? string[] services started for the tier ("postgresql")
 ---@field timeout? number seconds; the tier's whole process tree is ended then
 ---@field reruns? integer a failed test runs again up to this many times (--reruns wins)
+---@field marker? string the pytest marker that puts a file in it for analyze and migrate (its name by default)
 
 ---@class novapipe.Config
 ---@field tests string the directory holding the tier directories

@@ -63,10 +63,7 @@ local function is_dir(p) return lfs.attributes(p, "mode") == "directory" end
 -- Anything there, a dangling link included.
 local function exists(p) return lfs.symlinkattributes(p) ~= nil end
 
--- Whether dir is p's directory or one above it.
-local function above(dir, p)
-  return p:sub(1, #dir + 1) == dir .. "/"
-end
+local above = require("novapipe.path").below -- dir is p's directory or one above it
 
 local function sorted_keys(t)
   local list = {}

@@ -82,6 +82,15 @@ function M.rebase(path, from, root)
   return abs .. node
 end
 
+---Whether `path` is below the directory `dir` ("a/b" is below "a", "a" is
+---not, nor is "ab/c"), as both are spelled.
+---@param dir string
+---@param path string
+---@return boolean
+function M.below(dir, path)
+  return path:sub(1, #dir + 1) == dir .. "/"
+end
+
 ---Whether a word typed where a path or a name may go (run_tests'
 ---`--filter`) is meant as a path: it has a "/", ends in ".py", or names a
 ---test in a file ("test_x.py::test_a"). Anything else is a name.

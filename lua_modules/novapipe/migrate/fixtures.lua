@@ -29,10 +29,7 @@ local M = {}
 
 local function is_file(p) return lfs.attributes(p, "mode") == "file" end
 
--- Whether dir is p's directory or one above it.
-local function above(dir, p)
-  return p:sub(1, #dir + 1) == dir .. "/"
-end
+local above = require("novapipe.path").below -- dir is p's directory or one above it
 
 -- Python's built-in names: a fixture may use them freely.
 local BUILTINS = {}

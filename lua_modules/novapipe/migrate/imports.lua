@@ -22,10 +22,7 @@ local M = {}
 
 local function is_file(p) return lfs.attributes(p, "mode") == "file" end
 
--- Whether dir is path's directory or one above it.
-local function above(dir, p)
-  return p:sub(1, #dir + 1) == dir .. "/"
-end
+local above = require("novapipe.path").below -- dir is p's directory or one above it
 
 ---The relative reference from a module in `dir` to `target` (a path
 ---without .py: a module or a package directory), and the directories
