@@ -1740,8 +1740,14 @@ function M.stage(opts)
         if not ok then return { status = "error", reason = err } end
         ctx.bus:emit("section", nil, { ("Detailed report written to %s"):format(out) })
       end
-      return { status = "passed", summary = ("%d files: %d standalone, %d venv, %d integration, %d unknown")
-        :format(#files, s.standalone_count, s.venv_count, s.integration_count, s.unknown_count), report = report }
+      local parts = { ("%d files: %d standalone, %d venv, %d integration"):format(#files, s.standalone_count,
+        s.venv_count, s.integration_count) }
+      for _, c in ipairs(M.categories(cfg)) do
+        if not BUILTIN_LABEL[c] then parts[#parts + 1] = ("%d %s"):format(s[c .. "_count"], c) end
+      end
+      parts[#parts + 1] = ("%d unknown"):format(s.unknown_count)
+      if s.empty_count > 0 then parts[#parts + 1] = ("%d empty"):format(s.empty_count) end
+      return { status = "passed", summary = table.concat(parts, ", "), report = report }
     end,
   }
 end
