@@ -914,7 +914,8 @@ end
 
 -- Where a definition is, for a hop: the path under the project and line.
 function Analyzer:hop(label, file, line)
-  return ("%s (%s:%d)"):format(label, file, line or 0)
+  if not line then return ("%s (%s)"):format(label, file) end -- a name the module imports: no line of its own
+  return ("%s (%s:%d)"):format(label, file, line)
 end
 
 -- The hops from a scope (a function's or an assignment's {names,
