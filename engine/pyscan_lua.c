@@ -469,14 +469,17 @@ static int l_strings(lua_State *L) {
   }
 }
 
-/* Reads a regular file whole into *buf (malloc'd) and *n. 0, or an errno. */
+/* Reads a regular file whole into *buf (malloc'd) and *n. 0, or an errno.
+ * Opened without blocking: a FIFO (or a device) named like a test file is
+ * refused, not waited on for a writer. */
 static int read_whole(const char *path, char **buf, size_t *n) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return errno;
   struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-    int e = errno;
-    if (e == 0 || S_ISDIR(st.st_mode)) e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+  int failed = fstat(fd, &st) < 0;
+  if (failed || !S_ISREG(st.st_mode)) {
+    /* (errno is fstat's only when it failed: else it is stale) */
+    int e = failed ? errno : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
     close(fd);
     return e;
   }
