@@ -159,7 +159,11 @@ function M.new(cfg, root, project)
     errors = {},
   }, Analyzer)
   for i, t in ipairs(order) do self.rank[t] = i end
-  for _, c in ipairs(a.connects or EMPTY) do self.connect_tops[c:match("^[^.]+")] = true end
+  self.connect_longest = 0
+  for _, c in ipairs(a.connects or EMPTY) do
+    self.connect_tops[c:match("^[^.]+")] = true
+    self.connect_longest = math.max(self.connect_longest, #c)
+  end
   -- Markers: each tier's own (its name unless it says marker = "..."),
   -- then the markers configured for a tier (django_db).
   for _, t in ipairs(cfg.tiers or EMPTY) do
@@ -390,6 +394,19 @@ end
 function Analyzer:namespace_package(module, from)
   local rel = module:gsub("%.", "/")
   for _, base in ipairs({ self.project, from and self:import_base(from) or self.project }) do
+    if lfs.attributes(join(base, rel), "mode") == "directory" then return true end
+  end
+  return false
+end
+
+-- Whether a dotted module is a directory under the project, a package
+-- root or the import base of `from` (a package, with or without an
+-- __init__.py).
+function Analyzer:package_dir(module, from)
+  local rel = module:gsub("%.", "/")
+  local bases = { self.project, self:import_base(from) }
+  for _, r in ipairs(self.acfg.roots) do bases[#bases + 1] = join(self.project, r) end
+  for _, base in ipairs(bases) do
     if lfs.attributes(join(base, rel), "mode") == "directory" then return true end
   end
   return false
@@ -751,7 +768,9 @@ local function scope_of(fn, nested)
   return { name = fn.name, line = fn.line, params = fn.params, names = names, strings = strings }
 end
 
--- The connect function `full` is, or is under (redis.Redis.from_url).
+-- The connect function `full` is, or is under (redis.Redis.from_url):
+-- its dotted prefixes up to the longest connect (a long dotted name costs
+-- its length, not its length squared).
 function Analyzer:connect_of(full)
   local memo = self.connect_memo[full]
   if memo ~= nil then return memo or nil end
@@ -759,6 +778,7 @@ function Analyzer:connect_of(full)
   local from = 1
   while true do
     local dot = full:find(".", from, true)
+    if (dot or #full + 1) - 1 > self.connect_longest then break end
     local prefix = dot and full:sub(1, dot - 1) or full
     if self.connects[prefix] then
       found = prefix
@@ -887,15 +907,24 @@ function Analyzer:target(file, dotted)
     local top = full:match("^[^.]+")
     if is_stdlib(top) or self.exceptions[top] or not self:local_top(top, file) then return nil end
     -- the longest prefix that is a module under the project; the next
-    -- component is what is used of it
+    -- component is what is used of it. Walked from the top: a module that
+    -- is no package (or a name that is neither a module nor a directory)
+    -- ends it, so a long dotted name costs the depth of the tree, not its
+    -- length squared.
     local parts = {}
     for part in full:gmatch("[^.]+") do parts[#parts + 1] = part end
-    for k = #parts - 1, 1, -1 do
-      local mod = table.concat(parts, ".", 1, k)
+    local best, mod
+    for k = 1, #parts - 1 do
+      mod = k == 1 and parts[1] or (mod .. "." .. parts[k])
       local mf = self:module_file(mod, file)
-      if mf then return { file = mf, attr = parts[k + 1], member = parts[k + 2], label = mod .. "." .. parts[k + 1] } end
+      if mf then
+        best = { file = mf, attr = parts[k + 1], member = parts[k + 2], label = mod .. "." .. parts[k + 1] }
+        if basename(mf) ~= "__init__.py" then break end
+      elseif not self:package_dir(mod, file) then
+        break
+      end
     end
-    return nil
+    return best
   elseif rel then
     local dir = dirname(file)
     for _ = 2, rel.level do dir = dirname(dir) end
