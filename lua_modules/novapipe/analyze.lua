@@ -100,6 +100,93 @@ local function keyword_set(list)
   return set
 end
 
+-- ---- memoized walks over graphs with cycles ----
+-- Imports and calls go round (a imports b imports a; f calls g calls f).
+-- An answer worked out while a node it leads back to is still open is
+-- partial: it misses what that node adds. Such an answer is kept only
+-- until the first node it depends on (the root of the cycle) is answered,
+-- then settled with it: for a yes/no question (`found`: the first thing
+-- found ends the walk), a root found nothing means none of them finds
+-- anything; otherwise they are worked out again when next asked. A depth
+-- cap is the other way an answer is partial: "nothing within d hops" is
+-- kept with its depth, and holds for a walk at that depth or deeper.
+-- (Tarjan's strongly connected components, as a memo: each node is worked
+-- out once per cycle it is in, not once per path to it.)
+local Walk = {}
+Walk.__index = Walk
+
+---@param found boolean a yes/no question: a truthy answer is final at once
+local function new_walk(found)
+  return setmetatable({ final = {}, partial = {}, open = {}, count = 0, low = math.huge, capped = false,
+                        pending = {}, found = found }, Walk)
+end
+
+-- The walk has hit its depth cap: what it finds now holds at this depth.
+function Walk:cap()
+  self.capped = true
+end
+
+-- The answer for `key` at `depth` (0 for a question without one), from
+-- compute(...) the first time; false for a node on the way to it (a
+-- cycle). (The arguments are passed on, so that no closure is made for
+-- an answer known.)
+function Walk:get(key, depth, compute, ...)
+  local f = self.final[key]
+  if f ~= nil then
+    if type(f) ~= "number" then return f end
+    if depth >= f then
+      self.capped = true
+      return false
+    end
+  end
+  local open = self.open[key]
+  if open then
+    if open < self.low then self.low = open end
+    return false
+  end
+  local p = self.partial[key]
+  if p and depth >= p.depth then
+    if p.low < self.low then self.low = p.low end
+    if p.capped then self.capped = true end
+    return p.value
+  end
+  -- nodes are numbered in the order they are opened (not by depth: a
+  -- partial answer's `low` must name one node for good)
+  local level = self.count + 1
+  local outer_low, outer_capped, mark = self.low, self.capped, #self.pending
+  self.count, self.low, self.capped = level, math.huge, false
+  self.open[key] = level
+  local value = compute(...)
+  self.open[key] = nil
+  local low, capped = self.low, self.capped
+  local settled = self.found and value
+  if low >= level then
+    -- nothing open before it was used: settled, with what its walk left
+    -- partial
+    for i = #self.pending, mark + 1, -1 do
+      local e = self.pending[i]
+      self.pending[i] = nil
+      self.partial[e.key] = nil
+      if self.found and not value then self.final[e.key] = capped and e.depth or false end
+    end
+    if self.found and not value then
+      self.final[key] = capped and depth or false
+    else
+      self.final[key] = value
+    end
+  elseif settled then
+    self.final[key] = value
+  else
+    self.partial[key] = { value = value, low = low, depth = depth, capped = capped }
+    self.pending[#self.pending + 1] = { key = key, depth = depth }
+  end
+  self.low = low < level and math.min(outer_low, low) or outer_low
+  self.capped = outer_capped or capped
+  return value
+end
+
+M._new_walk = new_walk -- (for the specs)
+
 local Analyzer = {}
 Analyzer.__index = Analyzer
 
@@ -143,7 +230,7 @@ function M.new(cfg, root, project)
   local order = tier_order(cfg)
   local self = setmetatable({
     cfg = cfg, acfg = a, root = P.normalize(root), project = P.normalize(project or "."),
-    facts = {}, full_of = {}, helper_ev = {}, fixtures_of = {}, conftests_of = {}, bindings_of = {}, needs_of = {}, defs_of = {},
+    facts = {}, full_of = {}, helper_walk = new_walk(false), fixtures_of = {}, conftests_of = {}, bindings_of = {}, needs_walk = new_walk(true), defs_of = {},
     exceptions = set_of(a.standalone_exceptions),
     order = order, rank = {}, raising = {}, marker_tier = {},
     ind_sets = {}, ind_tops = {}, ind_longest = {}, ind_memo = {},
@@ -152,7 +239,7 @@ function M.new(cfg, root, project)
     sec_fixtures = keyword_set(a.security_names and a.security_names.fixtures),
 
     mock_words = { mock = true, mocked = true, fake = true, stub = true, dummy = true },
-    connects = set_of(a.connects), connect_tops = {}, connect_mod = {}, may_of = {}, connect_memo = {}, reach_memo = {}, in_memory = a.in_memory or EMPTY,
+    connects = set_of(a.connects), connect_tops = {}, connect_mod = {}, may_walk = new_walk(true), connect_memo = {}, reach_walk = new_walk(true), in_memory = a.in_memory or EMPTY,
     plain_memo = {}, top_bindings = {}, spellings_of = {}, ind_parents = {},
     module_files = {}, files_of_module = {}, in_tree_of = {}, bases_of = {}, local_tops = {}, plugins_of = {}, plugins_in = {}, stars_of = {}, submodules = {},
     hints = {},
@@ -481,9 +568,10 @@ end
 -- imports, or the __init__.py of its packages) needs, or false. Memoized,
 -- cycle-safe.
 function Analyzer:needs_packages(path)
-  local memo = self.needs_of[path]
-  if memo ~= nil then return memo end
-  self.needs_of[path] = false -- cycles: assume not while visiting
+  return self.needs_walk:get(path, 0, self.needs_packages_uncached, self, path)
+end
+
+function Analyzer:needs_packages_uncached(path)
   local facts = self:scan(path)
   local found = false
   for _, imp in ipairs(facts.imports or EMPTY) do
@@ -498,6 +586,14 @@ function Analyzer:needs_packages(path)
           local files = self:module_files_of(imp.module, path)
           if #files > 0 then
             for _, f in ipairs(files) do found = found or self:needs_packages(f) end
+            -- `from app import db`: the submodule db runs too
+            local last = files[#files]
+            if not found and imp.from and basename(last) == "__init__.py" then
+              for _, n in ipairs(imp.names or EMPTY) do
+                local sub = self:module_file(imp.module .. "." .. n.name, path)
+                found = found or (sub and self:needs_packages(sub))
+              end
+            end
           else
             found = found or top
           end
@@ -506,7 +602,6 @@ function Analyzer:needs_packages(path)
     end
     if found then break end
   end
-  self.needs_of[path] = found
   return found
 end
 
@@ -823,9 +918,10 @@ local MAX_HOPS = 12
 -- of the project it imports (transitively), imports the package of one.
 -- Where none does (a library's suite, CPython's), nothing is followed.
 function Analyzer:may_connect(path)
-  local memo = self.may_of[path]
-  if memo ~= nil then return memo end
-  self.may_of[path] = false -- cycles
+  return self.may_walk:get(path, 0, self.may_connect_uncached, self, path)
+end
+
+function Analyzer:may_connect_uncached(path)
   local found = false
   for _, imp in ipairs(self:scan(path).imports or EMPTY) do
     if imp.level > 0 then
@@ -842,7 +938,6 @@ function Analyzer:may_connect(path)
     end
     if found then break end
   end
-  self.may_of[path] = found
   return found
 end
 
@@ -950,7 +1045,10 @@ end
 -- The hops from a scope (a function's or an assignment's {names,
 -- strings}) in `file` to a connect call, or nil.
 function Analyzer:scope_reach(file, scope, depth)
-  if depth > MAX_HOPS then return nil end
+  if depth > MAX_HOPS then
+    self.reach_walk:cap()
+    return nil
+  end
   -- a function's parameters shadow the module's names (a fixture's
   -- requests are followed as fixtures)
   local params
@@ -985,9 +1083,10 @@ local CONSTRUCTION = { "__init__", "__new__", "__post_init__", "__enter__", "__a
 -- imports under that name. Memoized; a cycle reaches nothing.
 function Analyzer:def_reach(file, attr, depth, member)
   local key = file .. "\0" .. attr .. "\0" .. (member or "")
-  local memo = self.reach_memo[key]
-  if memo ~= nil then return memo or nil end
-  self.reach_memo[key] = false
+  return self.reach_walk:get(key, depth, self.def_reach_uncached, self, file, attr, depth, member) or nil
+end
+
+function Analyzer:def_reach_uncached(file, attr, depth, member)
   local d = self:defs(file)[attr]
   local hops
   if d and d.fn then
@@ -1013,8 +1112,7 @@ function Analyzer:def_reach(file, attr, depth, member)
       hops = self:def_reach(t.file, t.attr, depth + 1, member)
     end
   end
-  self.reach_memo[key] = hops or false
-  return hops
+  return hops or false
 end
 
 local function where(path, line)
@@ -1095,6 +1193,16 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
     if not ev.may and (self:files_may(files) or self:names_may(module, names, files, from or file_at)) then
       ev.may = true
     end
+    -- `from app import db` at module level: the submodule db runs too
+    -- (inside a function, most often one a test expects to fail: CPython's
+    -- badsyntax_* modules)
+    if names and not in_function and not via and basename(files[#files]) == "__init__.py" then
+      local with_subs = { table.unpack(files) }
+      for _, n in ipairs(names) do
+        with_subs[#with_subs + 1] = self:module_file(module .. "." .. n.name, from or file_at)
+      end
+      files = with_subs
+    end
     for _, file in ipairs(files) do
       if self:in_tree(file) then
         self:file_evidence(file, ev, seen, module)
@@ -1127,20 +1235,30 @@ function Analyzer:file_evidence(path, ev, seen, via)
   if seen[path] then return end
   seen[path] = true
   if via then
-    local of_path = self.helper_ev[path] or {}
-    self.helper_ev[path] = of_path
-    local memo = of_path[via]
-    if not memo then
-      memo = { notes = {} }
-      self:file_evidence_of(path, memo, seen, ("local helper %s"):format(via))
-      of_path[via] = memo
+    -- worked out on its own (what the caller has seen is no part of it),
+    -- as a walk: helpers may import each other
+    local memo = self.helper_walk:get(path .. "\0" .. via, 0, self.helper_evidence, self, path, via)
+    if memo and (memo.may or self:may_connect(path)) then ev.may = true end
+    -- (a helper's own optional imports are its business: its notes stay;
+    -- an entry reached through two helpers is copied once)
+    local copied = ev.copied or {}
+    ev.copied = copied
+    for _, e in ipairs(memo or EMPTY) do
+      if not copied[e] then
+        copied[e] = true
+        ev[#ev + 1] = e
+      end
     end
-    if memo.may or self:may_connect(path) then ev.may = true end
-    -- (a helper's own optional imports are its business: its notes stay)
-    for _, e in ipairs(memo) do ev[#ev + 1] = e end
     return
   end
   self:file_evidence_of(path, ev, seen, via)
+end
+
+-- A local helper's evidence, worked out on its own.
+function Analyzer:helper_evidence(path, via)
+  local m = { notes = {} }
+  self:file_evidence_of(path, m, { [path] = true }, ("local helper %s"):format(via))
+  return m
 end
 
 function Analyzer:file_evidence_of(path, ev, seen, via)

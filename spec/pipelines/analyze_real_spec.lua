@@ -386,4 +386,64 @@ describe("analyze on real patterns", function()
       assert.is_true(os.time() - t < 20, ("%d s"):format(os.time() - t))
     end)
   end)
+
+  describe("answers that do not depend on the files read before", function()
+    -- each pair: the same file, analysed after a file that walks the same
+    -- cycle (or chain) first, and alone
+    local shared = {
+      ["app/__init__.py"] = "",
+      ["app/db.py"] = "from sqlalchemy import create_engine\n\ndef get_engine():\n"
+        .. "    return create_engine('postgresql://db/app')\n",
+      -- a calls b calls a; a connects
+      ["app/svc.py"] = "from app import db\n\ndef a():\n    b()\n    db.get_engine()\n\ndef b():\n    a()\n",
+      -- x imports y imports x; x connects
+      ["app/x.py"] = "from app import y\nfrom sqlalchemy import create_engine\n\ndef eng():\n"
+        .. "    return create_engine('postgresql://db/x')\n",
+      ["app/y.py"] = "from app import x\n\ndef f():\n    return x.eng()\n",
+      -- c imports d imports c; c needs numpy
+      ["app/c.py"] = "from app.d import v\nimport numpy\nv = 1\n",
+      ["app/d.py"] = "from app.c import v\n",
+      ["tests/__init__.py"] = "",
+      ["tests/h2.py"] = "import numpy\nv = 1\n",
+      ["tests/h1.py"] = "from .h2 import v\nw = 2\n",
+    }
+    local function chain()
+      local lines = { "from app import db" }
+      for i = 1, 12 do lines[#lines + 1] = ("def f%d():\n    return f%d()"):format(i, i + 1) end
+      lines[#lines + 1] = "def f13():\n    return db.get_engine()\n"
+      return table.concat(lines, "\n")
+    end
+    local first = {
+      ["tests/test_1_cycle.py"] = "from app.svc import a\nfrom app.x import eng\nfrom app.c import v\n"
+        .. "from .h2 import v\nfrom .h1 import w\nfrom app.chain import f1\n\n"
+        .. "def test_a():\n    a()\n\ndef test_f():\n    f1()\n\ndef test_eng():\n    eng()\n",
+    }
+    local later = {
+      ["tests/test_2_b.py"] = "from app.svc import b\n\ndef test_b():\n    b()\n",
+      ["tests/test_3_f12.py"] = "from app.chain import f12\n\ndef test_f12():\n    f12()\n",
+      ["tests/test_4_y.py"] = "from app.y import f\n\ndef test_y():\n    f()\n",
+      ["tests/test_5_d.py"] = "from app.d import v\n\ndef test_d():\n    pass\n",
+      ["tests/test_6_h1.py"] = "from .h1 import w\n\ndef test_h1():\n    pass\n",
+      ["tests/test_7_pkg.py"] = "from app import d\n\ndef test_pkg():\n    pass\n",
+    }
+    local function files(...)
+      local t = { ["app/chain.py"] = chain() }
+      for _, part in ipairs({ ... }) do
+        for k, v in pairs(part) do t[k] = v end
+      end
+      return t
+    end
+
+    it("follows a cycle or a long chain the same after another file walked it first", function()
+      local together = analyze(project(files(shared, first, later)))
+      local alone = analyze(project(files(shared, later)))
+      local want = { ["test_2_b.py"] = "integration", ["test_3_f12.py"] = "integration", ["test_4_y.py"] = "integration",
+                     ["test_5_d.py"] = "venv", ["test_6_h1.py"] = "venv", ["test_7_pkg.py"] = "venv" }
+      for f, category in pairs(want) do
+        assert.equal(category, detail(alone, f).category, f .. " alone")
+        assert.equal(category, detail(together, f).category, f .. " after test_1_cycle.py")
+        assert.same(detail(alone, f).reasons, detail(together, f).reasons)
+      end
+    end)
+  end)
 end)

@@ -34,3 +34,137 @@ describe("matching a module against the tier indicators", function()
     assert.is_true(bytes < 64 * #module, ("%d bytes allocated"):format(bytes))
   end)
 end)
+
+describe("a memoized walk over a graph with cycles", function()
+  -- random graphs: node -> successors; some nodes are targets
+  local function graph(seed, n, edges)
+    math.randomseed(seed)
+    local succ, target = {}, {}
+    for v = 1, n do
+      succ[v] = {}
+      target[v] = math.random() < 0.08
+    end
+    for _ = 1, edges do
+      local a, b = math.random(n), math.random(n)
+      table.insert(succ[a], b)
+    end
+    return succ, target
+  end
+
+  -- the distance from v to the nearest target, by breadth first
+  local function distance(succ, target, v)
+    local dist, queue, i = { [v] = 0 }, { v }, 1
+    while i <= #queue do
+      local u = queue[i]
+      i = i + 1
+      if target[u] then return dist[u] end
+      for _, w in ipairs(succ[u]) do
+        if not dist[w] then
+          dist[w] = dist[u] + 1
+          queue[#queue + 1] = w
+        end
+      end
+    end
+  end
+
+  it("answers a yes/no question as a search would, whatever it was asked before", function()
+    for seed = 1, 60 do
+      local n = 5 + seed % 30
+      local succ, target = graph(seed, n, n * 2)
+      local walk = analyze._new_walk(true)
+      local function reach(v)
+        return walk:get(v, 0, function()
+          if target[v] then return true end
+          for _, w in ipairs(succ[v]) do
+            if reach(w) then return true end
+          end
+          return false
+        end)
+      end
+      for _ = 1, 3 * n do
+        local v = math.random(n)
+        assert.equal(distance(succ, target, v) ~= nil, reach(v) and true or false, ("seed %d, node %d"):format(seed, v))
+      end
+    end
+  end)
+
+  it("keeps what a depth cap cut short for that depth only", function()
+    local K = 4
+    for seed = 1, 60 do
+      local n = 5 + seed % 30
+      local succ, target = graph(seed, n, n * 2)
+      local walk = analyze._new_walk(true)
+      local function reach(v, depth)
+        return walk:get(v, depth, function()
+          if depth > K then
+            walk:cap()
+            return false
+          end
+          if target[v] then return true end
+          for _, w in ipairs(succ[v]) do
+            if reach(w, depth + 1) then return true end
+          end
+          return false
+        end)
+      end
+      for _ = 1, 3 * n do
+        local v, depth = math.random(n), math.random(0, K)
+        local d, got = distance(succ, target, v), reach(v, depth) and true or false
+        local why = ("seed %d, node %d at depth %d"):format(seed, v, depth)
+        -- within the hops left: found; not reachable at all: not found
+        if d and d <= K - depth then assert.is_true(got, why) end
+        if not d then assert.is_false(got, why) end
+      end
+    end
+  end)
+
+  it("gives each node everything it reaches, cycles and all", function()
+    for seed = 1, 60 do
+      local n = 5 + seed % 30
+      local succ = graph(seed, n, n * 2)
+      local walk = analyze._new_walk(false)
+      local function all(v)
+        return walk:get(v, 0, function()
+          local set = { [v] = true }
+          for _, w in ipairs(succ[v]) do
+            for x in pairs(all(w) or {}) do set[x] = true end
+          end
+          return set
+        end)
+      end
+      for _ = 1, 3 * n do
+        local v = math.random(n)
+        local want, queue, i = { [v] = true }, { v }, 1
+        while i <= #queue do
+          for _, w in ipairs(succ[queue[i]]) do
+            if not want[w] then
+              want[w] = true
+              queue[#queue + 1] = w
+            end
+          end
+          i = i + 1
+        end
+        assert.same(want, all(v), ("seed %d, node %d"):format(seed, v))
+      end
+    end
+  end)
+
+  it("works a node out once per cycle, not once per path to it", function()
+    -- a ladder of diamonds, each rung leading back to the first
+    local n, calls = 40, 0
+    local succ = {}
+    for v = 1, n do succ[v] = { v + 1, v + 2, 1 } end
+    local walk = analyze._new_walk(true)
+    local function reach(v)
+      return walk:get(v, 0, function()
+        calls = calls + 1
+        for _, w in ipairs(v <= n and succ[v] or {}) do
+          if reach(w) then return true end
+        end
+        return false
+      end)
+    end
+    assert.is_false(reach(1))
+    assert.is_true(calls <= 2 * (n + 2), ("%d calls"):format(calls))
+  end)
+end)
