@@ -917,6 +917,12 @@ static int in_kind(Scanner *s, int kind) {
   return 0;
 }
 
+/* Whether a statement is the module's own: in no def or class (the body
+ * of a module-level if, try or with is: `if TESTING: engine = ...`). */
+static int at_module_level(Scanner *s) {
+  return !in_kind(s, K_DEF) && !in_kind(s, K_CLASS);
+}
+
 /* A literal dynamic import whose callee is the chain toks[i, j):
  * importlib.import_module("x"), import_module("x"), __import__("x"). */
 static void scan_dynamic(Scanner *s, int i, int j, int end) {
@@ -1368,7 +1374,7 @@ static void simple_statement(Scanner *s, int i, int end) {
     parse_import(s, i, end);
     return;
   }
-  if (s->nblocks == 0 && t->type == PYT_NAME && !is_keyword(t)) parse_assignment(s, i, end);
+  if (t->type == PYT_NAME && !is_keyword(t) && at_module_level(s)) parse_assignment(s, i, end);
   scan_names(s, i, end);
 }
 
@@ -1614,6 +1620,8 @@ static int skippable(Scanner *s, const PyTok *first) {
         tok_is(first, "finally") || tok_is(first, "match") || tok_is(first, "case") ||
         tok_is(first, "import_module") || tok_is(first, "__import__"))
       return SKIP_NO;
+    /* an assignment of the module's, in a block at the top */
+    if (at_module_level(s)) return SKIP_NO;
   } else if (first->type != PYT_STRING && first->type != PYT_NUMBER) {
     return SKIP_NO;
   }

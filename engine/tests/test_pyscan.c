@@ -134,6 +134,41 @@ static void test_function_spans(void) {
                "m[@staticmethod\n    def m(x):\n        return x \\\n            + 1]");
 }
 
+/* The module's assignments, "target:line" each, for test_assignments. */
+static char assigns[512];
+
+static void on_assign(void *ctx, const PyAssign *a) {
+  (void)ctx;
+  size_t len = strlen(assigns);
+  snprintf(assigns + len, sizeof assigns - len, "%.*s:%d;", (int)a->target.n, a->target.p, a->line);
+}
+
+/* A module's own assignments, in a block at its top too (if, try, with,
+ * for): not a class's or a function's. Read whether lines are skipped or
+ * not, whatever names are kept. */
+static void test_assignments(void) {
+  const char *src = "import os\nif os.environ.get('T'): a = 1\nif T:\n    b = make('postgresql://x')\nelse:\n"
+                    "    b = None\ntry:\n    c = 1\nexcept ImportError:\n    pass\nwith x():\n    d: int = 2\n"
+                    "for i in y:\n    e = i\nclass K:\n    f = 1\n    def m(self):\n        g = 1\n"
+                    "def h():\n    j = 1\n    if j:\n        k = 2\nz = 3\n";
+  const char *want = "a:2;b:4;b:6;c:8;d:12;e:14;z:23;";
+  for (int skip = 0; skip < 2; skip++) {
+    pyscan_skip_lines = skip;
+    for (int names = 0; names < 3; names++) {
+      assigns[0] = '\0';
+      PyVisitor v = {NULL, NULL, NULL, NULL, NULL, NULL, on_assign, NULL, names, NULL};
+      pyscan(src, strlen(src), &v);
+      if (strcmp(assigns, want) == 0) {
+        passed++;
+      } else {
+        failed++;
+        fprintf(stderr, "assignments (skip %d, names %d):\n  want: %s\n  got:  %s\n", skip, names, want, assigns);
+      }
+    }
+  }
+  pyscan_skip_lines = 1;
+}
+
 /* Counts the tokens of a source, for the lexer's own cases. */
 static int count_tokens(const char *src, int type) {
   PyLexer lx;
@@ -229,6 +264,7 @@ int main(void) {
   else { failed++; fprintf(stderr, "indent counting\n"); }
   test_ref_span();
   test_function_spans();
+  test_assignments();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

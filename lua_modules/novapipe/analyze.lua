@@ -839,7 +839,22 @@ function Analyzer:defs(path)
   end
   for _, v in pairs(d) do v.nested = nested end
   for _, a in ipairs(facts.assignments or EMPTY) do
-    if not d[a.target] then d[a.target] = { assign = a, line = a.line } end
+    local had = d[a.target]
+    if not had then
+      d[a.target] = { assign = a, line = a.line }
+    elseif had.assign then
+      -- assigned in more than one place (`if TESTING: engine = ...
+      -- else: engine = None`): what any of them uses
+      local m = had.merged
+      if not m then
+        m = { target = a.target, line = had.assign.line, names = {}, strings = {} }
+        for _, n in ipairs(had.assign.names or EMPTY) do m.names[#m.names + 1] = n end
+        for _, x in ipairs(had.assign.strings or EMPTY) do m.strings[#m.strings + 1] = x end
+        had.merged, had.assign = m, m
+      end
+      for _, n in ipairs(a.names or EMPTY) do m.names[#m.names + 1] = n end
+      for _, x in ipairs(a.strings or EMPTY) do m.strings[#m.strings + 1] = x end
+    end
   end
   self.defs_of[path] = d
   return d

@@ -446,4 +446,34 @@ describe("analyze on real patterns", function()
       end
     end)
   end)
+
+  describe("a module's objects made in a block at its top", function()
+    it("follows `engine = create_engine(...)` under `if TESTING:`, and every branch's", function()
+      local report = analyze(project({
+        ["app/__init__.py"] = "",
+        ["app/config.py"] = "import os\nTESTING = os.environ.get('TESTING')\n",
+        ["app/db.py"] = table.concat({
+          "from sqlalchemy import create_engine",
+          "from app.config import TESTING",
+          "",
+          "if TESTING:",
+          "    engine = create_engine('postgresql://db/test')",
+          "else:",
+          "    engine = None",
+          "",
+          "try:",
+          "    cache = None",
+          "except ImportError:",
+          "    cache = create_engine('postgresql://db/cache')",
+          "",
+        }, "\n"),
+        ["tests/test_engine.py"] = "from app.db import engine\n\ndef test_a():\n    engine.connect()\n",
+        ["tests/test_cache.py"] = "from app.db import cache\n\ndef test_a():\n    cache.connect()\n",
+      }))
+      local d = detail(report, "test_engine.py")
+      assert.equal("integration", d.category)
+      assert.is_true(reason(d, "app%.db%.engine %(app/db%.py:5%) %-> sqlalchemy%.create_engine"))
+      assert.equal("integration", detail(report, "test_cache.py").category)
+    end)
+  end)
 end)
