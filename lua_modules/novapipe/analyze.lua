@@ -922,6 +922,12 @@ function Analyzer:in_memory_scope(file, scope)
   local defs = self:defs(file)
   for _, n in ipairs(scope.names or EMPTY) do
     local d = defs[n]
+    if not d then
+      -- a constant of another module of the project: `from app.core.config
+      -- import DATABASE_URL`, `config.DATABASE_URL`
+      local t = self:target(file, n)
+      d = t and t.file and not t.member and self:defs(t.file)[t.attr]
+    end
     if d and d.assign and d.assign.strings and not check(d.assign.strings) then return false end
   end
   return seen_one

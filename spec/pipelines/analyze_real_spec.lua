@@ -476,4 +476,29 @@ describe("analyze on real patterns", function()
       assert.equal("integration", detail(report, "test_cache.py").category)
     end)
   end)
+
+  describe("an in-memory connection string kept in another module", function()
+    it("reads the constant where it is defined", function()
+      local report = analyze(project({
+        ["app/__init__.py"] = "",
+        ["app/config.py"] = "DATABASE_URL = 'sqlite://'\nPG_URL = 'postgresql://db/app'\n",
+        ["app/db.py"] = table.concat({
+          "from sqlalchemy import create_engine",
+          "from app import config",
+          "from app.config import DATABASE_URL, PG_URL",
+          "",
+          "by_name = create_engine(DATABASE_URL)",
+          "by_module = create_engine(config.DATABASE_URL)",
+          "real = create_engine(PG_URL)",
+          "",
+        }, "\n"),
+        ["tests/test_by_name.py"] = "from app.db import by_name\n\ndef test_a():\n    by_name.connect()\n",
+        ["tests/test_by_module.py"] = "from app.db import by_module\n\ndef test_a():\n    by_module.connect()\n",
+        ["tests/test_real.py"] = "from app.db import real\n\ndef test_a():\n    real.connect()\n",
+      }))
+      assert.equal("venv", detail(report, "test_by_name.py").category)
+      assert.equal("venv", detail(report, "test_by_module.py").category)
+      assert.equal("integration", detail(report, "test_real.py").category)
+    end)
+  end)
 end)
