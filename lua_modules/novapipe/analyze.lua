@@ -1055,6 +1055,21 @@ function Analyzer:target(file, dotted)
     return mf and { file = mf, attr = rel.name, member = rest, label = rel.name } or nil
   end
   if self:defs(file)[head] then return { file = file, attr = head, member = dotted:match("^[^.]+%.([^.]+)"), label = head } end
+  if #self:stars(file) > 0 then return self:star_target(file, dotted, head, {}) end
+end
+
+-- What `dotted` stands for when a star import (`from app.db import *`)
+-- brings its head into `file`: the use as the module that defines or
+-- imports the head has it (a name with a leading "_" is not brought);
+-- through star imports of star imports, cycle-safe.
+function Analyzer:star_target(file, dotted, head, seen)
+  if seen[file] or head:byte(1) == 95 then return nil end
+  seen[file] = true
+  for _, f in ipairs(self:stars(file)) do
+    if self:bindings(f)[head] or self:defs(f)[head] then return self:target(f, dotted) end
+    local t = self:star_target(f, dotted, head, seen)
+    if t then return t end
+  end
 end
 
 -- Where a definition is, for a hop: the path under the project and line.

@@ -501,4 +501,26 @@ describe("analyze on real patterns", function()
       assert.equal("integration", detail(report, "test_real.py").category)
     end)
   end)
+
+  describe("names a star import brings", function()
+    it("follows them to the module that defines them", function()
+      local report = analyze(project({
+        ["app/__init__.py"] = "",
+        ["app/db.py"] = "from sqlalchemy import create_engine\nengine = create_engine('postgresql://db/app')\n\n"
+          .. "def get_session():\n    return engine.connect()\n\ndef _private():\n    return engine.connect()\n",
+        ["app/reexport.py"] = "from app.db import *\n",
+        ["tests/conftest.py"] = "import pytest\nfrom app.reexport import *\n\n@pytest.fixture\ndef session():\n"
+          .. "    return get_session()\n",
+        ["tests/test_fixture.py"] = "def test_a(session):\n    pass\n",
+        ["tests/test_direct.py"] = "from app.db import *\n\ndef test_a():\n    engine.connect()\n",
+        ["tests/test_private.py"] = "from app.db import *\n\ndef test_a():\n    _private()\n",
+      }))
+      local d = detail(report, "test_fixture.py")
+      assert.equal("integration", d.category)
+      assert.is_true(reason(d, "fixture session %(conftest%.py:5%) %-> get_session %(app/db%.py:4%) %-> engine"))
+      assert.equal("integration", detail(report, "test_direct.py").category)
+      -- (not brought by *: a name of the test's own, unknown)
+      assert.equal("venv", detail(report, "test_private.py").category)
+    end)
+  end)
 end)
