@@ -246,6 +246,16 @@ function M.new(cfg, root, project)
     errors = {},
   }, Analyzer)
   for i, t in ipairs(order) do self.rank[t] = i end
+  -- the tests directory as the project's modules are found (relative to
+  -- the project): an absolute --path names the same tree
+  if self.root:sub(1, 1) == "/" then
+    local proj, real = fs.realpath(self.project), fs.realpath(self.root)
+    if proj and real == proj then
+      self.root_in_project = "."
+    elseif proj and real and real:sub(1, #proj + 1) == proj .. "/" then
+      self.root_in_project = real:sub(#proj + 2)
+    end
+  end
   self.connect_longest = 0
   for _, c in ipairs(a.connects or EMPTY) do
     self.connect_tops[c:match("^[^.]+")] = true
@@ -557,7 +567,9 @@ end
 function Analyzer:in_tree(path)
   local memo = self.in_tree_of[path]
   if memo == nil then
+    local r = self.root_in_project
     memo = self.root == "." or path:sub(1, #self.root + 1) == self.root .. "/"
+      or (r ~= nil and (r == "." or path:sub(1, #r + 1) == r .. "/"))
     self.in_tree_of[path] = memo
   end
   return memo

@@ -523,4 +523,20 @@ describe("analyze on real patterns", function()
       assert.equal("venv", detail(report, "test_private.py").category)
     end)
   end)
+
+  describe("an absolute --path", function()
+    it("gives the verdicts the relative one does", function()
+      local root = project({
+        ["tests/__init__.py"] = "",
+        ["tests/security.py"] = "def make_token():\n    return 't'\n",
+        ["tests/test_items.py"] = "from tests.security import make_token\n\ndef test_items():\n    assert make_token()\n",
+      })
+      local relative = analyze(root)
+      local absolute = analyze(root, root .. "/tests")
+      local a = absolute.test_details[root .. "/tests/test_items.py"]
+      assert.is_false(detail(relative, "test_items.py").is_security)
+      assert.is_false(a.is_security, table.concat(a.reasons, " | "))
+      assert.same(detail(relative, "test_items.py").reasons, a.reasons)
+    end)
+  end)
 end)
