@@ -212,21 +212,31 @@ end
 
 -- A list setting: a list replaces the default; { add = {...}, remove =
 -- {...} } changes it (what is added comes after the default's entries).
+-- A list of names: strings, none empty, at 1..n with no hole (ipairs
+-- would stop at one, and drop what follows it).
+local function check_names(what, list)
+  local n = 0
+  for k, x in pairs(list) do
+    if math.type(k) ~= "integer" then fail("%s: '%s' is not a list entry (to extend the list: { add = {...} })", what, tostring(k)) end
+    if type(x) ~= "string" then fail("%s must be a list of strings, not a %s in it", what, type(x)) end
+    if x == "" then fail("%s: an empty name in it", what) end
+    n = n + 1
+  end
+  for k in pairs(list) do
+    if k < 1 or k > n then fail("%s: entry %d comes after a hole (a nil in the list)", what, k) end
+  end
+end
+
 local function extend_list(what, current, given)
   if type(given) ~= "table" then fail("%s must be a list of names, or { add = {...}, remove = {...} }", what) end
   if given.add == nil and given.remove == nil then
-    for k, x in pairs(given) do
-      if math.type(k) ~= "integer" then fail("%s: '%s' is not a list entry (to extend the list: { add = {...} })", what, tostring(k)) end
-      if type(x) ~= "string" then fail("%s must be a list of strings, not a %s in it", what, type(x)) end
-    end
+    check_names(what, given)
     return given
   end
   for k, v in pairs(given) do
     if k ~= "add" and k ~= "remove" then fail("%s: '%s' is neither add nor remove", what, tostring(k)) end
     if type(v) ~= "table" then fail("%s.%s must be a list of strings, not a %s", what, k, type(v)) end
-  end
-  for _, x in ipairs(given.remove or {}) do
-    if type(x) ~= "string" then fail("%s.remove must be a list of strings, not a %s in it", what, type(x)) end
+    check_names(what .. "." .. k, v)
   end
   local drop = {}
   for _, x in ipairs(given.remove or {}) do drop[x] = true end
@@ -235,16 +245,22 @@ local function extend_list(what, current, given)
     if not drop[x] and not seen[x] then out[#out + 1], seen[x] = x, true end
   end
   for _, x in ipairs(given.add or {}) do
-    if type(x) ~= "string" then fail("%s.add must be a list of strings, not a %s in it", what, type(x)) end
     if not seen[x] then out[#out + 1], seen[x] = x, true end
   end
   return out
 end
 
+-- (keys of any types: a list entry among named settings is reported as
+-- an unknown setting, not a failed comparison)
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
+  table.sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return ta < tb end
+    if ta == "string" or ta == "number" then return a < b end
+    return tostring(a) < tostring(b)
+  end)
   return keys
 end
 
@@ -388,10 +404,22 @@ local function merge(cfg, user)
         local av = v[ak]
         if ak == "indicators" or ak == "fixture_hints" or ak == "markers" or ak == "security_names" then
           for _, tk in ipairs(sorted_keys(av)) do
-            cfg.analyze[ak][tk] = extend_list(("analyze.%s.%s"):format(ak, tostring(tk)), cfg.analyze[ak][tk], av[tk])
+            if type(tk) ~= "string" then
+              fail("analyze.%s holds a list per %s (analyze.%s = { %s = {...} }), not a list", ak,
+                ak == "security_names" and "kind" or "tier", ak, ak == "security_names" and "words" or "integration")
+            end
+            cfg.analyze[ak][tk] = extend_list(("analyze.%s.%s"):format(ak, tk), cfg.analyze[ak][tk], av[tk])
           end
         else
           cfg.analyze[ak] = extend_list("analyze." .. ak, cfg.analyze[ak], av)
+          if ak == "in_memory" then
+            -- Lua patterns: a broken one is a mistake here, not an error
+            -- in the middle of a run
+            for _, pat in ipairs(cfg.analyze.in_memory) do
+              local ok, err = pcall(string.find, "", pat)
+              if not ok then fail("analyze.in_memory: '%s' is not a Lua pattern (%s)", pat, (tostring(err):gsub("^.-: ", ""))) end
+            end
+          end
         end
       end
     elseif k == "coverage" then

@@ -121,6 +121,13 @@ describe("configuration", function()
     refused("return { analyze = { connects = { add = 'x' } } }", "analyze.connects.add")
     refused("return { analyze = { connects = { 1, 2 } } }", "analyze.connects must be a list of strings, not a number in it")
     refused("return { analyze = { in_memory = { add = { 'x' }, plus = {} } } }", "analyze.in_memory: 'plus' is neither add nor remove")
+    -- each was a Lua error in the middle of a run, or an entry silently dropped
+    refused("return { analyze = { in_memory = { add = { '[' } } } }", "analyze.in_memory: '%[' is not a Lua pattern %(malformed pattern")
+    refused("return { analyze = { connects = { '' } } }", "analyze.connects: an empty name in it")
+    refused("return { analyze = { indicators = { venv = { add = { '' } } } } }", "analyze.indicators.venv.add: an empty name in it")
+    refused("return { analyze = { connects = { [1] = 'a', [3] = 'b' } } }", "analyze.connects: entry 3 comes after a hole")
+    refused("return { analyze = { indicators = { 'x', venv = { 'y' } } } }", "analyze.indicators holds a list per tier")
+    refused("return { 1, tests = 'x' }", "unknown setting '1' in novapipe.lua")
   end)
 
   it("refuses mistakes with one line naming the setting", function()
