@@ -364,6 +364,36 @@ static const PyFnFilter *filter_option(lua_State *L, int idx, PyFnFilter *f) {
  * token). Returns how many of the names hold a keyword, and the first such
  * name and its keyword (nothing for none). */
 #define WORD_MAX 64
+
+/* The next word of a name s[*k, end) into w (lower-cased; *len its length),
+ * or 0 when there is none left. A word of WORD_MAX bytes or more (no
+ * keyword) is passed over. */
+static int next_word(const char *s, size_t *k, size_t end, char *w, size_t *len) {
+  for (;;) {
+    while (*k < end && (s[*k] == '_' || s[*k] == '-' || s[*k] == '.')) (*k)++;
+    if (*k >= end) return 0;
+    size_t start = *k, n = 0;
+    while (*k < end && s[*k] != '_' && s[*k] != '-' && s[*k] != '.') {
+      unsigned char c = (unsigned char)s[*k];
+      int upper = c >= 'A' && c <= 'Z';
+      if (*k > start && upper) {
+        unsigned char prev = (unsigned char)s[*k - 1];
+        int prev_lower = (prev >= 'a' && prev <= 'z') || (prev >= '0' && prev <= '9');
+        int next_lower = *k + 1 < end && s[*k + 1] >= 'a' && s[*k + 1] <= 'z';
+        int prev_upper = prev >= 'A' && prev <= 'Z';
+        if (prev_lower || (prev_upper && next_lower)) break; /* a new word starts here */
+      }
+      if (n < WORD_MAX) w[n] = (char)(upper ? c + 32 : c);
+      n++;
+      (*k)++;
+    }
+    if (n < WORD_MAX) {
+      *len = n;
+      return 1;
+    }
+  }
+}
+
 static int l_words(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
@@ -377,36 +407,22 @@ static int l_words(lua_State *L) {
     while (i < n && s[i] != ' ') i++;
     size_t end = i;
     if (end == start) continue;
-    /* the words of s[start, end) */
-    char words[16][WORD_MAX];
-    size_t lens[16];
-    int nw = 0;
+    /* the words of s[start, end), each with the one after it (a two-word
+     * keyword), however many there are */
+    char words[2][WORD_MAX];
+    size_t lens[2];
     size_t k = start;
-    while (k < end && nw < 16) {
-      while (k < end && (s[k] == '_' || s[k] == '-' || s[k] == '.')) k++;
-      size_t w = k, len = 0;
-      while (k < end && s[k] != '_' && s[k] != '-' && s[k] != '.') {
-        unsigned char c = (unsigned char)s[k];
-        int upper = c >= 'A' && c <= 'Z';
-        if (k > w && upper) {
-          unsigned char prev = (unsigned char)s[k - 1];
-          int prev_lower = (prev >= 'a' && prev <= 'z') || (prev >= '0' && prev <= '9');
-          int next_lower = k + 1 < end && s[k + 1] >= 'a' && s[k + 1] <= 'z';
-          int prev_upper = prev >= 'A' && prev <= 'Z';
-          if (prev_lower || (prev_upper && next_lower)) break; /* a new word starts here */
-        }
-        if (len < WORD_MAX) words[nw][len++] = (char)(upper ? c + 32 : c);
-        k++;
-      }
-      if (len > 0 && len < WORD_MAX) lens[nw++] = len;
-    }
-    for (int w = 0; w < nw; w++) {
-      lua_pushlstring(L, words[w], lens[w]);
+    int cur = 0;
+    int have = next_word(s, &k, end, words[cur], &lens[cur]);
+    while (have) {
+      int nxt = 1 - cur;
+      int have_next = next_word(s, &k, end, words[nxt], &lens[nxt]);
+      lua_pushlstring(L, words[cur], lens[cur]);
       int t = lua_rawget(L, 2);
       int found = t == LUA_TBOOLEAN && lua_toboolean(L, -1);
       int pair = 0;
-      if (!found && t == LUA_TTABLE && w + 1 < nw) {
-        lua_pushlstring(L, words[w + 1], lens[w + 1]);
+      if (!found && t == LUA_TTABLE && have_next) {
+        lua_pushlstring(L, words[nxt], lens[nxt]);
         found = pair = lua_rawget(L, -2) == LUA_TBOOLEAN && lua_toboolean(L, -1);
         lua_pop(L, 1);
       }
@@ -414,15 +430,17 @@ static int l_words(lua_State *L) {
       if (found) {
         if (hits++ == 0) {
           lua_pushlstring(L, s + start, end - start);
-          lua_pushlstring(L, words[w], lens[w]);
+          lua_pushlstring(L, words[cur], lens[cur]);
           if (pair) {
             lua_pushliteral(L, "_");
-            lua_pushlstring(L, words[w + 1], lens[w + 1]);
+            lua_pushlstring(L, words[nxt], lens[nxt]);
             lua_concat(L, 3);
           }
         }
         break;
       }
+      cur = nxt;
+      have = have_next;
     }
   }
   if (hits == 0) return 0;

@@ -168,3 +168,26 @@ describe("a memoized walk over a graph with cycles", function()
     assert.is_true(calls <= 2 * (n + 2), ("%d calls"):format(calls))
   end)
 end)
+
+describe("pyscan.words", function()
+  local words = require("novapipe.pyscan").words
+  local set = { login = true, password = true, auth = true, access = { token = true } }
+
+  it("finds a keyword however many words come before it", function()
+    -- (the 17th word and after were not read)
+    local name = "test_" .. ("a_"):rep(40) .. "password"
+    local hits, which, kw = words(name, set)
+    assert.equal(1, hits)
+    assert.equal(name, which)
+    assert.equal("password", kw)
+    assert.equal("access_token", select(3, words("test_" .. ("b_"):rep(20) .. "access_token", set)))
+  end)
+
+  it("splits at _, - and . and where camel case turns, and passes over words too long to be keywords", function()
+    assert.equal("login", select(3, words("testLoginPage", set)))
+    assert.equal("auth", select(3, words("HTTPAuthHandler", set)))
+    assert.equal(2, (words(("x"):rep(64) .. "_login " .. ("y"):rep(63) .. "Login", set)))
+    assert.is_nil(words("test_author_list test_access " .. ("z"):rep(100), set))
+    assert.is_nil(words("", set))
+  end)
+end)
