@@ -947,6 +947,12 @@ end
 
 local MAX_HOPS = 12
 
+-- The connects an in-memory connection string can be given to (SQL
+-- engines, which take sqlite:// and :memory:): an in-memory SQLite beside
+-- redis.Redis(host=...) in one fixture leaves the Redis a service.
+local MEMORY_CAPABLE = { sqlalchemy = true, sqlmodel = true, sqlalchemy_utils = true, databases = true, tortoise = true,
+                         peewee = true, aiosqlite = true, sqlite3 = true }
+
 -- Whether code in `path` can reach a connect call at all: it, or a module
 -- of the project it imports (transitively), imports the package of one.
 -- Where none does (a library's suite, CPython's), nothing is followed.
@@ -1107,7 +1113,7 @@ function Analyzer:scope_reach(file, scope, depth)
   for _, used in ipairs(scope.names or EMPTY) do
     local t = not (params and params[used:match("^[^.]+")]) and self:target(file, used)
     if t and t.connect then
-      if not self:in_memory_scope(file, scope) then return { t.connect } end
+      if not (MEMORY_CAPABLE[t.connect:match("^[^.]+")] and self:in_memory_scope(file, scope)) then return { t.connect } end
     elseif t then
       local hops = self:def_reach(t.file, t.attr, depth + 1, t.member or scope.member)
       if hops then

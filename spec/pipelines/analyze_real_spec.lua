@@ -539,4 +539,33 @@ describe("analyze on real patterns", function()
       assert.same(detail(relative, "test_items.py").reasons, a.reasons)
     end)
   end)
+
+  describe("an in-memory SQLite beside another service", function()
+    it("leaves the other service a service", function()
+      local report = analyze(project({
+        ["tests/conftest.py"] = table.concat({
+          "import pytest",
+          "import redis",
+          "from sqlalchemy import create_engine",
+          "",
+          "@pytest.fixture",
+          "def services():",
+          "    engine = create_engine('sqlite://')",
+          "    cache = redis.Redis(host='localhost')",
+          "    return engine, cache",
+          "",
+          "@pytest.fixture",
+          "def memory():",
+          "    return create_engine('sqlite://')",
+          "",
+        }, "\n"),
+        ["tests/test_services.py"] = "def test_a(services):\n    pass\n",
+        ["tests/test_memory.py"] = "def test_a(memory):\n    pass\n",
+      }))
+      local d = detail(report, "test_services.py")
+      assert.equal("integration", d.category)
+      assert.is_true(reason(d, "fixture services %(conftest%.py:6%) %-> redis%.Redis"))
+      assert.equal("venv", detail(report, "test_memory.py").category)
+    end)
+  end)
 end)
