@@ -826,6 +826,22 @@ function Analyzer:find_fixture(file, name)
   end
 end
 
+-- The definition of fixture `name` that one defined in `file` under the
+-- same name overrides: in the conftest.py files above it, then the plugins.
+function Analyzer:find_fixture_above(file, name)
+  -- (conftests is memoized by directory: a conftest.py finds itself there)
+  for _, c in ipairs(self:conftests(file)) do
+    local f = c ~= file and self:fixture_in(c, name)
+    if f then return f end
+  end
+  for _, p in ipairs(self:plugins(file)) do
+    if p ~= file then
+      local f = self:fixture_in(p, name)
+      if f then return f end
+    end
+  end
+end
+
 -- ---- reaching a service ----
 
 -- Module-level definitions of a file: name -> {fn} (a def), {class, line,
@@ -1342,12 +1358,18 @@ end
 
 -- Evidence from a fixture: what its body uses (through its file's
 -- imports) and the fixtures it requests, transitively.
-function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
-  if visiting[name] then return end
-  visiting[name] = true
-  local start = #ev
+-- `above`: the fixture requests its own name, which pytest gives it from
+-- the scopes above its file (a conftest's db(db) wraps its parent's db).
+function Analyzer:fixture_evidence(file, name, ev, visiting, chain, above)
   if BUILTIN_FIXTURES[name] then return end
-  local fx = self:find_fixture(file, name)
+  local fx
+  if above then fx = self:find_fixture_above(file, name) else fx = self:find_fixture(file, name) end
+  -- (by definition: two fixtures of one name, one overriding the other,
+  -- are both followed)
+  local key = fx and (fx.file .. "\0" .. name) or name
+  if visiting[key] then return end
+  visiting[key] = true
+  local start = #ev
   local label = chain and (chain .. " -> " .. name) or name
   if not fx then
     for _, tier in ipairs(self.raising) do
@@ -1392,7 +1414,7 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain)
   for i = #ev, kept + 1, -1 do ev[i] = nil end
   for _, p in ipairs(fx.fn.params or EMPTY) do
     if p ~= "self" and p ~= "cls" and p ~= "request" and not p:find("^%*") then
-      self:fixture_evidence(fx.file, p, ev, visiting, label)
+      self:fixture_evidence(fx.file, p, ev, visiting, label, p == name)
     end
   end
 end

@@ -568,4 +568,23 @@ describe("analyze on real patterns", function()
       assert.equal("venv", detail(report, "test_memory.py").category)
     end)
   end)
+
+  describe("a fixture that overrides one of its name", function()
+    it("follows the one it wraps, in the conftest.py above", function()
+      local report = analyze(project({
+        ["tests/conftest.py"] = "import pytest\nfrom sqlalchemy import create_engine\n\n@pytest.fixture\ndef db():\n"
+          .. "    return create_engine('postgresql://db/app').connect()\n",
+        ["tests/api/conftest.py"] = "import pytest\n\n@pytest.fixture\ndef db(db):\n    tx = db.begin()\n    yield db\n"
+          .. "    tx.rollback()\n",
+        ["tests/api/test_api.py"] = "def test_a(db):\n    pass\n",
+        ["tests/api/test_own.py"] = "import pytest\n\n@pytest.fixture\ndef db(db):\n    return db\n\n"
+          .. "def test_a(db):\n    pass\n",
+      }))
+      for _, f in ipairs({ "api/test_api.py", "api/test_own.py" }) do
+        local d = detail(report, f)
+        assert.equal("integration", d.category, f)
+        assert.is_true(reason(d, "%-> sqlalchemy%.create_engine"))
+      end
+    end)
+  end)
 end)
