@@ -1360,8 +1360,21 @@ end
 -- imports) and the fixtures it requests, transitively.
 -- `above`: the fixture requests its own name, which pytest gives it from
 -- the scopes above its file (a conftest's db(db) wraps its parent's db).
-function Analyzer:fixture_evidence(file, name, ev, visiting, chain, above)
+-- `depth`: how many fixtures requested it; a chain is followed to
+-- MAX_FIXTURE_DEPTH (each reason names the whole chain: a longer one
+-- cost its length squared, and the Lua stack).
+local MAX_FIXTURE_DEPTH = 64
+function Analyzer:fixture_evidence(file, name, ev, visiting, chain, above, depth)
   if BUILTIN_FIXTURES[name] then return end
+  depth = depth or 1
+  if depth > MAX_FIXTURE_DEPTH then
+    if not ev.fixtures_cut then
+      ev.fixtures_cut = true
+      ev.notes[#ev.notes + 1] = ("unknown: fixture %s -> %s is not followed: a chain of more than %d fixtures")
+        :format(chain, name, MAX_FIXTURE_DEPTH)
+    end
+    return
+  end
   local fx
   if above then fx = self:find_fixture_above(file, name) else fx = self:find_fixture(file, name) end
   -- (by definition: two fixtures of one name, one overriding the other,
@@ -1414,7 +1427,7 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain, above)
   for i = #ev, kept + 1, -1 do ev[i] = nil end
   for _, p in ipairs(fx.fn.params or EMPTY) do
     if p ~= "self" and p ~= "cls" and p ~= "request" and not p:find("^%*") then
-      self:fixture_evidence(fx.file, p, ev, visiting, label, p == name)
+      self:fixture_evidence(fx.file, p, ev, visiting, label, p == name, depth + 1)
     end
   end
 end
@@ -1829,6 +1842,23 @@ function Analyzer:classify(path)
   return detail
 end
 
+-- classify, with a file whose imports, calls or fixtures go deeper than
+-- the Lua stack (a chain of 40,000 modules) unknown, with why, and the
+-- run going on; any other error is raised.
+function Analyzer:classify_guarded(path)
+  local ok, d = pcall(self.classify, self, path)
+  if ok then return d end
+  if not tostring(d):find("stack overflow", 1, true) then error(d, 0) end
+  -- the walks were left mid-way: start them again
+  self.helper_walk, self.needs_walk, self.may_walk, self.reach_walk =
+    new_walk(false), new_walk(true), new_walk(true), new_walk(true)
+  local msg = "what it imports, calls or requests goes deeper than analyze can follow"
+  self.errors[#self.errors + 1] = ("%s: %s"):format(path, msg)
+  self:forget(path)
+  return { path = path, file_name = basename(path), category = "unknown", imports = {}, fixtures = {}, markers = {},
+           is_security = false, reasons = { "unknown: " .. msg }, errors = { msg } }
+end
+
 -- A test file's facts are not needed again (conftests and helpers, read
 -- through other files, stay cached).
 function Analyzer:forget(path)
@@ -1864,7 +1894,7 @@ function Analyzer:report(files)
   for _, c in ipairs(categories) do categorized[c] = {} end
   local details = {}
   for _, f in ipairs(files) do
-    local d = self:classify(f)
+    local d = self:classify_guarded(f)
     details[f] = d
     table.insert(categorized[d.category], f)
     if d.is_security then table.insert(categorized.security, f) end
