@@ -692,23 +692,29 @@ function Analyzer:fixtures(path)
 end
 
 -- conftest.py files that apply to a file, nearest first, up to the project.
+-- (Memoized by directory, with the directory's own conftest.py: a
+-- conftest.py asking is given the ones above it, and the first file of a
+-- directory to ask decides nothing for the others.)
 function Analyzer:conftests(file)
   local dir = dirname(file)
   local c = self.conftests_of[dir]
-  if c then return c end
-  c = {}
-  local d = dir
-  local stop = fs.realpath(self.project) or self.project
-  while true do
-    local cand = join(d, "conftest.py")
-    if is_file(cand) and cand ~= file then c[#c + 1] = cand end
-    local real = fs.realpath(d)
-    if not real or real == stop or real == "/" or d == "." then break end
-    local parent = dirname(d)
-    if parent == d then break end
-    d = parent
+  if not c then
+    c = {}
+    local d = dir
+    local stop = fs.realpath(self.project) or self.project
+    while true do
+      local cand = join(d, "conftest.py")
+      if is_file(cand) then c[#c + 1] = cand end
+      local real = fs.realpath(d)
+      if not real or real == stop or real == "/" or d == "." then break end
+      local parent = dirname(d)
+      if parent == d then break end
+      d = parent
+    end
+    self.conftests_of[dir] = c
+    c.above = { table.unpack(c, 2) }
   end
-  self.conftests_of[dir] = c
+  if c[1] == file then return c.above end
   return c
 end
 
@@ -829,9 +835,8 @@ end
 -- The definition of fixture `name` that one defined in `file` under the
 -- same name overrides: in the conftest.py files above it, then the plugins.
 function Analyzer:find_fixture_above(file, name)
-  -- (conftests is memoized by directory: a conftest.py finds itself there)
   for _, c in ipairs(self:conftests(file)) do
-    local f = c ~= file and self:fixture_in(c, name)
+    local f = self:fixture_in(c, name)
     if f then return f end
   end
   for _, p in ipairs(self:plugins(file)) do

@@ -587,4 +587,20 @@ describe("analyze on real patterns", function()
       end
     end)
   end)
+
+  describe("the conftest.py files of a directory", function()
+    it("are the same for every file there, whichever asked first", function()
+      -- tests/a/test_1.py is read first; its fixture session (tests/conftest.py)
+      -- requests engine, looked for from tests/conftest.py itself
+      local report = analyze(project({
+        ["conftest.py"] = "import pytest\nfrom sqlalchemy import create_engine\n\n@pytest.fixture\ndef engine():\n"
+          .. "    return create_engine('postgresql://db/app')\n",
+        ["tests/conftest.py"] = "import pytest\n\n@pytest.fixture\ndef session(engine):\n    return engine.connect()\n",
+        ["tests/a/test_1.py"] = "def test_1(session):\n    pass\n",
+        ["tests/test_2.py"] = "def test_2(session):\n    pass\n",
+      }))
+      assert.equal("integration", detail(report, "a/test_1.py").category)
+      assert.equal("integration", detail(report, "test_2.py").category)
+    end)
+  end)
 end)
