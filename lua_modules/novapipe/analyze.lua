@@ -1525,10 +1525,10 @@ end
 function Analyzer:requested(path, facts)
   local class_params, usefix = {}, {}
   local list, seen = {}, {}
-  local function add(name, line)
+  local function add(name, line, autouse)
     if not seen[name] then
       seen[name] = true
-      list[#list + 1] = { name = name, line = line }
+      list[#list + 1] = { name = name, line = line, autouse = autouse }
     end
   end
   local function parametrized(decorators)
@@ -1603,7 +1603,7 @@ function Analyzer:requested(path, facts)
         if fx.autouse then names[#names + 1] = name end
       end
       table.sort(names)
-      for _, n in ipairs(names) do add(n, 0) end
+      for _, n in ipairs(names) do add(n, 0, true) end
       for _, st in ipairs(self:stars(f)) do scopes[#scopes + 1] = st end
     end
   end
@@ -1667,7 +1667,10 @@ function Analyzer:security_by_name(path, facts, test_names, requested)
   local _, _, kw = words((rel:gsub("%.py$", ""):gsub("/", "_")), self.sec_names)
   if kw then return ("security: its path %s has the word '%s'"):format(rel, kw) end
   for _, r in ipairs(requested) do
-    _, _, kw = words(r.name, self.sec_fixtures)
+    -- (an autouse fixture is requested by no test: a conftest's
+    -- override_auth_dependency says nothing of what each file tests)
+    kw = nil
+    if not r.autouse then _, _, kw = words(r.name, self.sec_fixtures) end
     if kw and not words(r.name, self.mock_words) then
       return ("security: it requests fixture %s, with the word '%s'"):format(r.name, kw)
     end

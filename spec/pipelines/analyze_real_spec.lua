@@ -603,4 +603,17 @@ describe("analyze on real patterns", function()
       assert.equal("integration", detail(report, "test_2.py").category)
     end)
   end)
+
+  describe("an autouse fixture with a security word", function()
+    it("makes no file a security test: no test requests it", function()
+      local report = analyze(project({
+        ["tests/conftest.py"] = "import pytest\n\n@pytest.fixture(autouse=True)\ndef override_auth_dependency():\n"
+          .. "    yield\n",
+        ["tests/test_books.py"] = "def test_books():\n    pass\n\ndef test_shelves():\n    pass\n",
+        ["tests/test_asks.py"] = "def test_books(override_auth_dependency):\n    pass\n",
+      }))
+      assert.is_false(detail(report, "test_books.py").is_security)
+      assert.is_true(detail(report, "test_asks.py").is_security)
+    end)
+  end)
 end)
