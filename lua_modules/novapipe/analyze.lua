@@ -1881,7 +1881,10 @@ end
 ---@return string[]|nil files
 ---@return string? error
 function M.test_files(root, patterns)
-  local files, err = fs.walk(root, { include = patterns, exclude = { "__pycache__", ".git", ".hg", "node_modules", ".tox" } })
+  -- as pytest's norecursedirs would (hidden directories: .git, .venv, .tox;
+  -- installed packages), but not "venv" or "build": a tier may be named so
+  local files, err = fs.walk(root, { include = patterns, exclude = { "__pycache__", ".*", "*.egg", "node_modules",
+    "site-packages", "dist-packages", "_darcs", "CVS", "{arch}" } })
   if not files then return nil, err end
   for i, f in ipairs(files) do files[i] = root .. "/" .. f end
   return files

@@ -233,6 +233,19 @@ describe("analyze on real patterns", function()
       assert.equal("standalone", detail(report, "test_helper_rel.py").category)
     end)
 
+    it("does not collect what pytest would not recurse into: a virtualenv, installed packages, hidden directories", function()
+      local r2 = project({
+        ["tests/test_a.py"] = "def test_a():\n    pass\n",
+        [".venv/lib/python3.11/site-packages/pkg/tests/test_pkg.py"] = "import numpy\ndef test_b():\n    pass\n",
+        ["env/lib/python3.11/site-packages/other/test_other.py"] = "def test_c():\n    pass\n",
+        [".tox/py311/test_tox.py"] = "def test_d():\n    pass\n",
+      })
+      local report = analyze(r2, ".")
+      local files = {}
+      for f in pairs(report.test_details) do files[#files + 1] = f end
+      assert.same({ "./tests/test_a.py" }, files)
+    end)
+
     it("gives the same report for every spelling of --path", function()
       local a = H.read((function() analyze(root, "tests") return root .. "/report.json" end)())
       for _, spelling in ipairs({ "./tests", "tests/", "./tests//" }) do
