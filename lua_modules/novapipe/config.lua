@@ -210,8 +210,6 @@ local function fail(fmt, ...)
   errors.usage(M.FILE .. ": " .. fmt, ...)
 end
 
--- A list setting: a list replaces the default; { add = {...}, remove =
--- {...} } changes it (what is added comes after the default's entries).
 -- A list of names: strings, none empty, at 1..n with no hole (ipairs
 -- would stop at one, and drop what follows it).
 local function check_names(what, list)
@@ -227,6 +225,8 @@ local function check_names(what, list)
   end
 end
 
+-- A list setting: a list replaces the default; { add = {...}, remove =
+-- {...} } changes it (what is added comes after the default's entries).
 local function extend_list(what, current, given)
   if type(given) ~= "table" then fail("%s must be a list of names, or { add = {...}, remove = {...} }", what) end
   if given.add == nil and given.remove == nil then
