@@ -327,6 +327,27 @@ end
 
 ---Checks a configuration, raising a usage error that names the setting.
 ---@param cfg novapipe.Config
+-- The analyze settings that name tiers name configured ones (the
+-- reference's three always count, as analyze knows them), and
+-- security_names has its two lists: a misspelling is one line, with the
+-- nearest name, not a list analyze never reads.
+local function validate_analyze(a, tiers)
+  local known = { standalone = "table", venv = "table", integration = "table" }
+  for name in pairs(tiers) do known[name] = "table" end
+  if type(a) ~= "table" then return end
+  for _, key in ipairs({ "markers", "fixture_hints", "indicators" }) do
+    if type(a[key]) == "table" then
+      local fields = {}
+      for k, v in pairs(known) do fields[k] = v end
+      if key == "indicators" then fields.security = "table" end
+      check_fields("analyze." .. key, a[key], fields)
+    end
+  end
+  if type(a.security_names) == "table" then
+    check_fields("analyze.security_names", a.security_names, { words = "table", fixtures = "table" })
+  end
+end
+
 function M.validate(cfg)
   validate_security(cfg.security)
   validate_phi(cfg.phi)
@@ -370,6 +391,7 @@ function M.validate(cfg)
       fail("tier '%s': reruns must be a whole number, 0 or more (how many times a failed test runs again)", t.name)
     end
   end
+  validate_analyze(cfg.analyze, seen)
   return cfg
 end
 

@@ -97,7 +97,7 @@ describe("configuration", function()
   end
 
   it("replaces an analyze list, or adds to and removes from it", function()
-    local ok, cfg = load_text([[return { analyze = {
+    local ok, cfg = load_text([[return { tiers = { contract = { after = "venv" } }, analyze = {
       connects = { add = { "mydb.open", "redis.Redis" }, remove = { "boto3.client" } },
       indicators = { integration = { "only.this" }, contract = { add = { "pact" } } },
       security_names = { fixtures = { remove = { "token" } } },
@@ -114,6 +114,17 @@ describe("configuration", function()
     assert.same({ "pact" }, cfg.analyze.indicators.contract)
     for _, f in ipairs(cfg.analyze.security_names.fixtures) do assert.not_equal("token", f) end
     assert.is_not_nil(cfg.analyze.security_names.words[1])
+  end)
+
+  it("refuses analyze settings for a tier that is not one, and an unknown security list, with the nearest name", function()
+    refused("return { analyze = { markers = { integation = { 'django_db' } } } }",
+      "unknown setting 'analyze.markers.integation' in novapipe.lua; did you mean 'analyze.markers.integration'%?")
+    refused("return { analyze = { indicators = { contract = { 'pact' } } } }", "unknown setting 'analyze.indicators.contract'")
+    refused("return { analyze = { security_names = { word = { 'x' } } } }",
+      "did you mean 'analyze.security_names.words'%?")
+    local ok, cfg = load_text("return { tiers = { contract = { after = 'venv' } }, analyze = { indicators = { contract = { 'pact' } } } }")
+    assert.is_true(ok, tostring(cfg))
+    assert.same({ "pact" }, cfg.analyze.indicators.contract)
   end)
 
   it("refuses an analyze list that is not one, with one line", function()
