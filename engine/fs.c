@@ -61,11 +61,29 @@ static int l_atomic_write(lua_State *L) {
   return result(L, os_atomic_write(path, data, len, mode), "write", path);
 }
 
-/* fs.read(path) -> content | nil, msg, errname: a whole file's bytes. */
+/* fs.read(path) -> content | nil, msg, errname: a whole file's bytes. A
+ * FIFO or a socket is refused (EINVAL), not waited on for a writer: it is
+ * opened without blocking, then read as a file. */
 static int l_read(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  FILE *f = fopen(path, "rbe");
-  if (!f) return result(L, -1, "read", path);
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return result(L, -1, "read", path);
+  struct stat st;
+  int e = fstat(fd, &st) < 0 ? errno : (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) ? EINVAL : 0;
+  if (e) {
+    close(fd);
+    errno = e;
+    return result(L, -1, "read", path);
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    e = errno;
+    close(fd);
+    errno = e;
+    return result(L, -1, "read", path);
+  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (;;) {
@@ -75,7 +93,7 @@ static int l_read(lua_State *L) {
     if (n < LUAL_BUFFERSIZE) break;
   }
   int failed = ferror(f);
-  int e = errno;
+  e = errno;
   fclose(f);
   if (failed) {
     errno = e;
