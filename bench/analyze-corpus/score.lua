@@ -59,12 +59,7 @@ end
 -- your own (to try other indicator lists); never a checkout's own file.
 local cfg = opts.config and config.load(absolute(opts.config)) or config.load(corpus .. "/.no-such-novapipe.lua")
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  return keys
-end
+local sorted_keys = require("novapipe._tables").sorted_keys
 
 local function pct(n, d)
   return d > 0 and ("%5.1f%%"):format(100 * n / d) or "   - "

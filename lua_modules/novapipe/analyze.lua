@@ -62,6 +62,21 @@ local function set_of(list)
   return s
 end
 
+---The fixtures a fixture function requests: its parameters, but self,
+---cls, request (pytest's own) and *args, **kw.
+---@param fn table a function's facts
+---@return string[]
+function M.requests(fn)
+  local list = {}
+  for _, p in ipairs(fn.params or EMPTY) do
+    if p ~= "self" and p ~= "cls" and p ~= "request" and not p:find("^%*") then list[#list + 1] = p end
+  end
+  return list
+end
+
+-- A category of every report (not one of a team's tiers).
+local BUILTIN_CATEGORY = set_of(M.CATEGORIES)
+
 local P = require "novapipe.path"
 local dirname, basename = P.dirname, P.basename
 
@@ -210,12 +225,12 @@ end
 ---@param cfg novapipe.Config
 ---@return string[]
 function M.categories(cfg)
-  local list, known = {}, set_of(M.CATEGORIES)
+  local list = {}
   for _, c in ipairs(M.CATEGORIES) do
     list[#list + 1] = c
     if c == "integration" then
       for _, t in ipairs(tier_order(cfg)) do
-        if not known[t] then list[#list + 1] = t end
+        if not BUILTIN_CATEGORY[t] then list[#list + 1] = t end
       end
     end
   end
@@ -422,7 +437,7 @@ end
 -- library (data/stdlib.lua: sys.stdlib_module_names and the modules in the
 -- interpreter's directories, such as CPython's test-support extensions),
 -- and by CPython's naming, any _test* or xx* extension of another version.
-local extra_stdlib = setmetatable({}, { __mode = "k" })
+local extra_stdlib = {} -- (top-level names: few, and strings)
 local function is_stdlib(top)
   if stdlib[top] then return true end
   local known = extra_stdlib[top]
@@ -820,16 +835,7 @@ end
 -- file itself, the nearest conftest.py (nearer shadows farther), then the
 -- plugins.
 function Analyzer:find_fixture(file, name)
-  local own = self:fixture_in(file, name)
-  if own then return own end
-  for _, c in ipairs(self:conftests(file)) do
-    local f = self:fixture_in(c, name)
-    if f then return f end
-  end
-  for _, p in ipairs(self:plugins(file)) do
-    local f = self:fixture_in(p, name)
-    if f then return f end
-  end
+  return self:fixture_in(file, name) or self:find_fixture_above(file, name)
 end
 
 -- The definition of fixture `name` that one defined in `file` under the
@@ -1430,10 +1436,8 @@ function Analyzer:fixture_evidence(file, name, ev, visiting, chain, above, depth
     end
   end
   for i = #ev, kept + 1, -1 do ev[i] = nil end
-  for _, p in ipairs(fx.fn.params or EMPTY) do
-    if p ~= "self" and p ~= "cls" and p ~= "request" and not p:find("^%*") then
-      self:fixture_evidence(fx.file, p, ev, visiting, label, p == name, depth + 1)
-    end
+  for _, p in ipairs(M.requests(fx.fn)) do
+    self:fixture_evidence(fx.file, p, ev, visiting, label, p == name, depth + 1)
   end
 end
 
@@ -1934,7 +1938,6 @@ local function mark_arrays(report, json)
   end
 end
 
-local BUILTIN_LABEL = { standalone = true, venv = true, integration = true, security = true, unknown = true, empty = true }
 
 local function pct(summary, c)
   local n = summary[c .. "_count"]
@@ -1980,7 +1983,7 @@ function M.stage(opts)
         "Integration: " .. pct(s, "integration"),
       }
       for _, c in ipairs(M.categories(cfg)) do
-        if not BUILTIN_LABEL[c] then lines[#lines + 1] = c:sub(1, 1):upper() .. c:sub(2) .. ": " .. pct(s, c) end
+        if not BUILTIN_CATEGORY[c] then lines[#lines + 1] = c:sub(1, 1):upper() .. c:sub(2) .. ": " .. pct(s, c) end
       end
       lines[#lines + 1] = "Security: " .. pct(s, "security")
       lines[#lines + 1] = "Unknown: " .. pct(s, "unknown")
@@ -2008,7 +2011,7 @@ function M.stage(opts)
       local parts = { ("%d files: %d standalone, %d venv, %d integration"):format(#files, s.standalone_count,
         s.venv_count, s.integration_count) }
       for _, c in ipairs(M.categories(cfg)) do
-        if not BUILTIN_LABEL[c] then parts[#parts + 1] = ("%d %s"):format(s[c .. "_count"], c) end
+        if not BUILTIN_CATEGORY[c] then parts[#parts + 1] = ("%d %s"):format(s[c .. "_count"], c) end
       end
       parts[#parts + 1] = ("%d unknown"):format(s.unknown_count)
       if s.empty_count > 0 then parts[#parts + 1] = ("%d empty"):format(s.empty_count) end

@@ -252,17 +252,7 @@ end
 
 -- (keys of any types: a list entry among named settings is reported as
 -- an unknown setting, not a failed comparison)
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b)
-    local ta, tb = type(a), type(b)
-    if ta ~= tb then return ta < tb end
-    if ta == "string" or ta == "number" then return a < b end
-    return tostring(a) < tostring(b)
-  end)
-  return keys
-end
+local sorted_keys = require("novapipe._tables").sorted_keys
 
 -- Checks the settings of one section: `where` is its dotted name ("phi",
 -- "tiers.venv"; "" for the top level). A setting novapipe does not know is

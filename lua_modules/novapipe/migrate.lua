@@ -65,12 +65,7 @@ local function exists(p) return lfs.symlinkattributes(p) ~= nil end
 
 local above = require("novapipe.path").below -- dir is p's directory or one above it
 
-local function sorted_keys(t)
-  local list = {}
-  for k in pairs(t) do list[#list + 1] = k end
-  table.sort(list)
-  return list
-end
+local sorted_keys = require("novapipe._tables").sorted_keys
 
 -- A tier's directory under root, as paths are spelled.
 local function tier_path(root, tier)

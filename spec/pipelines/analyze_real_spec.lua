@@ -247,7 +247,8 @@ describe("analyze on real patterns", function()
     end)
 
     it("gives the same report for every spelling of --path", function()
-      local a = H.read((function() analyze(root, "tests") return root .. "/report.json" end)())
+      analyze(root, "tests")
+      local a = H.read(root .. "/report.json")
       for _, spelling in ipairs({ "./tests", "tests/", "./tests//" }) do
         analyze(root, spelling)
         assert.equal(a, H.read(root .. "/report.json"), spelling)

@@ -178,11 +178,7 @@ function M.plan(p, moves)
           if fx.file ~= file and (own[name] or visible(dir, name)) ~= fx then
             list[#list + 1] = { file = fx.file, name = name, fx = fx }
           end
-          for _, prm in ipairs(fx.fn.params or {}) do
-            if prm ~= "self" and prm ~= "cls" and prm ~= "request" and not prm:find("^%*") then
-              queue[#queue + 1] = prm
-            end
-          end
+          for _, prm in ipairs(require("novapipe.analyze").requests(fx.fn)) do queue[#queue + 1] = prm end
         end
       end
     end

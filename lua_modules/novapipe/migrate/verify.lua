@@ -103,13 +103,7 @@ function M.collect(py, root)
   return M.parse(r.stdout or "", r.stderr or "", r.code or -1)
 end
 
--- The sorted keys of a set.
-local function sorted(set)
-  local list = {}
-  for k in pairs(set) do list[#list + 1] = k end
-  table.sort(list)
-  return list
-end
+local sorted = require("novapipe._tables").sorted_keys
 
 ---Each collection error as one line: "file: pytest's error line".
 ---@param c novapipe.Collection

@@ -148,12 +148,7 @@ function M.encode(data)
     if v:find('[%c"\\\128-\255]') then return plain(v) end
     return '"' .. v .. '"'
   end
-  local function sorted(t)
-    local keys = {}
-    for k in pairs(t) do keys[#keys + 1] = k end
-    table.sort(keys)
-    return keys
-  end
+  local sorted = require("novapipe._tables").sorted_keys
   local out = { '{\n  "schema": ' .. quote(M.SCHEMA) .. ',\n  "tiers": {' }
   local tiers = sorted(data.tiers)
   for ti, tier in ipairs(tiers) do
