@@ -1,4 +1,5 @@
-"""The HTTP API. Every call but /health needs the API key (access control)."""
+"""The HTTP API, over HTTPS only. Every call but /health needs the API key
+(access control)."""
 import hmac
 
 from fastapi import Depends, FastAPI, Header, HTTPException
@@ -6,6 +7,7 @@ from pydantic import BaseModel
 
 from backend.app.domain.patients import Patient, mask_mrn
 from backend.app.infrastructure.persistence.repository import PatientRepository
+from backend.app.infrastructure.security.transport import RequireHTTPS
 
 
 class PatientIn(BaseModel):
@@ -14,8 +16,9 @@ class PatientIn(BaseModel):
     birth_date: str
 
 
-def create_app(session_factory, cipher, api_key: str) -> FastAPI:
+def create_app(session_factory, cipher, api_key: str, trust_forwarded_proto: bool = False) -> FastAPI:
     app = FastAPI(title="clinic")
+    app.add_middleware(RequireHTTPS, trust_forwarded_proto=trust_forwarded_proto)
 
     def authorised(x_api_key: str = Header(default="")) -> str:
         if not hmac.compare_digest(x_api_key.encode(), api_key.encode()):

@@ -8,7 +8,7 @@ KEY = {"X-API-Key": "k-123"}
 
 @pytest.fixture
 def client(sessions, cipher):
-    return TestClient(create_app(sessions, cipher, api_key="k-123"))
+    return TestClient(create_app(sessions, cipher, api_key="k-123"), base_url="https://testserver")
 
 
 def test_create_then_read_a_patient(client):

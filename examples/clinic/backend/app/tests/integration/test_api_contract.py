@@ -14,7 +14,7 @@ def unused_session():
 
 @pytest.fixture
 def client():
-    return TestClient(create_app(unused_session, FieldCipher(FieldCipher.new_key()), api_key="k-123"))
+    return TestClient(create_app(unused_session, FieldCipher(FieldCipher.new_key()), api_key="k-123"), base_url="https://testserver")
 
 
 def test_health_needs_no_key(client):
