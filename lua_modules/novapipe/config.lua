@@ -124,6 +124,8 @@ local function security_defaults()
     ignore = {},
     dependency_files = nil,
     thresholds = { phi = 0, vulnerabilities = 0 },
+    -- the 164.312 safeguards that must each have a passing test
+    required_safeguards = { "164.312(a)", "164.312(b)", "164.312(c)", "164.312(d)", "164.312(e)" },
   }
 end
 
@@ -193,6 +195,7 @@ local audit_fields = { enabled = "boolean", log = "string" }
 local security_fields = {
   reports = "string", formats = "table", coverage_paths = "table", phi_audit = "table", waivers = "table",
   advisories = "string", ignore = "table", dependency_files = "table", thresholds = "table",
+  required_safeguards = "table",
 }
 local FORMATS = { html = true, json = true, md = true }
 local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "table", synthetic_tlds = "table", allow = "table" }
@@ -297,6 +300,14 @@ local function validate_security(sec)
   end
   for name, n in pairs(sec.thresholds) do
     if n < 0 then fail("security.thresholds.%s must be 0 or more", name) end
+  end
+  local hipaa = require "novapipe.security.hipaa"
+  for i, id in ipairs(sec.required_safeguards) do
+    local safeguard = type(id) == "string" and hipaa.safeguard(id)
+    if not safeguard then
+      fail("security.required_safeguards[%d]: '%s' names no 164.312 safeguard (164.312(a) to 164.312(e))", i, tostring(id))
+    end
+    sec.required_safeguards[i] = safeguard
   end
 end
 

@@ -27,6 +27,9 @@ local PIPELINE = {}
 ---@field status "passed"|"failed"|"error"|"skipped"|"empty"
 ---@field summary? string one line shown beside the stage
 ---@field reason? string why it was skipped or errored
+---@field notes? string[] shown under the stage as "note: ..."
+---@field warnings? string[] shown under the stage as "warning: ...": something the user should fix, which did not fail the stage
+---@field details? string[] lines shown under the stage
 ---@field neutral? boolean a skipped stage the user left out by choice: it does not stop those that need it
 ---@field duration? number
 
@@ -313,6 +316,9 @@ function M.run(def, opts, ctx)
   local stages = flatten(require("novapipe.run.context").building(ctx, def.stages, opts, ctx) or {})
   bus:emit("pipeline_start", def, opts)
   local by_name, results, order = {}, {}, {}
+  -- Stages read the results of those before them (a report of what ran
+  -- and what was skipped): ctx.stage_results, by stage name.
+  ctx.stage_results = results
   for i, st in ipairs(stages) do
     if type(st) ~= "table" or type(st.run) ~= "function" then
       error(("stage %d is not a stage (make it with np.stage)"):format(i), 0)

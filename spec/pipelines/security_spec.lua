@@ -30,8 +30,13 @@ local SECURITY_TESTS = table.concat({
   "",
 }, "\n")
 
+-- What these projects require: the safeguards their tests cover (the
+-- default asks for all five).
+local REQUIRED = 'required_safeguards = { "164.312(a)", "164.312(b)", "164.312(c)" }'
+
 local function project(extra)
   local files = {
+    ["novapipe.lua"] = "return { security = { " .. REQUIRED .. " } }\n",
     ["backend/__init__.py"] = "", ["backend/app/__init__.py"] = "", [TESTS .. "__init__.py"] = "",
     ["backend/app/infrastructure/__init__.py"] = "",
     ["backend/app/infrastructure/security/__init__.py"] = "",
@@ -108,7 +113,29 @@ describe("novapipe run security", function()
     assert.matches("FAIL%s+security/standalone[^\n]*1 passed, 1 failed", r.stdout)
     local data = cjson.decode(H.read(only(root .. "/backend/security-reports", "^security%-report%-.*%.json$")))
     assert.equal("failed", data.outcome.status)
-    assert.same({ "security tests failed" }, data.outcome.reasons)
+    assert.same({ "security tests failed", "required safeguards without a passing test: 164.312(b), 164.312(c)" },
+      data.outcome.reasons)
+    assert.matches("FAIL%s+safeguards[^\n]*1 of 5 verified, 2 required without a passing test", r.stdout)
+    assert.matches("\n      164.312%(b%) Audit controls: failing %(0 passed, 1 failed, 0 not run%), required\n"
+      .. "        backend/app/tests/standalone/test_guard.py::test_audit_and_integrity %(line 13%): failed: assert False\n",
+      r.stdout)
+  end)
+
+  it("fails when a required safeguard has no passing test: by default all five, each named", function()
+    local root = new({ ["novapipe.lua"] = "return {}\n" })
+    local r = run(root)
+    assert.equal(1, r.code, r.stdout .. r.stderr)
+    assert.matches("PASS%s+security/standalone[^\n]*2 passed", r.stdout)
+    assert.matches("FAIL%s+safeguards[^\n]*3 of 5 verified, 2 required without a passing test", r.stdout)
+    assert.matches("\n      164.312%(d%) Person or entity authentication: no test, required\n"
+      .. "      164.312%(e%) Transmission security: no test, required\n", r.stdout)
+    assert.matches("required by security.required_safeguards in novapipe.lua", r.stdout, 1, true)
+    -- a list that names no safeguard is one line, exit 2
+    H.write(root .. "/novapipe.lua", "return { security = { required_safeguards = { '164.312(f)' } } }\n")
+    r = run(root)
+    assert.equal(2, r.code)
+    assert.equal("novapipe: novapipe.lua: security.required_safeguards[1]: '164.312(f)' names no 164.312 safeguard "
+      .. "(164.312(a) to 164.312(e))\n", r.stderr)
   end)
 
   it("with --report writes every report, owner-only, mapped to 164.312", function()
@@ -125,12 +152,12 @@ describe("novapipe run security", function()
     local data = cjson.decode(H.read(only(dir, "^security%-report%-.*%.json$")))
     local by = {}
     for _, s in ipairs(data.safeguards) do by[s.id] = s end
-    assert.equal("covered", by["164.312(a)"].status)
+    assert.equal("verified", by["164.312(a)"].status)
     assert.equal("backend/app/tests/standalone/test_guard.py::test_only_clinicians", by["164.312(a)"].tests[1].id)
-    assert.equal("covered", by["164.312(b)"].status)
-    assert.equal("covered", by["164.312(c)"].status)
-    assert.equal("no tests", by["164.312(d)"].status)
-    assert.equal("no tests", by["164.312(e)"].status)
+    assert.equal("verified", by["164.312(b)"].status)
+    assert.equal("verified", by["164.312(c)"].status)
+    assert.equal("no test", by["164.312(d)"].status)
+    assert.equal("no test", by["164.312(e)"].status)
     assert.equal(2, data.tests.counts.tests) -- test_not_security did not run
     assert.same({ "loose" }, { data.dependencies.unpinned[1].name })
     assert.is_false(data.dependencies.checked)
@@ -141,7 +168,12 @@ describe("novapipe run security", function()
     assert.same({ "backend/app/infrastructure/security/__init__.py", "backend/app/infrastructure/security/guard.py" }, files)
     assert.equal(100, cov.totals.percent_covered)
     local md = H.read(only(dir, "^security%-report%-.*%.md$"))
-    assert.matches("| 164.312(e) | Transmission security | 0 | 0 | 0 | 0 | **no tests** |", md, 1, true)
+    assert.matches("| 164.312(e) | Transmission security | 0 | 0 | 0 | 0 | 0 | **no test** |", md, 1, true)
+    -- a security path that is not there is named, not measured as 100% of nothing
+    assert.matches("PASS%s+security%-coverage[^\n]*100%.0%% of backend/app/infrastructure/security, JSON", r.stdout)
+    assert.matches("\n      warning: backend/app/domain/security %(security.coverage_paths%) does not exist: no "
+      .. "security code measured there\n", r.stdout)
+    assert.matches("backend/app/domain/security (security.coverage_paths) does not exist", md, 1, true)
   end)
 
   it("fails on PHI in test data, naming file, line and kind, until the threshold allows it", function()
@@ -155,7 +187,7 @@ describe("novapipe run security", function()
     assert.matches(" |  |  |  |  |  |  | 1 finding(s) in 6 file(s) (more than 0) |", md, 1, true)
     assert.matches("backend/app/tests/standalone/data%.csv:2: ssn %*%*%*%-%*%*%-%*%*99", r.stdout)
     assert.is_nil(r.stdout:find("219-09-9999", 1, true))
-    H.write(root .. "/novapipe.lua", "return { security = { thresholds = { phi = 1 } } }\n")
+    H.write(root .. "/novapipe.lua", "return { security = { thresholds = { phi = 1 }, " .. REQUIRED .. " } }\n")
     assert.equal(0, run(root).code)
   end)
 
@@ -168,10 +200,10 @@ describe("novapipe run security", function()
     assert.matches("FAIL%s+dependencies[^\n]*3 package%(s%), 2 pinned, 1 vulnerable, 1 unpinned", r.stdout)
     assert.matches("Demo_Lib 1%.0%.0: GHSA%-demo%-0001 demo%-lib leaks records %(fixed in 1%.0%.1%)", r.stdout)
     assert.matches("loose >=1 %(backend/requirements%.txt:3%)", r.stdout)
-    H.write(root .. "/novapipe.lua", [[return { security = { ignore = {
+    H.write(root .. "/novapipe.lua", [[return { security = { ]] .. REQUIRED .. [[, ignore = {
       { id = "CVE-2099-12345", justification = "the leaking call is never made", expires = "2999-12-31" } } } }]])
     assert.equal(0, run(root, "--advisories", adv).code)
-    H.write(root .. "/novapipe.lua", [[return { security = { ignore = {
+    H.write(root .. "/novapipe.lua", [[return { security = { ]] .. REQUIRED .. [[, ignore = {
       { id = "GHSA-demo-0001", justification = "was fine", expires = "2001-01-01" } } } }]])
     r = run(root, "--advisories", adv)
     assert.equal(1, r.code)
@@ -248,14 +280,23 @@ describe("novapipe run security", function()
     assert.matches("unknown format 'pdf'", r.stderr)
   end)
 
-  it("renders its HTML report in headless Chromium: the safeguards, what has no test, the findings", function()
+  it("renders its HTML report of a gated run in headless Chromium: not verified apart from no test, the findings", function()
     local chromium = process.which("chromium")
     assert.is_string(chromium, "chromium is not installed (scripts/setup.sh --test installs it)")
-    local root = new({ [TESTS .. "standalone/data.csv"] = "name,ssn\nA,219-09-9999\n" })
+    -- the audit test fails, so the venv tier, which holds the only
+    -- authentication test, is gated off: (d) has a test that did not run
+    local root = new({
+      [TESTS .. "standalone/data.csv"] = "name,ssn\nA,219-09-9999\n",
+      [TESTS .. "standalone/test_guard.py"] = SECURITY_TESTS:gsub("assert True", "assert 1 + 1 == 3", 1),
+      [TESTS .. "venv/__init__.py"] = "",
+      [TESTS .. "venv/test_login.py"] = "import pytest\n\n@pytest.mark.security\n@pytest.mark.hipaa('164.312(d)')\n"
+        .. "def test_a_wrong_password_is_refused():\n    assert True\n",
+    })
     local adv = root .. "/osv"
     advisory(adv, "GHSA-demo-0001.json", VULNERABLE)
     local r = run(root, "--report", "--format", "html", "--advisories", adv)
     assert.equal(1, r.code)
+    assert.matches("SKIP%s+security/venv[^\n]*\n      skipped: security/standalone failed", r.stdout)
     local page = only(root .. "/backend/security-reports", "^security%-report%-.*%.html$")
     local profile = root .. "/chromium-profile"
     local flags = { chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -274,10 +315,19 @@ describe("novapipe run security", function()
     for id, status in text:gmatch('<tr data%-safeguard="(164%.312%(%a%))">.-<span class="badge [%w ]+">([^<]+)</span></td></tr>') do
       rows[#rows + 1] = id .. " " .. status
     end
-    assert.same({ "164.312(a) covered", "164.312(b) covered", "164.312(c) covered", "164.312(d) no tests",
-                  "164.312(e) no tests" }, rows)
-    assert.matches("No test at all for:</strong> 164.312(d) Person or entity authentication; 164.312(e) "
-      .. "Transmission security.", text, 1, true)
+    assert.same({ "164.312(a) verified", "164.312(b) failing", "164.312(c) failing", "164.312(d) not verified",
+                  "164.312(e) no test" }, rows)
+    assert.matches("No test at all for:</strong> 164.312(e) Transmission security.", text, 1, true)
+    assert.matches('<li data-safeguard="164.312(d)"><strong>164.312(d) Person or entity authentication</strong>: '
+      .. "not verified<ul>\n<li><code>backend/app/tests/venv/test_login.py::test_a_wrong_password_is_refused "
+      .. "(line 5)</code>: its tier venv was skipped (security/standalone failed)</li>\n</ul></li>", text, 1, true)
+    -- the failed test with its message and where it failed
+    assert.matches("<code>backend/app/tests/standalone/test_guard.py::test_audit_and_integrity</code></td><td>"
+      .. '<span class="badge failed">failed</span></td><td>164.312(c)(2), 164.312(b)</td><td>'
+      .. "<code>backend/app/tests/standalone/test_guard.py:13</code> assert (1 + 1) == 3</td>", text, 1, true)
+    -- what ran and what did not
+    assert.matches("<tr><td>venv</td><td><span class=\"badge warn\">skipped</span></td><td>security/standalone failed"
+      .. "</td></tr>", text, 1, true)
     assert.matches("Outcome: <span class=\"badge failed\">failed</span>", text, 1, true)
     assert.matches("<code>backend/app/tests/standalone/data.csv</code></td><td class=\"n\">2</td><td>ssn</td>", text, 1, true)
     assert.matches("GHSA-demo-0001 (CVE-2099-12345)", text, 1, true)

@@ -341,14 +341,85 @@ describe("the 164.312 mapping and the report", function()
     }, { phi = 2, vulnerability = 1 })
     local by = {}
     for _, r in ipairs(rows) do by[r.id] = r end
-    assert.equal("covered", by["164.312(a)"].status)
+    assert.equal("verified", by["164.312(a)"].status)
     assert.equal(2, by["164.312(a)"].findings)
     assert.equal("failing", by["164.312(b)"].status)
     assert.equal(2, #by["164.312(b)"].tests)
     assert.equal(1, by["164.312(c)"].findings)
-    assert.equal("no tests", by["164.312(d)"].status)
-    assert.equal("no tests", by["164.312(e)"].status)
+    assert.equal("no test", by["164.312(d)"].status)
+    assert.equal("no test", by["164.312(e)"].status)
     assert.same({ "164.308(a)(1)" }, unknown)
+  end)
+
+  it("tells a safeguard whose tests did not run (not verified) from one with no test", function()
+    local known = {
+      { id = "tests/a/test_x.py::test_ran", file = "tests/a/test_x.py", line = 3, tier = "a", hipaa = { "164.312(a)" }, security = true },
+      { id = "tests/b/test_y.py::TestY::test_gated", file = "tests/b/test_y.py", line = 9, tier = "b",
+        hipaa = { "164.312(a)", "164.312(d)" }, security = true },
+      { id = "tests/b/test_y.py::test_skipped", file = "tests/b/test_y.py", line = 20, tier = "b", hipaa = { "164.312(c)" }, security = true },
+    }
+    local inventory = require "novapipe.security.inventory"
+    local rows = hipaa.map({
+      -- the results name the tests from another rootdir, with parameters
+      { id = "a/test_x.py::test_ran[1]", outcome = "passed", hipaa = { "164.312(a)" } },
+      { id = "b/test_y.py::test_skipped", outcome = "skipped", message = "needs a TLS key", hipaa = { "164.312(c)" } },
+    }, {}, { known = known, lookup = inventory.index(known), required = { "164.312(a)", "164.312(c)", "164.312(e)" },
+             not_run = function(t) return "its tier " .. t.tier .. " was skipped" end })
+    local by = {}
+    for _, r in ipairs(rows) do by[r.id] = r end
+    assert.equal("partly verified", by["164.312(a)"].status)
+    assert.same({ 1, 0, 1 }, { by["164.312(a)"].passed, by["164.312(a)"].failed, by["164.312(a)"].not_run })
+    assert.is_false(by["164.312(a)"].unmet)
+    assert.equal("not verified", by["164.312(d)"].status)
+    assert.equal("its tier b was skipped", by["164.312(d)"].tests[1].reason)
+    assert.equal("tests/b/test_y.py:9", by["164.312(d)"].tests[1].location)
+    assert.is_false(by["164.312(d)"].required)
+    assert.equal("not verified", by["164.312(c)"].status)
+    assert.is_true(by["164.312(c)"].unmet)
+    assert.equal("skipped: needs a TLS key", by["164.312(c)"].tests[1].reason)
+    assert.equal("no test", by["164.312(e)"].status)
+    assert.is_true(by["164.312(e)"].unmet)
+    assert.same({ "tests/b/test_y.py::TestY::test_gated (line 9)", "its tier b was skipped" },
+      { hipaa.describe(by["164.312(d)"].tests[1]) })
+  end)
+
+  it("reads security tests from the source: function, class and module markers", function()
+    local inventory = require "novapipe.security.inventory"
+    local dir = H.tmpdir()
+    local file = dir .. "/test_marks.py"
+    H.write(file, table.concat({
+      "import pytest",
+      "from pytest import mark",
+      "pytestmark = [pytest.mark.hipaa('164.312(e)(1)')]",
+      "",
+      "@pytest.mark.security",
+      "def test_module_and_own():",
+      "    pass",
+      "",
+      "def helper_not_a_test():",
+      "    pass",
+      "",
+      "@mark.security",
+      "@mark.hipaa('164.312(b)')",
+      "class TestAudit:",
+      "    def test_in_class(self):",
+      "        pass",
+      "",
+      "    def check_not_collected(self):",
+      "        pass",
+      "",
+      "class Helper:",
+      "    def test_not_in_a_test_class(self):",
+      "        pass",
+      "",
+    }, "\n"))
+    local found = assert(inventory.file(file, "standalone", { "test" }, { "Test" }))
+    local got = {}
+    for _, t in ipairs(found) do got[#got + 1] = { t.id:gsub("^.*/", ""), t.line, table.concat(t.hipaa, " "), t.security } end
+    assert.same({
+      { "test_marks.py::test_module_and_own", 6, "164.312(e)(1)", true },
+      { "test_marks.py::TestAudit::test_in_class", 15, "164.312(e)(1) 164.312(b)", true },
+    }, got)
   end)
 
   it("writes HTML that escapes what it shows and loads nothing from outside", function()

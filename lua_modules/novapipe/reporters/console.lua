@@ -96,6 +96,7 @@ function M:stage_end(stage, result)
   elseif result.counts then line = line .. "  " .. junit.describe(result.counts) end
   self.out(line)
   if result.reason then self.out("      " .. result.reason) end
+  for _, n in ipairs(result.warnings or {}) do self.out("      " .. term.style("warning: ", "yellow") .. n) end
   for _, n in ipairs(result.notes or {}) do self.out("      " .. term.style("note: ", "yellow") .. n) end
   if result.details then
     for _, l in ipairs(result.details) do self.out("      " .. term.style(l, "dim")) end

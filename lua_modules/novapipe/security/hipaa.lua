@@ -37,45 +37,121 @@ function M.safeguard(section)
   return nil
 end
 
----Maps test cases (with their `hipaa` properties) and finding counts to
----the safeguards. Each safeguard gets its tests, its findings, and a
----status: "covered" (tests, all passed), "failing" (a test failed),
----"no tests". Marker arguments that name no safeguard are returned apart.
----@param cases {id: string, outcome: string, hipaa: string[]}[]
+-- A test's outcome as a safeguard counts it.
+local PASSED = { passed = true, xpassed = true, flaky = true }
+local FAILED = { failed = true, errors = true, error = true }
+
+---@class novapipe.SafeguardOpts
+---@field known? novapipe.KnownTest[] the security tests the source holds (novapipe.security.inventory), run or not
+---@field lookup? fun(id: string): novapipe.KnownTest|nil finds a case's known test (inventory.index)
+---@field not_run? fun(t: novapipe.KnownTest): string why a known test that is among no case did not run
+---@field required? string[] safeguards that must have a passing test (default: none)
+
+---Maps test cases (with their `hipaa` properties), the known security
+---tests that did not run, and finding counts to the safeguards. Each
+---safeguard gets its tests ({id, outcome, message, location, reason}),
+---counts (passed, failed, not_run), its findings and a status:
+---  "verified"         tests, all of them run, all passed
+---  "partly verified"  some passed, none failed, some did not run (or were
+---                     skipped)
+---  "not verified"     tests exist, none passed, none failed: skipped,
+---                     deselected, gated, xfailed
+---  "failing"          a test failed or erred
+---  "no test"          no test names it, in the results or the source
+---`required` is set on each safeguard `required` names, and `unmet` on a
+---required one without a passing test. Marker arguments that name no
+---safeguard are returned apart.
+---@param cases {id: string, outcome: string, hipaa: string[], message?: string, location?: string}[]
 ---@param findings table<string, integer> kind -> count
+---@param opts? novapipe.SafeguardOpts
 ---@return table[] safeguards, string[] unknown
-function M.map(cases, findings)
+function M.map(cases, findings, opts)
+  opts = opts or {}
   local rows, by_id, unknown, seen_unknown = {}, {}, {}, {}
   for _, s in ipairs(M.SAFEGUARDS) do
-    local row = { id = s.id, title = s.title, text = s.text, tests = {}, findings = 0 }
+    local row = { id = s.id, title = s.title, text = s.text, tests = {}, findings = 0, passed = 0, failed = 0,
+                  not_run = 0 }
     rows[#rows + 1] = row
     by_id[s.id] = row
   end
-  for _, c in ipairs(cases) do
+  local function add(sections, test)
     local added = {}
-    for _, section in ipairs(c.hipaa or {}) do
+    for _, section in ipairs(sections or {}) do
       local id = M.safeguard(section)
       if id and not added[id] then
         added[id] = true
-        table.insert(by_id[id].tests, { id = c.id, outcome = c.outcome })
+        local row = by_id[id]
+        table.insert(row.tests, test)
+        if PASSED[test.outcome] then row.passed = row.passed + 1
+        elseif FAILED[test.outcome] then row.failed = row.failed + 1
+        else row.not_run = row.not_run + 1 end
       elseif not id and not seen_unknown[section] then
         seen_unknown[section] = true
         unknown[#unknown + 1] = section
       end
     end
   end
+  local ran = {}
+  for _, c in ipairs(cases) do
+    local known = opts.lookup and opts.lookup(c.id)
+    if known then ran[known] = true end
+    local reason
+    if not PASSED[c.outcome] and not FAILED[c.outcome] then
+      reason = c.message and (c.outcome .. ": " .. c.message) or c.outcome
+    end
+    add(c.hipaa, { id = c.id, outcome = c.outcome, message = c.message, location = c.location, reason = reason })
+  end
+  for _, k in ipairs(opts.known or {}) do
+    if not ran[k] then
+      add(k.hipaa, { id = k.id, outcome = "not run", location = k.file .. ":" .. k.line,
+                     reason = opts.not_run and opts.not_run(k) or "did not run" })
+    end
+  end
   for kind, n in pairs(findings) do
     for _, id in ipairs(M.FINDINGS[kind] or {}) do by_id[id].findings = by_id[id].findings + n end
   end
+  local required = {}
+  for _, id in ipairs(opts.required or {}) do required[id] = true end
   for _, row in ipairs(rows) do
-    local failed = 0
-    for _, t in ipairs(row.tests) do
-      if t.outcome == "failed" or t.outcome == "errors" then failed = failed + 1 end
-    end
-    row.status = #row.tests == 0 and "no tests" or failed > 0 and "failing" or "covered"
+    if #row.tests == 0 then row.status = "no test"
+    elseif row.failed > 0 then row.status = "failing"
+    elseif row.passed == 0 then row.status = "not verified"
+    elseif row.not_run > 0 then row.status = "partly verified"
+    else row.status = "verified" end
+    row.required = required[row.id] == true
+    row.unmet = row.required and (row.passed == 0 or row.failed > 0)
   end
   table.sort(unknown)
   return rows, unknown
+end
+
+---Whether a safeguard's test passed.
+---@param t {outcome: string}
+---@return boolean
+function M.passed(t)
+  return PASSED[t.outcome] == true
+end
+
+---How a safeguard's test that did not pass reads in a list: its id with
+---where (the line, or the location when it is in another file), and why.
+---@param t {id: string, outcome: string, message?: string, location?: string, reason?: string}
+---@return string test, string why
+function M.describe(t)
+  local where = ""
+  if t.location then
+    local file = t.id:match("^(.-)::")
+    local line = file and t.location:sub(1, #file + 1) == file .. ":" and t.location:sub(#file + 2)
+    where = line and (" (line " .. line .. ")") or (" (" .. t.location .. ")")
+  end
+  return t.id .. where, t.reason or (t.message and (t.outcome .. ": " .. t.message)) or t.outcome
+end
+
+---The safeguard ids, for validating `security.required_safeguards`.
+---@return table<string, boolean>
+function M.ids()
+  local out = {}
+  for _, s in ipairs(M.SAFEGUARDS) do out[s.id] = true end
+  return out
 end
 
 return M

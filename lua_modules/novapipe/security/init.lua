@@ -58,17 +58,21 @@ end
 -- A test's outcome as the report names it (the counts' words).
 local COUNT_OF = { error = "errors" }
 
--- The tests stage group's results, gathered for the report.
-local function gather_tests(state, ctx_results)
+-- The tests stage group's results, gathered for the report: every tier
+-- (run, failed or skipped, with why) and every case that ran.
+local function gather_tests(state, stage_results)
+  local junit = require "novapipe.junit"
   local cases, tiers = json.array(), json.array()
   local status = "passed"
-  local counts = require("novapipe.junit").zero()
+  local counts = junit.zero()
   for _, st in ipairs(state.test_stages) do
-    local r = ctx_results[st.name]
+    local r = stage_results[st.name]
     if r then
-      tiers[#tiers + 1] = { name = st.name:gsub("^" .. LABEL .. "/", ""), status = r.status, summary = r.summary or r.reason }
+      tiers[#tiers + 1] = { name = st.name:gsub("^" .. LABEL .. "/", ""), status = r.status,
+                            summary = r.summary or (r.counts and junit.describe(r.counts))
+                              or (r.reason and r.reason:gsub("^skipped: ", "")), reason = r.reason }
       if r.status == "failed" or r.status == "error" then status = "failed" end
-      if r.counts then counts = require("novapipe.junit").add(counts, r.counts) end
+      if r.counts then counts = junit.add(counts, r.counts) end
       for _, t in ipairs(r.cases or {}) do
         if not t.collect then
           cases[#cases + 1] = { id = t.id, outcome = COUNT_OF[t.outcome] or t.outcome, hipaa = json.array(t.hipaa),
@@ -78,7 +82,98 @@ local function gather_tests(state, ctx_results)
     end
   end
   return { status = status, tiers = tiers, cases = cases, counts = counts,
-           summary = counts.tests > 0 and require("novapipe.junit").describe(counts) or "no security tests ran" }
+           summary = counts.tests > 0 and junit.describe(counts) or "no security tests ran" }
+end
+
+-- Why a known security test is among no case that ran, from its tier
+-- stage's result.
+local function why_not_run(state, stage_results, t)
+  if not t.security then
+    return "marked hipaa but not security: the security stages do not select it (add @pytest.mark.security)"
+  end
+  local r = stage_results[LABEL .. "/" .. t.tier]
+  if not r then return ("its tier %s did not run"):format(t.tier) end
+  if r.status == "skipped" then
+    return ("its tier %s was skipped (%s)"):format(t.tier, (r.reason or "skipped"):gsub("^skipped: ", ""))
+  end
+  if r.status == "error" then return ("its tier %s ended in an error"):format(t.tier) end
+  if r.timed_out then return ("its tier %s timed out before it ran"):format(t.tier) end
+  if state.shard then return "not in this shard" end
+  return ("not selected in the %s tier's run (a filter, or a marker pytest did not see)"):format(t.tier)
+end
+
+-- The lines the safeguards stage shows for one safeguard that is not
+-- verified: its tests that did not pass, at most five.
+local function safeguard_lines(s)
+  local out = {}
+  local line = ("%s %s: %s"):format(s.id, s.title, s.status)
+  if s.status ~= "no test" then
+    line = line .. (" (%d passed, %d failed, %d not run)"):format(s.passed, s.failed, s.not_run)
+  end
+  out[1] = line .. (s.unmet and ", required" or "")
+  local hipaa = require "novapipe.security.hipaa"
+  local shown, left = 0, 0
+  for _, t in ipairs(s.tests) do
+    if not hipaa.passed(t) then
+      shown = shown + 1
+      if shown > 5 then
+        left = left + 1
+      else
+        out[#out + 1] = ("  %s: %s"):format(hipaa.describe(t))
+      end
+    end
+  end
+  if left > 0 then out[#out + 1] = ("  ... and %d more (the report lists them all)"):format(left) end
+  return out
+end
+
+---The safeguards stage: what the security tests that ran, and those the
+---source holds that did not, say of each 164.312 safeguard; a required
+---one without a passing test fails it.
+local function safeguards_stage(state)
+  return pipeline.stage { name = "safeguards", run = function(c)
+    local hipaa = require "novapipe.security.hipaa"
+    local inventory = require "novapipe.security.inventory"
+    local results = c.stage_results or {}
+    local tests = gather_tests(state, results)
+    local known, errs = inventory.list(state.cfg)
+    local phi = state.phi or { findings = {} }
+    local deps = state.deps or { vulnerabilities = {} }
+    local rows, unknown = hipaa.map(tests.cases, { phi = #phi.findings, vulnerability = #deps.vulnerabilities }, {
+      known = known, lookup = inventory.index(known), required = state.cfg.security.required_safeguards,
+      not_run = function(t) return why_not_run(state, results, t) end,
+    })
+    for _, s in ipairs(rows) do s.tests = json.array(s.tests) end
+    state.tests, state.safeguards, state.unmapped = tests, rows, unknown
+    local verified, unmet, details = 0, 0, {}
+    for _, s in ipairs(rows) do
+      if s.status == "verified" then verified = verified + 1 end
+      if s.unmet then unmet = unmet + 1 end
+      if s.status ~= "verified" then
+        for _, l in ipairs(safeguard_lines(s)) do details[#details + 1] = l end
+      end
+    end
+    local warnings, notes = {}, {}
+    for _, e in ipairs(errs) do warnings[#warnings + 1] = "cannot read a test file: " .. e end
+    if #unknown > 0 then
+      notes[#notes + 1] = "hipaa markers naming no 164.312 safeguard: " .. table.concat(unknown, ", ")
+    end
+    local failed = unmet > 0 and not state.shard
+    if unmet > 0 and state.shard then
+      notes[#notes + 1] = "a shard runs part of the tests: required safeguards are not checked per shard"
+    elseif unmet > 0 then
+      notes[#notes + 1] = "required by security.required_safeguards in novapipe.lua (default: all five): give each "
+        .. "a passing test marked security and hipaa(\"164.312(x)\"), or change the list"
+    end
+    return {
+      status = failed and "failed" or "passed",
+      summary = ("%d of %d verified%s"):format(verified, #rows,
+        unmet > 0 and (", %d required without a passing test"):format(unmet) or ""),
+      details = #details > 0 and details or nil,
+      warnings = #warnings > 0 and warnings or nil,
+      notes = #notes > 0 and notes or nil,
+    }
+  end }
 end
 
 ---The PHI audit stage.
@@ -230,8 +325,26 @@ local function coverage_stage(state)
     local cfg = state.cfg
     local tiers = require "novapipe.tiers"
     local data = tiers.combined_data(cfg, LABEL)
-    local paths = cfg.security.coverage_paths
-    state.coverage = { paths = json.array(paths), files = json.array() }
+    -- A configured path that is not there is named, never measured as a
+    -- silent 100% of nothing.
+    local paths, warnings = {}, {}
+    for _, p in ipairs(cfg.security.coverage_paths) do
+      if lfs.attributes(p) then
+        paths[#paths + 1] = p
+      else
+        warnings[#warnings + 1] = ("%s (security.coverage_paths) does not exist: no security code measured there")
+          :format(p)
+      end
+    end
+    state.coverage = { paths = json.array(paths), files = json.array(), warnings = json.array(warnings) }
+    local function result(r)
+      r.warnings = #warnings > 0 and warnings or nil
+      return r
+    end
+    if #paths == 0 then
+      state.coverage.summary = "No security code measured: none of security.coverage_paths exists."
+      return result { status = "skipped", neutral = true, reason = "none of security.coverage_paths exists" }
+    end
     local exe, err = python.find({ "coverage" }, cfg.python)
     local contexts
     if next(state.taken) then
@@ -261,7 +374,7 @@ local function coverage_stage(state)
     end
     if not lfs.attributes(data) then
       state.coverage.summary = "No coverage data: no security test ran."
-      return { status = "skipped", neutral = true, reason = "no coverage data from the security tests" }
+      return result { status = "skipped", neutral = true, reason = "no coverage data from the security tests" }
     end
     if not exe then return { status = "error", reason = err } end
     local include = {}
@@ -276,7 +389,7 @@ local function coverage_stage(state)
       local said = ((r.stdout or "") .. (r.stderr or "")):gsub("%s+$", "")
       if said:find("No data to report") then
         state.coverage.summary = ("The security tests ran no code under %s."):format(table.concat(paths, ", "))
-        return { status = "passed", summary = "no code measured under " .. table.concat(paths, ", ") }
+        return result { status = "passed", summary = "no code measured under " .. table.concat(paths, ", ") }
       end
       return { status = "error", reason = "coverage json failed: " .. said:match("[^\n]*$") }
     end
@@ -293,20 +406,18 @@ local function coverage_stage(state)
     state.coverage.percent = pct
     state.coverage.summary = pct and ("%.1f%% of the security code (%s) run by the security tests."):format(pct,
       table.concat(paths, ", ")) or "no totals"
-    return { status = "passed", summary = pct and ("%.1f%% of %s, JSON in %s"):format(pct, table.concat(paths, ", "), out) }
+    return result { status = "passed", summary = pct and ("%.1f%% of %s, JSON in %s"):format(pct, table.concat(paths, ", "), out) }
   end }
 end
 
 ---The combined report stage.
-local function report_stage(state, ctx_results)
+local function report_stage(state)
   return pipeline.stage { name = "security-report", run = function()
-    local hipaa = require "novapipe.security.hipaa"
-    local tests = gather_tests(state, ctx_results)
+    local tests = state.tests
     local phi = state.phi or { findings = {}, waived = {}, expired = {}, files = 0, status = "not run" }
     local deps = state.deps or { vulnerabilities = {}, unpinned = {}, note = "The dependency scan did not run.",
                                  status = "not run" }
-    local safeguards, unknown = hipaa.map(tests.cases, { phi = #phi.findings, vulnerability = #deps.vulnerabilities })
-    for _, s in ipairs(safeguards) do s.tests = json.array(s.tests) end
+    local safeguards, unknown = state.safeguards, state.unmapped
     local reasons = json.array()
     if tests.status ~= "passed" then reasons[#reasons + 1] = "security tests failed" end
     if phi.status == "failed" then
@@ -319,10 +430,21 @@ local function report_stage(state, ctx_results)
     end
     local notes = json.array()
     if deps.status == "unchecked" then notes[#notes + 1] = "dependencies not checked: no advisories given" end
+    local unmet = {}
     for _, s in ipairs(safeguards) do
-      if s.status == "no tests" then notes[#notes + 1] = ("no test covers %s %s"):format(s.id, s.title) end
+      if s.unmet then unmet[#unmet + 1] = s.id end
+      if s.status == "no test" then
+        notes[#notes + 1] = ("no test covers %s %s"):format(s.id, s.title)
+      elseif s.status ~= "verified" then
+        notes[#notes + 1] = ("%s %s is %s: %d of its %d tests passed"):format(s.id, s.title, s.status, s.passed, #s.tests)
+      end
     end
-    local failed = tests.status ~= "passed" or phi.status == "failed" or deps.status == "failed"
+    if #unmet > 0 and not state.shard then
+      reasons[#reasons + 1] = ("required safeguard%s without a passing test: %s"):format(#unmet == 1 and "" or "s",
+        table.concat(unmet, ", "))
+    end
+    for _, w in ipairs(state.coverage and state.coverage.warnings or {}) do notes[#notes + 1] = w end
+    local failed = #reasons > 0
     local data = {
       generated = os.date("!%Y-%m-%dT%H:%M:%SZ"), project = lfs.currentdir(),
       novapipe = require("novapipe.host").version,
@@ -348,11 +470,11 @@ local function report_stage(state, ctx_results)
       if not path then return { status = "error", reason = err } end
       written[#written + 1] = path
     end
-    local untested = 0
-    for _, s in ipairs(safeguards) do if s.status == "no tests" then untested = untested + 1 end end
+    local verified = 0
+    for _, s in ipairs(safeguards) do if s.status == "verified" then verified = verified + 1 end end
     return {
       status = "passed",
-      summary = ("%d of %d safeguards tested; %s"):format(#safeguards - untested, #safeguards, table.concat(written, ", ")),
+      summary = ("%d of %d safeguards verified; %s"):format(verified, #safeguards, table.concat(written, ", ")),
     }
   end }
 end
@@ -397,8 +519,7 @@ function M.stages(opts)
       state.dir_ready = true
     end
   end
-  local results = {}
-  state.taken = {}
+  state.taken, state.shard = {}, opts.shard
   local tests = require("novapipe.tiers").stages({
     config = cfg, label = LABEL, security = true, junit = opts.report, results = dir .. "/junit",
     coverage = opts.report, tier_html = false, cases = true, verbose = opts.verbose, parallel = opts.parallel,
@@ -414,7 +535,6 @@ function M.stages(opts)
     tests[i] = pipeline.stage { name = st.name, needs = st.needs, run = function(c)
       local r = opts.reuse and tier and from_main(c, tier)
       if r then state.taken[tier] = true else r = run(c) end
-      results[st.name] = r
       for _, t in ipairs(r.tests or {}) do
         if not t.collect then state.security_ids[#state.security_ids + 1] = t.id end
       end
@@ -422,10 +542,10 @@ function M.stages(opts)
     end }
     if st.name ~= LABEL .. "/coverage" then state.test_stages[#state.test_stages + 1] = tests[i] end
   end
-  local own = { phi_stage(state), deps_stage(state, opts) }
+  local own = { phi_stage(state), deps_stage(state, opts), safeguards_stage(state) }
   if opts.report then
     own[#own + 1] = coverage_stage(state)
-    own[#own + 1] = report_stage(state, results)
+    own[#own + 1] = report_stage(state)
   end
   for _, st in ipairs(own) do
     local run = st.run

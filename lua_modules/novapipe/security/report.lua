@@ -2,21 +2,13 @@
 -- inline, no scripts, no external assets: it opens from disk), JSON with
 -- everything, and a Markdown summary. Built from the data the security
 -- stages gather (see novapipe.security).
+local hipaa = require "novapipe.security.hipaa"
 local json = require "novapipe.json"
 
 local M = {}
 
 local function esc(s)
   return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }))
-end
-
-local function count_outcomes(tests)
-  local passed, failed = 0, 0
-  for _, t in ipairs(tests) do
-    if t.outcome == "failed" or t.outcome == "errors" then failed = failed + 1
-    elseif t.outcome == "passed" or t.outcome == "xpassed" or t.outcome == "flaky" then passed = passed + 1 end
-  end
-  return passed, failed
 end
 
 ---The JSON text.
@@ -41,18 +33,39 @@ function M.markdown(data)
   w("")
   w("## HIPAA technical safeguards (45 CFR 164.312)")
   w("")
-  w("| Safeguard | | Tests | Passed | Failed | Findings | Status |")
-  w("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+  w("| Safeguard | | Tests | Passed | Failed | Not run | Findings | Status |")
+  w("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
   for _, s in ipairs(data.safeguards) do
-    local p, f = count_outcomes(s.tests)
-    w(("| %s | %s | %d | %d | %d | %d | %s |"):format(s.id, s.title, #s.tests, p, f, s.findings,
-      s.status == "no tests" and "**no tests**" or s.status))
+    w(("| %s | %s%s | %d | %d | %d | %d | %d | %s |"):format(s.id, s.title, s.required and " (required)" or "",
+      #s.tests, s.passed, s.failed, s.not_run, s.findings, s.status == "verified" and s.status or ("**" .. s.status .. "**")))
   end
   w("")
+  for _, s in ipairs(data.safeguards) do
+    if s.status ~= "verified" and s.status ~= "no test" then
+      w(("%s %s, %s:"):format(s.id, s.title, s.status))
+      for _, t in ipairs(s.tests) do
+        if not hipaa.passed(t) then
+          local test, why = hipaa.describe(t)
+          w(("- `%s`: %s"):format(md_cell(test), md_cell(why)))
+        end
+      end
+      w("")
+    end
+  end
   local t = data.tests
   w(("## Security tests: %s"):format(t.status))
   w("")
   w(t.summary)
+  w("")
+  for _, tier in ipairs(t.tiers) do
+    w(("- %s: %s%s"):format(md_cell(tier.name), tier.status, tier.summary and (", " .. md_cell(tier.summary)) or ""))
+  end
+  for _, c in ipairs(t.cases) do
+    if c.outcome == "failed" or c.outcome == "errors" then
+      w(("- **%s** `%s`%s: %s"):format(c.outcome == "errors" and "error" or "failed", md_cell(c.id),
+        c.location and (" (" .. md_cell(c.location) .. ")") or "", md_cell(c.message or "")))
+    end
+  end
   w("")
   w(("## PHI audit: %d finding(s) in %d file(s) scanned"):format(#data.phi_audit.findings, data.phi_audit.files))
   for _, f in ipairs(data.phi_audit.findings) do
@@ -90,8 +103,8 @@ th{background:#f6f8fa}td.n{text-align:right}code{font-family:ui-monospace,monosp
 ]]
 
 local function badge(status)
-  local class = ({ passed = "passed", covered = "covered", failed = "failed", failing = "failing", error = "error",
-                   ["no tests"] = "none" })[status] or "warn"
+  local class = ({ passed = "passed", verified = "covered", failed = "failed", failing = "failing", error = "error",
+                   ["no test"] = "none", ["not verified"] = "none" })[status] or "warn"
   return ('<span class="badge %s">%s</span>'):format(class, esc(status))
 end
 
@@ -121,22 +134,38 @@ function M.html(data)
 
   w("<h2>HIPAA technical safeguards (45 CFR 164.312)</h2>")
   w('<table id="safeguards"><thead><tr><th>Safeguard</th><th>Requirement</th><th>Tests</th><th>Passed</th>'
-    .. "<th>Failed</th><th>Findings</th><th>Status</th></tr></thead><tbody>")
+    .. "<th>Failed</th><th>Not run</th><th>Findings</th><th>Status</th></tr></thead><tbody>")
   for _, s in ipairs(data.safeguards) do
-    local p, f = count_outcomes(s.tests)
-    w(('<tr data-safeguard="%s"><td><strong>%s</strong> %s</td><td>%s</td><td class="n">%d</td><td class="n">%d</td>'
-      .. '<td class="n">%d</td><td class="n">%d</td><td>%s</td></tr>'):format(esc(s.id), esc(s.id), esc(s.title),
-      esc(s.text), #s.tests, p, f, s.findings, badge(s.status)))
+    w(('<tr data-safeguard="%s"><td><strong>%s</strong> %s%s</td><td>%s</td><td class="n">%d</td><td class="n">%d</td>'
+      .. '<td class="n">%d</td><td class="n">%d</td><td class="n">%d</td><td>%s</td></tr>'):format(esc(s.id), esc(s.id),
+      esc(s.title), s.required and ' <span class="muted">(required)</span>' or "", esc(s.text), #s.tests, s.passed,
+      s.failed, s.not_run, s.findings, badge(s.status)))
   end
   w("</tbody></table>")
-  local missing = {}
+  local missing, unverified = {}, {}
   for _, s in ipairs(data.safeguards) do
-    if s.status == "no tests" then missing[#missing + 1] = s.id .. " " .. s.title end
+    if s.status == "no test" then missing[#missing + 1] = s.id .. " " .. s.title
+    elseif s.status ~= "verified" then unverified[#unverified + 1] = s end
   end
   if #missing > 0 then
     w('<p id="untested"><strong>No test at all for:</strong> ' .. esc(table.concat(missing, "; ")) .. ".</p>")
   else
     w('<p id="untested">Every safeguard has at least one test.</p>')
+  end
+  if #unverified > 0 then
+    w('<div id="unverified"><p><strong>Tests exist but did not all pass for:</strong></p><ul>')
+    for _, s in ipairs(unverified) do
+      w(('<li data-safeguard="%s"><strong>%s %s</strong>: %s<ul>'):format(esc(s.id), esc(s.id), esc(s.title),
+        esc(s.status)))
+      for _, t in ipairs(s.tests) do
+        if not hipaa.passed(t) then
+          local test, why = hipaa.describe(t)
+          w(("<li><code>%s</code>: %s</li>"):format(esc(test), esc(why)))
+        end
+      end
+      w("</ul></li>")
+    end
+    w("</ul></div>")
   end
   if #data.unmapped_sections > 0 then
     w('<p class="muted">hipaa markers naming no 164.312 safeguard: ' .. esc(table.concat(data.unmapped_sections, ", ")) .. "</p>")
@@ -146,17 +175,21 @@ function M.html(data)
   w(("<h2>Security tests %s</h2>"):format(badge(t.status)))
   w("<p>" .. esc(t.summary) .. "</p>")
   if #t.tiers > 0 then
-    w('<table id="tiers"><thead><tr><th>Tier</th><th>Status</th><th>Result</th></tr></thead><tbody>')
+    w('<table id="tiers"><thead><tr><th>Tier</th><th>Status</th><th>What ran</th></tr></thead><tbody>')
     for _, tier in ipairs(t.tiers) do
       w(("<tr><td>%s</td><td>%s</td><td>%s</td></tr>"):format(esc(tier.name), badge(tier.status), esc(tier.summary or "")))
     end
     w("</tbody></table>")
   end
   if #t.cases > 0 then
-    w('<table id="tests"><thead><tr><th>Test</th><th>Outcome</th><th>Safeguards</th></tr></thead><tbody>')
+    w('<table id="tests"><thead><tr><th>Test</th><th>Outcome</th><th>Safeguards</th><th>Why</th></tr></thead><tbody>')
     for _, c in ipairs(t.cases) do
-      w(("<tr><td><code>%s</code></td><td>%s</td><td>%s</td></tr>"):format(esc(c.id), badge(c.outcome),
-        esc(table.concat(c.hipaa, ", "))))
+      local why = ""
+      if c.outcome ~= "passed" and (c.message or c.location) then
+        why = (c.location and ("<code>" .. esc(c.location) .. "</code> ") or "") .. esc(c.message or "")
+      end
+      w(("<tr><td><code>%s</code></td><td>%s</td><td>%s</td><td>%s</td></tr>"):format(esc(c.id), badge(c.outcome),
+        esc(table.concat(c.hipaa, ", ")), why))
     end
     w("</tbody></table>")
   end
