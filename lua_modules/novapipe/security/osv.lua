@@ -146,7 +146,8 @@ function M.affects(adv, name, version)
 end
 
 ---Matches pinned packages against advisories. Returns the vulnerabilities,
----each {package, version, id, aliases, summary, fixed, source}.
+---each {package, version, id, aliases, summary, fixed, source, severity}
+---(severity: novapipe.security.severity.of's, or nil).
 ---@param deps {name: string, version?: string, pinned: boolean, source: string}[]
 ---@param advisories table[]
 ---@return table[]
@@ -176,6 +177,7 @@ function M.match(deps, advisories)
           summary = type(adv.summary) == "string" and adv.summary
             or type(adv.details) == "string" and adv.details:match("^[^\n]*") or "",
           fixed = fixes(a), source = d.source,
+          severity = require("novapipe.security.severity").of(adv, a),
         }
       end
     end

@@ -1,7 +1,9 @@
 -- The PHI audit of the test suite and its data: values that look like PHI
 -- in Python files, fixtures, JSON, CSV, YAML, SQL and text. Uses the same
 -- patterns and synthetic allow-lists as the output masking (novapipe.phi).
--- Each finding: file, line, kind, and the value masked.
+-- Each finding: file, line, kind, the value masked, and its fingerprint
+-- (novapipe.security.fingerprint: of the masked value and masked line).
+local fingerprint = require "novapipe.security.fingerprint"
 local fs = require "novapipe.fs"
 local lfs = require "lfs"
 local phi = require "novapipe.phi"
@@ -68,10 +70,18 @@ function M.run(cfg)
       current, lineno = file, 0
       for line in (text:sub(-1) == "\n" and text or text .. "\n"):gmatch("([^\n]*)\n") do
         lineno = lineno + 1
-        mask(line)
+        local before = #findings
+        local masked = mask(line)
+        for i = before + 1, #findings do
+          local f = findings[i]
+          f.fingerprint = fingerprint.phi(f.file, f.kind, f.value, masked)
+        end
       end
     end
   end
+  -- numbered before the waivers take theirs: a fingerprint does not change
+  -- when a waiver of another copy expires
+  fingerprint.number(findings, function(f) return f.fingerprint end)
   local kept, waived, expired, unused = waivers.apply(findings, sec.waivers, function(w, f)
     return w.file == f.file and (w.line == nil or w.line == f.line) and (w.kind == nil or w.kind == f.kind)
   end)
