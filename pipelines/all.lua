@@ -19,6 +19,8 @@ return np.pipeline {
     { "--coverage-report", "the whole coverage table on the console, not a line a tier" },
     { "--list-reports", "list every file the run wrote, not only where they are" },
     { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH", path = true },
+    { "--format", "the security report's formats: html, json, md, sarif (repeatable or comma-separated; default "
+      .. "security.formats)", arg = "FMT", count = "*" },
     np.options.shard,
     np.options.shard_dir,
     np.options.shard_by,
@@ -32,7 +34,7 @@ return np.pipeline {
       np.tiers { junit = true, coverage = true, verbose = opts.verbose, parallel = opts.parallel, reruns = opts.reruns,
                  coverage_report = opts.coverage_report, jobs = opts.jobs, sequential = opts.sequential,
                  cov_context = true, shard = shard.shard, results = shard.results, coverage_data = shard.coverage_data },
-      np.security { report = true, advisories = opts.advisories, verbose = opts.verbose, parallel = opts.parallel,
+      np.security { report = true, advisories = opts.advisories, formats = opts.format, verbose = opts.verbose, parallel = opts.parallel,
                     jobs = opts.jobs, sequential = opts.sequential, reuse = true, shard = shard.shard },
       np.written { all = opts.list_reports },
       shard_stage,

@@ -1,8 +1,10 @@
 -- security: the tests marked security across every tier (gated, as
 -- run_tests --all), the PHI audit of the test suite, the offline dependency
 -- scan; with --report the security-code coverage and the combined
--- compliance report. The team's run_security.py, with the three scripts it
--- called but which never existed.
+-- compliance report; with --format sarif the findings as SARIF; with
+-- --update-baseline the baseline of the known findings. The team's
+-- run_security.py, with the three scripts it called but which never
+-- existed.
 local np = require "novapipe"
 
 return np.pipeline {
@@ -10,16 +12,19 @@ return np.pipeline {
   options = {
     { "--report", "write the reports: PHI audit, dependency scan, security-code coverage, combined HTML/JSON/Markdown" },
     { "--output-dir", "where reports go (default backend/security-reports)", arg = "DIR", path = true },
-    { "--format", "report formats: html, json, md (repeatable or comma-separated; default all)", arg = "FMT", count = "*" },
+    { "--format", "report formats: html, json, md, and sarif (the findings as SARIF 2.1.0 in <output-dir>/security.sarif, "
+      .. "also without --report); repeatable or comma-separated; default html, json, md", arg = "FMT", count = "*" },
     { "--advisories", "OSV advisories to check pinned dependencies against: a directory or a .zip", arg = "PATH",
       path = true },
+    { "--update-baseline", "write the baseline (security-baseline.json, or security.baseline) of this run's findings: "
+      .. "known from then on, they do not fail this run or later ones; only new findings do" },
     { "--verbose -v", "stream pytest's own output" },
     np.options.parallel,
   },
   stages = function(opts)
     return np.security {
       report = opts.report, output_dir = opts.output_dir, formats = opts.format, advisories = opts.advisories,
-      verbose = opts.verbose, parallel = opts.parallel,
+      verbose = opts.verbose, parallel = opts.parallel, update_baseline = opts.update_baseline,
     }
   end,
 }

@@ -126,6 +126,8 @@ local function security_defaults()
     thresholds = { phi = 0, vulnerabilities = 0 },
     -- the 164.312 safeguards that must each have a passing test
     required_safeguards = { "164.312(a)", "164.312(b)", "164.312(c)", "164.312(d)", "164.312(e)" },
+    -- the known findings (novapipe.security.baseline), from the project root
+    baseline = "security-baseline.json",
   }
 end
 
@@ -197,7 +199,8 @@ local security_fields = {
   advisories = "string", ignore = "table", dependency_files = "table", thresholds = "table",
   required_safeguards = "table",
 }
-local FORMATS = { html = true, json = true, md = true }
+security_fields.baseline = "string"
+local FORMATS = { html = true, json = true, md = true, sarif = true }
 local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "table", synthetic_tlds = "table", allow = "table" }
 local analyze_fields = {
   roots = "table", standalone_exceptions = "table", indicators = "table", fixture_hints = "table", connects = "table",
@@ -296,7 +299,10 @@ local function validate_security(sec)
     if not w.file then fail("security.waivers[%d] needs the file it waives a finding in (file = \"...\")", i) end
   end
   for _, f in ipairs(sec.formats) do
-    if not FORMATS[f] then fail("security.formats: unknown format '%s' (known: html, json, md)", tostring(f)) end
+    if not FORMATS[f] then fail("security.formats: unknown format '%s' (known: html, json, md, sarif)", tostring(f)) end
+  end
+  if not sec.baseline:find("%S") or sec.baseline:find("/$") then
+    fail("security.baseline must name a file (the project's known findings; default security-baseline.json)")
   end
   for name, n in pairs(sec.thresholds) do
     if n < 0 then fail("security.thresholds.%s must be 0 or more", name) end

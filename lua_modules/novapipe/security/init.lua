@@ -3,6 +3,7 @@
 -- PHI audit of the test suite, the offline dependency scan, and with a
 -- report the security-code coverage and the combined HTML/JSON/Markdown
 -- compliance report. Stages share what they found through one table.
+local baseline = require "novapipe.security.baseline"
 local errors = require "novapipe._errors"
 local json = require "novapipe.json"
 local lfs = require "lfs"
@@ -17,7 +18,7 @@ local LABEL = "security"
 ---@class novapipe.SecurityOpts
 ---@field report? boolean write the reports (per part and combined)
 ---@field output_dir? string default: security.reports from the configuration
----@field formats? string[] of "html", "json", "md"
+---@field formats? string[] of "html", "json", "md", "sarif" (sarif: written with or without report when given here)
 ---@field advisories? string a directory or zip of OSV advisories
 ---@field verbose? boolean
 ---@field parallel? integer
@@ -26,6 +27,8 @@ local LABEL = "security"
 ---@field sequential? boolean
 ---@field shard? table a split of the tiers (novapipe.select.shard): only this shard's part of each tier's security tests
 ---@field config? novapipe.Config
+---@field baseline? string the baseline file (default: security.baseline from the configuration)
+---@field update_baseline? boolean write the baseline of this run's findings; they do not fail the run
 
 -- Runs python/novapipe_read.py (`mode` and its arguments) with a Python
 -- that has `module`; its JSON output decoded, or nil and one line.
@@ -176,23 +179,79 @@ local function safeguards_stage(state)
   end }
 end
 
+-- How a finding's baseline state shows beside it on the console.
+local KNOWN = { known = " (known)" }
+
+-- Marks findings of one kind new or known against the run's baseline
+-- (state.baseline, novapipe.security.baseline), keeps the baseline's
+-- entries of that kind that matched none (stale) and returns the new
+-- findings: those that count toward the thresholds. Without a baseline
+-- every finding is new and none is marked; with --update-baseline none is
+-- new, as this run records them all.
+local function known_findings(state, kind, findings)
+  local b = state.baseline
+  if not b then return findings end
+  local new, _, stale = baseline.match(b.file, kind, findings)
+  b.stale[kind] = stale
+  if b.update then
+    for _, f in ipairs(new) do f.baseline = "recorded" end
+    return {}
+  end
+  return new
+end
+
+-- The baseline's part of a stage's summary: " (1 new, 2 known)", and
+-- when the new ones are more than the threshold `limit`, that.
+local function baseline_summary(state, findings, new, limit)
+  local b = state.baseline
+  local over = limit and new > limit
+  if not b or #findings == 0 then return over and (" (more than " .. limit .. ")") or "" end
+  if b.update then return " (recorded in the baseline)" end
+  return (" (%d new%s, %d known)"):format(new, over and (", more than " .. limit) or "", #findings - new)
+end
+
+-- One line for a baseline entry, as the console shows a finding.
+local function entry_line(e)
+  if e.kind == "phi" then
+    return ("%s:%s: %s %s"):format(e.file, math.tointeger(e.line) or "?", e.type or "?", e.value or "?")
+  end
+  return ("%s %s: %s (%s)"):format(e.package or "?", e.version or "?", e.advisory or "?", e.file)
+end
+
+-- The baseline's entries of one kind that matched nothing, as details.
+local function stale_details(state, kind, details)
+  local b = state.baseline
+  local stale = b and b.stale[kind] or {}
+  if #stale == 0 then return end
+  details[#details + 1] = b.update
+    and ("%d entr%s dropped from %s, no longer found:"):format(#stale, #stale == 1 and "y" or "ies", b.path)
+    or ("%d known finding(s) of %s no longer found (fixed; refresh it with --update-baseline):"):format(#stale, b.path)
+  for i, e in ipairs(stale) do
+    if i > 10 then details[#details + 1] = ("  ... and %d more"):format(#stale - 10) break end
+    details[#details + 1] = "  " .. entry_line(e)
+  end
+end
+
 ---The PHI audit stage.
 local function phi_stage(state)
   return pipeline.stage { name = "phi-audit", run = function()
     local cfg = state.cfg
     local audit = require("novapipe.security.phi_audit").run(cfg)
     state.phi = audit
+    local new = known_findings(state, "phi", audit.findings)
+    audit.new = #new
     local details = {}
     for i, f in ipairs(audit.findings) do
       if i > 20 then details[#details + 1] = ("... and %d more"):format(#audit.findings - 20) break end
-      details[#details + 1] = ("%s:%d: %s %s"):format(f.file, f.line, f.kind, f.value)
+      details[#details + 1] = ("%s:%d: %s %s%s"):format(f.file, f.line, f.kind, f.value, KNOWN[f.baseline] or "")
     end
+    stale_details(state, "phi", details)
     for _, w in ipairs(audit.expired) do
       details[#details + 1] = ("waiver for %s expired on %s: it no longer applies"):format(w.file, w.expires)
     end
     for _, e in ipairs(audit.errors) do details[#details + 1] = "cannot read: " .. e end
     local limit = cfg.security.thresholds.phi
-    local over = #audit.findings > limit
+    local over = #new > limit
     audit.status = over and "failed" or "passed"
     if state.report then
       local path, err = write_report(state, ("hipaa_security_report_%s.json"):format(state.stamp), json.pretty({
@@ -205,7 +264,8 @@ local function phi_stage(state)
     return {
       status = audit.status,
       summary = ("%d finding(s) in %d file(s)%s%s"):format(#audit.findings, audit.files,
-        #audit.waived > 0 and (", " .. #audit.waived .. " waived") or "", over and (" (more than " .. limit .. ")") or ""),
+        #audit.waived > 0 and (", " .. #audit.waived .. " waived") or "",
+        baseline_summary(state, audit.findings, #new, limit)),
       details = #details > 0 and details or nil,
     }
   end }
@@ -239,7 +299,8 @@ local function deps_stage(state, opts)
       local advisories, aerr = require("novapipe.security.osv").load(source, read_zip(cfg))
       if not advisories then return { status = "error", reason = "advisories: " .. aerr } end
       result.checked = true
-      local vulns = require("novapipe.security.osv").match(pinned, advisories)
+      local vulns = require("novapipe.security.fingerprint").dependencies(
+        require("novapipe.security.osv").match(pinned, advisories))
       local pep440 = require "novapipe.security.pep440"
       local kept, ignored, expired = require("novapipe.security.waivers").apply(vulns, sec.ignore, function(w, v)
         if w.package and pep440.normalize_name(w.package) ~= pep440.normalize_name(v.package) then return false end
@@ -251,13 +312,15 @@ local function deps_stage(state, opts)
       end)
       result.vulnerabilities, result.ignored, result.expired_ignores = json.array(kept), json.array(ignored), json.array(expired)
       result.advisory_count = #advisories
+      result.new = #known_findings(state, "dependency", kept)
       result.note = ("%d pinned package(s) checked against %d advisories from %s: %d known vulnerabilit%s%s.")
         :format(#pinned, #advisories, source, #kept, #kept == 1 and "y" or "ies",
           #ignored > 0 and (", " .. #ignored .. " ignored") or "")
       for _, v in ipairs(kept) do
-        details[#details + 1] = ("%s %s: %s %s (fixed in %s)"):format(v.package, v.version, v.id, v.summary,
-          #v.fixed > 0 and table.concat(v.fixed, ", ") or "no fixed version")
+        details[#details + 1] = ("%s %s: %s %s (fixed in %s)%s"):format(v.package, v.version, v.id, v.summary,
+          #v.fixed > 0 and table.concat(v.fixed, ", ") or "no fixed version", KNOWN[v.baseline] or "")
       end
+      stale_details(state, "dependency", details)
       for _, w in ipairs(expired) do
         details[#details + 1] = ("ignore of %s expired on %s: it no longer applies"):format(w.id, w.expires)
       end
@@ -267,7 +330,7 @@ local function deps_stage(state, opts)
       for _, u in ipairs(unpinned) do details[#details + 1] = ("  %s %s (%s)"):format(u.name, u.spec, u.source) end
     end
     local limit = sec.thresholds.vulnerabilities
-    local over = result.checked and #result.vulnerabilities > limit
+    local over = result.checked and result.new > limit
     if result.checked then result.status = over and "failed" or "passed" end
     if state.report then
       local path, werr = write_report(state, ("dependency_report_%s.json"):format(state.stamp),
@@ -276,10 +339,97 @@ local function deps_stage(state, opts)
     end
     return {
       status = over and "failed" or "passed",
-      summary = result.checked and ("%d package(s), %d pinned, %d vulnerable, %d unpinned"):format(#deps, #pinned,
-        #result.vulnerabilities, #unpinned) or ("%d package(s), NOT checked: no advisories given"):format(#deps),
+      summary = result.checked and ("%d package(s), %d pinned, %d vulnerable%s, %d unpinned"):format(#deps, #pinned,
+        #result.vulnerabilities, baseline_summary(state, result.vulnerabilities, result.new), #unpinned)
+        or ("%d package(s), NOT checked: no advisories given"):format(#deps),
       details = #details > 0 and details or nil,
     }
+  end }
+end
+
+-- The baseline in the combined report: where it is, how many findings it
+-- knew and did not, and its entries no longer found; nil without one.
+local function baseline_report(state)
+  local b = state.baseline
+  if not b then return nil end
+  local known, new, stale = 0, 0, json.array()
+  for _, list in ipairs({ state.phi and state.phi.findings or {}, state.deps and state.deps.vulnerabilities or {} }) do
+    for _, f in ipairs(list) do
+      if f.baseline == "new" then new = new + 1 else known = known + 1 end
+    end
+  end
+  for _, kind in ipairs({ "phi", "dependency" }) do
+    for _, e in ipairs(b.stale[kind] or {}) do stale[#stale + 1] = e end
+  end
+  return { path = b.path, updated = b.update == true, known = known, new = new, stale = stale }
+end
+
+-- Whether a stage of this run ended in an error; its reason.
+local function errored(state, name)
+  local r = state.results[name]
+  if r and r.status == "error" then return r.reason or "an error" end
+end
+
+---The baseline stage (--update-baseline): writes the baseline of the
+---findings the PHI audit and the dependency scan kept (waived ones are not
+---recorded). When the dependencies were not checked, the old baseline's
+---dependency entries are kept: a run that could not look does not say they
+---were fixed.
+local function baseline_stage(state)
+  return pipeline.stage { name = "security-baseline", run = function()
+    local b = state.baseline
+    for _, name in ipairs({ "phi-audit", "dependencies" }) do
+      local why = errored(state, name)
+      if why then return { status = "skipped", reason = ("not written: %s ended in an error"):format(name) } end
+    end
+    local entries, kept_old = {}, 0
+    for _, f in ipairs(state.phi and state.phi.findings or {}) do entries[#entries + 1] = baseline.phi_entry(f) end
+    if state.deps and state.deps.checked then
+      for _, v in ipairs(state.deps.vulnerabilities) do entries[#entries + 1] = baseline.dependency_entry(v) end
+    else
+      for _, e in ipairs(b.file and b.file.entries or {}) do
+        if e.kind == "dependency" then
+          entries[#entries + 1] = e
+          kept_old = kept_old + 1
+        end
+      end
+    end
+    local ok, err = state.sink:write(b.path, baseline.encode(entries), "security baseline")
+    if not ok then return { status = "error", reason = ("--update-baseline: %s"):format(err) } end
+    local details = { "the findings in it are known from now on: they do not fail this run or the next ones" }
+    if b.replaced then details[#details + 1] = "replaced a baseline that could not be used: " .. b.replaced end
+    if kept_old > 0 then
+      details[#details + 1] = ("%d dependency entr%s kept from the old baseline: the dependencies were not checked")
+        :format(kept_old, kept_old == 1 and "y" or "ies")
+    end
+    return { status = "passed", summary = ("wrote %s: %s"):format(b.path, baseline.describe(entries)), details = details }
+  end }
+end
+
+---The SARIF stage: the findings as SARIF 2.1.0 in <output dir>/security.sarif.
+local function sarif_stage(state)
+  return pipeline.stage { name = "security-sarif", run = function()
+    local sarif = require "novapipe.security.sarif"
+    local errs = {}
+    for _, name in ipairs({ "phi-audit", "dependencies" }) do
+      local why = errored(state, name)
+      if why then errs[#errs + 1] = ("%s: %s"):format(name, why) end
+    end
+    local b = state.baseline
+    local stale = {}
+    for _, kind in ipairs({ "phi", "dependency" }) do
+      for _, e in ipairs(b and not b.update and b.stale[kind] or {}) do stale[#stale + 1] = e end
+    end
+    local path = state.dir .. "/" .. sarif.FILE
+    local log = sarif.log({ root = lfs.currentdir(), version = require("novapipe.host").version, phi = state.phi,
+      deps = state.deps, errors = errs, baseline = b and { path = b.path, stale = stale } or nil })
+    local ok, err = state.sink:write(path, json.pretty(log) .. "\n", "security findings (SARIF)")
+    if not ok then return { status = "error", reason = err } end
+    local results = log.runs[1].results
+    local new = 0
+    for _, r in ipairs(results) do if r.baselineState == "new" then new = new + 1 end end
+    return { status = "passed", summary = ("%d result(s)%s in %s"):format(#results,
+      b and not b.update and (" (" .. new .. " new)") or "", path) }
   end }
 end
 
@@ -420,13 +570,16 @@ local function report_stage(state)
     local safeguards, unknown = state.safeguards, state.unmapped
     local reasons = json.array()
     if tests.status ~= "passed" then reasons[#reasons + 1] = "security tests failed" end
+    -- with a baseline, only new findings count toward the thresholds
+    local new = state.baseline and not state.baseline.update and "new " or ""
     if phi.status == "failed" then
-      reasons[#reasons + 1] = ("%d PHI finding(s), more than the threshold %d"):format(#phi.findings,
-        state.cfg.security.thresholds.phi)
+      reasons[#reasons + 1] = ("%d %sPHI finding(s), more than the threshold %d"):format(phi.new or #phi.findings,
+        new, state.cfg.security.thresholds.phi)
     end
     if deps.status == "failed" then
-      reasons[#reasons + 1] = ("%d vulnerable dependenc%s, more than the threshold %d"):format(#deps.vulnerabilities,
-        #deps.vulnerabilities == 1 and "y" or "ies", state.cfg.security.thresholds.vulnerabilities)
+      local n = deps.new or #deps.vulnerabilities
+      reasons[#reasons + 1] = ("%d %svulnerable dependenc%s, more than the threshold %d"):format(n, new,
+        n == 1 and "y" or "ies", state.cfg.security.thresholds.vulnerabilities)
     end
     local notes = json.array()
     if deps.status == "unchecked" then notes[#notes + 1] = "dependencies not checked: no advisories given" end
@@ -452,7 +605,7 @@ local function report_stage(state)
       tests = tests, safeguards = json.array(safeguards), unmapped_sections = json.array(unknown),
       phi_audit = { status = phi.status, files = phi.files, findings = json.array(phi.findings),
                     waived = json.array(phi.waived), expired_waivers = json.array(phi.expired) },
-      dependencies = deps,
+      dependencies = deps, baseline = baseline_report(state),
       coverage = state.coverage or { summary = "Security-code coverage was not measured." },
     }
     local render = require "novapipe.security.report"
@@ -482,22 +635,26 @@ end
 -- For the specs: the TOML reader the dependency stage uses.
 M._read_toml = read_toml
 
+-- The formats asked for: the combined report's (html, json, md), and
+-- whether the SARIF file is.
 local function split_formats(list, cfg)
-  local out, seen = {}, {}
+  local out, seen, sarif = {}, {}, false
   for _, item in ipairs(list or cfg.security.formats) do
     for f in tostring(item):gmatch("[^,%s]+") do
       f = f:lower()
       if f == "markdown" then f = "md" end
-      if f ~= "html" and f ~= "json" and f ~= "md" then
-        errors.usage("--format: unknown format '%s' (html, json, md)", f)
+      if f ~= "html" and f ~= "json" and f ~= "md" and f ~= "sarif" then
+        errors.usage("--format: unknown format '%s' (html, json, md, sarif)", f)
       end
-      if not seen[f] then
+      if f == "sarif" then
+        sarif = true
+      elseif not seen[f] then
         seen[f] = true
         out[#out + 1] = f
       end
     end
   end
-  return out
+  return out, sarif
 end
 
 ---The security stages.
@@ -506,14 +663,25 @@ end
 function M.stages(opts)
   local cfg = opts.config or require("novapipe.run.context").config()
   local dir = opts.output_dir or cfg.security.reports
+  local given = opts.formats and #opts.formats > 0 and opts.formats or nil
+  local formats, sarif = split_formats(given, cfg)
   local state = {
-    cfg = cfg, report = opts.report, dir = dir, stamp = os.date("%Y%m%d_%H%M%S"),
-    formats = split_formats(opts.formats and #opts.formats > 0 and opts.formats or nil, cfg),
+    cfg = cfg, report = opts.report, dir = dir, stamp = os.date("%Y%m%d_%H%M%S"), formats = formats,
+    -- SARIF: when the formats given name it, with or without a report;
+    -- from security.formats, with a report
+    sarif = sarif and (given ~= nil or opts.report), results = {},
   }
+  -- The baseline, read now: a bad one is one line before anything runs.
+  local bpath = opts.baseline or cfg.security.baseline or baseline.DEFAULT
+  local bfile, berr = baseline.read(bpath, opts.update_baseline)
+  if bfile or opts.update_baseline then
+    state.baseline = { path = bpath, file = bfile, update = opts.update_baseline, stale = {},
+                       replaced = berr and berr:gsub("; write it again.*$", "") }
+  end
   -- The reports directory is made (0700) by the first stage that runs.
   local function prepare(c)
     state.sink = c.sink
-    if opts.report and not state.dir_ready then
+    if (opts.report or state.sarif) and not state.dir_ready then
       local ok, err = c.sink:dir(dir)
       if not ok then return ("--output-dir %s: %s"):format(dir, err) end
       state.dir_ready = true
@@ -543,6 +711,8 @@ function M.stages(opts)
     if st.name ~= LABEL .. "/coverage" then state.test_stages[#state.test_stages + 1] = tests[i] end
   end
   local own = { phi_stage(state), deps_stage(state, opts), safeguards_stage(state) }
+  if opts.update_baseline then own[#own + 1] = baseline_stage(state) end
+  if state.sarif then own[#own + 1] = sarif_stage(state) end
   if opts.report then
     own[#own + 1] = coverage_stage(state)
     own[#own + 1] = report_stage(state)
@@ -552,7 +722,9 @@ function M.stages(opts)
     st.run = function(c)
       local err = prepare(c)
       if err then return { status = "error", reason = err } end
-      return run(c)
+      local r = run(c)
+      state.results[st.name] = r
+      return r
     end
   end
   return { tests, table.unpack(own) }

@@ -20,6 +20,18 @@ local function md_cell(s)
   return (tostring(s):gsub("|", "\\|"):gsub("\n", " "))
 end
 
+-- A finding's mark when a baseline knows it.
+local function known(f)
+  return f.baseline == "known" and " (known)" or ""
+end
+
+-- The baseline's line: where it is and what it knew.
+local function baseline_line(b)
+  if b.updated then return ("Baseline %s written with this run's %d finding(s)."):format(b.path, b.known) end
+  return ("Baseline %s: %d finding(s) known, %d new (only new ones count toward the thresholds), %d known "
+    .. "finding(s) no longer found."):format(b.path, b.known, b.new, #b.stale)
+end
+
 ---The Markdown summary.
 function M.markdown(data)
   local o = {}
@@ -30,6 +42,7 @@ function M.markdown(data)
   w("")
   for _, r in ipairs(data.outcome.reasons) do w("- " .. md_cell(r)) end
   for _, r in ipairs(data.outcome.notes) do w("- note: " .. md_cell(r)) end
+  if data.baseline then w("- " .. md_cell(baseline_line(data.baseline))) end
   w("")
   w("## HIPAA technical safeguards (45 CFR 164.312)")
   w("")
@@ -69,7 +82,7 @@ function M.markdown(data)
   w("")
   w(("## PHI audit: %d finding(s) in %d file(s) scanned"):format(#data.phi_audit.findings, data.phi_audit.files))
   for _, f in ipairs(data.phi_audit.findings) do
-    w(("- `%s:%d` %s `%s`"):format(md_cell(f.file), f.line, f.kind, md_cell(f.value)))
+    w(("- `%s:%d` %s `%s`%s"):format(md_cell(f.file), f.line, f.kind, md_cell(f.value), known(f)))
   end
   w("")
   local d = data.dependencies
@@ -77,8 +90,8 @@ function M.markdown(data)
   w("")
   w(d.note)
   for _, v in ipairs(d.vulnerabilities) do
-    w(("- **%s %s**: %s %s (fixed in %s)"):format(md_cell(v.package), md_cell(v.version), v.id, md_cell(v.summary),
-      #v.fixed > 0 and table.concat(v.fixed, ", ") or "no fixed version"))
+    w(("- **%s %s**: %s %s (fixed in %s)%s"):format(md_cell(v.package), md_cell(v.version), v.id, md_cell(v.summary),
+      #v.fixed > 0 and table.concat(v.fixed, ", ") or "no fixed version", known(v)))
   end
   if #d.unpinned > 0 then
     w("")
@@ -131,6 +144,7 @@ function M.html(data)
     for _, r in ipairs(data.outcome.notes) do w('<li class="muted">Note: ' .. esc(r) .. "</li>") end
     w("</ul>")
   end
+  if data.baseline then w('<p id="baseline">' .. esc(baseline_line(data.baseline)) .. "</p>") end
 
   w("<h2>HIPAA technical safeguards (45 CFR 164.312)</h2>")
   w('<table id="safeguards"><thead><tr><th>Safeguard</th><th>Requirement</th><th>Tests</th><th>Passed</th>'
@@ -201,7 +215,7 @@ function M.html(data)
     w('<table id="phi"><thead><tr><th>File</th><th>Line</th><th>Kind</th><th>Value (masked)</th></tr></thead><tbody>')
     for _, f in ipairs(a.findings) do
       w(('<tr><td><code>%s</code></td><td class="n">%d</td><td>%s</td><td><code>%s</code></td></tr>'):format(
-        esc(f.file), f.line, esc(f.kind), esc(f.value)))
+        esc(f.file), f.line, esc(f.kind .. known(f)), esc(f.value)))
     end
     w("</tbody></table>")
   end
@@ -217,7 +231,7 @@ function M.html(data)
       .. "<th>Fixed in</th><th>Declared in</th></tr></thead><tbody>")
     for _, v in ipairs(d.vulnerabilities) do
       w(("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td></tr>"):format(
-        esc(v.package), esc(v.version), esc(v.id .. (#v.aliases > 0 and (" (" .. table.concat(v.aliases, ", ") .. ")") or "")),
+        esc(v.package .. known(v)), esc(v.version), esc(v.id .. (#v.aliases > 0 and (" (" .. table.concat(v.aliases, ", ") .. ")") or "")),
         esc(v.summary), esc(#v.fixed > 0 and table.concat(v.fixed, ", ") or "none"), esc(v.source)))
     end
     w("</tbody></table>")
