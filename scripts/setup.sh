@@ -5,7 +5,8 @@
 #   scripts/setup.sh --asan     also a sanitizer build in build-asan/
 #   scripts/setup.sh --test     also what only the test suite needs (chromium,
 #                               which renders the HTML reports in the specs,
-#                               and strace)
+#                               strace, and python3-jsonschema, which checks
+#                               the SARIF files against their schema)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ asan=0
 for arg in "$@"; do
   case $arg in
     --asan) asan=1 ;;
-    --test) packages+=(chromium fonts-dejavu-core strace python3-yaml) ;;
+    --test) packages+=(chromium fonts-dejavu-core strace python3-yaml python3-jsonschema) ;;
     *) echo "novapipe setup: unknown option $arg (--asan, --test)" >&2; exit 2 ;;
   esac
 done
