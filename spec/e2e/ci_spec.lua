@@ -96,7 +96,7 @@ describe("a run with many failures under GitHub Actions", function()
 end)
 
 describe("docs/ci/github-actions.yml", function()
-  it("parses, runs novapipe's setup and `run all`, and keeps the reports also when tests fail", function()
+  it("parses, runs novapipe's setup and `run all`, keeps the reports also when tests fail, and uploads the SARIF", function()
     local home = os.getenv("NOVAPIPE_HOME") or "."
     local r = assert(process.run({ "/usr/bin/python3", "-c", [[
 import json, sys, yaml
@@ -106,16 +106,23 @@ print(json.dumps(doc["jobs"]["novapipe"]))
     assert.equal(0, r.code, r.stderr)
     local job = require("cjson").decode(r.stdout)
     assert.equal("debian:12", job.container)
-    local runs, upload = {}, nil
+    local runs, upload, sarif, cache, main = {}, nil, nil, nil, nil
     for _, step in ipairs(job.steps) do
       if step.run then runs[#runs + 1] = step.run end
+      if step.run and step.run:find(" run all ", 1, true) then main = #runs end
       if step.uses and step.uses:match("^actions/upload%-artifact@") then upload = step end
+      if step.uses and step.uses:match("^github/codeql%-action/upload%-sarif@") then sarif = step end
+      if step.uses and step.uses:match("^actions/cache@") then cache = step end
     end
     assert.equal(".novapipe-src/scripts/setup.sh", runs[1])
     assert.truthy(lfs.attributes(home .. "/scripts/setup.sh", "mode") == "file")
-    -- the main job's command line is one novapipe accepts
+    -- the advisory database: cached where novapipe keeps it, refreshed before the run
+    assert.equal("~/.cache/novapipe/osv", cache.with.path)
+    assert.equal(".novapipe-src/build/novapipe advisories update", runs[main - 1])
+    -- the main job's command line is one novapipe accepts, and asks for the SARIF file
+    assert.matches("%-%-format [%w,]*sarif", runs[main])
     local args = {}
-    for w in runs[2]:gmatch("%S+") do args[#args + 1] = w end
+    for w in runs[main]:gmatch("%S+") do args[#args + 1] = w end
     assert.equal(".novapipe-src/build/novapipe", args[1])
     assert.same({ "run", "all" }, { args[2], args[3] })
     local help = H.novapipe({ "run", "all", "--help" })
@@ -126,6 +133,11 @@ print(json.dumps(doc["jobs"]["novapipe"]))
     for _, p in ipairs({ "backend/test-results/", "backend/coverage_html/", "backend/security-reports/" }) do
       assert.is_not_nil(upload.with.path:find(p, 1, true), p)
     end
+    -- the SARIF file where the security pipeline writes it, uploaded also on a failed run
+    local sec = require("novapipe.config").defaults().security
+    assert.equal(sec.reports .. "/" .. require("novapipe.security.sarif").FILE, sarif.with.sarif_file)
+    assert.matches("!cancelled()", sarif["if"], 1, true)
+    assert.equal("write", job.permissions["security-events"])
   end)
 end)
 
