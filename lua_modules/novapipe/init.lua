@@ -111,13 +111,14 @@ end
 
 ---The stage that ends a pipeline by saying where the reports the run wrote
 ---are: the directories (with how many files each) and the main files
----(combined coverage, the security report); with `all`, every file.
+---(combined coverage, the security report, the SARIF file); with `all`,
+---every file.
 ---@param opts? {all?: boolean}
 ---@return novapipe.Stage
 function np.written(opts)
   opts = opts or {}
   local MAIN = { ["coverage HTML, combined"] = "coverage", ["security report (HTML)"] = "security report",
-                 ["HTML report"] = "run report" }
+                 ["HTML report"] = "run report", ["security findings (SARIF)"] = "security findings (SARIF)" }
   return pipeline.stage { name = "reports", run = function(ctx)
     local list = ctx.sink:list()
     local details = {}
