@@ -197,9 +197,8 @@ local audit_fields = { enabled = "boolean", log = "string" }
 local security_fields = {
   reports = "string", formats = "table", coverage_paths = "table", phi_audit = "table", waivers = "table",
   advisories = "string", ignore = "table", dependency_files = "table", thresholds = "table",
-  required_safeguards = "table",
+  required_safeguards = "table", baseline = "string",
 }
-security_fields.baseline = "string"
 local FORMATS = { html = true, json = true, md = true, sarif = true }
 local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "table", synthetic_tlds = "table", allow = "table" }
 local analyze_fields = {

@@ -52,6 +52,8 @@ describe("tracked security findings", function()
       ["backend/__init__.py"] = "", ["backend/app/__init__.py"] = "", [TESTS .. "__init__.py"] = "",
       [TESTS .. "standalone/__init__.py"] = "",
       [TESTS .. "standalone/data.csv"] = DATA,
+      -- findings are what this spec is about: no safeguard is required
+      ["novapipe.lua"] = "return { security = { required_safeguards = {} } }\n",
       ["backend/requirements.txt"] = "fastapi==0.110.0\nDemo_Lib==1.0.0\nother-lib==2.0\n",
       ["osv/GHSA-demo-0001.json"] = ADVISORY,
       ["osv/PYSEC-2099-7.json"] = LOW,
