@@ -297,6 +297,8 @@ describe("novapipe run security", function()
     local r = run(root, "--report", "--format", "html", "--advisories", adv)
     assert.equal(1, r.code)
     assert.matches("SKIP%s+security/venv[^\n]*\n      skipped: security/standalone failed", r.stdout)
+    -- the PHI findings are on the console with --report too, masked
+    assert.matches("\n      backend/app/tests/standalone/data%.csv:2: ssn %*%*%*%-%*%*%-%*%*99\n", r.stdout)
     local page = only(root .. "/backend/security-reports", "^security%-report%-.*%.html$")
     local profile = root .. "/chromium-profile"
     local flags = { chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
