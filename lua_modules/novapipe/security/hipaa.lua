@@ -146,6 +146,18 @@ function M.describe(t)
   return t.id .. where, t.reason or (t.message and (t.outcome .. ": " .. t.message)) or t.outcome
 end
 
+---A safeguard's tests that did not pass, each as describe() reads it:
+---{test, why} pairs, in the safeguard's order.
+---@param row {tests: table[]}
+---@return {[1]: string, [2]: string}[]
+function M.not_passed(row)
+  local out = {}
+  for _, t in ipairs(row.tests) do
+    if not PASSED[t.outcome] then out[#out + 1] = { M.describe(t) } end
+  end
+  return out
+end
+
 ---The safeguard ids, for validating `security.required_safeguards`.
 ---@return table<string, boolean>
 function M.ids()

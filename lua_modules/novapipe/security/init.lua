@@ -114,19 +114,9 @@ local function safeguard_lines(s)
     line = line .. (" (%d passed, %d failed, %d not run)"):format(s.passed, s.failed, s.not_run)
   end
   out[1] = line .. (s.unmet and ", required" or "")
-  local hipaa = require "novapipe.security.hipaa"
-  local shown, left = 0, 0
-  for _, t in ipairs(s.tests) do
-    if not hipaa.passed(t) then
-      shown = shown + 1
-      if shown > 5 then
-        left = left + 1
-      else
-        out[#out + 1] = ("  %s: %s"):format(hipaa.describe(t))
-      end
-    end
-  end
-  if left > 0 then out[#out + 1] = ("  ... and %d more (the report lists them all)"):format(left) end
+  local list = require("novapipe.security.hipaa").not_passed(s)
+  for i = 1, math.min(#list, 5) do out[#out + 1] = ("  %s: %s"):format(list[i][1], list[i][2]) end
+  if #list > 5 then out[#out + 1] = ("  ... and %d more (the report lists them all)"):format(#list - 5) end
   return out
 end
 

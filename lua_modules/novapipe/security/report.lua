@@ -56,12 +56,7 @@ function M.markdown(data)
   for _, s in ipairs(data.safeguards) do
     if s.status ~= "verified" and s.status ~= "no test" then
       w(("%s %s, %s:"):format(s.id, s.title, s.status))
-      for _, t in ipairs(s.tests) do
-        if not hipaa.passed(t) then
-          local test, why = hipaa.describe(t)
-          w(("- `%s`: %s"):format(md_cell(test), md_cell(why)))
-        end
-      end
+      for _, t in ipairs(hipaa.not_passed(s)) do w(("- `%s`: %s"):format(md_cell(t[1]), md_cell(t[2]))) end
       w("")
     end
   end
@@ -171,12 +166,7 @@ function M.html(data)
     for _, s in ipairs(unverified) do
       w(('<li data-safeguard="%s"><strong>%s %s</strong>: %s<ul>'):format(esc(s.id), esc(s.id), esc(s.title),
         esc(s.status)))
-      for _, t in ipairs(s.tests) do
-        if not hipaa.passed(t) then
-          local test, why = hipaa.describe(t)
-          w(("<li><code>%s</code>: %s</li>"):format(esc(test), esc(why)))
-        end
-      end
+      for _, t in ipairs(hipaa.not_passed(s)) do w(("<li><code>%s</code>: %s</li>"):format(esc(t[1]), esc(t[2]))) end
       w("</ul></li>")
     end
     w("</ul></div>")
