@@ -164,16 +164,17 @@ end
 local MARKUP = { xml = true, html = true, htm = true, svg = true }
 local TEXT = { txt = true, json = true, js = true, css = true, md = true, csv = true, log = true }
 
--- Rewrites one file a child wrote as a new file of ours, masked as text or
--- markup by its kind, in pieces: never the whole file in memory.
-local function adopt_file(self, path, kind)
+-- Rewrites one file a child wrote as a new file of ours (at `dest`, by
+-- default in its place), masked as text or markup by its kind, in pieces:
+-- never the whole file in memory.
+local function adopt_file(self, path, kind, dest)
   local ext = path:match("%.([%w]+)$")
   ext = ext and ext:lower()
   kind = kind or (MARKUP[ext] and "markup") or (TEXT[ext] and "text") or "bytes"
   if not self.enabled and kind ~= "bytes" then kind = "bytes" end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local w, werr = raw.writer(path, "0600")
+  local w, werr = raw.writer(dest or path, "0600")
   if not w then
     f:close()
     return nil, werr
@@ -224,10 +225,12 @@ end
 ---of ours at 0600; directories become ours at 0700 (one of another user's
 ---replaced by a new one holding its entries, as M:dir does). A symbolic
 ---link anywhere in it is refused. Recorded as written unless record is
----false.
+---false. With `to`, a file is rewritten there instead (atomically: what
+---was at `to` stays whole until the new file replaces it; the child's file
+---is left for the caller to remove), and `to` is what is recorded.
 ---@param path string
 ---@param what? string
----@param opts? {kind?: "markup"|"text"|"bytes", record?: boolean}
+---@param opts? {kind?: "markup"|"text"|"bytes", record?: boolean, to?: string}
 ---@return boolean|nil ok
 ---@return string? error
 function M:adopt(path, what, opts)
@@ -238,6 +241,7 @@ function M:adopt(path, what, opts)
     return nil, ("refusing the symbolic link '%s' (novapipe did not make it; remove it)"):format(path)
   end
   if mode == "directory" then
+    if opts.to then error("sink:adopt: `to` is for a file, not the directory " .. path, 2) end
     -- Directories first, top down, so that the tree is ours (no other
     -- user can add to it) before its files are read; then the files.
     local ok, err = fs.own_dir(path, "0700")
@@ -259,10 +263,10 @@ function M:adopt(path, what, opts)
       end
     end
   else
-    local ok, err = adopt_file(self, path, opts.kind)
+    local ok, err = adopt_file(self, path, opts.kind, opts.to)
     if not ok then return nil, err end
   end
-  if opts.record ~= false then self:record(path, what) end
+  if opts.record ~= false then self:record(opts.to or path, what) end
   return true
 end
 

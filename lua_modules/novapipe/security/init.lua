@@ -47,8 +47,16 @@ local function read_toml(cfg)
   return function(paths) return run_reader(cfg, "tomllib", "toml", paths, "TOML reader output") end
 end
 
+-- The zip reader osv.load takes: the entries (only those naming one of
+-- `names` when given) and the number of records in the archive.
 local function read_zip(cfg)
-  return function(path) return run_reader(cfg, "zipfile", "zip", { path }, path) end
+  return function(path, names)
+    local args = { path }
+    for _, n in ipairs(names or {}) do args[#args + 1] = n end
+    local out, err = run_reader(cfg, "zipfile", "zip", args, path)
+    if not out then return nil, err end
+    return out.entries or {}, out.records
+  end
 end
 
 local function write_report(state, name, text, what)

@@ -39,15 +39,19 @@ local function decode(text, name)
 end
 
 ---Loads advisories from a directory (every *.json under it) or a zip
----archive (read through Python's zipfile; `read_zip(path)` gives its
----entries). Returns the list, or nil and one line naming the bad file.
+---archive (read through Python's zipfile: `read_zip(path, names)` gives its
+---entries and how many records it holds; with `names`, the PEP 503 names
+---of the packages to check, only the records that name one of them, so a
+---whole OSV export need not be decoded in Lua). Returns the list and the
+---number of records in the source, or nil and one line naming the bad file.
 ---@param path string
----@param read_zip fun(path: string): ({name: string, text: string}[]|nil), string?
+---@param read_zip fun(path: string, names?: string[]): ({name: string, text: string}[]|nil), (integer|string)?
+---@param names? string[]
 ---@return table[]|nil advisories
----@return string? error
-function M.load(path, read_zip)
+---@return string|integer error, or the number of records read
+function M.load(path, read_zip, names)
   local mode = lfs.attributes(path, "mode")
-  local entries = {}
+  local entries, records = {}, nil
   if mode == "directory" then
     local files, err = fs.walk(path, { include = { "*.json" } })
     if not files then return nil, err end
@@ -58,8 +62,9 @@ function M.load(path, read_zip)
       entries[#entries + 1] = { name = full, text = text }
     end
   elseif mode == "file" and path:match("%.zip$") then
-    local list, err = read_zip(path)
-    if not list then return nil, err end
+    local list, count = read_zip(path, names)
+    if not list then return nil, count end
+    records = count
     for _, e in ipairs(list) do entries[#entries + 1] = { name = path .. ":" .. e.name, text = e.text } end
   elseif mode == "file" then
     return nil, ("%s: advisories must be a directory of OSV JSON files or a .zip of them"):format(path)
@@ -72,7 +77,7 @@ function M.load(path, read_zip)
     if not adv then return nil, err end
     out[#out + 1] = adv
   end
-  return out
+  return out, records or #out
 end
 
 local function version_of(s)
