@@ -41,6 +41,21 @@ local function build_parser()
   merge:option("--json", "Also write the merged run's record to FILE."):argname("<FILE>")
   merge:option("--html", "Write the HTML page of the merged run to FILE."):argname("<FILE>")
   p:command("flaky", "List the tests that were flaky (passed only on a rerun) in the recorded runs, with how often.")
+  local adv = p:command("advisories", "Keep the advisory database the dependency scan reads: OSV's PyPI export, "
+    .. "cached in $XDG_CACHE_HOME/novapipe/osv/PyPI (or security.advisories_cache).")
+    :add_help(false)
+    :epilog("Without a database younger than security.advisories_max_age_days (7), the dependency scan is "
+      .. "unchecked, never passed; where advisories are required (security.require_advisories, or CI set) the "
+      .. "run exits 2. See the README, \"Advisories\".")
+  adv:flag("-h --help", "Show this help and exit."):target("advisories_help")
+  adv:command_target("advisories_command")
+  adv:require_command(false)
+  local upd = adv:command("update", "Download OSV's PyPI export, verify it (a zip of OSV records), and swap it in; "
+    .. "the database in use stays until the new one is complete and checked.")
+  upd:option("--from", "A mirror's URL, or a local all.zip for a site without network "
+    .. "(default: " .. "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip)."):argname("<URL|FILE>")
+  adv:command("status", "Show the database a scan would use: where, fetched from where and when, its records; "
+    .. "exit 2 when there is none or it is too old.")
   local ex = p:command("exec", "Run a Lua script inside the host."):add_help(false):handle_options(false)
   ex:argument("script", "The script; a first line starting with # is skipped.")
   ex:argument("args", "Arguments, given to the script as arg and ..."):args("*")
@@ -355,6 +370,39 @@ local function say_error(msg)
   require("novapipe.run.sink").new():error(msg)
 end
 
+-- `novapipe advisories [update [--from URL|FILE] | status]`: novapipe's
+-- advisory database (novapipe.security.advisories). Alone, its help.
+local function cmd_advisories(args)
+  if args.advisories_help or not args.advisories_command then
+    local parser = build_parser()
+    for _, c in ipairs(parser._commands) do
+      if c._name == "advisories" then say(c:get_help()) end
+    end
+    return errors.EXIT.passed
+  end
+  local project = require("novapipe.run.project").enter()
+  local ctx = require("novapipe.run.context").new({ project = project })
+  local adv = require "novapipe.security.advisories"
+  if args.advisories_command == "status" then
+    local lines, usable = adv.status(ctx.config, { given = ctx.config.security.advisories })
+    for _, l in ipairs(lines) do ctx.sink:print(l) end
+    return usable and errors.EXIT.passed or errors.EXIT.usage
+  end
+  local from = args.from
+  if from and not from:find("^%a[%w+.-]*://") then
+    from = require("novapipe.path").rebase(from, project.start, project.root)
+    if lfs.attributes(from, "mode") ~= "file" then
+      errors.usage("advisories update --from %s: no such file (give a mirror's URL or the path of an all.zip)", args.from)
+    end
+  end
+  ctx.sink:print(("fetching %s into %s ..."):format(from or adv.URL, adv.cache_dir(ctx.config) or "?"))
+  local rec, err = adv.update(ctx, from)
+  if not rec then errors.usage("advisories update: %s", err) end
+  ctx.sink:print(("%s/%s: %d OSV records from %s, sha256 %s: in use from now on"):format(rec.dir, adv.ZIP,
+    rec.records, rec.source, rec.sha256))
+  return errors.EXIT.passed
+end
+
 -- The fast path: the well-formed shapes `[-C DIR] [--no-color] run P ...`,
 -- `exec S ...` and `list`, read without loading argparse. Anything else
 -- (help, --version, every mistake) returns nil and goes to argparse, which
@@ -385,7 +433,7 @@ local function scan(argv)
 end
 
 M.commands = { run = cmd_run, list = cmd_list, exec = cmd_exec, audit = cmd_audit, durations = cmd_durations,
-               merge = cmd_merge, flaky = cmd_flaky }
+               merge = cmd_merge, flaky = cmd_flaky, advisories = cmd_advisories }
 
 ---Runs the command line. Returns the exit code; a bug in a pipeline or
 ---script is reported with its traceback and exits 2.
@@ -399,7 +447,8 @@ function M.main(argv)
     ok, args = parser:pparse(argv)
     if not ok then
       local names = { "-h", "--help", "-C", "--no-color", "--version", "run", "list", "exec", "audit", "verify", "init",
-                      "--log", "durations", "--export", "merge", "--coverage-report", "--json", "--html", "flaky" }
+                      "--log", "durations", "--export", "merge", "--coverage-report", "--json", "--html", "flaky",
+                      "advisories", "update", "status", "--from" }
       say_error(("novapipe: %s (try 'novapipe --help')"):format(require("novapipe._nearest").argparse_error(args, names)))
       return errors.EXIT.usage
     end
@@ -415,7 +464,8 @@ function M.main(argv)
     return errors.EXIT.passed
   end
   if not args.command then
-    say_error("novapipe: a command is required: run, list, durations, merge, flaky, exec or audit (try 'novapipe --help')")
+    say_error("novapipe: a command is required: run, list, durations, merge, flaky, advisories, exec or audit "
+      .. "(try 'novapipe --help')")
     return errors.EXIT.usage
   end
   if args.C then

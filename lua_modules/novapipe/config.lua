@@ -121,6 +121,13 @@ local function security_defaults()
     phi_audit = { paths = nil, extensions = { "py", "json", "csv", "yaml", "yml", "sql", "txt" } },
     waivers = {},
     advisories = nil,
+    -- novapipe's advisory database (novapipe.security.advisories): its
+    -- directory (nil: $XDG_CACHE_HOME/novapipe/osv/PyPI), the age past
+    -- which a scan is unchecked, and whether a run fails without one (nil:
+    -- when the environment variable CI is set)
+    advisories_cache = nil,
+    advisories_max_age_days = 7,
+    require_advisories = nil,
     ignore = {},
     dependency_files = nil,
     thresholds = { phi = 0, vulnerabilities = 0 },
@@ -198,6 +205,7 @@ local security_fields = {
   reports = "string", formats = "table", coverage_paths = "table", phi_audit = "table", waivers = "table",
   advisories = "string", ignore = "table", dependency_files = "table", thresholds = "table",
   required_safeguards = "table", baseline = "string",
+  advisories_cache = "string", advisories_max_age_days = "number", require_advisories = "boolean",
 }
 local FORMATS = { html = true, json = true, md = true, sarif = true }
 local phi_fields = { enabled = "boolean", mrn = "table", synthetic_domains = "table", synthetic_tlds = "table", allow = "table" }
@@ -313,6 +321,16 @@ local function validate_security(sec)
       fail("security.required_safeguards[%d]: '%s' names no 164.312 safeguard (164.312(a) to 164.312(e))", i, tostring(id))
     end
     sec.required_safeguards[i] = safeguard
+  end
+  local age = sec.advisories_max_age_days
+  if type(age) ~= "number" or age <= 0 or age ~= age then
+    fail("security.advisories_max_age_days must be a number of days above 0 (how old the advisory database may be)")
+  end
+  if sec.advisories_cache ~= nil and (type(sec.advisories_cache) ~= "string" or sec.advisories_cache == "") then
+    fail("security.advisories_cache must be the path of a directory")
+  end
+  if sec.require_advisories ~= nil and type(sec.require_advisories) ~= "boolean" then
+    fail("security.require_advisories must be true or false")
   end
 end
 
