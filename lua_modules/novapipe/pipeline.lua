@@ -24,9 +24,10 @@ local PIPELINE = {}
 ---@field run fun(ctx: table): novapipe.StageResult|boolean
 
 ---@class novapipe.StageResult
----@field status "passed"|"failed"|"error"|"skipped"|"empty"
+---@field status "passed"|"failed"|"error"|"skipped"|"empty"|"unchecked"
 ---@field summary? string one line shown beside the stage
----@field reason? string why it was skipped or errored
+---@field reason? string why it was skipped, errored or not checked
+---@field required? boolean an unchecked stage whose check the run requires: the run ends in a configuration error (exit 2)
 ---@field notes? string[] shown under the stage as "note: ..."
 ---@field warnings? string[] shown under the stage as "warning: ...": something the user should fix, which did not fail the stage
 ---@field details? string[] lines shown under the stage
@@ -274,14 +275,16 @@ local function name_of(dep)
   return type(dep) == "table" and dep.name or dep
 end
 
-local statuses = { passed = true, failed = true, error = true, skipped = true, empty = true }
+-- "unchecked": the stage could not check what it is for (the dependency
+-- scan without a usable advisory database); never passed.
+local statuses = { passed = true, failed = true, error = true, skipped = true, empty = true, unchecked = true }
 
 local function normalise(stage, result, started)
   if result == true then result = { status = "passed" }
   elseif result == false then result = { status = "failed" } end
   if type(result) ~= "table" or not statuses[result.status] then
     error(("stage '%s' returned %s: return true, false or a table whose status is passed, failed, "
-      .. "error, skipped or empty"):format(stage.name, type(result) == "table" and "a table without a valid status"
+      .. "error, skipped, empty or unchecked"):format(stage.name, type(result) == "table" and "a table without a valid status"
       or tostring(result)), 0)
   end
   result.duration = result.duration or (time.now() - started)
@@ -304,7 +307,10 @@ end
 ---Runs stages in order. A stage runs only when every stage it needs passed
 ---(an "empty" stage counts as passed, and so does a "skipped" one marked
 ---neutral); otherwise it is skipped with the reason. A stage that raises is a bug in the pipeline: the error goes up
----with its traceback. Returns the outcome {exit, duration, results}.
+---with its traceback. The exit code: 2 when a stage ended in an error or
+---was unchecked where the run requires the check, else 1 when one failed,
+---else 0 (an unchecked stage not required leaves it alone). Returns the
+---outcome {exit, duration, results}.
 ---@param def novapipe.Pipeline
 ---@param opts table parsed options
 ---@param ctx novapipe.Context the run's context (novapipe.run.context); stages get it
@@ -342,7 +348,8 @@ function M.run(def, opts, ctx)
       elseif r.status ~= "passed" and r.status ~= "empty" and not (r.status == "skipped" and r.neutral) then
         -- the root cause: the stage that failed, not the one it skipped
         cause = r.cause or { name = name_of(dep), status = r.status }
-        local said = ({ failed = "failed", error = "ended in an error", skipped = "was skipped" })[cause.status]
+        local said = ({ failed = "failed", error = "ended in an error", skipped = "was skipped",
+                        unchecked = "was not checked" })[cause.status]
           or cause.status
         blocked = ("skipped: %s %s"):format(cause.name, said)
       end
@@ -363,7 +370,7 @@ function M.run(def, opts, ctx)
   local exit = errors.EXIT.passed
   for _, row in ipairs(order) do
     local s = row.result.status
-    if s == "error" then exit = errors.EXIT.usage
+    if s == "error" or (s == "unchecked" and row.result.required) then exit = errors.EXIT.usage
     elseif s == "failed" and exit == errors.EXIT.passed then exit = errors.EXIT.failed end
   end
   local outcome = { exit = exit, duration = time.now() - started, results = order }

@@ -87,7 +87,10 @@ describe("novapipe run security", function()
     assert.matches("PASS%s+security/standalone[^\n]*2 passed", r.stdout)
     assert.matches("EMPTY%s+security/venv", r.stdout)
     assert.matches("PASS%s+phi%-audit[^\n]*0 finding", r.stdout)
-    assert.matches("NOT checked: no advisories given", r.stdout)
+    assert.matches("UNCHECKED dependencies[^\n]*not checked against advisories\n%s+no advisory database: run "
+      .. "'novapipe advisories update'", r.stdout)
+    assert.not_matches("PASS%s+dependencies", r.stdout)
+    assert.matches("passed, but not checked: dependencies", r.stdout)
     assert.is_nil(lfs.attributes(root .. "/backend/security-reports"), "no reports without --report")
   end)
 

@@ -75,13 +75,39 @@ function H.temporaries(after_each)
   end
 end
 
+-- An empty cache directory for the spawned novapipes, made once and
+-- removed when the specs' Lua state closes.
+local empty_cache
+local function make_empty_cache()
+  empty_cache = H.tmpdir()
+  local path = empty_cache
+  H._empty_cache_sentinel = setmetatable({}, { __gc = function() pcall(fs.rmtree, path) end })
+end
+
+---The environment that keeps a spawned novapipe's advisory database and
+---CI detection off the machine's: XDG_CACHE_HOME an empty directory of the
+---specs' (or `cache`), CI and osv-scanner's database variables unset. What
+---`env` sets wins. H.novapipe starts from it.
+---@param env? table<string, string|false>
+---@param cache? string
+---@return table<string, string|false>
+function H.isolated_env(env, cache)
+  if not cache and not empty_cache then make_empty_cache() end
+  local out = { XDG_CACHE_HOME = cache or empty_cache, CI = false, OSV_SCANNER_LOCAL_DB_CACHE_DIRECTORY = false,
+                OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY = false }
+  for k, v in pairs(env or {}) do out[k] = v end
+  return out
+end
+
 ---Runs the novapipe binary with args; returns the result (captured output).
+---Its environment is H.isolated_env(opts.env): no spec's outcome depends
+---on the machine's advisory cache or CI variable.
 function H.novapipe(args, opts)
   local process = require "novapipe.process"
   local argv = { H.bin }
   for _, a in ipairs(args) do argv[#argv + 1] = a end
   opts = opts or {}
-  opts.env = opts.env or {}
+  opts.env = H.isolated_env(opts.env)
   return assert(process.run(argv, opts))
 end
 

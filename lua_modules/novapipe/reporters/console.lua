@@ -20,11 +20,16 @@ local marks = {
   error = { "ERROR", "red" },
   skipped = { "SKIP", "yellow" },
   empty = { "EMPTY", "yellow" },
+  unchecked = { "UNCHECKED", "yellow" },
 }
 
-local function badge(status)
+-- A stage's badge, padded to `width` (5: every word but UNCHECKED's);
+-- an unchecked stage the run requires is red.
+local function badge(result, width)
+  local status = result.status
   local m = marks[status] or { status:upper(), "bold" }
-  return term.style(("%-5s"):format(m[1]), m[2], "bold")
+  local colour = status == "unchecked" and result.required and "red" or m[2]
+  return term.style(("%-" .. (width or 5) .. "s"):format(m[1]), colour, "bold")
 end
 
 local function seconds(d)
@@ -91,7 +96,7 @@ end
 
 function M:stage_end(stage, result)
   self.sink:status(nil)
-  local line = ("%s %s %s"):format(badge(result.status), stage.name, term.style(seconds(result.duration), "gray"))
+  local line = ("%s %s %s"):format(badge(result), stage.name, term.style(seconds(result.duration), "gray"))
   if result.summary and result.summary ~= "" then line = line .. "  " .. result.summary
   elseif result.counts then line = line .. "  " .. junit.describe(result.counts) end
   self.out(line)
@@ -108,15 +113,20 @@ function M:pipeline_end(_, outcome)
   if #self.rows == 0 then return end
   self.out("")
   self.out(term.style("Summary", "bold"))
-  local width = 5
+  local width, badge_width = 5, 5
   local any_counts = false
+  local unchecked, required = {}, {}
   for _, row in ipairs(self.rows) do
     width = math.max(width, #row.stage.name)
     any_counts = any_counts or row.result.counts ~= nil
+    badge_width = math.max(badge_width, #(marks[row.result.status] or { row.result.status })[1])
+    if row.result.status == "unchecked" then
+      table.insert(row.result.required and required or unchecked, row.stage.name)
+    end
   end
   for _, row in ipairs(self.rows) do
     local r = row.result
-    local line = ("  %-" .. width .. "s  %s  %8s"):format(row.stage.name, badge(r.status), seconds(r.duration))
+    local line = ("  %-" .. width .. "s  %s  %8s"):format(row.stage.name, badge(r, badge_width), seconds(r.duration))
     if r.counts then line = line .. "  " .. junit.describe(r.counts) end
     self.out(line)
   end
@@ -139,6 +149,11 @@ function M:pipeline_end(_, outcome)
     or { "exit " .. outcome.exit, "red" }
   -- A run of tests in which no test ran did not pass anything: it says so.
   if outcome.exit == 0 and any_counts and total.tests == 0 then verdict = { "no test ran", "yellow" } end
+  -- Nor did a run whose stage could not check what it is for.
+  if outcome.exit == 0 and #unchecked > 0 then
+    verdict = { verdict[1] .. ", but not checked: " .. table.concat(unchecked, ", "), "yellow" }
+  end
+  if #required > 0 then verdict[1] = verdict[1] .. " (required, not checked: " .. table.concat(required, ", ") .. ")" end
   self.out(("%s in %s"):format(term.style(verdict[1], verdict[2], "bold"), seconds(outcome.duration)))
 end
 

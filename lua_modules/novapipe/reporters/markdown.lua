@@ -25,7 +25,7 @@ function M:stage_end(stage, result)
   self.rows[#self.rows + 1] = { stage = stage, result = result }
 end
 
-local icons = { passed = "✅", failed = "❌", error = "❌", skipped = "⏭️", empty = "⚪" }
+local icons = { passed = "✅", failed = "❌", error = "❌", skipped = "⏭️", empty = "⚪", unchecked = "⚠️" }
 
 local function cell(s)
   return (tostring(s or ""):gsub("|", "\\|"):gsub("\n", " "))

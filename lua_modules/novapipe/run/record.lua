@@ -151,7 +151,8 @@ function M.build(info)
   for _, row in ipairs(outcome.results or {}) do
     local r = row.result
     local s = { name = mask(row.stage.name), status = r.status, reason = mask(r.reason), summary = mask(r.summary),
-                duration = r.duration, counts = counts_of(r.counts), needs = nil }
+                duration = r.duration, counts = counts_of(r.counts), needs = nil,
+                required = r.status == "unchecked" and r.required or nil }
     local needs = {}
     for _, dep in ipairs(row.stage.needs or {}) do needs[#needs + 1] = mask(type(dep) == "table" and dep.name or dep) end
     if #needs > 0 then s.needs = needs end

@@ -60,7 +60,7 @@ code,pre{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,monospace;font
 code{overflow-wrap:anywhere}pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:.6rem;overflow:auto;max-height:40rem;white-space:pre}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-weight:600;font-size:.8rem;white-space:nowrap}
 .passed{background:#dafbe1;color:#116329}.failed,.error,.interrupted{background:#ffebe9;color:#a40e26}
-.skipped,.empty{background:#fff8c5;color:#7d4e00}.xfailed,.xpassed{background:#ddf4ff;color:#0a3069}
+.skipped,.empty,.unchecked{background:#fff8c5;color:#7d4e00}.xfailed,.xpassed{background:#ddf4ff;color:#0a3069}
 .muted{color:#57606a}.tiles{display:flex;flex-wrap:wrap;gap:.5rem;margin:.8rem 0}
 .tile{border:1px solid #d0d7de;border-radius:6px;padding:.4rem .8rem;min-width:5.5rem}.tile b{display:block;font-size:1.4rem;font-variant-numeric:tabular-nums}
 .tile.bad{border-color:#ff8182;background:#fff5f5}.tile.zero{color:#8c959f}

@@ -19,7 +19,7 @@ local LABEL = "security"
 ---@field report? boolean write the reports (per part and combined)
 ---@field output_dir? string default: security.reports from the configuration
 ---@field formats? string[] of "html", "json", "md", "sarif" (sarif: written with or without report when given here)
----@field advisories? string a directory or zip of OSV advisories
+---@field advisories? string a directory or zip of OSV advisories (default: novapipe.security.advisories finds one)
 ---@field verbose? boolean
 ---@field parallel? integer
 ---@field jobs? integer tiers at once
@@ -269,12 +269,29 @@ local function phi_stage(state)
   end }
 end
 
----The dependency scan stage.
+-- The stage result of a scan that did not happen: `unchecked`, never
+-- passed; with `required`, a configuration problem (exit 2).
+local function unchecked(result, deps, pinned, unpinned, why, required, required_why)
+  result.checked, result.status, result.required = false, "unchecked", required
+  result.reason = why
+  result.note = ("The %d pinned package(s) were not checked for known vulnerabilities: %s."):format(#pinned, why)
+  local reason = required and ("advisories are required (%s): %s"):format(required_why, why) or why
+  return {
+    status = "unchecked", required = required or nil, reason = reason,
+    summary = ("%d package(s), %d pinned, %d unpinned: not checked against advisories"):format(#deps, #pinned, #unpinned),
+  }
+end
+
+---The dependency scan stage: the pinned packages against the advisory
+---database novapipe.security.advisories finds (--advisories and
+---security.advisories first); unchecked, never passed, without a usable one.
 local function deps_stage(state, opts)
   return pipeline.stage { name = "dependencies", run = function()
     local cfg = state.cfg
     local sec = cfg.security
     local deps_mod = require "novapipe.security.deps"
+    local adv_db = require "novapipe.security.advisories"
+    local pep440 = require "novapipe.security.pep440"
     local files = sec.dependency_files or deps_mod.discover()
     local deps, err = deps_mod.read(files, read_toml(cfg))
     if not deps then return { status = "error", reason = err } end
@@ -284,22 +301,44 @@ local function deps_stage(state, opts)
     end
     local result = { files = json.array(files), packages = #deps, pinned = #pinned, unpinned = unpinned,
                      vulnerabilities = json.array(), ignored = json.array(), expired_ignores = json.array(),
-                     advisories = opts.advisories or sec.advisories or json.null }
+                     advisories = json.null }
     state.deps = result
     local details = {}
-    local source = opts.advisories or sec.advisories
-    if not source then
-      result.checked = false
-      result.status = "unchecked"
-      result.note = ("No advisory database was given (--advisories DIR|ZIP, or security.advisories): the %d pinned "
-        .. "package(s) were NOT checked for known vulnerabilities."):format(#pinned)
+    local required, required_why = adv_db.required(cfg)
+    local now = os.time()
+    local db = adv_db.locate(cfg, { given = opts.advisories or sec.advisories })
+    local why
+    if not db then
+      why = "no advisory database: run 'novapipe advisories update' (or pass --advisories DIR|ZIP)"
+    elseif not (db.origin == "given" and not lfs.attributes(db.path)) then
+      -- (a given path that is not there is osv.load's error below)
+      why = adv_db.unusable(db, sec.advisories_max_age_days, now)
+    end
+    local stage_result, advisories, records
+    if db then
+      result.advisories = db.path
+      result.database = { path = db.path, origin = db.origin, source = db.source, records = db.records,
+                          fetched_at = db.fetched_at, described = adv_db.describe(db, now) }
+    end
+    if not why then
+      local names = {}
+      for _, d in ipairs(pinned) do names[#names + 1] = pep440.normalize_name(d.name) end
+      local aerr
+      advisories, aerr = require("novapipe.security.osv").load(db.path, read_zip(cfg), names)
+      if not advisories and db.origin == "given" then return { status = "error", reason = "advisories: " .. aerr } end
+      if not advisories then
+        why = ("the advisory database %s cannot be read (%s): run 'novapipe advisories update'"):format(db.path, aerr)
+      elseif aerr == 0 then
+        why = ("the advisory database %s holds no advisories"):format(db.path)
+      end
+      records = aerr
+    end
+    if why then
+      stage_result = unchecked(result, deps, pinned, unpinned, why, required, required_why)
     else
-      local advisories, aerr = require("novapipe.security.osv").load(source, read_zip(cfg))
-      if not advisories then return { status = "error", reason = "advisories: " .. aerr } end
       result.checked = true
       local vulns = require("novapipe.security.fingerprint").dependencies(
         require("novapipe.security.osv").match(pinned, advisories))
-      local pep440 = require "novapipe.security.pep440"
       local kept, ignored, expired = require("novapipe.security.waivers").apply(vulns, sec.ignore, function(w, v)
         if w.package and pep440.normalize_name(w.package) ~= pep440.normalize_name(v.package) then return false end
         if w.id == v.id then return true end
@@ -309,10 +348,10 @@ local function deps_stage(state, opts)
         return false
       end)
       result.vulnerabilities, result.ignored, result.expired_ignores = json.array(kept), json.array(ignored), json.array(expired)
-      result.advisory_count = #advisories
+      result.advisory_count = records
       result.new = #known_findings(state, "dependency", kept)
       result.note = ("%d pinned package(s) checked against %d advisories from %s: %d known vulnerabilit%s%s.")
-        :format(#pinned, #advisories, source, #kept, #kept == 1 and "y" or "ies",
+        :format(#pinned, records, adv_db.describe(db, now), #kept, #kept == 1 and "y" or "ies",
           #ignored > 0 and (", " .. #ignored .. " ignored") or "")
       for _, v in ipairs(kept) do
         details[#details + 1] = ("%s %s: %s %s (fixed in %s)%s"):format(v.package, v.version, v.id, v.summary,
@@ -322,26 +361,27 @@ local function deps_stage(state, opts)
       for _, w in ipairs(expired) do
         details[#details + 1] = ("ignore of %s expired on %s: it no longer applies"):format(w.id, w.expires)
       end
+      -- with a baseline, only new findings count toward the threshold
+      local over = result.new > sec.thresholds.vulnerabilities
+      result.status = over and "failed" or "passed"
+      stage_result = {
+        status = result.status,
+        summary = ("%d package(s), %d pinned, %d vulnerable%s, %d unpinned"):format(#deps, #pinned,
+          #result.vulnerabilities, baseline_summary(state, result.vulnerabilities, result.new), #unpinned),
+        notes = { ("checked against %d advisories: %s"):format(records, adv_db.describe(db, now)) },
+      }
     end
     if #unpinned > 0 then
       details[#details + 1] = ("%d requirement(s) not pinned to one version, so not verifiable:"):format(#unpinned)
       for _, u in ipairs(unpinned) do details[#details + 1] = ("  %s %s (%s)"):format(u.name, u.spec, u.source) end
     end
-    local limit = sec.thresholds.vulnerabilities
-    local over = result.checked and result.new > limit
-    if result.checked then result.status = over and "failed" or "passed" end
     if state.report then
       local path, werr = write_report(state, ("dependency_report_%s.json"):format(state.stamp),
         json.pretty(result) .. "\n", "dependency scan")
       if not path then return { status = "error", reason = werr } end
     end
-    return {
-      status = over and "failed" or "passed",
-      summary = result.checked and ("%d package(s), %d pinned, %d vulnerable%s, %d unpinned"):format(#deps, #pinned,
-        #result.vulnerabilities, baseline_summary(state, result.vulnerabilities, result.new), #unpinned)
-        or ("%d package(s), NOT checked: no advisories given"):format(#deps),
-      details = #details > 0 and details or nil,
-    }
+    stage_result.details = #details > 0 and details or nil
+    return stage_result
   end }
 end
 
@@ -580,7 +620,10 @@ local function report_stage(state)
         n == 1 and "y" or "ies", state.cfg.security.thresholds.vulnerabilities)
     end
     local notes = json.array()
-    if deps.status == "unchecked" then notes[#notes + 1] = "dependencies not checked: no advisories given" end
+    if deps.status == "unchecked" then
+      notes[#notes + 1] = "dependencies not checked: " .. tostring(deps.reason)
+      if deps.required then reasons[#reasons + 1] = "dependencies not checked, and advisories are required" end
+    end
     local unmet = {}
     for _, s in ipairs(safeguards) do
       if s.unmet then unmet[#unmet + 1] = s.id end

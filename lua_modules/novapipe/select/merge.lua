@@ -99,7 +99,7 @@ end
 -- What the shards say of one stage, as one result: the worst status (an
 -- error, a failure, a stage skipped because one it needed failed), else
 -- passed when a shard passed; every test; the counts summed.
-local RANK = { error = 5, failed = 4, gated = 3, passed = 2, empty = 1, skipped = 0 }
+local RANK = { error = 6, failed = 5, gated = 4, unchecked = 3, passed = 2, empty = 1, skipped = 0 }
 local function merged_result(name, rows)
   local tests, counts, status, rank, duration = {}, nil, "skipped", -1, 0
   local reasons, summary = {}, nil
