@@ -18,7 +18,8 @@ return np.pipeline {
     np.options.reruns,
     { "--coverage-report", "the whole coverage table on the console, not a line a tier" },
     { "--list-reports", "list every file the run wrote, not only where they are" },
-    { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip", arg = "PATH", path = true },
+    { "--advisories", "OSV advisories for the dependency scan: a directory or a .zip "
+      .. "(default: novapipe's cache, which 'novapipe advisories update' fills)", arg = "PATH", path = true },
     { "--format", "the security report's formats: html, json, md, sarif (repeatable or comma-separated; default "
       .. "security.formats)", arg = "FMT", count = "*" },
     np.options.shard,

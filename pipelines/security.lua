@@ -14,7 +14,8 @@ return np.pipeline {
     { "--output-dir", "where reports go (default backend/security-reports)", arg = "DIR", path = true },
     { "--format", "report formats: html, json, md, and sarif (the findings as SARIF 2.1.0 in <output-dir>/security.sarif, "
       .. "also without --report); repeatable or comma-separated; default html, json, md", arg = "FMT", count = "*" },
-    { "--advisories", "OSV advisories to check pinned dependencies against: a directory or a .zip", arg = "PATH",
+    { "--advisories", "OSV advisories to check pinned dependencies against: a directory or a .zip "
+      .. "(default: novapipe's cache, which 'novapipe advisories update' fills)", arg = "PATH",
       path = true },
     { "--update-baseline", "write the baseline (security-baseline.json, or security.baseline) of this run's findings: "
       .. "known from then on, they do not fail this run or later ones; only new findings do" },
