@@ -135,15 +135,19 @@ describe("finding the advisory database", function()
   end)
 
   it("is unusable once older than the limit, in days, and says how old", function()
-    local db = { path = "/c/all.zip", origin = "cache", fetched_at = NOW - 7 * 86400 }
+    local file = keep(H.tmpdir()) .. "/all.zip"
+    H.write(file, "zip")
+    local db = { path = file, origin = "cache", fetched_at = NOW - 7 * 86400 }
     assert.is_nil(advisories.unusable(db, 7, NOW))
     db.fetched_at = NOW - 7 * 86400 - 1
-    assert.equal("the advisory database /c/all.zip is 7 days old, older than the 7-day limit "
+    assert.equal("the advisory database " .. file .. " is 7 days old, older than the 7-day limit "
       .. "(security.advisories_max_age_days): run 'novapipe advisories update'", advisories.unusable(db, 7, NOW))
     assert.is_nil(advisories.unusable(db, 30, NOW))
-    assert.matches("0%.5%-day limit", advisories.unusable({ path = "x", origin = "given", fetched_at = NOW - 86400 }, 0.5, NOW))
-    assert.is_nil(advisories.unusable({ path = "x", origin = "cache", fetched_at = NOW + 60 }, 7, NOW), "a clock behind")
-    assert.matches("its age cannot be told", advisories.unusable({ path = "x", origin = "given" }, 7, NOW))
+    assert.matches("0%.5%-day limit", advisories.unusable({ path = file, origin = "given", fetched_at = NOW - 86400 }, 0.5, NOW))
+    assert.is_nil(advisories.unusable({ path = file, origin = "cache", fetched_at = NOW + 60 }, 7, NOW), "a clock behind")
+    assert.matches("its age cannot be told", advisories.unusable({ path = file, origin = "given" }, 7, NOW))
+    assert.equal("/nowhere/all.zip: no such directory or zip of advisories",
+      advisories.unusable({ path = "/nowhere/all.zip", origin = "given", fetched_at = NOW }, 7, NOW))
     assert.equal("5 minutes", advisories.age_words(300))
     assert.equal("1 hour", advisories.age_words(3600))
     assert.equal("47 hours", advisories.age_words(47 * 3600))

@@ -239,6 +239,7 @@ end
 ---@return string?
 function M.unusable(db, max_days, now)
   if db.problem then return db.problem end
+  if not lfs.attributes(db.path) then return db.path .. ": no such directory or zip of advisories" end
   now = now or os.time()
   if not db.fetched_at then return ("%s: its age cannot be told"):format(db.path) end
   local age = now - db.fetched_at
