@@ -43,9 +43,10 @@ local function export(n)
 end
 
 -- A project the security pipeline scans: a pinned vulnerable package, and
--- no tests to spend time on.
+-- no tests to spend time on (so no safeguard is required).
 local function project()
   return H.tree({
+    ["novapipe.lua"] = "return { security = { required_safeguards = {} } }\n",
     ["backend/requirements.txt"] = "Demo_Lib==1.0.0\nother-lib==2.0\n",
     ["backend/app/tests/README"] = "no tests here\n",
   })
@@ -165,7 +166,7 @@ describe("novapipe advisories", function()
     assert.equal(2, r.code)
     assert.matches("not usable: [^\n]*8 days old", r.stdout)
     -- a longer limit in novapipe.lua makes it usable again
-    H.write(root .. "/novapipe.lua", "return { security = { advisories_max_age_days = 30 } }\n")
+    H.write(root .. "/novapipe.lua", "return { security = { advisories_max_age_days = 30, required_safeguards = {} } }\n")
     assert.equal(1, scan(root, { CI = "true" }).code)
   end)
 
