@@ -194,6 +194,19 @@ describe("the SARIF log", function()
     assert.same({ uri = "file:///srv/p/x.py" }, sarif.artifact("/srv/p/x.py"))
   end)
 
+  it("masks a path before percent-encoding it, where the sink could no longer see the PHI in it", function()
+    local mask = require("novapipe.phi").masker()
+    local a = sarif.artifact("backend/app/tests/test_jane.doe@gmail.com.py", function(t) return (mask(t)) end)
+    assert.not_matches("jane", a.uri, 1, true)
+    assert.matches("%5BPHI%3Aemail%5D", a.uri, 1, true)
+    local log = sarif.log({ root = "/home/jane.doe@gmail.com/p", version = "0", mask = function(t) return (mask(t)) end,
+      phi = { findings = { { file = "t/jane.doe@gmail.com.csv", line = 1, kind = "email", value = "****", fingerprint = "aa:1",
+                             } }, errors = {} },
+      deps = { checked = true, vulnerabilities = {} } })
+    local text = require("novapipe.json").pretty(log)
+    assert.not_matches("jane", text, 1, true)
+  end)
+
   it("marks waived findings suppressed with their justification, and others new or unchanged against a baseline", function()
     local function f(fp, state)
       return { file = "t.csv", line = 2, kind = "ssn", value = "***-**-**99", fingerprint = fp, baseline = state }

@@ -460,7 +460,7 @@ local function sarif_stage(state)
     end
     local path = state.dir .. "/" .. sarif.FILE
     local log = sarif.log({ root = lfs.currentdir(), version = require("novapipe.host").version, phi = state.phi,
-      deps = state.deps, errors = errs, baseline = b and { path = b.path, stale = stale } or nil })
+      deps = state.deps, errors = errs, baseline = b and { path = b.path, stale = stale } or nil, mask = state.sink.mask })
     local ok, err = state.sink:write(path, json.pretty(log) .. "\n", "security findings (SARIF)")
     if not ok then return { status = "error", reason = err } end
     local results = log.runs[1].results

@@ -51,10 +51,14 @@ local function uri_path(path)
 end
 
 ---An artifactLocation for a path: relative to %SRCROOT% (a "./" in front
----dropped), or a file: URI for an absolute path.
+---dropped), or a file: URI for an absolute path. `mask` (the run's PHI
+---masker) is applied before the path is percent-encoded: the sink masks
+---the file again, but it cannot see "jane.doe%40gmail.com" as an address.
 ---@param path string
+---@param mask? fun(text: string): string
 ---@return table
-function M.artifact(path)
+function M.artifact(path, mask)
+  path = mask and mask(path) or path
   if path:sub(1, 1) == "/" then return { uri = "file://" .. uri_path(path) } end
   return { uri = uri_path((path:gsub("^%./+", ""))), uriBaseId = "%SRCROOT%" }
 end
@@ -74,8 +78,8 @@ local function locate(file, package)
   return nil
 end
 
-local function location(file, line)
-  local loc = { physicalLocation = { artifactLocation = M.artifact(file) } }
+local function location(file, line, mask)
+  local loc = { physicalLocation = { artifactLocation = M.artifact(file, mask) } }
   if line and line >= 1 then loc.physicalLocation.region = { startLine = math.tointeger(line) or line } end
   return loc
 end
@@ -144,6 +148,7 @@ end
 ---@field deps? table the dependency scan's result, nil when it did not run
 ---@field errors? string[] why a scan did not finish, each one line
 ---@field baseline? {path: string, stale: novapipe.BaselineEntry[]} when a baseline is in use
+---@field mask? fun(text: string): string the run's PHI masker, for paths before they are percent-encoded
 
 ---The SARIF log of the security findings.
 ---@param input novapipe.SarifInput
@@ -158,6 +163,7 @@ function M.log(input)
     return index[id]
   end
   local results = json.array()
+  local mask = input.mask or function(text) return text end
   local with_baseline = input.baseline ~= nil
   local function add(r, f, waived)
     if waived then r.suppressions = suppression(f.waiver)
@@ -174,7 +180,7 @@ function M.log(input)
           level = "error", kind = "fail",
           message = { text = ("%s in test data, masked: %s."):format(
             k and (k[2]:gsub("^%l", string.upper)) or ("A value of the kind " .. f.kind), f.value) },
-          locations = json.array({ location(f.file, f.line) }),
+          locations = json.array({ location(f.file, f.line, mask) }),
           partialFingerprints = fingerprints(f.fingerprint),
           properties = { phiKind = f.kind, maskedValue = f.value },
         }, f, list[2])
@@ -194,7 +200,7 @@ function M.log(input)
           ruleId = v.id, ruleIndex = i, level = rules[i + 1].defaultConfiguration.level, kind = "fail",
           message = { text = ("%s %s has a known vulnerability, %s%s: %s (%s)."):format(v.package, v.version, v.id,
             aliases, v.summary ~= "" and v.summary or "no summary", fixed) },
-          locations = json.array({ location(file, line) }),
+          locations = json.array({ location(file, line, mask) }),
           partialFingerprints = fingerprints(v.fingerprint),
           properties = { package = v.package, version = v.version, advisory = v.id, aliases = json.array(v.aliases),
                          fixedVersions = json.array(v.fixed), severity = v.severity and v.severity.rating or "unknown" },
@@ -217,7 +223,7 @@ function M.log(input)
   local run = {
     tool = { driver = { name = "novapipe", version = input.version, rules = rules } },
     automationDetails = { id = "novapipe/security/" },
-    originalUriBaseIds = { ["%SRCROOT%"] = { uri = "file://" .. uri_path((input.root:gsub("/*$", "/"))) } },
+    originalUriBaseIds = { ["%SRCROOT%"] = { uri = "file://" .. uri_path((mask(input.root):gsub("/*$", "/"))) } },
     invocations = json.array({ { executionSuccessful = ok, toolExecutionNotifications = notes,
                                  endTimeUtc = os.date("!%Y-%m-%dT%H:%M:%SZ") } }),
     results = results,
