@@ -201,10 +201,12 @@ describe("the SARIF log", function()
     assert.matches("%5BPHI%3Aemail%5D", a.uri, 1, true)
     local log = sarif.log({ root = "/home/jane.doe@gmail.com/p", version = "0", mask = function(t) return (mask(t)) end,
       phi = { findings = { { file = "t/jane.doe@gmail.com.csv", line = 1, kind = "email", value = "****", fingerprint = "aa:1",
-                             } }, errors = {} },
-      deps = { checked = true, vulnerabilities = {} } })
+                             baseline = "recorded" } }, errors = {} },
+      deps = { checked = true, vulnerabilities = {} }, baseline = { path = "security-baseline.json", stale = {} } })
     local text = require("novapipe.json").pretty(log)
     assert.not_matches("jane", text, 1, true)
+    -- written by --update-baseline: in the baseline, as the console says
+    assert.equal("unchanged", log.runs[1].results[1].baselineState)
   end)
 
   it("marks waived findings suppressed with their justification, and others new or unchanged against a baseline", function()

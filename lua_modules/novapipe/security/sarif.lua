@@ -167,7 +167,8 @@ function M.log(input)
   local with_baseline = input.baseline ~= nil
   local function add(r, f, waived)
     if waived then r.suppressions = suppression(f.waiver)
-    elseif with_baseline and f.baseline then r.baselineState = f.baseline == "known" and "unchanged" or "new" end
+    -- "recorded" (--update-baseline): in the baseline this run wrote, as on the console
+    elseif with_baseline and f.baseline then r.baselineState = f.baseline == "new" and "new" or "unchanged" end
     results[#results + 1] = r
   end
   local phi = input.phi
