@@ -383,6 +383,18 @@ describe("the 164.312 mapping and the report", function()
       { hipaa.describe(by["164.312(d)"].tests[1]) })
   end)
 
+  it("says a test did not run because its tier stopped at a collection error, not that nothing selected it", function()
+    local why = require("novapipe.security")._why_not_run
+    local known = { id = "backend/tests/a/test_x.py::test_t", file = "backend/tests/a/test_x.py", tier = "a", security = true }
+    local results = { ["security/a"] = { status = "failed", reason = "collection errors in tests/a/test_y.py",
+      cases = { { id = "tests/a/test_y.py", outcome = "error", collect = true } } } }
+    assert.equal("its tier a ran no test: collection errors in tests/a/test_y.py", why({}, results, known))
+    results["security/a"].cases[1].id = "tests/a/test_x.py"
+    assert.equal("its file could not be collected (a collection error in the a tier)", why({}, results, known))
+    results["security/a"] = { status = "passed", cases = {} }
+    assert.matches("^not selected in the a tier's run", why({}, results, known))
+  end)
+
   it("reads security tests from the source: function, class and module markers", function()
     local inventory = require "novapipe.security.inventory"
     local dir = H.tmpdir()

@@ -109,6 +109,16 @@ local function why_not_run(state, stage_results, t)
   end
   if r.status == "error" then return ("its tier %s ended in an error"):format(t.tier) end
   if r.timed_out then return ("its tier %s timed out before it ran"):format(t.tier) end
+  -- pytest runs no test of a tier that has a collection error (exit 2,
+  -- "Interrupted"): neither a filter nor a marker kept this one out
+  if r.status == "failed" and (r.reason or ""):find("^collection errors in ") then
+    for _, c in ipairs(r.cases or {}) do
+      if c.collect and c.outcome == "error" and (c.id == t.file or t.file:sub(-#c.id - 1) == "/" .. c.id) then
+        return ("its file could not be collected (a collection error in the %s tier)"):format(t.tier)
+      end
+    end
+    return ("its tier %s ran no test: %s"):format(t.tier, r.reason)
+  end
   if state.shard then return "not in this shard" end
   return ("not selected in the %s tier's run (a filter, or a marker pytest did not see)"):format(t.tier)
 end
@@ -675,6 +685,8 @@ end
 
 -- For the specs: the TOML reader the dependency stage uses.
 M._read_toml = read_toml
+-- For the specs: why a known security test did not run.
+M._why_not_run = why_not_run
 
 -- The formats asked for: the combined report's (html, json, md), and
 -- whether the SARIF file is.
