@@ -362,7 +362,7 @@ describe("the 164.312 mapping and the report", function()
     local rows = hipaa.map({
       -- the results name the tests from another rootdir, with parameters
       { id = "a/test_x.py::test_ran[1]", outcome = "passed", hipaa = { "164.312(a)" } },
-      { id = "b/test_y.py::test_skipped", outcome = "skipped", message = "needs a TLS key", hipaa = { "164.312(c)" } },
+      { id = "b/test_y.py::test_skipped", outcome = "skipped", message = "Skipped: needs a TLS key", hipaa = { "164.312(c)" } },
     }, {}, { known = known, lookup = inventory.index(known), required = { "164.312(a)", "164.312(c)", "164.312(e)" },
              not_run = function(t) return "its tier " .. t.tier .. " was skipped" end })
     local by = {}

@@ -97,7 +97,10 @@ function M.map(cases, findings, opts)
     if known then ran[known] = true end
     local reason
     if not PASSED[c.outcome] and not FAILED[c.outcome] then
-      reason = c.message and (c.outcome .. ": " .. c.message) or c.outcome
+      -- pytest's own message often starts with the outcome ("Skipped: ...")
+      local said = c.message and c.message:lower():sub(1, #c.outcome + 2) == c.outcome .. ": "
+        and c.message:sub(#c.outcome + 3) or c.message
+      reason = said and (c.outcome .. ": " .. said) or c.outcome
     end
     add(c.hipaa, { id = c.id, outcome = c.outcome, message = c.message, location = c.location, reason = reason })
   end
