@@ -139,8 +139,10 @@ describe("tracked security findings", function()
 
     -- a second copy, right next to the known one: new, and the run fails
     H.write(root .. "/" .. TESTS .. "standalone/data.csv", "name,ssn\n\n\nAda,219-09-9999\nAda,219-09-9999\n")
-    r = run("--format", "sarif")
+    r = run("--report", "--format", "sarif")
     assert.equal(1, r.code, r.stdout .. r.stderr)
+    assert.matches("PASS%s+security%-report[^\n]*verified; no combined report: %-%-format names none of html, json, md\n",
+      r.stdout)
     assert.matches("FAIL%s+phi%-audit[^\n]*2 finding%(s%) in %d+ file%(s%) %(1 new, more than 0, 1 known%)", r.stdout)
     assert.matches("data%.csv:4: ssn [^\n]*%(known%)\n[^\n]*data%.csv:5: ssn %*%*%*%-%*%*%-%*%*99\n", r.stdout)
     local states = {}

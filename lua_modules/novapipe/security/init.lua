@@ -678,7 +678,8 @@ local function report_stage(state)
     for _, s in ipairs(safeguards) do if s.status == "verified" then verified = verified + 1 end end
     return {
       status = "passed",
-      summary = ("%d of %d safeguards verified; %s"):format(verified, #safeguards, table.concat(written, ", ")),
+      summary = ("%d of %d safeguards verified; %s"):format(verified, #safeguards, #written > 0
+        and table.concat(written, ", ") or "no combined report: --format names none of html, json, md"),
     }
   end }
 end
