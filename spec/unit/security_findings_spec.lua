@@ -160,10 +160,16 @@ describe("a baseline", function()
       '{"schema": "novapipe.security-baseline/1", "entries": [{"kind": "phi", "file": "x"}]}'))
     assert.matches("entries%[1%]: kind must be", refused(
       '{"schema": "novapipe.security-baseline/1", "entries": [{"fingerprint": "ab:1", "kind": "x", "file": "x"}]}'))
+    assert.matches("entries%[1%]: line must be a whole number", refused(
+      '{"schema": "novapipe.security-baseline/1", "entries": [{"fingerprint": "ab:1", "kind": "phi", "file": "x", '
+      .. '"line": "zz"}]}'))
+    assert.matches("entries%[1%]: type must be a string", refused(
+      '{"schema": "novapipe.security-baseline/1", "entries": [{"fingerprint": "ab:1", "kind": "phi", "file": "x", '
+      .. '"type": {}}]}'))
     -- replacing it (--update-baseline) is allowed: the line comes back instead
     local bl, why = baseline.read(dir .. "/b.json", true)
     assert.is_nil(bl)
-    assert.matches("kind must be", why)
+    assert.matches("type must be a string", why)
   end)
 end)
 

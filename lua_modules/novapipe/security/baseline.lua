@@ -74,6 +74,11 @@ function M.validate(path, data)
     end
     if not M.KINDS[e.kind] then bad(path, "entries[%d]: kind must be \"phi\" or \"dependency\"", i) end
     if type(e.file) ~= "string" then bad(path, "entries[%d] has no file", i) end
+    -- what is shown of an entry, and kept from it by --update-baseline
+    if e.line ~= nil and not math.tointeger(e.line) then bad(path, "entries[%d]: line must be a whole number", i) end
+    for _, k in ipairs({ "type", "value", "package", "version", "advisory" }) do
+      if e[k] ~= nil and type(e[k]) ~= "string" then bad(path, "entries[%d]: %s must be a string", i, k) end
+    end
   end
   return data.entries
 end
