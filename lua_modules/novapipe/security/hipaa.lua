@@ -161,12 +161,4 @@ function M.not_passed(row)
   return out
 end
 
----The safeguard ids, for validating `security.required_safeguards`.
----@return table<string, boolean>
-function M.ids()
-  local out = {}
-  for _, s in ipairs(M.SAFEGUARDS) do out[s.id] = true end
-  return out
-end
-
 return M
