@@ -8,7 +8,10 @@
 --
 -- What the source does not say is not seen: markers added by a conftest
 -- hook, a class's own `pytestmark`, or a marker held in a variable. Such a
--- test is still reported from its results when it runs.
+-- test is still reported from its results when it runs. A module's
+-- `pytestmark` that holds other markers beside hipaa gives hipaa only its
+-- strings shaped like a section ("164.312(e)"), as the scanner does not
+-- say which call each string is in.
 local analyze = require "novapipe.analyze"
 local pyscan = require "novapipe.pyscan"
 local pytest_config = require "novapipe.pytest_config"
@@ -72,12 +75,19 @@ function M.file(file, tier, functions, classes)
   local module = { security = false, hipaa = {} }
   for _, a in ipairs(facts.assignments or {}) do
     if a.target == "pytestmark" then
+      local others = false
       for _, n in ipairs(a.names or {}) do
         local m = marker_of(n)
-        if m == "security" then module.security = true elseif m == "hipaa" then module.hipaa_marked = true end
+        if m == "security" then module.security = true elseif m == "hipaa" then module.hipaa_marked = true
+        else others = true end
       end
+      -- the scanner gives the assignment's strings, not each call's: with
+      -- other markers beside hipaa (filterwarnings, skipif's reason), only
+      -- those shaped like a CFR section ("164.312(e)") are hipaa's
       if module.hipaa_marked then
-        for _, s in ipairs(a.strings or {}) do module.hipaa[#module.hipaa + 1] = s end
+        for _, s in ipairs(a.strings or {}) do
+          if not others or s:find("%d%d%d%.%d%d%d") then module.hipaa[#module.hipaa + 1] = s end
+        end
       end
     end
   end
