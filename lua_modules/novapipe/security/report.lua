@@ -104,7 +104,7 @@ local CSS = [[
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1b1f24;line-height:1.4}
 h1{margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}td.n{text-align:right}code{font-family:ui-monospace,monospace;font-size:.9em}
+th{background:#f6f8fa}td.n{text-align:right}code{font-family:ui-monospace,monospace;font-size:.9em}td code{overflow-wrap:anywhere}
 .badge{display:inline-block;padding:.1rem .5rem;border-radius:1rem;font-weight:600;font-size:.85rem}
 .passed,.covered{background:#dafbe1;color:#116329}.failed,.failing,.error{background:#ffebe9;color:#a40e26}
 .none,.warn{background:#fff8c5;color:#7d4e00}.muted{color:#57606a}
