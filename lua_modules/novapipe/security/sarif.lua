@@ -235,11 +235,4 @@ function M.log(input)
   return { ["$schema"] = M.SCHEMA, version = M.VERSION, runs = json.array({ run }) }
 end
 
----The SARIF file's text.
----@param input novapipe.SarifInput
----@return string
-function M.encode(input)
-  return json.pretty(M.log(input)) .. "\n"
-end
-
 return M
