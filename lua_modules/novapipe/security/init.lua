@@ -364,8 +364,8 @@ local function deps_stage(state, opts)
         :format(#pinned, records, adv_db.describe(db, now), #kept, #kept == 1 and "y" or "ies",
           #ignored > 0 and (", " .. #ignored .. " ignored") or "")
       for _, v in ipairs(kept) do
-        details[#details + 1] = ("%s %s: %s %s (fixed in %s)%s"):format(v.package, v.version, v.id, v.summary,
-          #v.fixed > 0 and table.concat(v.fixed, ", ") or "no fixed version", KNOWN[v.baseline] or "")
+        details[#details + 1] = ("%s %s: %s %s (%s)%s"):format(v.package, v.version, v.id, v.summary,
+          #v.fixed > 0 and ("fixed in " .. table.concat(v.fixed, ", ")) or "no fixed version", KNOWN[v.baseline] or "")
       end
       stale_details(state, "dependency", details)
       for _, w in ipairs(expired) do
@@ -640,7 +640,8 @@ local function report_stage(state)
       if s.status == "no test" then
         notes[#notes + 1] = ("no test covers %s %s"):format(s.id, s.title)
       elseif s.status ~= "verified" then
-        notes[#notes + 1] = ("%s %s is %s: %d of its %d tests passed"):format(s.id, s.title, s.status, s.passed, #s.tests)
+        notes[#notes + 1] = ("%s %s is %s: %d of its %d test%s passed"):format(s.id, s.title, s.status, s.passed,
+          #s.tests, #s.tests == 1 and "" or "s")
       end
     end
     if #unmet > 0 and not state.shard then

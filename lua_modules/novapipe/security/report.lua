@@ -85,8 +85,8 @@ function M.markdown(data)
   w("")
   w(d.note)
   for _, v in ipairs(d.vulnerabilities) do
-    w(("- **%s %s**: %s %s (fixed in %s)%s"):format(md_cell(v.package), md_cell(v.version), v.id, md_cell(v.summary),
-      #v.fixed > 0 and table.concat(v.fixed, ", ") or "no fixed version", known(v)))
+    w(("- **%s %s**: %s %s (%s)%s"):format(md_cell(v.package), md_cell(v.version), v.id, md_cell(v.summary),
+      #v.fixed > 0 and ("fixed in " .. table.concat(v.fixed, ", ")) or "no fixed version", known(v)))
   end
   if #d.unpinned > 0 then
     w("")
