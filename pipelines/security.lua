@@ -19,13 +19,15 @@ return np.pipeline {
       path = true },
     { "--update-baseline", "write the baseline (security-baseline.json, or security.baseline) of this run's findings: "
       .. "known from then on, they do not fail this run or later ones; only new findings do" },
+    { "--filter", "only the security tests of this path (in the tier holding it) or matching this -k name expression; "
+      .. "the others are reported as not run", arg = "PATH_OR_NAME", path = np.path.looks_like_path },
     { "--verbose -v", "stream pytest's own output" },
     np.options.parallel,
   },
   stages = function(opts)
     return np.security {
       report = opts.report, output_dir = opts.output_dir, formats = opts.format, advisories = opts.advisories,
-      verbose = opts.verbose, parallel = opts.parallel, update_baseline = opts.update_baseline,
+      verbose = opts.verbose, parallel = opts.parallel, update_baseline = opts.update_baseline, filter = opts.filter,
     }
   end,
 }

@@ -133,6 +133,14 @@ describe("novapipe run security", function()
     assert.matches("\n      164.312%(d%) Person or entity authentication: no test, required\n"
       .. "      164.312%(e%) Transmission security: no test, required\n", r.stdout)
     assert.matches("required by security.required_safeguards in novapipe.lua", r.stdout, 1, true)
+    -- a filter runs part of the tests: what it leaves out is not verified
+    H.write(root .. "/novapipe.lua", "return { security = { " .. REQUIRED .. " } }\n")
+    r = run(root, "--filter", TESTS .. "standalone/test_guard.py::test_only_clinicians")
+    assert.equal(1, r.code, r.stdout .. r.stderr)
+    assert.matches("PASS%s+security/standalone[^\n]*1 passed", r.stdout)
+    assert.matches("\n      164.312%(b%) Audit controls: not verified %(0 passed, 0 failed, 1 not run%), required\n"
+      .. "        backend/app/tests/standalone/test_guard.py::test_audit_and_integrity %(line 12%): not selected by "
+      .. "%-%-filter backend/app/tests/standalone/test_guard.py::test_only_clinicians\n", r.stdout)
     -- a list that names no safeguard is one line, exit 2
     H.write(root .. "/novapipe.lua", "return { security = { required_safeguards = { '164.312(f)' } } }\n")
     r = run(root)

@@ -21,6 +21,7 @@ local LABEL = "security"
 ---@field formats? string[] of "html", "json", "md", "sarif" (sarif: written with or without report when given here)
 ---@field advisories? string a directory or zip of OSV advisories (default: novapipe.security.advisories finds one)
 ---@field verbose? boolean
+---@field filter? string only the security tests of this path or -k expression (novapipe.tiers' filter)
 ---@field parallel? integer
 ---@field jobs? integer tiers at once
 ---@field reuse? boolean take the security tests' results from the main tiers' runs in this pipeline (all) instead of running them again
@@ -104,7 +105,9 @@ local function why_not_run(state, stage_results, t)
   end
   local r = stage_results[LABEL .. "/" .. t.tier]
   if not r then return ("its tier %s did not run"):format(t.tier) end
-  if r.status == "skipped" then
+  if r.status == "skipped" and r.neutral and state.filter then
+    return ("not selected by --filter %s (not in the %s tier)"):format(state.filter, t.tier)
+  elseif r.status == "skipped" then
     return ("its tier %s was skipped (%s)"):format(t.tier, (r.reason or "skipped"):gsub("^skipped: ", ""))
   end
   if r.status == "error" then return ("its tier %s ended in an error"):format(t.tier) end
@@ -120,6 +123,7 @@ local function why_not_run(state, stage_results, t)
     return ("its tier %s ran no test: %s"):format(t.tier, r.reason)
   end
   if state.shard then return "not in this shard" end
+  if state.filter then return ("not selected by --filter %s"):format(state.filter) end
   return ("not selected in the %s tier's run (a filter, or a marker pytest did not see)"):format(t.tier)
 end
 
@@ -742,12 +746,12 @@ function M.stages(opts)
       state.dir_ready = true
     end
   end
-  state.taken, state.shard = {}, opts.shard
+  state.taken, state.shard, state.filter = {}, opts.shard, opts.filter
   local tests = require("novapipe.tiers").stages({
     config = cfg, label = LABEL, security = true, junit = opts.report, results = dir .. "/junit",
     coverage = opts.report, tier_html = false, cases = true, verbose = opts.verbose, parallel = opts.parallel,
     jobs = opts.jobs, sequential = opts.sequential, cov_context = opts.reuse, taken = state.taken,
-    shard = opts.shard,
+    shard = opts.shard, filter = opts.filter,
   })
   -- Keep each tier's result for the report; with reuse, take it from the
   -- main group's run of the tier when there was one.
