@@ -119,6 +119,7 @@ print(json.dumps(doc["jobs"]["novapipe"]))
     -- the advisory database: cached where novapipe keeps it, refreshed before the run
     assert.equal("~/.cache/novapipe/osv", cache.with.path)
     assert.equal(".novapipe-src/build/novapipe advisories update", runs[main - 1])
+    assert.matches("update", H.novapipe({ "advisories", "--help" }).stdout) -- a command novapipe has
     -- the main job's command line is one novapipe accepts, and asks for the SARIF file
     assert.matches("%-%-format [%w,]*sarif", runs[main])
     local args = {}
