@@ -52,11 +52,19 @@ int luaopen_novapipe_time(lua_State *L);
 int luaopen_novapipe_term(lua_State *L);
 int luaopen_novapipe_pyscan(lua_State *L);
 int luaopen_novapipe_digest(lua_State *L);
+int luaopen_novapipe_phiscan(lua_State *L);
 void np_open_modules(lua_State *L);
 
 /* Registers a userdata class: a metatable `name` whose __index holds
  * `methods`, and whose __gc and __close both call `release` (which must be
  * safe to call twice). Leaves the stack as it was. */
+/* phiscan_lua.c: the scanner of the novapipe.PhiFilter at idx, or NULL
+ * when the value is not one; and, for the process filter point, a line
+ * masked in C: 1 with *out, *outn the line to write (valid until the next
+ * call), or 0 when the filter's Lua function must mask it. */
+void *np_phi_filter(lua_State *L, int idx);
+int np_phi_mask(void *scanner, const char *s, size_t n, const char **out, size_t *outn);
+
 void np_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction release);
 
 /* Raises a programmer error when the options table at `idx` has a key not

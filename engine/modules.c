@@ -18,6 +18,7 @@ static const luaL_Reg modules[] = {
   {"novapipe.term", luaopen_novapipe_term},
   {"novapipe.pyscan", luaopen_novapipe_pyscan},
   {"novapipe.digest", luaopen_novapipe_digest},
+  {"novapipe.phiscan", luaopen_novapipe_phiscan},
   {"lfs", luaopen_lfs},
   {"cjson", luaopen_cjson},
   {NULL, NULL},

@@ -7,7 +7,8 @@
  * the signal handlers, reaps children, enforces timeouts and forwards
  * Ctrl-C. Between a pipe and its sink sits one filter point: when a filter or
  * a line callback is set, bytes go through a LineBuf and each whole line
- * through the filter before any sink sees it.
+ * through the filter before any sink sees it. A PHI filter (phiscan_lua.c)
+ * is run in C: Lua is called only for the lines it may change.
  *
  * When a leader ends, what is left of its tree (members of its group, and
  * orphans adopted through PR_SET_CHILD_SUBREAPER that carry the handle's
@@ -69,6 +70,7 @@ typedef struct Stream {
   int filtered;  /* lines go through the process's filter */
   LineBuf lb;
   Buf cap;
+  Buf out;       /* K_FILE, K_INHERIT through a filter: lines not yet written */
 } Stream;
 
 typedef struct Process {
@@ -85,6 +87,7 @@ typedef struct Process {
   int cleanup;      /* end the leftovers of the tree when the leader ends */
   unsigned id;
   int filter_ref;
+  void *phi;        /* the scanner of a PHI filter (novapipe.phiscan), or NULL */
   int err_ref;      /* an error raised by a filter or callback */
   Stream st[NSTREAMS]; /* stdout, stderr, and the events descriptor (fd 3) */
   struct Process *prev, *next;
@@ -121,6 +124,17 @@ static int buf_add(Buf *b, const char *p, size_t n) {
   memcpy(b->p + b->len, p, n);
   b->len += n;
   return 0;
+}
+
+/* Appends a line and, when eol, its newline, growing once. */
+static int buf_line(Buf *b, const char *p, size_t n, int eol) {
+  if (n > 0 && buf_add(b, p, n)) return -1;
+  if (!eol) return 0;
+  if (b->len < b->cap) {
+    b->p[b->len++] = '\n';
+    return 0;
+  }
+  return buf_add(b, "\n", 1);
 }
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -273,6 +287,10 @@ static int deliver(EmitCtx *c, const char *data, size_t n, int eol) {
       return 0;
     case K_FILE:
     case K_INHERIT:
+      if (s->lined) {
+        /* lines are gathered and written a chunk at a time (stream_flush) */
+        return buf_line(&s->out, data, n, eol);
+      }
       if (write_all(s->out_fd, data, n) < 0) return -1;
       if (eol && write_all(s->out_fd, "\n", 1) < 0) return -1;
       return 0;
@@ -293,6 +311,10 @@ static int deliver(EmitCtx *c, const char *data, size_t n, int eol) {
 static int emit_line(void *ctx, const char *line, size_t len, int eol) {
   EmitCtx *c = ctx;
   if (c->s->filtered && c->p->err_ref == LUA_NOREF) {
+    /* A PHI filter masks in C what needs no Lua policy. */
+    const char *masked;
+    size_t ml;
+    if (c->p->phi && np_phi_mask(c->p->phi, line, len, &masked, &ml)) return deliver(c, masked, ml, eol);
     lua_State *L = c->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->p->filter_ref);
     lua_pushlstring(L, line, len);
@@ -312,6 +334,15 @@ static int emit_line(void *ctx, const char *line, size_t len, int eol) {
     if (drop) return 0;
   }
   return deliver(c, line, len, eol);
+}
+
+/* Writes the lines gathered for a file or inherited sink. Returns 0, or -1
+ * when the write failed (the lines are dropped). */
+static int stream_flush(Stream *s) {
+  if (s->out.len == 0) return 0;
+  int rc = write_all(s->out_fd, s->out.p, s->out.len) < 0 ? -1 : 0;
+  s->out.len = 0;
+  return rc;
 }
 
 static void stream_close(Stream *s) {
@@ -337,11 +368,13 @@ static void stream_read(lua_State *L, Process *p, Stream *s) {
     }
     if (r == 0) {
       if (s->lined) linebuf_finish(&s->lb, emit_line, &c);
+      stream_flush(s);
       stream_close(s);
       return;
     }
     if (s->lined) {
       linebuf_feed(&s->lb, chunk, (size_t)r, emit_line, &c);
+      stream_flush(s);
     } else {
       deliver(&c, chunk, (size_t)r, 0);
     }
@@ -392,6 +425,7 @@ static void finish(lua_State *L, Process *p, double now) {
           if (s->lined) {
             EmitCtx c = {L, p, s};
             linebuf_finish(&s->lb, emit_line, &c);
+            stream_flush(s);
           }
           stream_close(s);
         }
@@ -576,6 +610,9 @@ static void stream_release(lua_State *L, Stream *s) {
   free(s->cap.p);
   s->cap.p = NULL;
   s->cap.len = s->cap.cap = 0;
+  free(s->out.p);
+  s->out.p = NULL;
+  s->out.len = s->out.cap = 0;
 }
 
 static void streams_release(lua_State *L, Process *p) {
@@ -675,7 +712,8 @@ static int close_fd(int fd) {
  * argv: a non-empty list of strings (argv[1] searched in PATH).
  * opts: cwd, env (table; false removes), clear_env, stdin ("inherit",
  * "null", {file=}), stdout and stderr (see parse_stream), filter (function
- * line -> string|false), events (function, lines from the child's fd 3),
+ * line -> string|false, or a novapipe.phiscan filter, whose scanner passes
+ * in C the lines masking leaves as they are), events (function, lines from the child's fd 3),
  * timeout, grace, cleanup (default true), max_line. Raises on a malformed
  * argument or an unknown option key; returns nil, msg, errname when the
  * program cannot be started.
@@ -726,7 +764,10 @@ static int l_spawn(lua_State *L) {
   lua_pop(L, 1);
   lua_getfield(L, 2, "filter");
   if (!lua_isnil(L, -1)) {
-    luaL_checktype(L, -1, LUA_TFUNCTION);
+    p->phi = np_phi_filter(L, -1);
+    if (!p->phi && !lua_isfunction(L, -1))
+      return luaL_error(L, "bad option 'filter': a function or a PHI filter (novapipe.phiscan) expected, got %s",
+                        luaL_typename(L, -1));
     p->filter_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   } else {
     lua_pop(L, 1);

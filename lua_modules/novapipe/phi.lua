@@ -1,18 +1,40 @@
--- PHI-like values in text: found and masked. The patterns and the
--- allow-lists of values that are synthetic by construction are here, in
--- Lua; a project changes them under `phi` in novapipe.lua.
+-- PHI-like values in text: found and masked. The scanner is C
+-- (novapipe.phiscan: one pass over the bytes, fast enough for a test
+-- printing at full speed); the policy is here, in Lua: the settings, the
+-- MRN patterns and the `allow` patterns. A project changes them under
+-- `phi` in novapipe.lua.
 --
---   SSN      ddd-dd-dddd; synthetic when the area is 000, 666 or 900-999
---   phone    (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd; synthetic when the
---            line number is 555-0100 to 555-0199
---   e-mail   name@domain; synthetic for example.com/.org/.net and the
---            .test, .invalid and .example top-level domains
---   DOB      a date (yyyy-mm-dd, mm/dd/yyyy) within a few words after DOB,
---            born, birth or date of birth
---   MRN      configurable (default "MRN" and 6 to 10 digits)
+--   SSN      ddd-dd-dddd with dashes, spaces or any Unicode dash (U+2010..
+--            U+2015, U+2212, U+FE58, U+FE63, U+FF0D) between the groups; nine
+--            digits in a row (or dotted groups) when an SSN word (SSN, SSNs,
+--            social) ends at most 32 bytes before them with no digit
+--            between; synthetic when the area is 000, 666 or 900-999
+--   phone    (ddd) ddd-dddd, ddd-ddd-dddd, ddd.ddd.dddd, ddd ddd dddd (also
+--            with Unicode dashes), +1 or 1 before them, +1 and ten digits,
+--            and an extension after them (x123, ext. 123, extension 123,
+--            #123); synthetic when the line number is 555-0100 to 555-0199
+--   e-mail   name@domain.tld: plus tags, any case, UTF-8 in the local part
+--            (jané@gmail.com); synthetic for the configured domains (and
+--            their subdomains) and top-level domains
+--   DOB      a date starting at most 40 bytes after a birth word (DOB,
+--            D.O.B., born, birth, birthday, birthdate, as whole words:
+--            date_of_birth and dateOfBirth count, Adobe, stubborn, Osborne,
+--            Dobson and unborn do not): 1980-02-03 (or with / or .),
+--            2/3/1980, 02-03-1980, 2/3/80, March 3, 1980, Mar. 3rd 1980,
+--            3 March 1980, 03-Mar-1980, date(1980, 2, 3) and datetime(1980,
+--            2, 3, ...) as Python prints them; a birth word closing a line
+--            (nothing but punctuation after it) makes the first date near
+--            the start of the next line one
+--   MRN      the Lua patterns in `mrn` (default "MRN" and 6 to 10 digits)
+--
+-- Not found: timestamps (2026-12-01 20:24:54,123, ISO 8601 with T and a
+-- zone), durations, version numbers, UUIDs, hex digests, IP addresses and
+-- ports, epoch times, memory addresses, and numbers without an SSN word.
 --
 -- `allow` maps a kind to Lua patterns of values a project makes synthetic
 -- by its own convention (allow = { mrn = { "^MRN%-0" } }): kept visible.
+local phiscan = require "novapipe.phiscan"
+
 local M = {}
 
 M.MASK = "[PHI:%s]"
@@ -28,19 +50,14 @@ function M.defaults()
   }
 end
 
-local BIRTH_WORDS = { "[Dd][Oo][Bb]", "[Bb][Oo][Rr][Nn]", "[Bb][Ii][Rr][Tt][Hh]" }
--- Dates as text (1980-02-03, 2/3/1980) and as Python writes them in an
--- assertion's repr or pytest's -l locals (datetime.date(1980, 2, 3)).
-local DATES = { "%d%d%d%d%-%d%d%-%d%d", "%d%d?/%d%d?/%d%d%d%d", "date%(%d%d%d%d, ?%d%d?, ?%d%d?%)" }
-
-local function synthetic_ssn(area)
-  local n = tonumber(area)
-  return n == 0 or n == 666 or n >= 900
-end
-
-local function synthetic_phone(exchange, line)
-  local l = tonumber(line)
-  return exchange == "555" and l >= 100 and l <= 199
+-- The plain text every match of a Lua pattern starts with, or nil when
+-- there is none of two characters or more: an anchor goes, and a last
+-- character made optional by the quantifier after it.
+local function lead_of(pattern)
+  local loose = pattern:gsub("^%^", "")
+  local lead, after = loose:match("^([%w_ :]*)(.?)")
+  if after == "?" or after == "*" or after == "-" then lead = lead:sub(1, -2) end
+  return #lead >= 2 and lead or nil
 end
 
 ---A masker for the given settings: mask(line) -> line with every PHI-like
@@ -51,53 +68,54 @@ end
 ---
 ---The second function returned, quiet(text), says that a whole text (of
 ---any number of lines) holds nothing this masker would hide, so masking it
----would return it unchanged: no e-mail sign, no SSN, phone or MRN shape, no
----birth word and no date of birth pending. It errs only towards false, and
----costs a few scans of the text in C where masking costs a call a line.
+---would return it unchanged: no value the scanner finds, no birth or SSN
+---word, no MRN pattern's leading text and no date of birth pending. It
+---errs only towards false, and is one scan of the text in C.
+---
+---The third value is the masker's scanner (novapipe.phiscan), which holds
+---the date-of-birth carry-over; M.filter makes the process filter point
+---run it in C.
 ---@param cfg? table see M.defaults
 ---@param on_find? fun(kind: string, value: string)
 ---@return fun(line: string): string, integer mask
 ---@return fun(text: string): boolean quiet
+---@return novapipe.PhiScanner scanner
 function M.masker(cfg, on_find)
   cfg = cfg or M.defaults()
-  local domains, tlds = {}, {}
-  for _, d in ipairs(cfg.synthetic_domains or {}) do domains[d:lower()] = true end
-  for _, t in ipairs(cfg.synthetic_tlds or {}) do tlds[t:lower()] = true end
   local mrn = cfg.mrn or {}
   local allow = cfg.allow or {}
+  local leads, always = {}, false
+  for _, p in ipairs(mrn) do
+    local lead = lead_of(p)
+    if lead then leads[#leads + 1] = lead else always = true end
+  end
+  local policy = {}
+  for kind, list in pairs(allow) do
+    if next(list) ~= nil then policy[#policy + 1] = kind end
+  end
+  local scanner = phiscan.new({ domains = cfg.synthetic_domains or {}, tlds = cfg.synthetic_tlds or {},
+                                leads = leads, always = always, policy = policy, mask = M.MASK })
   local function allowed(kind, value)
     for _, p in ipairs(allow[kind] or {}) do
       if value:find(p) then return true end
     end
     return false
   end
+  local function mrn_here(line)
+    if always then return true end
+    for _, lead in ipairs(leads) do
+      if line:find(lead, 1, true) then return true end
+    end
+    return false
+  end
   -- For quiet: the MRN patterns unanchored (a line's start or end is not
-  -- the text's), each with the plain text every match starts with, which a
-  -- plain search finds far faster than the pattern.
+  -- the text's), tried only where their leading text is.
   local mrn_loose = {}
   for i, p in ipairs(mrn) do
-    local loose = p:gsub("^%^", ""):gsub("([^%%])%$$", "%1")
-    local lead, after = loose:match("^([%w_ :]*)(.?)")
-    if after == "?" or after == "*" or after == "-" then lead = lead:sub(1, -2) end
-    mrn_loose[i] = { loose, #lead >= 2 and lead or nil }
+    mrn_loose[i] = { (p:gsub("^%^", ""):gsub("([^%%])%$$", "%1")), lead_of(p) }
   end
-  local birth_pending = false
   local function quiet(text)
-    if birth_pending or text:find("@", 1, true) then return false end
-    -- An SSN and both phone shapes hold three digits and then - . or ):
-    -- one scan for those (a date's year is one), each then tried in full.
-    local at = 1
-    while true do
-      local i = text:find("%d%d%d[-.)]", at)
-      if not i then break end
-      if text:find("^%d%d%d%-%d%d%-%d%d%d%d", i) or text:find("^%d%d%d[-.]%d%d%d[-.]%d%d%d%d", i)
-        or (i > 1 and text:find("^%(%d%d%d%)", i - 1)) then
-        return false
-      end
-      at = i + 1
-    end
-    local low = text:lower()
-    if low:find("dob", 1, true) or low:find("born", 1, true) or low:find("birth", 1, true) then return false end
+    if not scanner:quiet(text) then return false end
     for _, m in ipairs(mrn_loose) do
       if not m[2] or text:find(m[2], 1, true) then
         local ok, at = pcall(string.find, text, m[1])
@@ -115,69 +133,30 @@ function M.masker(cfg, on_find)
       if on_find then on_find(kind, value) end
       return M.MASK:format(kind)
     end
-    -- e-mail first: its local part may hold digits that look like others.
-    -- Only lines with an @, and matches only from the start of a run of
-    -- name characters: no backtracking over long lines.
-    if n:find("@", 1, true) then
-      n = n:gsub("(%f[%w._%%+-]([%w._%%+-]+)@([%w.-]+%.(%a%a+)))", function(all, _, domain, tld)
-        domain = domain:lower()
-        if domains[domain] or tlds[tld:lower()] then return nil end
-        for d in pairs(domains) do
-          if domain:sub(-#d - 1) == "." .. d then return nil end
-        end
-        return hide("email", all)
-      end)
-    end
-    -- SSNs, phones and dates all hold three digits in a row: a line without
-    -- them (most lines) skips those patterns, the costly ones, unless it
-    -- may end with a birth word whose date is on the next line.
-    local low = n:lower()
-    if n:find("%d%d%d") or birth_pending or low:find("dob", 1, true) or low:find("born", 1, true)
-      or low:find("birth", 1, true) then
-      n = n:gsub("(%f[%d](%d%d%d)%-(%d%d)%-(%d%d%d%d)%f[%D])", function(all, area)
-        if synthetic_ssn(area) then return all end
-        return hide("ssn", all)
-      end)
-      -- phones: (ddd) ddd-dddd and ddd-ddd-dddd / ddd.ddd.dddd
-      n = n:gsub("(%(%d%d%d%)%s?(%d%d%d)[-.](%d%d%d%d))%f[%D]", function(all, ex, ln)
-        if synthetic_phone(ex, ln) then return all end
-        return hide("phone", all)
-      end)
-      n = n:gsub("(%f[%d]%d%d%d([-.])(%d%d%d)%2(%d%d%d%d))%f[%D]", function(all, _, ex, ln)
-        if synthetic_phone(ex, ln) then return all end
-        return hide("phone", all)
-      end)
-      -- dates of birth: a date shortly after a birth word
-      if birth_pending then
-        birth_pending = false
-        for _, date in ipairs(DATES) do
-          local s, e, at = n:find("^[^%d]-()" .. date)
-          if s then
-            local m = hide("dob", n:sub(at, e))
-            if m then n = n:sub(1, at - 1) .. m .. n:sub(e + 1) end
-            break
-          end
+    local hits = scanner:scan(line)
+    if hits then
+      local out, at = {}, 1
+      for i = 1, #hits, 3 do
+        local s, e = hits[i], hits[i + 1]
+        local m = hide(hits[i + 2], line:sub(s, e))
+        if m then
+          out[#out + 1] = line:sub(at, s - 1)
+          out[#out + 1] = m
+          at = e + 1
         end
       end
-      local lower = n:lower()
-      if lower:find("dob", 1, true) or lower:find("born", 1, true) or lower:find("birth", 1, true) then
-        for _, word in ipairs(BIRTH_WORDS) do
-          for _, date in ipairs(DATES) do
-            n = n:gsub("(" .. word .. "[^%d\n]-)(" .. date .. ")", function(pre, d)
-              local m = hide("dob", d)
-              return m and pre .. m
-            end)
-          end
-          -- the word closes the line, its date is on the next one
-          if n:find(word .. "[%s:=\"',]*$") then birth_pending = true end
-        end
+      if at > 1 then
+        out[#out + 1] = line:sub(at)
+        n = table.concat(out)
       end
     end
-    for _, p in ipairs(mrn) do
-      n = n:gsub(p, function(...) return hide("mrn", (...)) end)
+    if #mrn > 0 and mrn_here(n) then
+      for _, p in ipairs(mrn) do
+        n = n:gsub(p, function(...) return hide("mrn", (...)) end)
+      end
     end
     return n, count
-  end, quiet
+  end, quiet, scanner
 end
 
 ---Masks markup (XML, HTML) by its content only: the text between tags and
@@ -196,10 +175,12 @@ end
 function M.mask_markup(text, mask, find, quiet)
   if quiet and quiet(text) then return text end
   local extra = {}
-  -- Only a date of birth reads context beyond its value (the word before
-  -- it): the finder runs where such a word is.
+  -- Only a date of birth and an SSN without separators read context
+  -- beyond their value (the word before them): the finder runs where such
+  -- a word may be.
   local lower = find and text:lower()
-  if find and (lower:find("dob", 1, true) or lower:find("born", 1, true) or lower:find("birth", 1, true)) then
+  if find and (lower:find("dob", 1, true) or lower:find("born", 1, true) or lower:find("birth", 1, true)
+    or lower:find("ssn", 1, true) or lower:find("social", 1, true)) then
     local plain = text:gsub("<[^>]*>", "")
     for _, f in ipairs(find(plain)) do
       local kind, v = f[1], f[2]
@@ -251,12 +232,15 @@ function M.finder(cfg)
   end
 end
 
----A line filter for the host's filter point (novapipe.proc's `filter`).
+---A line filter for the host's filter point (novapipe.proc's `filter`):
+---callable as filter(line) -> masked line; the filter point runs its
+---scanner in C on each line and calls the masker only for the lines it
+---may change, so the output is the masker's.
 ---@param cfg? table
----@return fun(line: string): string
+---@return novapipe.PhiFilter
 function M.filter(cfg)
-  local mask = M.masker(cfg)
-  return function(line) return (mask(line)) end
+  local mask, _, scanner = M.masker(cfg)
+  return scanner:filter(function(line) return (mask(line)) end)
 end
 
 ---Masks a text line by line.

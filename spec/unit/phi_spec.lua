@@ -59,4 +59,69 @@ describe("PHI masking", function()
     assert.is_false(q2("<a>\nID1234\n</a>"))
     assert.is_true(q2("<a>IDX</a>"))
   end)
+
+  it("masks every format the issue names", function()
+    local cases = {
+      { "ssn 219099999 on file", "ssn [PHI:ssn] on file" },
+      { "social: 219099999", "social: [PHI:ssn]" },
+      { "got 219 09 9999", "got [PHI:ssn]" },
+      { "a 219\u{2013}09\u{2013}9999 b", "a [PHI:ssn] b" },
+      { "a 219\u{2212}09\u{FF0D}9999", "a [PHI:ssn]" },
+      { "call +1 415 867 5309", "call [PHI:phone]" },
+      { "call (415) 867-5309 ext. 12 or 415.867.5309 x9", "call [PHI:phone] or [PHI:phone]" },
+      { "to jané@gmail.com", "to [PHI:email]" },
+      { "to JANE.ROE+lab@Hospital.ORG", "to [PHI:email]" },
+      { "dob March 3, 1980", "dob [PHI:dob]" },
+      { "born 3 March 1980", "born [PHI:dob]" },
+      { "birth: Mar. 3rd 1980", "birth: [PHI:dob]" },
+      { "date of birth 02-03-1980", "date of birth [PHI:dob]" },
+      { "Patient(dob=datetime.date(1980, 2, 3))", "Patient(dob=datetime.[PHI:dob])" },
+      { '{"dateOfBirth": "1980-02-03"}', '{"dateOfBirth": "[PHI:dob]"}' },
+    }
+    for _, c in ipairs(cases) do
+      local m = phi.masker()
+      assert.equal(c[2], (m(c[1])), c[1])
+    end
+    local m = phi.masker()
+    assert.equal("Date of birth:", (m("Date of birth:")))
+    assert.equal("  [PHI:dob]", (m("  1980-02-03")))
+  end)
+
+  it("leaves timestamps, durations, versions, ids, digests, addresses and lookalike words", function()
+    local lines = {
+      "2026-12-01 20:24:54,123 INFO app: started", "at 2026-12-01T20:24:54.123456+00:00 and 2026-12-01T20:24:54Z",
+      "0.52s call tests/test_a.py::test_b[1-2]", "took 1:02:03", "python 3.11.7, lib 1.2.3.4",
+      "id 123e4567-e89b-12d3-a456-426614174000", "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+      "commit 3f2b9c1", "connect 10.0.12.7:5432 or [2001:db8::8a2e:370:7334]:8443", "port 8080",
+      "Adobe 2024-01-15", "stubborn test at 2026-12-01", "Osborne 1980-02-03", "Dobson 1980-02-03",
+      "unborn 1980-02-03", "id=219099999", "epoch 1733084694 ms 1733084694123", "<object at 0x7f3a2c1d4e50>",
+      '  File "/usr/lib/python3.11/unittest/case.py", line 415, in run',
+      "app/core.py      120     12     40      6    88%   12-14, 20->22, 415-418",
+      "tests/test_core.py::test_endpoint[192.168.100.254-6379] PASSED       [ 12%]",
+    }
+    for _, l in ipairs(lines) do
+      local m = phi.masker()
+      assert.equal(l, (m(l)))
+    end
+  end)
+
+  it("keeps the MRN patterns and the allow-lists configurable, through the filter point too", function()
+    local cfg = phi.defaults()
+    cfg.mrn = { "PT%-%d%d%d%d%d" }
+    cfg.allow = { phone = { "^%(212%)" } }
+    local m = phi.masker(cfg)
+    assert.equal("[PHI:mrn] MRN-1234567 (212) 867-5309 [PHI:phone]",
+      (m("PT-12345 MRN-1234567 (212) 867-5309 (415) 867-5309")))
+    local f = phi.filter(cfg)
+    assert.equal("[PHI:mrn] MRN-1234567 (212) 867-5309 [PHI:phone]", f("PT-12345 MRN-1234567 (212) 867-5309 (415) 867-5309"))
+    local H = require "spec.support.h"
+    local dir = H.tmpdir()
+    local lines = { "PT-12345 x", "(212) 867-5309", "(415) 867-5309", "DOB:", "1980-02-03", "plain", "a@gmail.com" }
+    H.write(dir .. "/in.txt", table.concat(lines, "\n") .. "\n")
+    local p = assert(require("novapipe.proc").spawn({ "cat", dir .. "/in.txt" },
+      { stdout = { file = dir .. "/out.txt" }, filter = phi.filter(cfg) }))
+    assert.equal(0, p:wait().code)
+    assert.equal("[PHI:mrn] x\n(212) 867-5309\n[PHI:phone]\nDOB:\n[PHI:dob]\nplain\n[PHI:email]\n", H.read(dir .. "/out.txt"))
+    H.rmrf(dir)
+  end)
 end)
