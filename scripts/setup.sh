@@ -5,8 +5,10 @@
 #   scripts/setup.sh --asan     also a sanitizer build in build-asan/
 #   scripts/setup.sh --test     also what only the test suite needs (chromium,
 #                               which renders the HTML reports in the specs,
-#                               strace, and python3-jsonschema, which checks
-#                               the SARIF files against their schema)
+#                               strace, python3-jsonschema, which checks
+#                               the SARIF files against their schema, and
+#                               CPython's test suite, whose output the PHI
+#                               corpus's negatives are drawn from)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +25,7 @@ asan=0
 for arg in "$@"; do
   case $arg in
     --asan) asan=1 ;;
-    --test) packages+=(chromium fonts-dejavu-core strace python3-yaml python3-jsonschema) ;;
+    --test) packages+=(chromium fonts-dejavu-core strace python3-yaml python3-jsonschema libpython3.11-testsuite) ;;
     *) echo "novapipe setup: unknown option $arg (--asan, --test)" >&2; exit 2 ;;
   esac
 done
