@@ -3,6 +3,7 @@
 # UndefinedBehaviorSanitizer (needs clang: apt-get install clang).
 #   scripts/fuzz.sh pyscan [seconds]    the Python scanner and its record/replay (pyscan.c, pyfacts.c)
 #   scripts/fuzz.sh linebuf [seconds]   the line assembler (engine/linebuf.c)
+#   scripts/fuzz.sh phiscan [seconds]   the PHI scanner (engine/phiscan.c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-pyscan}
@@ -15,7 +16,13 @@ case $target in
     seeds=(spec/fixtures/pyscan-corpus examples/clinic/backend/app/api
            examples/clinic/backend/app/tests/{standalone,venv,integration}) ;;
   linebuf) sources="engine/tests/fuzz_linebuf.c engine/linebuf.c"; seeds=() ;;
-  *) echo "fuzz: unknown target '$target' (pyscan or linebuf)" >&2; exit 2 ;;
+  phiscan)
+    sources="engine/tests/fuzz_phiscan.c engine/phiscan.c"
+    # seeds: the unit tests' lines, one a file
+    mkdir -p build-fuzz/phiscan-seeds
+    grep -o 'EXPECT("[^"]*' engine/tests/test_phiscan.c | sed 's/^EXPECT("//' | split -l 1 - build-fuzz/phiscan-seeds/t
+    seeds=(build-fuzz/phiscan-seeds) ;;
+  *) echo "fuzz: unknown target '$target' (pyscan, linebuf or phiscan)" >&2; exit 2 ;;
 esac
 mkdir -p "build-fuzz/$target-corpus"
 # shellcheck disable=SC2086
