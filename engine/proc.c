@@ -345,6 +345,38 @@ static int stream_flush(Stream *s) {
   return rc;
 }
 
+/* A read of a stream whose lines a PHI filter masks into a file or the
+ * terminal, with no partial line pending: each whole line is masked in C
+ * where it lies, a run of lines left as they are copied at once; a line
+ * the Lua policy must see goes through emit_line, and what follows the
+ * last newline (or a line too long, or what comes after a filter's error)
+ * through the LineBuf as usual. Output is exactly emit_line's. Called
+ * with no partial line pending. */
+static void phi_chunk(EmitCtx *c, const char *data, size_t n) {
+  Stream *s = c->s;
+  size_t at = 0, span = 0;
+  while (at < n && c->p->err_ref == LUA_NOREF) {
+    const char *nl = memchr(data + at, '\n', n - at);
+    if (!nl) break;
+    size_t len = (size_t)(nl - (data + at));
+    if (len > s->lb.max) break;
+    const char *m;
+    size_t ml;
+    int done = np_phi_mask(c->p->phi, data + at, len, &m, &ml);
+    if (done && m == data + at) {
+      at += len + 1; /* as it is: the run grows */
+      continue;
+    }
+    if (at > span) buf_add(&s->out, data + span, at - span);
+    if (done) buf_line(&s->out, m, ml, 1);
+    else emit_line(c, data + at, len, 1);
+    at += len + 1;
+    span = at;
+  }
+  if (at > span) buf_add(&s->out, data + span, at - span);
+  if (at < n) linebuf_feed(&s->lb, data + at, n - at, emit_line, c);
+}
+
 static void stream_close(Stream *s) {
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
@@ -373,7 +405,18 @@ static void stream_read(lua_State *L, Process *p, Stream *s) {
       return;
     }
     if (s->lined) {
-      linebuf_feed(&s->lb, chunk, (size_t)r, emit_line, &c);
+      if (p->phi && s->filtered && (s->kind == K_FILE || s->kind == K_INHERIT)) {
+        /* the line the last read left unfinished ends first, as usual */
+        size_t off = 0;
+        if (s->lb.len > 0) {
+          const char *nl = memchr(chunk, '\n', (size_t)r);
+          off = nl ? (size_t)(nl - chunk) + 1 : (size_t)r;
+          linebuf_feed(&s->lb, chunk, off, emit_line, &c);
+        }
+        if (off < (size_t)r) phi_chunk(&c, chunk + off, (size_t)r - off);
+      } else {
+        linebuf_feed(&s->lb, chunk, (size_t)r, emit_line, &c);
+      }
       stream_flush(s);
     } else {
       deliver(&c, chunk, (size_t)r, 0);

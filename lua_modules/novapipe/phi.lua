@@ -96,7 +96,9 @@ function M.masker(cfg, on_find)
   local scanner = phiscan.new({ domains = cfg.synthetic_domains or {}, tlds = cfg.synthetic_tlds or {},
                                 leads = leads, always = always, policy = policy, mask = M.MASK })
   local function allowed(kind, value)
-    for _, p in ipairs(allow[kind] or {}) do
+    local list = allow[kind]
+    if not list then return false end
+    for _, p in ipairs(list) do
       if value:find(p) then return true end
     end
     return false
@@ -124,15 +126,19 @@ function M.masker(cfg, on_find)
     end
     return true
   end
+  -- The mask for a value, or nil (keep it) when the project allows it;
+  -- `count` is the current call's.
+  local count
+  local function hide(kind, value)
+    if allowed(kind, value) then return nil end
+    count = count + 1
+    if on_find then on_find(kind, value) end
+    return M.MASK:format(kind)
+  end
+  local function hide_mrn(...) return hide("mrn", (...)) end
   return function(line)
-    local n, count = line, 0
-    -- The mask for a value, or nil (keep it) when the project allows it.
-    local function hide(kind, value)
-      if allowed(kind, value) then return nil end
-      count = count + 1
-      if on_find then on_find(kind, value) end
-      return M.MASK:format(kind)
-    end
+    local n, outer = line, count
+    count = 0
     local hits = scanner:scan(line)
     if hits then
       local out, at = {}, 1
@@ -152,10 +158,12 @@ function M.masker(cfg, on_find)
     end
     if #mrn > 0 and mrn_here(n) then
       for _, p in ipairs(mrn) do
-        n = n:gsub(p, function(...) return hide("mrn", (...)) end)
+        n = n:gsub(p, hide_mrn)
       end
     end
-    return n, count
+    local c = count
+    count = outer
+    return n, c
   end, quiet, scanner
 end
 
