@@ -17,7 +17,7 @@ local proc = {}
 ---@field stdin? "inherit"|"null"|{file: string}
 ---@field stdout? novapipe.StreamOpt
 ---@field stderr? novapipe.StreamOpt
----@field filter? fun(line: string): string|false every line of output passes here before any sink; false drops it
+---@field filter? (fun(line: string): string|false)|novapipe.PhiFilter every line of output passes here before any sink; false drops it; a PhiFilter (novapipe.phi.filter) masks in C
 ---@field events? fun(line: string) called with each line the child writes to its descriptor 3 (not filtered)
 ---@field timeout? number seconds; then the tree gets TERM, grace, KILL and the result says timed_out, code 124
 ---@field grace? number seconds between TERM and KILL (default 3)
