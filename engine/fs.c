@@ -2,8 +2,9 @@
  * fs.c: novapipe.fs, what LuaFileSystem lacks: atomic writes, mkdir -p, a
  * fast recursive walk with patterns, realpath, copy, a move that replaces
  * nothing, chmod, and taking over
- * a directory of another user's. The work is done by plain functions in
- * oscore.c; failures return nil, msg, errname.
+ * a directory of another user's, and watching a tree for changes. The work
+ * is done by plain functions in oscore.c and watch.c; failures return nil,
+ * msg, errname.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 
 #include "host.h"
 #include "oscore.h"
+#include "watch.h"
 
 /* Reads an optional octal mode: an integer, or a string such as "0600". */
 static mode_t opt_mode(lua_State *L, int idx, mode_t dflt) {
@@ -504,6 +506,223 @@ static const luaL_Reg lock_methods[] = {
   {NULL, NULL},
 };
 
+
+#define WATCHER_MT "novapipe.Watcher"
+
+typedef struct {
+  Watch *w;      /* NULL once closed */
+  lua_State *L;  /* the state and stack index of the userdata during a */
+  int self;      /* call, for the ignore function */
+  int failed;    /* the ignore function raised: its error is user value 2 */
+  int gone;      /* the root was removed or moved */
+  int busy;      /* in watch_open or watch_read (the ignore function runs then) */
+  char root[PATH_MAX];
+} Watcher;
+
+/* The watch's ignore callback: calls the Lua function (user value 1) with
+ * (relpath, is_dir) in protected mode. Its error is kept for the binding
+ * to raise once the C side has returned. */
+static int watcher_ignore(void *ctx, const char *rel, int is_dir) {
+  Watcher *u = ctx;
+  lua_State *L = u->L;
+  if (!lua_checkstack(L, 4)) return -1;
+  lua_getiuservalue(L, u->self, 1);
+  lua_pushstring(L, rel);
+  lua_pushboolean(L, is_dir);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    lua_setiuservalue(L, u->self, 2);
+    u->failed = 1;
+    return -1;
+  }
+  int skip = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return skip;
+}
+
+/* The watch's interrupt check: the host's self-pipe is its wake_fd. */
+static int watcher_interrupted(void *ctx) {
+  (void)ctx;
+  np_signal_drain();
+  return np_interrupted != 0;
+}
+
+/* Pushes the failure of a watch call on u (errno e) and returns the count;
+ * raises the ignore function's error when that is what stopped it, and
+ * the interrupted error (children ended first, as the host's waits do). */
+static int watcher_fail(lua_State *L, Watcher *u, int e) {
+  if (e == ECANCELED && u->failed) {
+    if (u->w) watch_close(u->w);
+    u->w = NULL;
+    lua_getiuservalue(L, u->self, 2);
+    return lua_error(L);
+  }
+  if (e == EINTR && np_interrupted) {
+    np_proc_shutdown();
+    return np_raise_interrupted(L);
+  }
+  luaL_pushfail(L);
+  if (e == ENOSPC) {
+    FILE *f = fopen("/proc/sys/fs/inotify/max_user_watches", "r");
+    long max = -1;
+    if (f) {
+      if (fscanf(f, "%ld", &max) != 1) max = -1;
+      fclose(f);
+    }
+    lua_pushfstring(L, "watch '%s': inotify's limit on watched directories (%d, "
+                    "/proc/sys/fs/inotify/max_user_watches) is reached; raise it "
+                    "(sysctl fs.inotify.max_user_watches=524288) or ignore more directories", u->root, (int)max);
+  } else if (e == EMFILE) {
+    lua_pushfstring(L, "watch '%s': too many inotify instances (/proc/sys/fs/inotify/max_user_instances) "
+                    "or open files", u->root);
+  } else if (e == ENOENT && u->w) {
+    u->gone = 1;
+    lua_pushfstring(L, "watch '%s': the directory was removed or moved", u->root);
+  } else {
+    lua_pushfstring(L, "watch '%s': %s", u->root, strerror(e));
+  }
+  lua_pushstring(L, os_errname(e));
+  return 3;
+}
+
+/*
+ * fs.watch(root[, {ignore = fn, settle = 0.1, max_delay = 2, builtin = true}])
+ *   -> Watcher | nil, msg, errname
+ * Watches the directory root and the directories below it with inotify
+ * (watch.h). ignore(relpath, is_dir) returning true skips a directory
+ * (not watched) or a file (not reported); builtin = false stops skipping
+ * the built-in names. Raises on a malformed option and, as read does, with
+ * the ignore function's error.
+ */
+static int l_watch(lua_State *L) {
+  static const char *const known[] = {"ignore", "settle", "max_delay", "builtin", NULL};
+  const char *root = luaL_checkstring(L, 1);
+  WatchOptions o;
+  memset(&o, 0, sizeof o);
+  o.wake_fd = np_signal_fd();
+  o.interrupted = watcher_interrupted;
+  int ignore = 0;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    np_check_options(L, 2, 2, NULL, known);
+    lua_getfield(L, 2, "ignore");
+    if (lua_isfunction(L, -1)) ignore = lua_gettop(L);
+    else if (!lua_isnil(L, -1)) return luaL_argerror(L, 2, "bad option 'ignore': a function expected");
+    lua_getfield(L, 2, "settle");
+    if (!lua_isnil(L, -1)) {
+      if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0 || lua_tonumber(L, -1) > 60)
+        return luaL_argerror(L, 2, "bad option 'settle': seconds (more than 0, at most 60) expected");
+      o.settle = lua_tonumber(L, -1);
+    }
+    lua_getfield(L, 2, "max_delay");
+    if (!lua_isnil(L, -1)) {
+      if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0 || lua_tonumber(L, -1) > 3600)
+        return luaL_argerror(L, 2, "bad option 'max_delay': seconds (more than 0, at most 3600) expected");
+      o.max_delay = lua_tonumber(L, -1);
+    }
+    lua_getfield(L, 2, "builtin");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) return luaL_argerror(L, 2, "bad option 'builtin': a boolean expected");
+    o.no_builtin = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+  }
+  if (np_interrupted) return np_raise_interrupted(L);
+  Watcher *u = lua_newuserdatauv(L, sizeof *u, 2);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, WATCHER_MT);
+  snprintf(u->root, sizeof u->root, "%s", root);
+  u->L = L;
+  u->self = lua_gettop(L);
+  if (ignore) {
+    lua_pushvalue(L, ignore);
+    lua_setiuservalue(L, u->self, 1);
+    o.ignore = watcher_ignore;
+  }
+  o.ctx = u;
+  Watch *w;
+  u->busy = 1;
+  int rc = watch_open(&w, root, &o);
+  u->busy = 0;
+  if (rc < 0) return watcher_fail(L, u, errno);
+  u->w = w;
+  snprintf(u->root, sizeof u->root, "%s", watch_root(w));
+  return 1;
+}
+
+/*
+ * watcher:read([timeout]) -> {change...} | nil, msg, errname
+ * Waits up to timeout seconds (none: without end) for changes, then until
+ * the tree has been quiet for `settle` seconds, and returns them sorted by
+ * path: {path = "rel/path", kind = "modified" | "created" | "deleted" |
+ * "renamed" | "rescan", from = "old/path" (renamed)}. An empty list means
+ * the timeout passed. After Ctrl-C or SIGTERM, ends every child (as the
+ * host's waits do) and raises the interrupted error. Raises on a closed
+ * watcher and with the ignore function's error (the watcher is closed).
+ */
+static int watcher_read(lua_State *L) {
+  static const char *const kinds[] = {"modified", "created", "deleted", "renamed", "rescan"};
+  Watcher *u = luaL_checkudata(L, 1, WATCHER_MT);
+  double timeout = -1;
+  if (!lua_isnoneornil(L, 2)) {
+    timeout = luaL_checknumber(L, 2);
+    if (!(timeout >= 0)) return luaL_argerror(L, 2, "a timeout in seconds (0 or more) expected");
+  }
+  if (!u->w) return luaL_error(L, "read of a closed watcher");
+  if (u->busy) return luaL_error(L, "read of a watcher from its own ignore function");
+  lua_settop(L, 1);
+  if (np_interrupted) return watcher_fail(L, u, EINTR);
+  u->L = L;
+  u->self = 1;
+  const WatchChange *c;
+  u->busy = 1;
+  int n = watch_read(u->w, timeout, &c);
+  u->busy = 0;
+  if (n < 0) return watcher_fail(L, u, errno);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, c[i].path);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, kinds[c[i].kind]);
+    lua_setfield(L, -2, "kind");
+    if (c[i].from) {
+      lua_pushstring(L, c[i].from);
+      lua_setfield(L, -2, "from");
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+/* __gc and __close: frees the inotify descriptor; safe twice. */
+static int watcher_release(lua_State *L) {
+  Watcher *u = luaL_checkudata(L, 1, WATCHER_MT);
+  if (u->w) watch_close(u->w);
+  u->w = NULL;
+  return 0;
+}
+
+/* watcher:close() -> true; closing a closed watcher is fine. Raises when
+ * called from the watcher's own ignore function. */
+static int watcher_close(lua_State *L) {
+  if (((Watcher *)luaL_checkudata(L, 1, WATCHER_MT))->busy)
+    return luaL_error(L, "close of a watcher from its own ignore function");
+  watcher_release(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int watcher_tostring(lua_State *L) {
+  Watcher *u = luaL_checkudata(L, 1, WATCHER_MT);
+  if (!u->w) lua_pushfstring(L, "novapipe.Watcher (%s, closed)", u->root);
+  else if (u->gone) lua_pushfstring(L, "novapipe.Watcher (%s, the directory is gone)", u->root);
+  else lua_pushfstring(L, "novapipe.Watcher (%s, %d directories watched)", u->root, (int)watch_dirs(u->w));
+  return 1;
+}
+
+static const luaL_Reg watcher_methods[] = {
+  {"read", watcher_read},
+  {"close", watcher_close},
+  {NULL, NULL},
+};
+
 static const luaL_Reg fs_funcs[] = {
   {"append", l_append},
   {"lock", l_lock},
@@ -521,12 +740,18 @@ static const luaL_Reg fs_funcs[] = {
   {"realpath", l_realpath},
   {"match", l_match},
   {"walk", l_walk},
+  {"watch", l_watch},
   {NULL, NULL},
 };
 
 int luaopen_novapipe_fs(lua_State *L) {
   np_new_class(L, LOCK_MT, lock_methods, lock_release);
   np_new_class(L, WRITER_MT, writer_methods, writer_abort);
+  np_new_class(L, WATCHER_MT, watcher_methods, watcher_release);
+  luaL_getmetatable(L, WATCHER_MT);
+  lua_pushcfunction(L, watcher_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
   luaL_newlib(L, fs_funcs);
   return 1;
 }

@@ -8,7 +8,8 @@
 #                               strace, python3-jsonschema, which checks
 #                               the SARIF files against their schema, and
 #                               CPython's test suite, whose output the PHI
-#                               corpus's negatives are drawn from)
+#                               corpus's negatives are drawn from, and vim,
+#                               whose save by rename fs.watch's spec makes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ asan=0
 for arg in "$@"; do
   case $arg in
     --asan) asan=1 ;;
-    --test) packages+=(chromium fonts-dejavu-core strace python3-yaml python3-jsonschema libpython3.11-testsuite) ;;
+    --test) packages+=(chromium fonts-dejavu-core strace python3-yaml python3-jsonschema libpython3.11-testsuite vim) ;;
     *) echo "novapipe setup: unknown option $arg (--asan, --test)" >&2; exit 2 ;;
   esac
 done
