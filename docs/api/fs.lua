@@ -167,4 +167,56 @@ function Writer:abort() end
 ---@return string? errname
 function fs.writer(path, mode) end
 
+---@alias novapipe.WatchKind "modified"|"created"|"deleted"|"renamed"|"rescan"
+
+---One change to a file under a watched root. `rescan` (path ".") means
+---inotify's queue overflowed and events were lost: anything may have
+---changed, so treat the whole tree as changed.
+---@class novapipe.WatchChange
+---@field path string relative to the root
+---@field kind novapipe.WatchKind
+---@field from? string the old relative path, for "renamed"
+
+---@class novapipe.WatchOptions
+---@field ignore? fun(relpath: string, is_dir: boolean): boolean true skips a directory (not watched) or a file (not reported)
+---@field settle? number quiet seconds that end a batch, default 0.1 (more than 0, at most 60)
+---@field max_delay? number a batch ends this long after its first event even while events keep coming, default 2
+---@field builtin? boolean false also watches .git, .hg, .svn, .novapipe, __pycache__, .pytest_cache, .mypy_cache, .ruff_cache, .hypothesis and node_modules (default true: skipped)
+
+---@class novapipe.Watcher
+local Watcher = {}
+
+---Waits up to timeout seconds (nil: without end) for a change, then until
+---the tree has been quiet for `settle` seconds, and returns the batch's
+---net changes sorted by path: a save by rename is one "modified", editors'
+---temporary names are never reported. An empty list means the timeout
+---passed. After Ctrl-C or SIGTERM ends every child and raises
+---`{interrupted = true, message = "interrupted"}` (the host exits 130).
+---Raises on a closed watcher and with the ignore function's error (the
+---watcher is then closed). Fails with ENOENT once the root is removed or
+---moved, with ENOSPC when inotify's limit kept a new directory from being
+---watched (the changes read so far come with the next read).
+---@param timeout? number seconds, 0 or more
+---@return novapipe.WatchChange[]|nil changes
+---@return string? message
+---@return string? errname
+function Watcher:read(timeout) end
+
+---Frees the inotify descriptor; closing twice is fine, and so are
+---`<close>` and the garbage collector.
+---@return true
+function Watcher:close() end
+
+---Watches the directory root and every directory below it (made later
+---ones included, symbolic links not followed) with inotify. Fails with
+---ENOTDIR, ENOENT, ENOSPC (inotify's max_user_watches reached, the message
+---naming /proc/sys/fs/inotify/max_user_watches) or EMFILE. Raises on a
+---malformed option and with the ignore function's error.
+---@param root string
+---@param opts? novapipe.WatchOptions
+---@return novapipe.Watcher|nil watcher
+---@return string? message
+---@return string? errname
+function fs.watch(root, opts) end
+
 return fs
