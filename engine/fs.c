@@ -546,6 +546,17 @@ static int watcher_interrupted(void *ctx) {
   return np_interrupted != 0;
 }
 
+/* The number in a /proc/sys file, or -1. */
+static long read_limit(const char *path) {
+  FILE *f = fopen(path, "r");
+  long v = -1;
+  if (f) {
+    if (fscanf(f, "%ld", &v) != 1) v = -1;
+    fclose(f);
+  }
+  return v;
+}
+
 /* Pushes the failure of a watch call on u (errno e) and returns the count;
  * raises the ignore function's error when that is what stopped it, and
  * the interrupted error (children ended first, as the host's waits do). */
@@ -562,15 +573,18 @@ static int watcher_fail(lua_State *L, Watcher *u, int e) {
   }
   luaL_pushfail(L);
   if (e == ENOSPC) {
-    FILE *f = fopen("/proc/sys/fs/inotify/max_user_watches", "r");
-    long max = -1;
-    if (f) {
-      if (fscanf(f, "%ld", &max) != 1) max = -1;
-      fclose(f);
-    }
-    lua_pushfstring(L, "watch '%s': inotify's limit on watched directories (%d, "
-                    "/proc/sys/fs/inotify/max_user_watches) is reached; raise it "
-                    "(sysctl fs.inotify.max_user_watches=524288) or ignore more directories", u->root, (int)max);
+    /* The limit is fs.inotify.max_user_watches, or a user namespace's
+     * lower one (a container's) */
+    long max = read_limit("/proc/sys/fs/inotify/max_user_watches");
+    long ns = read_limit("/proc/sys/user/max_inotify_watches");
+    if (ns >= 0 && (max < 0 || ns < max))
+      lua_pushfstring(L, "watch '%s': inotify's limit on watched directories (%d, /proc/sys/user/max_inotify_watches "
+                      "in this user namespace; /proc/sys/fs/inotify/max_user_watches outside it) is reached; raise "
+                      "it or ignore more directories", u->root, (int)ns);
+    else
+      lua_pushfstring(L, "watch '%s': inotify's limit on watched directories (%d, "
+                      "/proc/sys/fs/inotify/max_user_watches) is reached; raise it "
+                      "(sysctl fs.inotify.max_user_watches=524288) or ignore more directories", u->root, (int)max);
   } else if (e == EMFILE) {
     lua_pushfstring(L, "watch '%s': too many inotify instances (/proc/sys/fs/inotify/max_user_instances) "
                     "or open files", u->root);
@@ -713,7 +727,9 @@ static int watcher_tostring(lua_State *L) {
   Watcher *u = luaL_checkudata(L, 1, WATCHER_MT);
   if (!u->w) lua_pushfstring(L, "novapipe.Watcher (%s, closed)", u->root);
   else if (u->gone) lua_pushfstring(L, "novapipe.Watcher (%s, the directory is gone)", u->root);
-  else lua_pushfstring(L, "novapipe.Watcher (%s, %d directories watched)", u->root, (int)watch_dirs(u->w));
+  else
+    lua_pushfstring(L, "novapipe.Watcher (%s, %d director%s watched)", u->root, (int)watch_dirs(u->w),
+                    watch_dirs(u->w) == 1 ? "y" : "ies");
   return 1;
 }
 

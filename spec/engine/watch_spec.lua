@@ -86,6 +86,22 @@ describe("novapipe.fs.watch", function()
       w:close()
     end)
 
+    it("reports inotify's watch limit reached as ENOSPC, naming max_user_watches", function()
+      -- the limit is lowered in a user namespace of the spec's own; the machine's is untouched
+      if process.run({ "unshare", "-Ur", "true" }).code ~= 0 then
+        return pending("no user namespace to lower inotify's limit in")
+      end
+      assert(fs.mkdir_p(root .. "/a/b/c"))
+      local script = keep(H.tmpdir()) .. "/limit.lua"
+      H.write(script, ("io.write(table.concat({ select(2, require('novapipe.fs').watch(%q)) }, '|'))"):format(root))
+      local r = process.run({ "unshare", "-Ur", "sh", "-c", 'echo 3 > /proc/sys/user/max_inotify_watches && exec "$0" exec "$1"',
+        H.bin, script })
+      assert.equal(0, r.code, r.stderr)
+      assert.equal("watch '" .. root .. "': inotify's limit on watched directories (3, /proc/sys/user/max_inotify_watches "
+        .. "in this user namespace; /proc/sys/fs/inotify/max_user_watches outside it) is reached; raise it or ignore "
+        .. "more directories|ENOSPC", r.stdout)
+    end)
+
     it("fails every read once the root is removed", function()
       local w <close> = assert(fs.watch(root))
       H.rmrf(root)
