@@ -5,10 +5,10 @@
 #   scripts/setup.sh --asan     also a sanitizer build in build-asan/
 #   scripts/setup.sh --test     also what only the test suite needs (chromium,
 #                               which renders the HTML reports in the specs,
-#                               strace, python3-jsonschema, which checks
-#                               the SARIF files against their schema, and
+#                               strace; python3-jsonschema, which checks
+#                               the SARIF files against their schema;
 #                               CPython's test suite, whose output the PHI
-#                               corpus's negatives are drawn from, and vim,
+#                               corpus's negatives are drawn from; and vim,
 #                               whose save by rename fs.watch's spec makes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
