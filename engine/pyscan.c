@@ -923,15 +923,24 @@ static int at_module_level(Scanner *s) {
   return !in_kind(s, K_DEF) && !in_kind(s, K_CLASS);
 }
 
-/* A literal dynamic import whose callee is the chain toks[i, j):
- * importlib.import_module("x"), import_module("x"), __import__("x"). */
+/* A dynamic import whose callee is the chain toks[i, j): with a literal,
+ * importlib.import_module("x"), import_module("x"), __import__("x"),
+ * reported with its module; with any other argument (a name, an
+ * f-string, an expression), reported with an empty module: what it
+ * imports cannot be known statically. A `def import_module(...)` is no
+ * call, nor is a call with no argument. */
 static void scan_dynamic(Scanner *s, int i, int j, int end) {
-  if (!(j + 2 < end && tok_is(&s->toks[j], "(") && s->toks[j + 1].type == PYT_STRING && !s->toks[j + 1].fstring &&
-        (tok_is(&s->toks[j + 2], ")") || tok_is(&s->toks[j + 2], ","))))
-    return;
+  if (!(j + 1 < end && tok_is(&s->toks[j], "(") && !tok_is(&s->toks[j + 1], ")"))) return;
+  if (i > 0 && tok_is(&s->toks[i - 1], "def")) return;
   if (!s->v->dynamic_import) return;
   PyStr via = {s->toks[i].p, (size_t)(s->toks[j - 1].p + s->toks[j - 1].n - s->toks[i].p)};
-  s->v->dynamic_import(s->v->ctx, deref(&s->arena, string_value(&s->toks[j + 1])), via, s->toks[j + 1].line);
+  if (j + 2 < end && s->toks[j + 1].type == PYT_STRING && !s->toks[j + 1].fstring &&
+      (tok_is(&s->toks[j + 2], ")") || tok_is(&s->toks[j + 2], ","))) {
+    s->v->dynamic_import(s->v->ctx, deref(&s->arena, string_value(&s->toks[j + 1])), via, s->toks[j + 1].line);
+    return;
+  }
+  PyStr none = {"", 0};
+  s->v->dynamic_import(s->v->ctx, none, via, s->toks[j].line);
 }
 
 /* Records the names (dotted chains) in toks[i, end) for the innermost

@@ -5,7 +5,8 @@
  *   encoding         "utf-8", or what a PEP 263 line declares
  *   imports          {module, level, from, names = {{name, alias}}, star, line,
  *                     type_checking, optional, function}
- *   dynamic_imports  {module, via, line}: import_module("x"), __import__("x")
+ *   dynamic_imports  {module, via, line}: import_module("x"), __import__("x");
+ *                    module "" for a non-literal argument (import_module(name))
  *   functions        {name, line, async, class, parent, params, decorators, names,
  *                    strings, first, last} (params, decorators, names and strings
  *                    are absent when empty; strings: the body's literals that look

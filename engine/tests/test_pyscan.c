@@ -211,8 +211,11 @@ int main(void) {
          "import a@0 a0 OPT;import b@0 b0;");
   EXPECT("try: import a\nexcept ModuleNotFoundError: pass\nwith contextlib.suppress(ImportError):\n    import b\n",
          "import a@0 a0 OPT;import b@0 b0 OPT;");
-  /* dynamic imports with literals only */
-  EXPECT("m = importlib.import_module('x.y')\nn = __import__(\"z\")\no = import_module(name)\n", "dyn x.y:1;dyn z:2;");
+  /* dynamic imports: a literal names its module, anything else is reported with none */
+  EXPECT("m = importlib.import_module('x.y')\nn = __import__(\"z\")\no = import_module(name)\n", "dyn x.y:1;dyn z:2;dyn :3;");
+  EXPECT("m = importlib.import_module(f'app.{x}')\nn = __import__('a' + b)\nimportlib.import_module()\n", "dyn :1;dyn :2;");
+  EXPECT("def import_module(name):\n    return __import__(name)\n", "dyn :2;def import_module(name,);");
+  EXPECT("def f():\n    return importlib.import_module(name, package)\n", "dyn :2;def f();");
   /* functions: params without annotations and defaults, decorators */
   EXPECT("@pytest.fixture(scope='module')\n@other\nasync def f(a: int = 3, *args, b=(1, 2), **kw) -> None:\n    pass\n",
          "def f(a,*args,b,**kw,)@pytest.fixture@other;");

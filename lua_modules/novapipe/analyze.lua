@@ -1363,7 +1363,10 @@ function Analyzer:file_evidence_of(path, ev, seen, via)
   for _, d in ipairs(facts.dynamic_imports or EMPTY) do
     -- a literal dynamic import is most often of a module the test makes
     -- (importlib's own tests): it raises the tier only when it is known
-    self:module_evidence(d.module, nil, dynamically, path, d.line, ev, seen, path, nil, d.via)
+    -- (a non-literal one, module "", names nothing to follow)
+    if d.module ~= "" then
+      self:module_evidence(d.module, nil, dynamically, path, d.line, ev, seen, path, nil, d.via)
+    end
   end
 end
 

@@ -240,7 +240,8 @@ function M.plan(p, files)
     end
     -- importlib.import_module("tests.test_x"), __import__("tests.test_x")
     for _, dyn in ipairs(facts.dynamic_imports or {}) do
-      local target = M.module_file(p.root, p.bases, dyn.module)
+      -- (a non-literal argument, module "", names no file)
+      local target = dyn.module ~= "" and M.module_file(p.root, p.bases, dyn.module)
       if target and final[target] then
         stay(target, ("%s imports it dynamically (%s, line %d), which is not rewritten"):format(file, dyn.via, dyn.line))
       end
