@@ -1882,6 +1882,135 @@ function Analyzer:forget(path)
   end
 end
 
+-- ---- what a file depends on (novapipe.select.changed) ----
+
+---Starts reading and scanning `files` on the scanner's second thread;
+---the analyzer's scans take them from it. Returns the handle, to close
+---(`local pf <close> = a:prefetch(files)`) once the files are read.
+---@param files string[]
+function Analyzer:prefetch(files)
+  local index = {}
+  for i, f in ipairs(files) do index[f] = i end
+  local pf = pyscan.prefetch(files, SCAN_OPTS)
+  self.prefetched = { pf = pf, index = index }
+  return setmetatable({}, { __close = function()
+    self.prefetched = nil
+    pf:close()
+  end })
+end
+
+-- The package __init__.py files above a file that Python runs before it
+-- (each directory up that is a package), nearest first.
+function Analyzer:packages_of(path)
+  local list = {}
+  local dir = dirname(path)
+  while dir ~= "." and dir ~= "/" and dir ~= "" do
+    local init = join(dir, "__init__.py")
+    if not is_file(init) then break end
+    if init ~= path then list[#list + 1] = init end
+    local up = dirname(dir)
+    if up == dir then break end
+    dir = up
+  end
+  return list
+end
+
+---The project files `path` depends on as Python and pytest run it, each
+---edge `{file, how, name, line}` (`how` says what the file is to `path`:
+---"imported by", "imported dynamically by", "conftest of", "plugin of",
+---"package of", "fixture NAME of"; `name` is the module's dotted name
+---where an import gives one), and what it names that is not there:
+---`missing.modules` (dotted names of absolute imports, `module.name` of
+---each from-import too) and `missing.paths` (a relative import's target,
+---without .py), so that a deleted file is matched by its name; `dynamic`
+---lists its imports with a non-literal argument (`{via, line}`).
+---Every import counts, also optional ones, under `if TYPE_CHECKING:` and
+---inside functions: a dependency missed is a test not run. The standard
+---library is not followed.
+---@param path string
+---@param test? boolean a test file: its conftest chain, its packages' __init__.py and the fixtures its tests request count too
+---@return {file: string, how: string, name?: string, line?: integer}[] edges
+---@return {modules: string[], paths: string[]} missing
+---@return {via: string, line: integer}[] dynamic
+function Analyzer:dependencies(path, test)
+  local facts = self:scan(path)
+  local edges, seen = {}, {}
+  local missing = { modules = {}, paths = {} }
+  local dynamic = {}
+  local function add(file, how, name, line)
+    if file and file ~= path and not seen[file] then
+      seen[file] = true
+      edges[#edges + 1] = { file = file, how = how, name = name, line = line }
+    end
+  end
+  local function absolute(module, names, how, line)
+    local top = module:match("^[^.]+")
+    if not top or is_stdlib(top) then return end
+    local files = self:module_files_of(module, path)
+    local own = self:module_file(module, path)
+    for _, f in ipairs(files) do add(f, f == own and how or "package of", f == own and module or nil, line) end
+    if not own then missing.modules[#missing.modules + 1] = module end
+    -- `from app import db`: the submodule db runs too (or, deleted, was it)
+    for _, n in ipairs(names or EMPTY) do
+      local full = module .. "." .. n.name
+      local sub = own and basename(own) == "__init__.py" and self:module_file(full, path)
+      if sub then add(sub, how, full, line) else missing.modules[#missing.modules + 1] = full end
+    end
+  end
+  for _, imp in ipairs(facts.imports or EMPTY) do
+    if imp.level > 0 then
+      local dir = dirname(path)
+      for _ = 2, imp.level do dir = dirname(dir) end
+      local base = imp.module ~= "" and join(dir, (imp.module:gsub("%.", "/"))) or dir
+      local found = self:relative_files(path, imp)
+      for _, f in ipairs(found) do add(f, "imported by", nil, imp.line) end
+      if imp.module ~= "" and not (is_file(base .. ".py") or is_file(base .. "/__init__.py")) then
+        missing.paths[#missing.paths + 1] = base
+      end
+      for _, n in ipairs(imp.names or EMPTY) do
+        local sub = base .. "/" .. n.name
+        if not (is_file(sub .. ".py") or is_file(sub .. "/__init__.py")) then missing.paths[#missing.paths + 1] = sub end
+      end
+    elseif imp.module ~= "" then
+      absolute(imp.module, imp.from and imp.names or nil, "imported by", imp.line)
+    end
+  end
+  for _, d in ipairs(facts.dynamic_imports or EMPTY) do
+    if d.module == "" then
+      dynamic[#dynamic + 1] = { via = d.via, line = d.line }
+    else
+      absolute(d.module, nil, "imported dynamically by", d.line)
+    end
+  end
+  for _, a in ipairs(facts.assignments or EMPTY) do
+    if a.target == "pytest_plugins" then
+      for _, m in ipairs(a.strings or EMPTY) do
+        local mf = self:module_file(m, path)
+        if mf then
+          for _, f in ipairs(self:module_files_of(m, path)) do add(f, f == mf and "plugin of" or "package of", f == mf and m or nil, a.line) end
+        else
+          missing.modules[#missing.modules + 1] = m
+        end
+      end
+    end
+  end
+  if test and not facts.error and not facts.read_error then
+    -- where each fixture its tests request is defined (a conftest's, a
+    -- plugin's, one imported by name): the explanation names it
+    for _, r in ipairs(self:requested(path, facts)) do
+      if not BUILTIN_FIXTURES[r.name] then
+        local fx = self:find_fixture(path, r.name)
+        if fx then add(fx.file, ("fixture %s of"):format(r.name), nil, r.line ~= 0 and r.line or nil) end
+      end
+    end
+  end
+  if test or basename(path) == "conftest.py" then
+    for _, init in ipairs(self:packages_of(path)) do add(init, "package of") end
+    for _, c in ipairs(self:conftests(path)) do add(c, "conftest of") end
+  end
+  return edges, missing, dynamic
+end
+
 ---The test files pytest would collect under root, by `python_files`.
 ---@param root string
 ---@param patterns string[]
