@@ -31,6 +31,10 @@ return np.pipeline {
     { "--allow-empty", "a --filter or --markers that selects no test in any tier passes (it fails otherwise)" },
     np.options.reruns,
     { "--timeout", "seconds per tier; then its whole process tree is ended", arg = "SECONDS", convert = np.convert.positive_number },
+    { "--changed", "only the test files a change can affect (their imports, conftest files, plugins, fixtures and "
+      .. "data files, statically): the working tree against HEAD, or with REF everything since the merge base of REF "
+      .. "and HEAD", arg = "REF", optional = true },
+    { "--explain", "with --changed, each selected file's chain from a change, and the files left out" },
     np.options.shard,
     np.options.shard_dir,
     np.options.shard_by,
@@ -55,15 +59,28 @@ return np.pipeline {
       end
       for _, name in ipairs(opts.tier) do only[#only + 1] = name end
     end
+    local changed, changed_stage
+    if opts.explain and not opts.changed then
+      require("novapipe._errors").usage("--explain explains a --changed selection: add --changed (analyze --explain explains tiers)")
+    end
+    if opts.changed then changed, changed_stage = np.changed.setup(opts.changed, ctx, only, opts.explain) end
     local shard_opts, shard_stage = {}, nil
-    if opts.shard then shard_opts, shard_stage = np.shard.setup(opts, ctx, only) end
-    return { np.tiers {
+    if opts.shard then
+      shard_opts, shard_stage = np.shard.setup(opts, ctx, only, changed and not changed.everything and changed.keep or nil)
+    end
+    local tiers = np.tiers {
       shard = shard_opts.shard, results = shard_opts.results, coverage_data = shard_opts.coverage_data,
       only = only, coverage = opts.coverage, verbose = opts.verbose,
       markers = opts.markers, filter = opts.filter, parallel = opts.parallel, failfast = opts.failfast,
       strict = opts.strict, reruns = opts.reruns, allow_empty = opts.allow_empty, security = opts.security, timeout = opts.timeout,
       keyword = opts.keyword, select = select, coverage_report = opts.coverage_report, junit = opts.junit or opts.shard ~= nil,
-      jobs = opts.jobs, sequential = opts.sequential,
-    }, shard_stage }
+      jobs = opts.jobs, sequential = opts.sequential, changed = changed,
+    }
+    -- (a list with no hole: the stages there are, in order)
+    local stages = {}
+    for _, st in ipairs({ changed_stage or false, tiers, shard_stage or false }) do
+      if st then stages[#stages + 1] = st end
+    end
+    return stages
   end,
 }

@@ -1994,9 +1994,11 @@ function Analyzer:dependencies(path, test)
       end
     end
   end
-  if test and not facts.error and not facts.read_error then
-    -- where each fixture its tests request is defined (a conftest's, a
-    -- plugin's, one imported by name): the explanation names it
+  -- where each fixture its tests request is defined, when a conftest.py or
+  -- a plugin may define it: the explanation names it. (Every file that
+  -- can define one is an edge already: this finds no file the others
+  -- miss, so a file without conftest or plugin is spared the work.)
+  if test and not facts.error and not facts.read_error and (#self:conftests(path) > 0 or #self:plugins(path) > 0) then
     for _, r in ipairs(self:requested(path, facts)) do
       if not BUILTIN_FIXTURES[r.name] then
         local fx = self:find_fixture(path, r.name)

@@ -166,13 +166,20 @@ local function record_run(ctx, args, exit, outcome, failure)
   if leaves_nothing and lfs.attributes(require("novapipe.path").dirname(cfg.audit.log), "mode") ~= "directory" then
     return
   end
-  local stages = {}
+  local stages, changed = {}, nil
   for _, row in ipairs(outcome and outcome.results or {}) do
     stages[#stages + 1] = { name = row.stage.name, status = row.result.status }
+    -- --changed: what was compared and how much it selected (the run
+    -- record lists the files)
+    local c = row.result.changed
+    if c then
+      changed = { against = c.against, changes = #c.changes, tests = c.tests, selected = #c.selected,
+                  everything = c.everything ~= nil }
+    end
   end
   local entry, err = require("novapipe.audit").append(cfg.audit.log, {
     pipeline = args.pipeline, args = masked_args(ctx.sink, args.args),
-    outcome = { exit = exit, status = OUTCOME[exit] or "error", stages = stages,
+    outcome = { exit = exit, status = OUTCOME[exit] or "error", stages = stages, changed = changed,
                 pytest_addopts = (os.getenv("PYTEST_ADDOPTS") or "") ~= "" and os.getenv("PYTEST_ADDOPTS") or nil },
     reports = ctx.sink:list(), mask = ctx.sink.mask,
   })

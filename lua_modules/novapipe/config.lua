@@ -39,6 +39,7 @@ M.FILE = "novapipe.lua"
 ---@field security table the security pipeline's settings (README, "security")
 ---@field phi {enabled: boolean, mrn: string[], synthetic_domains: string[], synthetic_tlds: string[]}
 ---@field quarantine novapipe.QuarantineEntry[] tests whose failures do not fail their tier until an expiry date
+---@field changed {ignore: string[]} --changed: `ignore`, patterns of changed files that are not Python, that no test names, and that select no test (default novapipe.select.changed.DEFAULT_IGNORE; a pattern with "/" matches the path from the project root, one without the base name)
 
 ---@class novapipe.AnalyzeConfig
 ---@field roots string[] package roots: with "backend", backend.app.x is also app.x for indicators
@@ -138,6 +139,13 @@ local function security_defaults()
   }
 end
 
+---The changed files `--changed` lets select no test when they are not
+---Python and no test names them (changed.ignore's default): documentation,
+---images, licences, and editor and CI files that no test reads.
+M.CHANGED_IGNORE = { "*.md", "*.rst", "docs/**", "*.png", "*.jpg", "*.jpeg", "*.gif", "*.svg", "*.ico", "LICENSE",
+                     "LICENSE.*", "COPYING", "AUTHORS", "CHANGELOG*", ".gitignore", ".gitattributes",
+                     ".editorconfig", ".github/**", ".gitlab-ci.yml" }
+
 ---@return novapipe.Config
 function M.defaults()
   return {
@@ -152,6 +160,7 @@ function M.defaults()
     -- the throwaway server's data on a memory file system unless on_disk
     postgresql = { on_disk = false },
     quarantine = {},
+    changed = { ignore = { table.unpack(M.CHANGED_IGNORE) } },
     database_url = "postgresql://postgres:postgres@localhost:5432/novamind_test",
     tiers = {
       { name = "standalone", dir = "standalone" },
@@ -198,7 +207,7 @@ end
 local settings = {
   tests = "string", python = "string", results = "string", database_url = "string",
   coverage = "table", tiers = "table", analyze = "table", phi = "table", audit = "table", security = "table",
-  postgresql = "table", quarantine = "table",
+  postgresql = "table", quarantine = "table", changed = "table",
 }
 local audit_fields = { enabled = "boolean", log = "string" }
 local security_fields = {
@@ -468,6 +477,10 @@ local function merge(cfg, user)
           end
         end
       end
+    elseif k == "changed" then
+      -- a list replaces the default patterns; { add = ..., remove = ... } changes them
+      check_fields("changed", v, { ignore = "table" })
+      if v.ignore ~= nil then cfg.changed.ignore = extend_list("changed.ignore", cfg.changed.ignore, v.ignore) end
     elseif k == "coverage" then
       merge_section("coverage", cfg.coverage, v, coverage_fields)
     elseif k == "postgresql" then

@@ -54,13 +54,48 @@ end
 ---convert, `setup(opts, ctx, only)` gives the tier options and the manifest stage.
 np.shard = {
   parse = function(s) return require("novapipe.select.shard").parse(s) end,
-  setup = function(opts, ctx, only) return require("novapipe.select.shard").setup(opts, ctx, only) end,
+  setup = function(opts, ctx, only, keep) return require("novapipe.select.shard").setup(opts, ctx, only, keep) end,
   ---Refuses --shard-by and --shard-dir without --shard (they would do nothing).
   check = function(opts)
     if opts.shard then return end
     for _, o in ipairs({ { "shard_by", "--shard-by" }, { "shard_dir", "--shard-dir" } }) do
       if opts[o[1]] then require("novapipe._errors").usage("%s needs --shard K/N (it says how to split a shard)", o[2]) end
     end
+  end,
+}
+
+---Change-based selection (--changed [REF], see novapipe.select.changed):
+---`setup(value, ctx, only, explain)`, value true (the working tree against
+---HEAD) or a REF, asks git what changed and selects the test files of the
+---tiers in scope (`only`, default all) a change reaches; returns the
+---selection (np.tiers' `changed`; `keep`, the selected files as a set) and
+---the stage that reports it. Outside a repository, or an unknown REF: one
+---line, exit 2.
+np.changed = {
+  setup = function(value, ctx, only, explain)
+    local changed = require "novapipe.select.changed"
+    local cfg = ctx.config
+    local changes, against = changed.git_changes(value ~= true and value or nil)
+    if not changes then require("novapipe._errors").usage("%s", against) end
+    local wanted
+    if only and #only > 0 then
+      wanted = {}
+      for _, n in ipairs(only) do wanted[n] = true end
+    end
+    local tiers, files = {}, {}
+    local patterns = require("novapipe.pytest_config").python_files()
+    local P = require "novapipe.path"
+    for _, t in ipairs(cfg.tiers) do
+      if not wanted or wanted[t.name] then
+        local dir = P.normalize(cfg.tests .. "/" .. t.dir)
+        tiers[#tiers + 1] = { name = t.name, dir = dir }
+        for _, f in ipairs(require("novapipe.analyze").test_files(dir, patterns) or {}) do files[#files + 1] = f end
+      end
+    end
+    local sel = changed.select(cfg, changes, { files = files })
+    sel.keep = {}
+    for _, f in ipairs(sel.files) do sel.keep[f] = true end
+    return sel, changed.stage(sel, against, explain, tiers)
   end,
 }
 

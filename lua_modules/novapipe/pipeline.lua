@@ -16,6 +16,7 @@ local PIPELINE = {}
 ---@field convert? fun(s: string): any
 ---@field choices? string[]
 ---@field count? string|integer how often it may appear ("*" for a list)
+---@field optional? boolean with arg: the value may be left out (`--changed` or `--changed main`); the option is then true, else its value
 ---@field path? boolean|fun(value: string): boolean the value is a path (or, a function: is one when it says so), typed relative to where novapipe started; rebased when novapipe works from a project root found above
 
 ---@class novapipe.Stage
@@ -42,7 +43,7 @@ local PIPELINE = {}
 ---@field html? string where the run's HTML report goes when --html does not say (`all`: backend/test-results/report.html); without it, only --html writes one
 
 local option_keys = { [1] = true, [2] = true, arg = true, default = true, convert = true, choices = true, count = true,
-                      path = true }
+                      path = true, optional = true }
 
 ---Options every pipeline has, after its own: where the run's record and
 ---its HTML page go besides .novapipe/ (the record reporter and the html
@@ -129,6 +130,7 @@ function M.parser(def, name)
       if o.choices then opt:choices(o.choices) end
       if o.count then opt:count(o.count) end
       if o.count == "*" and o.default == nil then opt:default({}) end
+      if o.optional then opt:args("?") end
     else
       opt = p:flag(o[1], o[2])
     end
@@ -169,6 +171,16 @@ local function quick_parse(def, args)
       if opts[key] ~= nil then return nil end
       opts[key] = true
       i = i + 1
+    elseif o.optional then
+      if opts[key] ~= nil then return nil end
+      local raw = args[i + 1]
+      if raw == nil or raw:sub(1, 1) == "-" then
+        opts[key] = true
+        i = i + 1
+      else
+        opts[key] = raw
+        i = i + 2
+      end
     else
       local raw = args[i + 1]
       if raw == nil or raw:sub(1, 1) == "-" then return nil end
@@ -229,6 +241,11 @@ function M.parse(def, name, args, print_fn)
     return nil
   end
   opts.help = nil
+  -- an optional value: argparse gives {} or {value}
+  for _, o in ipairs(def.options or {}) do
+    local key = o.optional and target_of(o)
+    if key and type(opts[key]) == "table" then opts[key] = opts[key][1] or true end
+  end
   return opts
 end
 

@@ -43,6 +43,7 @@ local M = {}
 ---@field sequential? boolean one tier after another, each only after the tiers it needs passed
 ---@field shard? table a split of the tiers' files (novapipe.select.shard's plan): each tier runs its part
 ---@field coverage_data? string where each tier's coverage data goes (default: the configured coverage.data)
+---@field changed? novapipe.ChangedSelection --changed: only these test files run (novapipe.select.changed); a tier with none of them is skipped
 
 local PYTEST_EXIT = {
   [2] = "pytest was interrupted",
@@ -100,14 +101,16 @@ function M.filter_target(filter, dir)
 end
 
 ---pytest's arguments for one tier.
----@param target string what pytest runs (the tier's directory or a path in it)
+---@param target string|string[] what pytest runs (the tier's directory, a path in it, or test files)
 ---@param opts novapipe.TierOpts
 ---@param junit_path? string where pytest writes JUnit XML (none without)
 ---@param k? string a -k expression
 ---@param cov_sources? string[]
 ---@return string[]
 function M.pytest_args(target, opts, junit_path, k, cov_sources)
-  local argv = { target, "-p", "novapipe_pytest" }
+  local argv = type(target) == "table" and { table.unpack(target) } or { target }
+  argv[#argv + 1] = "-p"
+  argv[#argv + 1] = "novapipe_pytest"
   if junit_path then argv[#argv + 1] = "--junitxml=" .. junit_path end
   local function add(...) for _, a in ipairs({ ... }) do argv[#argv + 1] = a end end
   -- -v when pytest's output is streamed, -q when only novapipe reads it.
@@ -268,12 +271,44 @@ local function run_tier(session, tier, ctx)
     target, k = f.path or dir, f.k
   end
   if opts.keyword then k = k and ("(%s) and (%s)"):format(k, opts.keyword) or opts.keyword end
+  -- --changed: only the affected test files (within a --filter path)
+  local affected, changed_note
+  if opts.changed and not opts.changed.everything then
+    local P = require "novapipe.path"
+    local files, left = require("novapipe.select.changed").under(opts.changed, P.normalize(dir))
+    if target ~= dir then
+      local file = P.normalize(target:match("^(.-)::") or target)
+      local kept = {}
+      for _, f in ipairs(files) do
+        if f == file or P.below(file, f) then kept[#kept + 1] = f end
+      end
+      left = left + #files - #kept
+      if #kept == 0 then
+        return { status = "skipped", neutral = true,
+                 reason = ("no affected tests under --filter %s (nothing they depend on changed)"):format(opts.filter) }
+      end
+      files = lfs.attributes(file, "mode") == "file" and { target } or kept
+    end
+    if #files == 0 then
+      return { status = "skipped", neutral = true, reason = ("no affected tests (%d test file%s left out: nothing %s depend%s on changed)")
+        :format(left, left == 1 and "" or "s", left == 1 and "it" or "they", left == 1 and "s" or "") }
+    end
+    affected = files
+    target = files
+    if left > 0 then
+      changed_note = ("--changed: %d of %d test files (%d left out: nothing they depend on changed)")
+        :format(#files, #files + left, left)
+    end
+  end
   local chosen = opts.select and opts.select.by_tier[tier.name]
   if opts.select and opts.select.mode == "only" and not chosen then
     return { status = "skipped", neutral = true, reason = "--last-failed: no test of this tier failed in the last run" }
   end
   -- --shard: only this shard's part of the tier (none: said, not green)
   local part = opts.shard and opts.shard.tiers[tier.name]
+  -- (with --changed the shard's part is of the affected files: pytest is
+  -- given them)
+  if part and affected and opts.shard.by ~= "test" then target = part.mine end
   if part and #part.mine == 0 then
     return { status = "skipped", neutral = true, reason = ("no tests in this shard (%d/%d)"):format(opts.shard.k, opts.shard.n) }
   end
@@ -359,7 +394,7 @@ local function run_tier(session, tier, ctx)
     end
     if not sel then return { status = "error", reason = ("this shard's tests: %s"):format(n) } end
     env.NOVAPIPE_SELECT = sel
-  elseif part then
+  elseif part and not affected then
     local shard_file, serr = require("novapipe.select.shard").write_part(sink, cache, opts.shard, part)
     if not shard_file then return { status = "error", reason = ("this shard's files: %s"):format(serr) } end
     env.NOVAPIPE_SHARD = shard_file
@@ -400,9 +435,11 @@ local function run_tier(session, tier, ctx)
   local counts = results.counts
   local result = { counts = counts, duration = r.duration, tests = results.tests, problems = results.problems() }
   if opts.cases then result.cases = results.tests end
+  if changed_note then result.notes = { changed_note } end
   if results.malformed > 0 then
-    result.notes = { ("%d line%s on the events channel ignored: not novapipe's plugin's (a test writing to descriptor 3?)")
-      :format(results.malformed, results.malformed == 1 and "" or "s") }
+    result.notes = result.notes or {}
+    table.insert(result.notes, ("%d line%s on the events channel ignored: not novapipe's plugin's (a test writing to descriptor 3?)")
+      :format(results.malformed, results.malformed == 1 and "" or "s"))
   end
   -- The JUnit file, asked for, holds the tests' output and failure
   -- messages: adopted (masked by its text, never its markup; owner-only)
@@ -443,7 +480,8 @@ local function run_tier(session, tier, ctx)
     result.status = "failed"
   elseif r.code == 5 then
     result.status = opts.strict and "failed" or "empty"
-    result.reason = "no tests collected in " .. target .. (opts.strict and " (--strict)" or "")
+    result.reason = "no tests collected in " .. (affected and ("the affected files of " .. dir) or target)
+      .. (opts.strict and " (--strict)" or "")
     result.summary = "no tests"
   elseif r.code == 2 and #results.collection_errors() > 0 then
     result.status = "failed"
@@ -930,6 +968,9 @@ function M.stages(opts)
         if session.ran > 0 then
           return { status = "passed", summary = ("%d test%s selected by %s")
             :format(session.ran, session.ran == 1 and "" or "s", asked) }
+        end
+        if opts.changed and not opts.changed.everything then
+          return { status = "empty", reason = ("%s with --changed: no affected test ran"):format(asked) }
         end
         local said = ("%s selected no test in any tier"):format(asked)
         if opts.allow_empty then

@@ -174,8 +174,21 @@ function M.build(info)
     for i, a in ipairs(list or {}) do out[i] = mask(a) end
     return json.array(out)
   end
+  -- --changed: what was compared, the changes, and what was selected
+  local changed
+  for _, row in ipairs(outcome.results or {}) do
+    local c = row.result.changed
+    if c then
+      local changes = {}
+      for i, ch in ipairs(c.changes) do
+        changes[i] = { path = mask(ch.path), status = ch.status, from = ch.from and mask(ch.from) or nil }
+      end
+      changed = { against = mask(c.against), changes = json.array(changes), everything = mask(c.everything),
+                  tests = c.tests, selected = each(c.selected), always = c.always }
+    end
+  end
   return {
-    schema = M.SCHEMA, pipeline = mask(info.pipeline), args = each(info.args),
+    schema = M.SCHEMA, pipeline = mask(info.pipeline), args = each(info.args), changed = changed,
     pytest_args = each(info.pytest_args), pytest_addopts = mask(info.pytest_addopts),
     started = utc(info.started), duration = outcome.duration, exit = outcome.exit,
     stages = json.array(stages), tests = json.array(tests), totals = totals, reports = json.array(reports),

@@ -51,15 +51,12 @@ local M = {}
 -- the project's dependencies, novapipe's own configuration.
 M.EVERYTHING = { "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "setup.py", "novapipe.lua",
                  "requirements*.txt", "requirements*.in", "requirements/*", "constraints*.txt", "Pipfile",
-                 "Pipfile.lock", "poetry.lock", "uv.lock", "pdm.lock", "*.lock" }
+                 "Pipfile.lock", "poetry.lock", "uv.lock", "pdm.lock" }
 
 -- What a changed file that is not Python and that no test names may be
 -- without selecting everything (novapipe.lua's changed.ignore replaces or
--- extends it): documentation, images, licences, editor and CI files that
--- no test reads.
-M.DEFAULT_IGNORE = { "*.md", "*.rst", "docs/**", "*.png", "*.jpg", "*.jpeg", "*.gif", "*.svg", "*.ico", "LICENSE",
-                     "LICENSE.*", "COPYING", "AUTHORS", "CHANGELOG*", ".gitignore", ".gitattributes",
-                     ".editorconfig", ".github/**", ".gitlab-ci.yml" }
+-- extends it): novapipe.config.CHANGED_IGNORE.
+M.DEFAULT_IGNORE = require("novapipe.config").CHANGED_IGNORE
 
 -- Whether a pattern matches a path: one with "/" the whole path, one
 -- without the base name (as fs.walk's filters).
@@ -230,12 +227,18 @@ function M.select(cfg, changes, opts)
     if root == "." then return path end
     return path:sub(1, #root + 1) == root .. "/" and path:sub(#root + 2) or path
   end
+  -- What novapipe, pytest and coverage.py write as tests run is no change
+  -- of the project's (where .gitignore does not already leave it out).
+  local own = { ".novapipe/**", "**/__pycache__/**", "*.pyc", ".pytest_cache/**", ".coverage", ".coverage.*" }
+  for _, d in ipairs({ cfg.results, cfg.coverage and cfg.coverage.html }) do
+    if type(d) == "string" then own[#own + 1] = P.normalize(d) .. "/**" end
+  end
   local list = {}
-  for i, c in ipairs(changes) do
+  for _, c in ipairs(changes) do
     if type(c) == "string" then
       c = { path = c, status = lfs.attributes(at(c)) and "modified" or "deleted" }
     end
-    list[i] = c
+    if not (M.matching(own, c.path) or fs.match("__pycache__/**", c.path)) then list[#list + 1] = c end
   end
   local tests_dir = P.normalize(cfg.tests)
   local tests = opts.files
@@ -508,6 +511,83 @@ function M.summary(sel, against)
   for _ in pairs(sel.always) do always = always + 1 end
   return { against = against, changes = changes, everything = sel.everything, tests = #sel.tests,
            selected = { table.unpack(sel.files) }, always = always }
+end
+
+local function plural(n, word)
+  return ("%d %s%s"):format(n, word, n == 1 and "" or "s")
+end
+
+---The line that says what the selection is ("3 of 9 test files affected
+---by 2 changed files, against HEAD"), or, when nothing is, that no test is
+---affected.
+---@param sel novapipe.ChangedSelection
+---@param against? string
+---@return string
+function M.headline(sel, against)
+  local vs = against and (", against " .. against) or ""
+  if sel.everything then
+    return ("every test file (%d): %s"):format(#sel.tests, sel.everything)
+  end
+  if #sel.files == 0 then
+    return ("no test is affected by the change: %s, none reaches a test%s"):format(plural(#sel.changes, "changed file"), vs)
+  end
+  return ("%d of %s affected by %s%s"):format(#sel.files, plural(#sel.tests, "test file"),
+    plural(#sel.changes, "changed file"), vs)
+end
+
+---The stage that says what --changed selected (run_tests puts it first):
+---its summary is M.headline; its details, with `explain`, each change, each
+---selected file with its chain, and each file left out; its result keeps
+---the selection for the run record (`changed`, M.summary). Nothing
+---affected is an "empty" stage: the run passes (exit 0), saying so, as no
+---test could fail for this change. It never prints: reporters show it.
+---@param sel novapipe.ChangedSelection
+---@param against? string
+---@param explain? boolean
+---@param tiers? {name: string, dir: string}[] the tiers in scope, to count what each leaves out
+---@return novapipe.Stage
+function M.stage(sel, against, explain, tiers)
+  return require("novapipe.pipeline").stage { name = "changed", run = function()
+    local details = {}
+    local rel = function(f) return f end
+    if explain then
+      details[#details + 1] = ("changed (%s):"):format(against or "as given")
+      for _, c in ipairs(sel.changes) do
+        details[#details + 1] = ("  %s %s%s"):format(c.status, rel(c.path), c.from and (" (from " .. c.from .. ")") or "")
+      end
+      if #sel.changes == 0 then details[#details + 1] = "  nothing" end
+      if sel.everything then
+        details[#details + 1] = "every test file is selected: " .. sel.everything
+      else
+        if #sel.files > 0 then details[#details + 1] = "selected:" end
+        for _, f in ipairs(sel.files) do
+          details[#details + 1] = ("  %s%s"):format(f, sel.always[f] and " (always)" or "")
+          details[#details + 1] = "    " .. sel.why[f]
+        end
+        for _, n in ipairs(sel.notes) do details[#details + 1] = "note: " .. n end
+      end
+    end
+    if not sel.everything and #sel.skipped > 0 then
+      local by = {}
+      for _, t in ipairs(tiers or {}) do
+        local _, left = M.under(sel, t.dir)
+        if left > 0 then by[#by + 1] = ("%s %d"):format(t.name, left) end
+      end
+      details[#details + 1] = ("left out, as nothing they depend on changed: %s%s"):format(
+        plural(#sel.skipped, "test file"), #by > 0 and (" (" .. table.concat(by, ", ") .. ")") or "")
+      if explain then
+        for _, f in ipairs(sel.skipped) do details[#details + 1] = "  " .. f end
+      end
+    end
+    local result = { status = "passed", summary = M.headline(sel, against), details = #details > 0 and details or nil,
+                     changed = M.summary(sel, against) }
+    if #sel.files == 0 then
+      -- passed (exit 0), saying that nothing ran: no test can fail for
+      -- this change, as pytest-testmon has it; never a silent green
+      result.status, result.summary, result.reason = "empty", nil, M.headline(sel, against)
+    end
+    return result
+  end }
 end
 
 return M

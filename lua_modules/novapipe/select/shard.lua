@@ -97,14 +97,22 @@ end
 ---@param n integer
 ---@param phi? table the configuration's phi section (the durations' keys)
 ---@param by? "file"|"test" what is split (default file; tests are split when each tier runs, M.select_tests)
+---@param keep? table<string, boolean> only these files are split (--changed: the affected ones)
 ---@return {k: integer, n: integer, tiers: table<string, {mine: string[], theirs: string[], load: number}>, by_size: string[], from?: string, digest: string}
-function M.plan(tiers, k, n, phi, by)
+function M.plan(tiers, k, n, phi, by, keep)
   local data, from = durations.load(true)
   local key = durations.keyer(phi)
   local plan = { k = k, n = n, tiers = {}, by_size = {}, from = from, by = by or "file", data = data }
   local lines = { ("%d %s\n"):format(n, plan.by) }
   for _, tier in ipairs(tiers) do
     local files = M.test_files(tier.dir)
+    if keep then
+      local kept = {}
+      for _, f in ipairs(files) do
+        if keep[require("novapipe.path").normalize(f)] then kept[#kept + 1] = f end
+      end
+      files = kept
+    end
     if plan.by == "test" then
       -- split at run time, test by test (M.select_tests): every file is
       -- this shard's to collect
@@ -142,7 +150,7 @@ end
 ---secret, as --last-failed selects). Returns the selection file and how many tests this shard runs, or
 ---nil and an error.
 ---@param run_pytest fun(args: string[], opts: table, sink: novapipe.Sink): table|nil, string?
----@param target string what pytest runs (the tier's directory)
+---@param target string|string[] what pytest runs (the tier's directory, or --changed's files)
 ---@param env table the tier's environment
 ---@param dir string the tier's private directory
 ---@param ctx novapipe.Context
@@ -155,7 +163,9 @@ function M.select_tests(run_pytest, target, env, dir, ctx, plan, tier)
   local e = {}
   for k, v in pairs(env) do e[k] = v end
   e.NOVAPIPE_COLLECT = list
-  local r, err = run_pytest({ target, "-p", "novapipe_pytest", "--collect-only", "-q", "-o", "cache_dir=" .. dir },
+  local argv = type(target) == "table" and { table.unpack(target) } or { target }
+  for _, a in ipairs({ "-p", "novapipe_pytest", "--collect-only", "-q", "-o", "cache_dir=" .. dir }) do argv[#argv + 1] = a end
+  local r, err = run_pytest(argv,
     { env = e, stdin = "null", stdout = function() end }, ctx.sink)
   if not r then return nil, err end
   if r.code ~= 0 and r.code ~= 5 then return nil, ("collecting the tests to split: pytest exit %d"):format(r.code) end
@@ -226,9 +236,10 @@ end
 ---@param opts table the pipeline's parsed options
 ---@param ctx novapipe.Context
 ---@param only? string[] the tiers selected (default: every configured one)
+---@param keep? table<string, boolean> with --changed, the affected test files: only they are split
 ---@return table tier_opts to merge into np.tiers' options
 ---@return novapipe.Stage manifest
-function M.setup(opts, ctx, only)
+function M.setup(opts, ctx, only, keep)
   local s = opts.shard
   for _, o in ipairs({ "filter", "last_failed", "failed_first" }) do
     if opts[o] then
@@ -246,7 +257,7 @@ function M.setup(opts, ctx, only)
   for _, t in ipairs(cfg.tiers) do
     if not wanted or wanted[t.name] then selected[#selected + 1] = { name = t.name, dir = cfg.tests .. "/" .. t.dir } end
   end
-  local plan = M.plan(selected, s.k, s.n, cfg.phi, opts.shard_by)
+  local plan = M.plan(selected, s.k, s.n, cfg.phi, opts.shard_by, keep)
   if #plan.by_size > 0 then
     ctx.bus:emit("note", ("no recorded durations for %s (%s, %s): its files are balanced by size")
       :format(table.concat(plan.by_size, ", "), durations.COMMITTED, durations.LOCAL))
