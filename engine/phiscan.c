@@ -11,6 +11,7 @@
  * further than a value's own length: the scan is linear in the line.
  */
 #include "phiscan.h"
+#include "luapat.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -589,6 +590,9 @@ void phiscan_config_init(PhiConfig *c) {
     if (IS_DIGIT(f)) c->lead_digit = 1;
     c->cls[f] |= C_LEAD;
   }
+  c->mrn_c = c->nmrn > 0;
+  for (size_t k = 0; k < c->nmrn; k++)
+    if (!luapat_supported(c->mrn[k])) c->mrn_c = 0;
   c->ready = 1;
 }
 
@@ -768,31 +772,53 @@ int phiscan_mask(const PhiConfig *c, int *pending, const char *s, size_t n, PhiH
   Scan sc = {c, s, n, hits, 0, NONE, 0, 0, 0};
   size_t k = scan_line(&sc, *pending);
   int next = sc.pending;
+  int mrn_c = c->ready && c->mrn_c;
   if (hits->failed) return -1;
-  if (c->ready ? sc.policy || c->always : phiscan_policy(c, s, n)) return 0;
+  if (!mrn_c && (c->ready ? sc.policy || c->always : phiscan_policy(c, s, n))) return 0;
   for (size_t i = 0; i < k; i++)
     if (c->policy_kinds & (1u << hits->v[i].kind)) return 0;
-  if (k == 0) {
-    *out = s;
-    *outn = n;
-    *pending = next;
-    return 1;
-  }
   const char *pre = c->mask_prefix ? c->mask_prefix : "[PHI:", *suf = c->mask_suffix ? c->mask_suffix : "]";
-  size_t pl = strlen(pre), sl = strlen(suf), at = 0;
-  text->len = 0;
-  for (size_t i = 0; i < k; i++) {
-    const char *name = phiscan_kind_name(hits->v[i].kind);
-    if (text_add(text, s + at, hits->v[i].start - at) || text_add(text, pre, pl) ||
-        text_add(text, name, strlen(name)) || text_add(text, suf, sl))
-      return -1;
-    at = hits->v[i].end;
+  size_t pl = strlen(pre), sl = strlen(suf);
+  const char *cur = s;
+  size_t curn = n;
+  if (k > 0) {
+    size_t at = 0;
+    text->len = 0;
+    for (size_t i = 0; i < k; i++) {
+      const char *name = phiscan_kind_name(hits->v[i].kind);
+      if (text_add(text, s + at, hits->v[i].start - at) || text_add(text, pre, pl) ||
+          text_add(text, name, strlen(name)) || text_add(text, suf, sl))
+        return -1;
+      at = hits->v[i].end;
+    }
+    if (text_add(text, s + at, n - at)) return -1;
+    cur = text->p;
+    curn = text->len;
   }
-  if (text_add(text, s + at, n - at)) return -1;
-  /* the policy would look at the masked line too */
-  if (phiscan_policy(c, text->p, text->len)) return 0;
-  *out = text->p;
-  *outn = text->len;
+  /* the MRN patterns look at the masked line, as the Lua masker's do:
+   * here when they are luapat's, else the line is Lua's */
+  int lead = mrn_c && !sc.policy && !c->always && k == 0 ? 0 : phiscan_policy(c, cur, curn);
+  if (lead && !mrn_c) return 0;
+  if (lead) {
+    char repl[64];
+    size_t rn = pl + 3 + sl;
+    if (rn >= sizeof repl) return 0;
+    memcpy(repl, pre, pl);
+    memcpy(repl + pl, "mrn", 3);
+    memcpy(repl + pl + 3, suf, sl);
+    for (size_t m = 0; m < c->nmrn; m++) {
+      /* from cur into the buffer cur is not in */
+      int into_q = cur != text->q;
+      char **buf = into_q ? &text->q : &text->p;
+      size_t *len = into_q ? &text->qlen : &text->len, *cap = into_q ? &text->qcap : &text->cap;
+      *len = 0;
+      if (luapat_gsub(cur, curn, c->mrn[m], repl, rn, buf, len, cap) < 0) return -1;
+      cur = *buf ? *buf : "";
+      curn = *len;
+    }
+  }
+  *out = cur;
+  *outn = curn;
   *pending = next;
   return 1;
 }

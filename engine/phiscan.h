@@ -52,6 +52,12 @@ typedef struct PhiConfig {
    * leads' first bytes among it, so the scan finds them in its one pass */
   unsigned char cls[256];
   int lead_digit; /* a lead starts with a digit */
+  /* the MRN patterns (Lua patterns), when the filter point may apply them
+   * itself: given only when no `allow` pattern is Lua's to check for them;
+   * used when every one is in luapat's subset (mrn_c, set by init) */
+  const char *const *mrn;
+  size_t nmrn;
+  int mrn_c;
   int ready;
 } PhiConfig;
 
@@ -88,12 +94,15 @@ int phiscan_policy(const PhiConfig *c, const char *s, size_t n);
 typedef struct PhiText {
   char *p;
   size_t len, cap;
+  char *q; /* a second buffer, for the MRN patterns' replacements */
+  size_t qlen, qcap;
 } PhiText;
 
 /*
  * Masks one line in C when the Lua policy has nothing to say about it (no
- * MRN pattern's leading text in it before or after masking, no value of
- * a kind with `allow` patterns): returns 1 with *out and *outn the line
+ * MRN pattern's leading text in it before or after masking, unless the
+ * MRN patterns are applied here (mrn_c), no value of a kind with `allow`
+ * patterns): returns 1 with *out and *outn the line
  * to write (s itself when nothing was found, else the masked copy in
  * `text`) and *pending updated. Returns 0 when the Lua masker must see
  * the line, leaving *pending alone; -1 when memory ran out (the same).

@@ -19,11 +19,17 @@
  *     value of a kind with `allow` patterns).
  *   policy = {kind, ...} and mask = "[PHI:%s]" in new's options: the kinds
  *     with `allow` patterns, and the mask the filter point writes.
+ *   mrn = {pattern, ...} in new's options: the MRN patterns, which the
+ *     filter point then applies itself (engine/luapat.c) when each is in
+ *     luapat's subset; without them, or outside it, their lines are Lua's.
+ *   phiscan.gsub(s, pattern, repl) -> string, count | nil   luapat's gsub,
+ *     nil for a pattern outside its subset (for the specs).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "host.h"
+#include "luapat.h"
 #include "phiscan.h"
 
 #define SCANNER_MT "novapipe.PhiScanner"
@@ -46,7 +52,9 @@ static int l_scanner_gc(lua_State *L) {
   free(sc->lists);
   phiscan_hits_free(&sc->hits);
   free(sc->text.p);
-  sc->text.p = NULL;
+  free(sc->text.q);
+  sc->text.p = sc->text.q = NULL;
+  sc->text.qlen = sc->text.qcap = 0;
   sc->text.len = sc->text.cap = 0;
   sc->strs = NULL;
   sc->lists = NULL;
@@ -91,7 +99,7 @@ static lua_Integer list_len(lua_State *L, const char *key) {
 
 /* phiscan.new(opts) -> Scanner; raises on a malformed option. */
 static int l_new(lua_State *L) {
-  static const char *const known[] = {"domains", "tlds", "leads", "always", "policy", "mask", NULL};
+  static const char *const known[] = {"domains", "tlds", "leads", "always", "policy", "mask", "mrn", NULL};
   if (lua_isnoneornil(L, 1)) {
     lua_settop(L, 0);
     lua_newtable(L);
@@ -101,7 +109,8 @@ static int l_new(lua_State *L) {
   Scanner *sc = lua_newuserdatauv(L, sizeof *sc, 0);
   memset(sc, 0, sizeof *sc);
   luaL_setmetatable(L, SCANNER_MT);
-  size_t total = (size_t)(list_len(L, "domains") + list_len(L, "tlds") + list_len(L, "leads")) + 2;
+  size_t total =
+    (size_t)(list_len(L, "domains") + list_len(L, "tlds") + list_len(L, "leads") + list_len(L, "mrn")) + 2;
   sc->strs = calloc(total + 1, sizeof *sc->strs);
   sc->lists = calloc(total + 1, sizeof *sc->lists);
   if (!sc->strs || !sc->lists) return luaL_error(L, "not enough memory");
@@ -114,6 +123,9 @@ static int l_new(lua_State *L) {
   at += sc->cfg.ntlds;
   sc->cfg.leads = sc->lists + at;
   sc->cfg.nleads = copy_list(L, sc, "leads", 0, at);
+  at += sc->cfg.nleads;
+  sc->cfg.mrn = sc->lists + at;
+  sc->cfg.nmrn = copy_list(L, sc, "mrn", 0, at);
   lua_getfield(L, 1, "always");
   sc->cfg.always = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -258,8 +270,35 @@ static const luaL_Reg scanner_methods[] = {
   {NULL, NULL},
 };
 
+/* phiscan.gsub(s, pattern, repl) -> string, count | nil: string.gsub with
+ * a plain replacement, by luapat (the filter point's MRN patterns), or
+ * nil when the pattern is outside luapat's subset. For the specs, which
+ * hold it to string.gsub. */
+static int l_gsub(lua_State *L) {
+  size_t n, rn;
+  const char *s = luaL_checklstring(L, 1, &n);
+  const char *p = luaL_checkstring(L, 2);
+  const char *repl = luaL_checklstring(L, 3, &rn);
+  if (!luapat_supported(p)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  char *out = NULL;
+  size_t len = 0, cap = 0;
+  long count = luapat_gsub(s, n, p, repl, rn, &out, &len, &cap);
+  if (count < 0) {
+    free(out);
+    return luaL_error(L, "phiscan: not enough memory");
+  }
+  lua_pushlstring(L, out ? out : "", len);
+  free(out);
+  lua_pushinteger(L, count);
+  return 2;
+}
+
 static const luaL_Reg phiscan_funcs[] = {
   {"new", l_new},
+  {"gsub", l_gsub},
   {NULL, NULL},
 };
 

@@ -4,6 +4,7 @@
 #   scripts/fuzz.sh pyscan [seconds]    the Python scanner and its record/replay (pyscan.c, pyfacts.c)
 #   scripts/fuzz.sh linebuf [seconds]   the line assembler (engine/linebuf.c)
 #   scripts/fuzz.sh phiscan [seconds]   the PHI scanner (engine/phiscan.c)
+#   scripts/fuzz.sh luapat [seconds]    the MRN patterns' matcher (engine/luapat.c)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-pyscan}
@@ -17,12 +18,18 @@ case $target in
            examples/clinic/backend/app/tests/{standalone,venv,integration}) ;;
   linebuf) sources="engine/tests/fuzz_linebuf.c engine/linebuf.c"; seeds=() ;;
   phiscan)
-    sources="engine/tests/fuzz_phiscan.c engine/phiscan.c"
+    sources="engine/tests/fuzz_phiscan.c engine/phiscan.c engine/luapat.c"
     # seeds: the unit tests' lines, one a file
     mkdir -p build-fuzz/phiscan-seeds
     grep -o 'EXPECT("[^"]*' engine/tests/test_phiscan.c | sed 's/^EXPECT("//' | split -l 1 - build-fuzz/phiscan-seeds/t
     seeds=(build-fuzz/phiscan-seeds) ;;
-  *) echo "fuzz: unknown target '$target' (pyscan, linebuf or phiscan)" >&2; exit 2 ;;
+  luapat)
+    sources="engine/tests/fuzz_luapat.c engine/luapat.c"
+    mkdir -p build-fuzz/luapat-seeds
+    printf 'MRN[-: ]?%%d%%d%%d%%d%%d%%d%%d?%%d?\nid MRN-1234567 and MRN:12\n' > build-fuzz/luapat-seeds/mrn
+    printf '^a-b*[^%%d]+.?$\naab\n' > build-fuzz/luapat-seeds/quantifiers
+    seeds=(build-fuzz/luapat-seeds) ;;
+  *) echo "fuzz: unknown target '$target' (pyscan, linebuf, phiscan or luapat)" >&2; exit 2 ;;
 esac
 mkdir -p "build-fuzz/$target-corpus"
 # shellcheck disable=SC2086

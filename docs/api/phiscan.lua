@@ -13,11 +13,22 @@ local phiscan = {}
 ---@field always? boolean an MRN pattern has no leading literal: every line needs the Lua policy
 ---@field policy? string[] the kinds ("ssn", "phone", "email", "dob") with `allow` patterns
 ---@field mask? string the mask the filter point writes, one `%s` for the kind (default "[PHI:%s]")
+---@field mrn? string[] the MRN patterns (Lua patterns): the filter point applies them itself when each is in engine/luapat.c's subset
 
 ---A scanner; raises on an unknown option or a malformed one.
 ---@param opts? novapipe.PhiScannerOptions
 ---@return novapipe.PhiScanner
 function phiscan.new(opts) end
+
+---string.gsub(s, pattern, repl) with a plain replacement, matched by
+---engine/luapat.c (the filter point's MRN patterns); nil when the pattern
+---is outside its subset (captures, %b, %f, back references).
+---@param s string
+---@param pattern string
+---@param repl string
+---@return string|nil result
+---@return integer? count
+function phiscan.gsub(s, pattern, repl) end
 
 ---@class novapipe.PhiScanner
 local Scanner = {}

@@ -18,7 +18,7 @@ static const char *const tlds[] = {"test"};
 static const char *const leads[] = {"MRN", "9"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static PhiConfig c = {domains, 1, tlds, 1, leads, 2, 0, 0, NULL, NULL, {0}, 0, 0};
+  static PhiConfig c = {.domains = domains, .ndomains = 1, .tlds = tlds, .ntlds = 1, .leads = leads, .nleads = 2};
   if (!c.ready) phiscan_config_init(&c);
   const char *s = (const char *)data;
   int pending = size > 0 && data[0] == 'P';
@@ -55,5 +55,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   phiscan_hits_free(&h);
   phiscan_hits_free(&h2);
   free(t.p);
+  free(t.q);
   return 0;
 }

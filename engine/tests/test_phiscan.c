@@ -13,7 +13,7 @@ static int passed, failed;
 static const char *const domains[] = {"example.com", "example.org", "example.net"};
 static const char *const tlds[] = {"test", "invalid", "example"};
 static const char *const leads[] = {"MRN"};
-static PhiConfig cfg = {domains, 3, tlds, 3, leads, 1, 0, 0, NULL, NULL, {0}, 0, 0};
+static PhiConfig cfg = {.domains = domains, .ndomains = 3, .tlds = tlds, .ntlds = 3, .leads = leads, .nleads = 1};
 
 /* The hits in a line, as "kind:value;" pieces; *pending in and out. */
 static const char *found(const char *line, int *pending) {

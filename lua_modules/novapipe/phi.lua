@@ -93,8 +93,11 @@ function M.masker(cfg, on_find)
   for kind, list in pairs(allow) do
     if next(list) ~= nil then policy[#policy + 1] = kind end
   end
+  -- The filter point applies the MRN patterns itself unless an allow
+  -- list for them is Lua's to check.
   local scanner = phiscan.new({ domains = cfg.synthetic_domains or {}, tlds = cfg.synthetic_tlds or {},
-                                leads = leads, always = always, policy = policy, mask = M.MASK })
+                                leads = leads, always = always, policy = policy, mask = M.MASK,
+                                mrn = not (allow.mrn and next(allow.mrn)) and mrn or nil })
   local function allowed(kind, value)
     local list = allow[kind]
     if not list then return false end

@@ -124,4 +124,44 @@ describe("PHI masking", function()
     assert.equal("[PHI:mrn] x\n(212) 867-5309\n[PHI:phone]\nDOB:\n[PHI:dob]\nplain\n[PHI:email]\n", H.read(dir .. "/out.txt"))
     H.rmrf(dir)
   end)
+  it("applies the MRN patterns in C exactly as string.gsub does, for every pattern of luapat's subset", function()
+    local phiscan = require "novapipe.phiscan"
+    -- a seeded generator of patterns and lines over a small alphabet, so
+    -- that matches, near misses, backtracking and empty matches all occur
+    local seed = 12345
+    local function rand(n)
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    local items = { "M", "R", "N", "a", "-", " ", ":", ".", "%d", "%a", "%s", "%w", "%D", "%S", "[-: ]", "[^%d]",
+                    "[a-c]", "[]a]", "%-", "%.", "%%", "[%d%s]", "%u", "%l", "%x", "%p" }
+    local quants = { "", "", "", "?", "*", "+", "-" }
+    local chars = "MRNabc-: 0123456789.%\t]"
+    local checked = 0
+    for _ = 1, 4000 do
+      local parts = { rand(5) == 1 and "^" or "" }
+      for _ = 1, rand(5) do parts[#parts + 1] = items[rand(#items)] .. quants[rand(#quants)] end
+      if rand(6) == 1 then parts[#parts + 1] = "$" end
+      local pattern = table.concat(parts)
+      local line = {}
+      for _ = 1, rand(24) - 1 do
+        local k = rand(#chars)
+        line[#line + 1] = chars:sub(k, k)
+      end
+      line = table.concat(line)
+      local ours, n = phiscan.gsub(line, pattern, "[PHI:mrn]")
+      local theirs, m = line:gsub(pattern, "[PHI:mrn]")
+      assert.equal(theirs, ours, ("gsub(%q, %q)"):format(line, pattern))
+      assert.equal(m, n, ("gsub(%q, %q)"):format(line, pattern))
+      checked = checked + 1
+    end
+    assert.equal(4000, checked)
+    -- outside the subset: captures, %b, %f, back references; then Lua applies them
+    for _, p in ipairs({ "(MRN)%d+", "%b()", "%f[%d]%d+", "(a)%1", "MRN%" }) do
+      assert.is_nil(phiscan.gsub("MRN-123", p, "x"), p)
+    end
+    local cfg = phi.defaults()
+    cfg.mrn = { "%f[%w]PT%d%d%d%d%d" }
+    assert.equal("[PHI:mrn] and APT12345", phi.filter(cfg)("PT12345 and APT12345"))
+  end)
 end)
