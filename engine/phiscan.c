@@ -590,6 +590,8 @@ void phiscan_config_init(PhiConfig *c) {
     if (IS_DIGIT(f)) c->lead_digit = 1;
     c->cls[f] |= C_LEAD;
   }
+  c->prefix_len = strlen(c->mask_prefix ? c->mask_prefix : "[PHI:");
+  c->suffix_len = strlen(c->mask_suffix ? c->mask_suffix : "]");
   c->mrn_c = c->nmrn > 0;
   for (size_t k = 0; k < c->nmrn; k++)
     if (!luapat_supported(c->mrn[k])) c->mrn_c = 0;
@@ -778,7 +780,7 @@ int phiscan_mask(const PhiConfig *c, int *pending, const char *s, size_t n, PhiH
   for (size_t i = 0; i < k; i++)
     if (c->policy_kinds & (1u << hits->v[i].kind)) return 0;
   const char *pre = c->mask_prefix ? c->mask_prefix : "[PHI:", *suf = c->mask_suffix ? c->mask_suffix : "]";
-  size_t pl = strlen(pre), sl = strlen(suf);
+  size_t pl = c->ready ? c->prefix_len : strlen(pre), sl = c->ready ? c->suffix_len : strlen(suf);
   const char *cur = s;
   size_t curn = n;
   if (k > 0) {

@@ -58,6 +58,7 @@ typedef struct PhiConfig {
   const char *const *mrn;
   size_t nmrn;
   int mrn_c;
+  size_t prefix_len, suffix_len; /* the mask's, set by init */
   int ready;
 } PhiConfig;
 
