@@ -13,7 +13,7 @@
 -- selected files, to compare the times. Before any mutant, the unmutated
 -- suite must pass.
 --   build/novapipe exec bench/changed/mutate.lua PROJECT [--limit N] [--tiers a,b] [--modules GLOB]... [--diff]
--- --limit N: the first N modules (in path order) only; --tiers: only these
+-- --limit N: the first N mutants only (modules in path order); --tiers: only these
 -- tiers' test directories run and count (default every tier; a tier's
 -- services, PostgreSQL for the clinic's integration tier, are started once
 -- for the whole run, and its env set); --modules: only the modules whose
@@ -139,6 +139,8 @@ local function case_file(c)
   return "?"
 end
 
+local last_counts -- the last run's JUnit counts
+
 -- Runs pytest on `paths` in the copy: the seconds it took and the set of
 -- test files with a failed or errored test, or nil and why.
 local function pytest(paths)
@@ -153,6 +155,7 @@ local function pytest(paths)
     return nil, ("pytest exited %d: %s"):format(r.code, ((r.stdout or "") .. (r.stderr or "")):sub(-600))
   end
   local failing = {}
+  last_counts = rep.counts
   for _, c in ipairs(rep.cases) do
     if c.outcome == "failed" or c.outcome == "errors" then failing[case_file(c)] = true end
   end
@@ -293,14 +296,14 @@ local function change_constant(src, facts)
     local l = lines[a.line] or ""
     local head, value = l:match("^(" .. a.target:gsub("%p", "%%%0") .. "%s*[^=]*=%s*)(.-)%s*$")
     if head and not head:find("[=!<>]=") and not value:find("^=") then
-      local new = other_value(value)
+      local new, comment = other_value(value), ""
       if not new then
-        local v = value:match("^(.-)%s+#.*$")
+        local v, c = value:match("^(.-)(%s+#.*)$")
         new = v and other_value(v)
-        value = v or value
+        value, comment = v or value, c or ""
       end
       if new then
-        lines[a.line] = head .. new
+        lines[a.line] = head .. new .. comment
         return table.concat(lines, "\n") .. "\n", ("%s: %s -> %s"):format(a.target, value, new)
       end
     end
@@ -327,9 +330,6 @@ for _, rel in ipairs(assert(fs.walk(copy, { include = { "*.py" }, exclude = { "_
   if not test and wanted then modules[#modules + 1] = rel end
 end
 table.sort(modules)
-if limit then
-  for i = #modules, limit + 1, -1 do modules[i] = nil end
-end
 
 -- ---- the run ----
 
@@ -340,13 +340,14 @@ if not base_t or next(base_fail) then
     base_t and table.concat(keys(base_fail), ", ") or tostring(base_fail), "\n")
   os.exit(2)
 end
-print(("%s: %d test files in scope (%s), %d modules to mutate; the unmutated suite passes in %.2fs")
-  :format(project, #in_scope, table.concat(dirs, " "), #modules, base_t))
+print(("%s: %d test files in scope (%s), %d modules to mutate; the unmutated suite passes in %.2fs (%s)")
+  :format(project, #in_scope, table.concat(dirs, " "), #modules, base_t, junit.describe(last_counts)))
+if #started > 0 then print(("services for the whole run: %s"):format(table.concat(services, ", "))) end
 print()
 print(("%-52s %-9s %6s %9s %6s %8s %8s"):format("module", "mutation", "failed", "selected", "missed", "full s",
   "sel. s"))
 
-local rows, missed_total, none_fail, skipped, invalid = {}, 0, {}, {}, {}
+local rows, missed_total, none_fail, skipped, invalid, made = {}, 0, {}, {}, {}, 0
 for _, rel in ipairs(modules) do
   local path = copy .. "/" .. rel
   local fh = assert(io.open(path, "rb"))
@@ -354,9 +355,14 @@ for _, rel in ipairs(modules) do
   fh:close()
   local facts = pyscan.scan(src)
   for _, m in ipairs({ { "raise", raise_everywhere }, { "constant", change_constant } }) do
-    local new, what = m[2](src, facts)
+    local new, what = nil, nil
+    if not limit or made < limit then new, what = m[2](src, facts) end
+    if new then made = made + 1 end
     if not new then
-      skipped[#skipped + 1] = ("%s %s: %s"):format(rel, m[1], m[1] == "raise" and "no function" or "no literal constant")
+      if not limit or made < limit then
+        skipped[m[1]] = skipped[m[1]] or {}
+        table.insert(skipped[m[1]], rel)
+      end
     else
       local f = assert(io.open(path, "wb"))
       f:write(new)
@@ -440,10 +446,15 @@ end
 local mean = 0
 for _, x in ipairs(fractions) do mean = mean + x / #fractions end
 print()
-print(("mutants: %d run; %d made a test fail, all of whose failing files were selected in %d; "
-  .. "%d broke nothing a test sees"):format(#rows, #rows - #none_fail, caught, #none_fail))
+print(("mutants: %d run: %d made a test fail (every failing file selected in %d of them), %d broke nothing a "
+  .. "test sees"):format(#rows, #rows - #none_fail, caught, #none_fail))
 for _, s in ipairs(none_fail) do print("  no test failed: " .. s) end
-for _, s in ipairs(skipped) do print("  no mutant: " .. s) end
+for _, k in ipairs({ "raise", "constant" }) do
+  if skipped[k] then
+    print(("  no %s mutant (%s): %s"):format(k, k == "raise" and "no function" or "no literal constant",
+      table.concat(skipped[k], ", ")))
+  end
+end
 for _, s in ipairs(invalid) do print("  HARNESS PROBLEM: " .. s) end
 print(("missed: %d test files"):format(missed_total))
 print(("selected fraction: mean %.3f of %d test files"):format(mean, #in_scope))
