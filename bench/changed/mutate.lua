@@ -65,6 +65,9 @@ if not project or lfs.attributes(project, "mode") ~= "directory" then usage("PRO
 
 -- ---- the copy ----
 
+-- (the configuration first: a wrong novapipe.lua is exit 2 before anything is made)
+local cfg = config.load(project .. "/novapipe.lua")
+
 local work = assert(fs.mkdtemp("novapipe-mutate-"))
 local copy = work .. "/project"
 assert(lfs.mkdir(copy))
@@ -78,7 +81,6 @@ for _, d in ipairs({ ".novapipe", ".pytest_cache", ".git" }) do
 end
 sh({ "find", copy, "-name", "__pycache__", "-type", "d", "-prune", "-exec", "rm", "-rf", "{}", "+" })
 
-local cfg = config.load(copy .. "/novapipe.lua")
 local tests_dir = cfg.tests
 local python = os.getenv("NOVAPIPE_PYTHON") or cfg.python or "python3"
 
