@@ -82,7 +82,13 @@ end
 sh({ "find", copy, "-name", "__pycache__", "-type", "d", "-prune", "-exec", "rm", "-rf", "{}", "+" })
 
 local tests_dir = cfg.tests
-local python = os.getenv("NOVAPIPE_PYTHON") or cfg.python or "python3"
+-- the Python the tiers would run, as novapipe finds it (NOVAPIPE_PYTHON,
+-- novapipe.lua's python, then python3 and /usr/bin/python3 with pytest)
+local python, perr = require("novapipe.python").find({ "pytest" }, cfg.python)
+if not python then
+  io.stderr:write("mutate: ", perr, "\n")
+  os.exit(2)
+end
 
 -- The tiers in scope: their directories, their env, their services.
 local dirs, env, services = {}, { PYTHONDONTWRITEBYTECODE = "1" }, {}
