@@ -282,7 +282,7 @@ describe("typos fail loudly", function()
         "unknown setting 'tiers.integration.timout' in novapipe.lua; did you mean 'tiers.integration.timeout'?" },
       { "return function(c) c.tiers[1].sevices = {} end",
         "unknown setting 'tiers.standalone.sevices' in novapipe.lua; did you mean 'tiers.standalone.services'?" },
-      { "return { zzz = 1 }", "unknown setting 'zzz' in novapipe.lua (known: analyze, audit, coverage, database_url, "
+      { "return { zzz = 1 }", "unknown setting 'zzz' in novapipe.lua (known: analyze, audit, changed, coverage, database_url, "
         .. "phi, postgresql, python, quarantine, results, security, tests, tiers)" },
       { "return { audit = { zzz = 1 } }", "unknown setting 'audit.zzz' in novapipe.lua (known in audit: enabled, log)" },
     }) do
