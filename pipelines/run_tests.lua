@@ -42,6 +42,15 @@ return np.pipeline {
   stages = function(opts, ctx)
     np.shard.check(opts)
     local select
+    -- novapipe watch's re-runs: the files its saved changes affect (as
+    -- --changed selects them) plus the tests that failed in the run before
+    local saved = ctx.watch and ctx.watch.changes
+    if saved then
+      for _, o in ipairs({ "changed", "last_failed", "failed_first", "shard" }) do
+        if opts[o] then require("novapipe._errors").usage("watch selects what each run runs: leave out --%s", (o:gsub("_", "-"))) end
+      end
+      select = require("novapipe.run.record").selection(ctx.sink, "also")
+    end
     if opts.last_failed or opts.failed_first then
       local note
       select, note = require("novapipe.run.record").selection(ctx.sink, opts.last_failed and "only" or "first")
@@ -60,10 +69,14 @@ return np.pipeline {
       for _, name in ipairs(opts.tier) do only[#only + 1] = name end
     end
     local changed, changed_stage
-    if opts.explain and not opts.changed then
+    if opts.explain and not opts.changed and not saved then
       require("novapipe._errors").usage("--explain explains a --changed selection: add --changed (analyze --explain explains tiers)")
     end
-    if opts.changed then changed, changed_stage = np.changed.setup(opts.changed, ctx, only, opts.explain) end
+    if opts.changed or saved then
+      changed, changed_stage = np.changed.setup(saved or opts.changed, ctx, only, opts.explain)
+      -- (every test runs: the failures with them)
+      if saved and changed.everything then select = nil end
+    end
     local shard_opts, shard_stage = {}, nil
     if opts.shard then
       shard_opts, shard_stage = np.shard.setup(opts, ctx, only, changed and not changed.everything and changed.keep or nil)

@@ -17,7 +17,9 @@ Loaded by novapipe with ``-p novapipe_pytest``. It does two things:
   property ``hipaa``, for the compliance report;
 * keeps only, or runs first, the tests novapipe names by keyed digest in
   the file ``NOVAPIPE_SELECT`` (``--last-failed``, ``--failed-first``; mode
-  ``exact`` for ``--shard-by test``, which keeps none when none is named);
+  ``exact`` for ``--shard-by test``, which keeps none when none is named;
+  mode ``also`` for ``novapipe watch``: those and every test of the files
+  named by ``file:`` lines);
 * writes the node ids it collected to the file ``NOVAPIPE_COLLECT``
   (``--shard-by test``, which splits them);
 * with ``NOVAPIPE_COV_CONTEXT`` (a file holding a secret), records in
@@ -188,7 +190,7 @@ def _selection():
     path = os.environ.get("NOVAPIPE_SELECT")
     if not path:
         return None
-    with open(path, encoding="ascii") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
         lines = f.read().split("\n")
     return lines[0], lines[1].encode(), set(line for line in lines[2:] if line)
 
@@ -199,11 +201,15 @@ def _select(config, items):
         return
     import hashlib  # only when selecting: its OpenSSL costs a start
     mode, secret, wanted = sel
+    # "also" (novapipe watch): the keyed tests and every test of the files
+    # named by a "file:" line (absolute paths), nothing else
+    files = set(os.path.realpath(w[5:]) for w in wanted if w.startswith("file:"))
     chosen, rest = [], []
     for item in items:
         key = hashlib.sha256(secret + item.nodeid.encode("utf-8", "surrogateescape")).hexdigest()
-        (chosen if key in wanted else rest).append(item)
-    if mode == "only" or mode == "exact":
+        keep = key in wanted or (files and os.path.realpath(str(item.path)) in files)
+        (chosen if keep else rest).append(item)
+    if mode == "only" or mode == "exact" or mode == "also":
         if not chosen and mode == "only":
             # none of the last failures is here any more (renamed, removed):
             # pytest's --lf runs everything then, and so does this

@@ -70,13 +70,19 @@ np.shard = {
 ---tiers in scope (`only`, default all) a change reaches; returns the
 ---selection (np.tiers' `changed`; `keep`, the selected files as a set) and
 ---the stage that reports it. Outside a repository, or an unknown REF: one
----line, exit 2.
+---line, exit 2. A list of changed paths as value (novapipe watch's saved
+---files) is taken as it is, git not asked.
 np.changed = {
   setup = function(value, ctx, only, explain)
     local changed = require "novapipe.select.changed"
     local cfg = ctx.config
-    local changes, against = changed.git_changes(value ~= true and value or nil)
-    if not changes then require("novapipe._errors").usage("%s", against) end
+    local changes, against
+    if type(value) == "table" then
+      changes = value
+    else
+      changes, against = changed.git_changes(value ~= true and value or nil)
+      if not changes then require("novapipe._errors").usage("%s", against) end
+    end
     local wanted
     if only and #only > 0 then
       wanted = {}

@@ -273,6 +273,9 @@ local function run_tier(session, tier, ctx)
   if opts.keyword then k = k and ("(%s) and (%s)"):format(k, opts.keyword) or opts.keyword end
   -- --changed: only the affected test files (within a --filter path)
   local affected, changed_note
+  -- novapipe watch: the affected files and, besides, the tests that failed
+  -- in the run before (their keys; the plugin's "also" mode keeps both)
+  local also = opts.select and opts.select.mode == "also" and opts.select.by_tier[tier.name]
   if opts.changed and not opts.changed.everything then
     local P = require "novapipe.path"
     local files, left = require("novapipe.select.changed").under(opts.changed, P.normalize(dir))
@@ -289,18 +292,26 @@ local function run_tier(session, tier, ctx)
       end
       files = lfs.attributes(file, "mode") == "file" and { target } or kept
     end
-    if #files == 0 then
+    if #files == 0 and not also then
       return { status = "skipped", neutral = true, reason = ("no affected tests (%d test file%s left out: nothing %s depend%s on changed)")
         :format(left, left == 1 and "" or "s", left == 1 and "it" or "they", left == 1 and "s" or "") }
     end
     affected = files
-    target = files
-    if left > 0 then
+    -- (with failures to rerun, the whole tier is collected: the record
+    -- knows them by key, not by file)
+    target = also and target or files
+    if also then
+      changed_note = ("watch: %d of %d test files affected, and the tests that failed in the run before")
+        :format(#files, #files + left)
+    elseif left > 0 then
       changed_note = ("--changed: %d of %d test files (%d left out: nothing they depend on changed)")
         :format(#files, #files + left, left)
     end
   end
   local chosen = opts.select and opts.select.by_tier[tier.name]
+  if opts.select and opts.select.mode == "also" and not opts.changed then
+    error("np.tiers: select mode \"also\" needs a changed selection", 0)
+  end
   if opts.select and opts.select.mode == "only" and not chosen then
     return { status = "skipped", neutral = true, reason = "--last-failed: no test of this tier failed in the last run" }
   end
@@ -371,8 +382,13 @@ local function run_tier(session, tier, ctx)
     -- the plugin keeps (or runs first) the tests whose keyed digests it is
     -- given: node ids can hold PHI, the record keeps only these
     local select_file = cache .. "/novapipe-select"
+    local lines = { table.unpack(chosen) }
+    if also then
+      local here = lfs.currentdir()
+      for _, f in ipairs(affected or {}) do lines[#lines + 1] = "file:" .. here .. "/" .. f end
+    end
     local ok, serr = sink:write(select_file, ("%s\n%s\n%s\n"):format(opts.select.mode, opts.select.secret,
-      table.concat(chosen, "\n")), "selection", { raw = true, record = false })
+      table.concat(lines, "\n")), "selection", { raw = true, record = false })
     if not ok then return { status = "error", reason = ("the tests to select: %s"):format(serr) } end
     env.NOVAPIPE_SELECT = select_file
   end
