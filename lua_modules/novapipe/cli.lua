@@ -56,6 +56,15 @@ local function build_parser()
     .. "(default: " .. "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip)."):argname("<URL|FILE>")
   adv:command("status", "Show the database a scan would use: where, fetched from where and when, its records; "
     .. "exit 2 when there is none or it is too old.")
+  local watch = p:command("watch", "Run the tests, then again on each save: the test files the saved files affect "
+    .. "and the tests that failed the run before."):add_help(false):handle_options(false)
+  watch:argument("args", "run_tests's options (novapipe run run_tests --help)."):args("*")
+  watch:epilog("Each run is 'novapipe run run_tests' with these options: the first runs them as given; each save "
+    .. "then runs the test files the saved files affect (as --changed selects them) and the tests that failed in the "
+    .. "run before. Saves during a run make one more run after it. Ignored: .git, __pycache__, .novapipe, coverage "
+    .. "data (.coverage*), the configured results and coverage HTML directories, and what git check-ignore says "
+    .. "(outside a git repository, the root .gitignore's lines). --changed, --last-failed, --failed-first and --shard "
+    .. "are refused: watch selects each run itself. Ctrl-C ends it (exit 130).")
   local ex = p:command("exec", "Run a Lua script inside the host."):add_help(false):handle_options(false)
   ex:argument("script", "The script; a first line starting with # is skipped.")
   ex:argument("args", "Arguments, given to the script as arg and ..."):args("*")
@@ -248,6 +257,7 @@ local function run_pipeline(args, holder)
     -- current directory.
     local project = require("novapipe.run.project").enter()
     ctx = context.new({ name = args.pipeline, args = args.args, project = project })
+    ctx.watch = args.watch -- novapipe watch's re-run: {changes = paths}
     holder.sink = ctx.sink
     local p = pipeline()
     ctx.path = M.resolve(args.pipeline, project)
@@ -377,6 +387,20 @@ local function say_error(msg)
   require("novapipe.run.sink").new():error(msg)
 end
 
+-- `novapipe watch [run_tests options]`: novapipe.run.watch, each run a
+-- run of run_tests as `novapipe run run_tests` makes it.
+local function cmd_watch(args)
+  for _, a in ipairs(args.args) do
+    if a == "-h" or a == "--help" then
+      for _, c in ipairs(build_parser()._commands) do
+        if c._name == "watch" then say(c:get_help()) end
+      end
+      return errors.EXIT.passed
+    end
+  end
+  return require("novapipe.run.watch").loop(args.args, M.commands.run)
+end
+
 -- `novapipe advisories [update [--from URL|FILE] | status]`: novapipe's
 -- advisory database (novapipe.security.advisories). Alone, its help.
 local function cmd_advisories(args)
@@ -440,7 +464,7 @@ local function scan(argv)
 end
 
 M.commands = { run = cmd_run, list = cmd_list, exec = cmd_exec, audit = cmd_audit, durations = cmd_durations,
-               merge = cmd_merge, flaky = cmd_flaky, advisories = cmd_advisories }
+               merge = cmd_merge, flaky = cmd_flaky, advisories = cmd_advisories, watch = cmd_watch }
 
 ---Runs the command line. Returns the exit code; a bug in a pipeline or
 ---script is reported with its traceback and exits 2.
@@ -455,7 +479,7 @@ function M.main(argv)
     if not ok then
       local names = { "-h", "--help", "-C", "--no-color", "--version", "run", "list", "exec", "audit", "verify", "init",
                       "--log", "durations", "--export", "merge", "--coverage-report", "--json", "--html", "flaky",
-                      "advisories", "update", "status", "--from" }
+                      "advisories", "update", "status", "--from", "watch" }
       say_error(("novapipe: %s (try 'novapipe --help')"):format(require("novapipe._nearest").argparse_error(args, names)))
       return errors.EXIT.usage
     end
@@ -471,7 +495,7 @@ function M.main(argv)
     return errors.EXIT.passed
   end
   if not args.command then
-    say_error("novapipe: a command is required: run, list, durations, merge, flaky, advisories, exec or audit "
+    say_error("novapipe: a command is required: run, watch, list, durations, merge, flaky, advisories, exec or audit "
       .. "(try 'novapipe --help')")
     return errors.EXIT.usage
   end
