@@ -64,8 +64,7 @@ local function start(root, keep, args)
   local argv = { "/bin/sh", "-c", 'exec "$0" "$@" >"$WATCH_OUT" 2>"$WATCH_OUT.err"', H.bin, "-C", root, "--no-color",
                  "watch", "--standalone" }
   for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
-  local env = H.isolated_env({ NOVAPIPE_PYTHON = os.getenv("NOVAPIPE_PYTHON") or "/usr/bin/python3",
-                               PYTHONDONTWRITEBYTECODE = "1", WATCH_OUT = out })
+  local env = H.isolated_env({ PYTHONDONTWRITEBYTECODE = "1", WATCH_OUT = out })
   local p = assert(proc.spawn(argv, { stdin = "null", env = env }))
   return p, out
 end
@@ -139,7 +138,7 @@ describe("novapipe watch", function()
     assert.same({}, project_pytests(root))
   end)
 
-  it("reruns the last failures with the affected files, and a save during a run makes one more run", function()
+  it("reruns the last failures with the affected files; a save during a run makes one more run; Ctrl-C ends pytest", function()
     local root = project(keep)
     save(root .. "/backend/app/beta.py", "VALUE = 3\n")
     local p, out = start(root, keep)
@@ -168,6 +167,14 @@ describe("novapipe watch", function()
     assert.matches("FAIL%s+standalone%s+%S+%s+1 passed, 1 failed", second)
     assert.matches("saved: backend/app/alpha%.py, backend/app/beta%.py", third)
     assert.matches("PASS%s+standalone%s+%S+%s+2 passed", third)
+    -- Ctrl-C while pytest runs: it goes too
+    H.write(root .. "/slow", "60")
+    save(root .. "/backend/app/beta.py", "VALUE = 2  # saved\n")
+    deadline = time.now() + 20
+    while #project_pytests(root) == 0 do
+      assert(time.now() < deadline, "no pytest began:\n" .. H.read(out))
+      time.sleep(0.05)
+    end
     local r = interrupt(p)
     assert.equal(130, r.code)
     assert.same({}, project_pytests(root))
