@@ -562,12 +562,21 @@ function Analyzer:module_files_uncached(module, from)
   return list
 end
 
--- Resolves a relative import from `file`: {files} it may refer to.
+-- Resolves a relative import from `file`: {files} it may refer to, the
+-- __init__.py of each package between first (`from ..a.b import x` runs
+-- a/__init__.py before a/b.py).
 function Analyzer:relative_files(file, imp)
   local dir = dirname(file)
   for _ = 2, imp.level do dir = dirname(dir) end
   local base = imp.module ~= "" and join(dir, (imp.module:gsub("%.", "/"))) or dir
   local out = {}
+  local at = dir
+  for part in imp.module:gmatch("([^.]+)%.") do
+    at = join(at, part)
+    local init = join(at, "__init__.py")
+    if not is_file(init) then break end
+    out[#out + 1] = init
+  end
   for _, cand in ipairs({ base .. ".py", base .. "/__init__.py" }) do
     if is_file(cand) then out[#out + 1] = cand end
   end

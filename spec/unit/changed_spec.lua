@@ -170,6 +170,24 @@ describe("change-based selection", function()
     assert.matches("tests/unit/stars.py %(imported by%) %-> tests/unit/test_rel.py$", s.why["tests/unit/test_rel.py"])
   end)
 
+  it("a relative import through a package runs that package's __init__.py first: its change selects the importer",
+    function()
+    local root = repo(keep, {
+      ["app/domain/rules/__init__.py"] = "",
+      ["app/domain/rules/limits.py"] = "MAX = 3\n",
+      ["app/api2.py"] = "from .domain.rules.limits import *\n",
+      ["tests/support/__init__.py"] = "",
+      ["tests/support/calc.py"] = "VALUE = 1\n",
+      ["tests/unit/test_api2.py"] = "from app.api2 import MAX\ndef test_m():\n    assert MAX\n",
+      ["tests/unit/test_calc.py"] = "from ..support.calc import VALUE\ndef test_c():\n    assert VALUE\n",
+    })
+    local s = after(root, { ["app/domain/rules/__init__.py"] = "# changed\n", ["tests/support/__init__.py"] = "# changed\n" })
+    assert.same({ "tests/unit/test_api2.py", "tests/unit/test_calc.py" }, s.files)
+    assert.equal("app/domain/rules/__init__.py (imported by) -> app.api2 (imported by) -> tests/unit/test_api2.py",
+      s.why["tests/unit/test_api2.py"])
+    assert.equal("tests/support/__init__.py (imported by) -> tests/unit/test_calc.py", s.why["tests/unit/test_calc.py"])
+  end)
+
   it("follows the conftest chain and what a conftest imports, and the fixtures tests request", function()
     local root = repo(keep, {
       ["tests/unit/conftest.py"] = "import pytest\nfrom app import other\n@pytest.fixture\ndef thing():\n    return other.X\n",
