@@ -323,6 +323,39 @@ describe("change-based selection", function()
     end)
   end)
 
+  it("selects, for each module of a generated project, exactly the tests whose known closure holds it", function()
+    -- bench/changed/generate.lua: packages four levels deep, absolute,
+    -- relative and star imports, __init__.py re-exports, conftest files at
+    -- four levels, pytest_plugins, test-tree helpers, data files named
+    -- relative to __file__; expected-closure.json is what each test runs
+    local root = keep(H.tmpdir())
+    local r = H.novapipe({ "exec", "bench/changed/generate.lua", root, "--modules", "30", "--seed", "7" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    local expected = require("novapipe.json").read(root .. "/expected-closure.json")
+    local users, n_tests = {}, 0
+    for t, list in pairs(expected) do
+      n_tests = n_tests + 1
+      for _, f in ipairs(list) do
+        users[f] = users[f] or {}
+        table.insert(users[f], t)
+      end
+    end
+    assert.equal(12, n_tests)
+    local c = config.load(root .. "/novapipe.lua")
+    local checked = 0
+    for f, list in pairs(users) do
+      if not f:find("conftest.py", 1, true) and not f:find("/test_", 1, true) then
+        local sel = changed.select(c, { f }, { root = root })
+        local got = {}
+        for i, s in ipairs(sel.files) do got[i] = s:sub(#root + 2) end
+        table.sort(list)
+        assert.same(list, got, f)
+        checked = checked + 1
+      end
+    end
+    assert.is_true(checked > 60, tostring(checked))
+  end)
+
   it("is a function of the configuration, the root and a list of paths", function()
     local root = repo(keep)
     local sel = changed.select(cfg(), { "app/domain/patients.py" }, { root = root })
