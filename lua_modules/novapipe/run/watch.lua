@@ -97,21 +97,35 @@ function M.ignored(root, paths, git_repo)
   local out = {}
   if #paths == 0 then return out end
   if git_repo then
-    -- the paths, NUL-separated, in a private directory for the call
-    local dir = require("novapipe.tmp").dir("novapipe-watch-")
-    if not dir then return out end
-    local list = dir .. "/paths"
-    local f = io.open(list, "wb")
-    if f then
-      f:write(table.concat(paths, "\0"), "\0")
-      f:close()
-      local r = require("novapipe.process").run({ "git", "check-ignore", "-z", "--stdin" },
-        { cwd = root, stdin = { file = list } })
+    -- the paths as arguments, a few hundred a call (no file to write);
+    -- git prints the ignored ones a line each, C-quoted when they hold a
+    -- quote, a backslash or a control character
+    local function unquote(line)
+      if line:sub(1, 1) ~= '"' then return line end
+      local esc = { n = "\n", t = "\t", ['"'] = '"', ["\\"] = "\\", a = "\a", b = "\b", f = "\f", r = "\r", v = "\v" }
+      local body, parts, j = line:sub(2, -2), {}, 1
+      while j <= #body do
+        local c = body:sub(j, j)
+        local octal = c == "\\" and body:match("^%d%d%d", j + 1)
+        if octal then
+          parts[#parts + 1], j = string.char(tonumber(octal, 8)), j + 4
+        elseif c == "\\" then
+          local e = body:sub(j + 1, j + 1)
+          parts[#parts + 1], j = esc[e] or e, j + 2
+        else
+          parts[#parts + 1], j = c, j + 1
+        end
+      end
+      return table.concat(parts)
+    end
+    for first = 1, #paths, 200 do
+      local argv = { "git", "-c", "core.quotePath=false", "check-ignore", "--" }
+      for i = first, math.min(#paths, first + 199) do argv[#argv + 1] = paths[i] end
+      local r = require("novapipe.process").run(argv, { cwd = root, stdin = "null" })
       if r and (r.code == 0 or r.code == 1) then
-        for p in (r.stdout or ""):gmatch("([^%z]+)") do out[p] = true end
+        for line in (r.stdout or ""):gmatch("[^\n]+") do out[unquote(line)] = true end
       end
     end
-    fs.rmtree(dir)
     return out
   end
   local patterns = gitignore_patterns(root)
