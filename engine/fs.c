@@ -546,17 +546,6 @@ static int watcher_interrupted(void *ctx) {
   return np_interrupted != 0;
 }
 
-/* The number in a /proc/sys file, or -1. */
-static long read_limit(const char *path) {
-  FILE *f = fopen(path, "r");
-  long v = -1;
-  if (f) {
-    if (fscanf(f, "%ld", &v) != 1) v = -1;
-    fclose(f);
-  }
-  return v;
-}
-
 /* Pushes the failure of a watch call on u (errno e) and returns the count;
  * raises the ignore function's error when that is what stopped it, and
  * the interrupted error (children ended first, as the host's waits do). */
@@ -575,8 +564,8 @@ static int watcher_fail(lua_State *L, Watcher *u, int e) {
   if (e == ENOSPC) {
     /* The limit is fs.inotify.max_user_watches, or a user namespace's
      * lower one (a container's) */
-    long max = read_limit("/proc/sys/fs/inotify/max_user_watches");
-    long ns = read_limit("/proc/sys/user/max_inotify_watches");
+    long max = watch_read_limit("/proc/sys/fs/inotify/max_user_watches");
+    long ns = watch_read_limit("/proc/sys/user/max_inotify_watches");
     if (ns >= 0 && (max < 0 || ns < max))
       lua_pushfstring(L, "watch '%s': inotify's limit on watched directories (%d, /proc/sys/user/max_inotify_watches "
                       "in this user namespace; /proc/sys/fs/inotify/max_user_watches outside it) is reached; raise "

@@ -968,3 +968,13 @@ int watch_is_temporary(const char *name) {
   if (strncmp(name, ".~lock.", 7) == 0 && name[l - 1] == '#') return 1; /* LibreOffice */
   return 0;
 }
+
+long watch_read_limit(const char *path) {
+  FILE *f = fopen(path, "r");
+  long v = -1;
+  if (f) {
+    if (fscanf(f, "%ld", &v) != 1) v = -1;
+    fclose(f);
+  }
+  return v;
+}

@@ -96,4 +96,7 @@ size_t watch_dirs(const Watch *w);
  * ".goutputstream-*", "x.kate-swp", ".~lock.x#". */
 int watch_is_temporary(const char *name);
 
+/* The number in a /proc/sys file (an inotify limit), or -1. */
+long watch_read_limit(const char *path);
+
 #endif

@@ -322,18 +322,8 @@ static void test_a_wake_up_interrupts_and_keeps_the_batch(void) {
   close(pipe_fds[1]);
 }
 
-static long read_long(const char *path) {
-  FILE *f = fopen(path, "r");
-  long v = -1;
-  if (f) {
-    if (fscanf(f, "%ld", &v) != 1) v = -1;
-    fclose(f);
-  }
-  return v;
-}
-
 static void test_lost_events_ask_for_a_rescan(void) {
-  long max = read_long("/proc/sys/fs/inotify/max_queued_events");
+  long max = watch_read_limit("/proc/sys/fs/inotify/max_queued_events");
   if (max <= 0 || max > 200000) {
     fprintf(stderr, "skipped: the queue overflow (max_queued_events is %ld)\n", max);
     return;

@@ -3,16 +3,10 @@
 local fs = require "novapipe.fs"
 local lfs = require "lfs"
 local proc = require "novapipe.proc"
-local process = require "novapipe.process"
 local time = require "novapipe.time"
 local H = require "spec.support.h"
 
-local function git(root, ...)
-  local argv = { "git", "-c", "user.email=dev@example.org", "-c", "user.name=dev" }
-  for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
-  local r = assert(process.run(argv, { cwd = root, stdin = "null" }))
-  assert(r.code == 0, table.concat(argv, " ") .. ": " .. (r.stderr or ""))
-end
+local git = H.git
 
 -- A standalone tier of two test files, each importing its own module;
 -- test_beta.py sleeps for as long as the file `slow` says (none: no sleep).

@@ -4,12 +4,7 @@ local cjson = require "cjson"
 local process = require "novapipe.process"
 local H = require "spec.support.h"
 
-local function git(root, ...)
-  local argv = { "git", "-c", "user.email=dev@example.org", "-c", "user.name=dev" }
-  for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
-  local r = assert(process.run(argv, { cwd = root, stdin = "null" }))
-  assert(r.code == 0, table.concat(argv, " ") .. ": " .. (r.stderr or ""))
-end
+local git = H.git
 
 local function clinic(keep)
   local root = keep(H.tmpdir())

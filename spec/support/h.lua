@@ -39,6 +39,18 @@ function H.tree(files)
   return root
 end
 
+---Runs git in root with a committer of the specs' own and main as the
+---first branch; fails the spec when git fails. Returns the result.
+---@param root string
+---@return table
+function H.git(root, ...)
+  local argv = { "git", "-c", "user.email=dev@example.org", "-c", "user.name=dev", "-c", "init.defaultBranch=main" }
+  for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
+  local r = assert(require("novapipe.process").run(argv, { cwd = root, stdin = "null" }))
+  assert(r.code == 0, table.concat(argv, " ") .. ": " .. (r.stderr or ""))
+  return r
+end
+
 ---A project for run_tests: `files` maps paths (relative to the root) to
 ---contents; the tests directory (backend/app/tests) always exists.
 ---@param files? table<string, string>

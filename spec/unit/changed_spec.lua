@@ -6,13 +6,7 @@ local fs = require "novapipe.fs"
 local process = require "novapipe.process"
 local H = require "spec.support.h"
 
-local function git(root, ...)
-  local argv = { "git", "-c", "user.email=dev@example.org", "-c", "user.name=dev", "-c", "init.defaultBranch=main" }
-  for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
-  local r = assert(process.run(argv, { cwd = root, stdin = "null" }))
-  assert(r.code == 0, table.concat(argv, " ") .. ": " .. (r.stderr or ""))
-  return r
-end
+local git = H.git
 
 local function put(root, files)
   for path, text in pairs(files) do
