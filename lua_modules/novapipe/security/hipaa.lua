@@ -128,13 +128,6 @@ function M.map(cases, findings, opts)
   return rows, unknown
 end
 
----Whether a safeguard's test passed.
----@param t {outcome: string}
----@return boolean
-function M.passed(t)
-  return PASSED[t.outcome] == true
-end
-
 ---How a safeguard's test that did not pass reads in a list: its id with
 ---where (the line, or the location when it is in another file), and why.
 ---@param t {id: string, outcome: string, message?: string, location?: string, reason?: string}
