@@ -12,7 +12,9 @@
 -- and is not selected is missed. Then pytest runs again on just the
 -- selected files, to compare the times. Before any mutant, the unmutated
 -- suite must pass.
---   build/novapipe exec bench/changed/mutate.lua PROJECT [--limit N] [--tiers a,b] [--modules GLOB]... [--diff]
+--   build/novapipe exec bench/changed/mutate.lua PROJECT [--config FILE] [--limit N] [--tiers a,b] [--modules GLOB]... [--diff]
+-- --config FILE: this novapipe.lua instead of PROJECT's own (for a public
+-- project that has none: bench/changed/real/);
 -- --limit N: the first N mutants only (modules in path order); --tiers: only these
 -- tiers' test directories run and count (default every tier; a tier's
 -- services, PostgreSQL for the clinic's integration tier, are started once
@@ -26,17 +28,18 @@ local config = require "novapipe.config"
 local fs = require "novapipe.fs"
 local junit = require "novapipe.junit"
 local lfs = require "lfs"
+local P = require "novapipe.path"
 local process = require "novapipe.process"
 local pyscan = require "novapipe.pyscan"
 local pytest_config = require "novapipe.pytest_config"
 
 local function usage(msg)
   io.stderr:write("mutate: ", msg, "\n",
-    "usage: novapipe exec bench/changed/mutate.lua PROJECT [--limit N] [--tiers a,b] [--modules GLOB]... [--diff]\n")
+    "usage: novapipe exec bench/changed/mutate.lua PROJECT [--config FILE] [--limit N] [--tiers a,b] [--modules GLOB]... [--diff]\n")
   os.exit(2)
 end
 
-local project, limit, only_tiers, globs, show_diff = nil, nil, nil, {}, false
+local project, config_file, limit, only_tiers, globs, show_diff = nil, nil, nil, nil, {}, false
 do
   local i = 1
   while i <= #arg do
@@ -47,6 +50,9 @@ do
     elseif a == "--tiers" then
       only_tiers = {}
       for t in (arg[i + 1] or usage("--tiers needs a list")):gmatch("[^,]+") do only_tiers[t] = true end
+      i = i + 1
+    elseif a == "--config" then
+      config_file = arg[i + 1] or usage("--config needs a file")
       i = i + 1
     elseif a == "--diff" then
       show_diff = true
@@ -66,7 +72,8 @@ if not project or lfs.attributes(project, "mode") ~= "directory" then usage("PRO
 -- ---- the copy ----
 
 -- (the configuration first: a wrong novapipe.lua is exit 2 before anything is made)
-local cfg = config.load(project .. "/novapipe.lua")
+if config_file and lfs.attributes(config_file, "mode") ~= "file" then usage("--config " .. config_file .. ": no such file") end
+local cfg = config.load(config_file or project .. "/novapipe.lua")
 
 local work = assert(fs.mkdtemp("novapipe-mutate-"))
 local copy = work .. "/project"
@@ -94,7 +101,7 @@ end
 local dirs, env, services = {}, { PYTHONDONTWRITEBYTECODE = "1" }, {}
 for _, t in ipairs(cfg.tiers) do
   if not only_tiers or only_tiers[t.name] then
-    dirs[#dirs + 1] = tests_dir .. "/" .. t.dir
+    dirs[#dirs + 1] = P.normalize(tests_dir .. "/" .. t.dir)
     for k, v in pairs(t.env or {}) do env[k] = v end
     for _, s in ipairs(t.services or {}) do services[#services + 1] = s end
   end

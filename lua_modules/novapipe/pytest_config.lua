@@ -129,13 +129,17 @@ function M.skipped_tiers(cfg, only, tests)
   patterns = patterns or M.DEFAULT_NORECURSE
   local hits, matched = {}, {}
   for _, tier in ipairs(cfg.tiers) do
-    local base = tier.dir:match("([^/]+)/*$") or tier.dir
-    for _, p in ipairs(not (only and not only[tier.name]) and patterns or {}) do
-      if fs.match(p, base) then
-        hits[#hits + 1] = ("%s (matches '%s')"):format(tier.name, p)
-        matched[p] = true
-        break
+    -- pytest recurses through each directory of the tier's path (none when
+    -- the tier is the tests directory itself, dir = ".")
+    local hit
+    for part in require("novapipe.path").normalize(tier.dir):gmatch("[^/]+") do
+      for _, p in ipairs(not (only and not only[tier.name]) and patterns or {}) do
+        if not hit and part ~= "." and fs.match(p, part) then hit = p end
       end
+    end
+    if hit then
+      hits[#hits + 1] = ("%s (matches '%s')"):format(tier.name, hit)
+      matched[hit] = true
     end
   end
   if #hits == 0 then return nil end

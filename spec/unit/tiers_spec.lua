@@ -72,6 +72,12 @@ describe("reading the project's pytest configuration", function()
     assert.matches('pyproject.toml %[tool.pytest.ini_options%]: norecursedirs = %["build"%]$', pytest_config.skipped_tiers(cfg))
     H.write("pyproject.toml", '[tool.pytest.ini_options]\nnorecursedirs = ["build"]\n')
     assert.is_nil(pytest_config.skipped_tiers(cfg))
+    -- a tier that is the tests directory itself is no hidden directory; a
+    -- directory on the way to a tier counts as the tier's own does
+    os.remove("pyproject.toml")
+    cfg.tiers = { { name = "all", dir = "." }, { name = "deep", dir = "build/unit" } }
+    assert.equal("a plain `pytest backend/app/tests` skips the tier deep (matches 'build') through pytest's default norecursedirs;",
+      pytest_config.skipped_tiers(cfg):match("^[^;]*;"))
   end)
 
   it("gives --parallel auto the cores a tier has to itself, once its recorded time is worth xdist's start", function()
