@@ -172,6 +172,22 @@ static int l_print(lua_State *L) {
   return 0;
 }
 
+/* term.clear() -> boolean: on a live terminal, clears the screen and puts
+ * the cursor at its top (the scrollback stays: earlier output can still be
+ * scrolled to), keeping the status line; elsewhere nothing. Returns
+ * whether it cleared. */
+static int l_clear(lua_State *L) {
+  decide();
+  if (live_on) {
+    erase_status();
+    fputs("\x1b[H\x1b[2J", stdout);
+    draw_status();
+    fflush(stdout);
+  }
+  lua_pushboolean(L, live_on);
+  return 1;
+}
+
 static const luaL_Reg term_funcs[] = {
   {"init", l_init},
   {"color", l_color},
@@ -181,6 +197,7 @@ static const luaL_Reg term_funcs[] = {
   {"style", l_style},
   {"status", l_status},
   {"print", l_print},
+  {"clear", l_clear},
   {NULL, NULL},
 };
 

@@ -69,7 +69,9 @@ return np.pipeline {
       for _, name in ipairs(opts.tier) do only[#only + 1] = name end
     end
     local changed, changed_stage
-    if opts.explain and not opts.changed and not saved then
+    -- (under watch, --explain explains each re-run's selection; the first
+    -- run selects everything and has nothing to explain)
+    if opts.explain and not opts.changed and not ctx.watch then
       require("novapipe._errors").usage("--explain explains a --changed selection: add --changed (analyze --explain explains tiers)")
     end
     if opts.changed or saved then

@@ -38,4 +38,9 @@ function term.status(text) end
 ---@param ... any
 function term.print(...) end
 
+---On a live terminal, clears the screen (the scrollback stays) and returns
+---true; elsewhere does nothing and returns false.
+---@return boolean
+function term.clear() end
+
 return term

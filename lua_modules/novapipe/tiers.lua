@@ -151,19 +151,30 @@ local function output_keeper()
   return keep
 end
 
+-- Stops what a tier started; what it took from a pool goes back there.
+local function stop_all(services, pool)
+  for i = #services, 1, -1 do
+    if pool and pool:holds(services[i]) then pool:give_back(services[i]) else services[i]:stop() end
+  end
+end
+
 -- Starts the services a tier asks for, each from the registry (the module
 -- novapipe.services.<name>: start(opts) -> service with env() and stop());
 -- returns the environment to add and the list of services to stop, or nil
 -- and an error (the ones already started are stopped).
 -- The tier's services, each told how many xdist workers will share it
 -- (each worker gets a database of its own) and the project's settings.
-local function start_services(tier, opts, cfg)
+-- With a pool (novapipe watch's: novapipe.services._pool), servers are
+-- taken from it, reset, and given back by stop_all instead of stopped.
+local function start_services(tier, opts, cfg, pool)
   local env, started = {}, {}
   local sopts = { workers = opts.parallel, on_disk = cfg.postgresql and cfg.postgresql.on_disk }
   for _, name in ipairs(tier.services or {}) do
-    local svc, err = require("novapipe.services." .. name).start(sopts)
+    local start = require("novapipe.services." .. name).start
+    local svc, err
+    if pool then svc, err = pool:take(name, start, sopts) else svc, err = start(sopts) end
     if not svc then
-      for i = #started, 1, -1 do started[i]:stop() end
+      stop_all(started, pool)
       err = tostring(err)
       return nil, err:lower():find(name:lower(), 1, true) and err or ("%s: %s"):format(name, err)
     end
@@ -171,10 +182,6 @@ local function start_services(tier, opts, cfg)
     for k, v in pairs(svc:env()) do env[k] = v end
   end
   return env, started
-end
-
-local function stop_all(services)
-  for i = #services, 1, -1 do services[i]:stop() end
 end
 
 -- What a failed process said last: its stderr's last line, else its
@@ -330,7 +337,7 @@ local function run_tier(session, tier, ctx)
   -- wrote for novapipe (JUnit XML, coverage data) is adopted by the sink:
   -- masked, owner-only.
   local scope <close> = setmetatable({ services = {} }, { __close = function(self, err)
-    stop_all(self.services)
+    stop_all(self.services, self.pool)
     if self.cache then fs.rmtree(self.cache) end
     if err ~= nil then
       -- Interrupted or broken: nothing reads these files any more, but
@@ -355,9 +362,10 @@ local function run_tier(session, tier, ctx)
     os.remove(cov_file)
   end
 
-  local env, services = start_services(tier, opts, cfg)
+  local pool = ctx.watch and ctx.watch.services
+  local env, services = start_services(tier, opts, cfg, pool)
   if not env then return { status = "error", reason = services } end
-  scope.services = services
+  scope.services, scope.pool = services, pool
   for var, value in pairs(tier.env or {}) do env[var] = value end
   env.NOVAPIPE_EVENTS_FD = "3"
   local reruns = M.reruns(opts, tier)

@@ -188,6 +188,79 @@ def test_same_table(n):
     assert.equal(tmp .. "/", assert(H.read(out .. "/gw0")):sub(1, #tmp + 1))
   end)
 
+  it("kept in a pool (novapipe watch's), are lent once, reset as new between tiers, replaced when dead, stopped at the end", function()
+    -- in a novapipe of its own, so the environment's DATABASE_URL and
+    -- REDIS_URL cannot stand in for the servers
+    local tmp = keep(H.tmpdir())
+    local script = tmp .. "/pool.lua"
+    H.write(script, [==[
+local pool = require("novapipe.services._pool").new()
+local pg, redis = require("novapipe.services.postgresql"), require("novapipe.services.redis")
+local process = require("novapipe.process")
+local lfs = require("lfs")
+local function say(...) io.write(table.concat({ ... }, " "), "\n") end
+local function psql(svc, db, sql)
+  local r = assert(process.run({ pg.bindir() .. "/psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", svc.dir,
+    "-U", "postgres", "-d", db, "-c", sql }, { stdin = "null" }))
+  return r.code == 0 and (r.stdout:gsub("%s+$", "")) or ("error: " .. r.stderr:gsub("%s+$", ""))
+end
+local function cli(svc, ...)
+  local r = assert(process.run({ "redis-cli", "-s", svc.socket, ... }, { stdin = "null" }))
+  return (r.stdout:gsub("%s+$", ""))
+end
+local a = assert(pool:take("postgresql", pg.start, { workers = 2 }))
+say("worker url", tostring(a.worker_url ~= nil))
+psql(a, "novapipe_test", "CREATE TABLE left_behind (x int)")
+psql(a, "novapipe_test", "CREATE DATABASE made_by_a_test")
+-- lent out: a second tier at once gets a second server
+local b = assert(pool:take("postgresql", pg.start, {}))
+say("second server", tostring(b ~= a and b.dir ~= a.dir))
+pool:give_back(a)
+pool:give_back(b)
+local again = assert(pool:take("postgresql", pg.start, {}))
+say("same server", tostring(again == a))
+say("databases", psql(a, "postgres", "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"))
+say("table", psql(a, "novapipe_test", "SELECT count(*) FROM pg_tables WHERE tablename = 'left_behind'"))
+say("worker url", tostring(a.worker_url ~= nil))
+pool:give_back(a)
+-- a server that died is replaced
+b.server:kill("KILL")
+b.server:wait()
+local c = assert(pool:take("postgresql", pg.start, {}))
+local d = assert(pool:take("postgresql", pg.start, {}))
+say("dead replaced", tostring(c == a or d == a), tostring(c ~= b and d ~= b), tostring(lfs.attributes(b.dir) == nil))
+local r = assert(pool:take("redis", redis.start, {}))
+cli(r, "set", "k", "v")
+cli(r, "-n", "3", "set", "k3", "v")
+pool:give_back(r)
+assert(pool:take("redis", redis.start, {}) == r)
+say("redis keys", cli(r, "dbsize"), cli(r, "-n", "3", "dbsize"))
+pool:give_back(r)
+-- more workers than its databases: a new Redis
+local r2 = assert(pool:take("redis", redis.start, { workers = 40 }))
+say("bigger redis", tostring(r2 ~= r), tostring(lfs.attributes(r.dir) == nil))
+local dirs = { a.dir, c.dir, d.dir, r2.dir }
+pool:close()
+local left = 0
+for _, dir in ipairs(dirs) do if lfs.attributes(dir) then left = left + 1 end end
+say("left after close", tostring(left))
+]==])
+    local r = H.novapipe({ "exec", script }, { env = { DATABASE_URL = false, REDIS_URL = false, TMPDIR = tmp } })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.equal(table.concat({
+      "worker url true",
+      "second server true",
+      "same server true",
+      "databases novapipe_test,postgres,template0,template1",
+      "table 0",
+      "worker url false",
+      "dead replaced true true true",
+      "redis keys 0 0",
+      "bigger redis true true",
+      "left after close 0",
+      "" }, "\n"), r.stdout)
+  end)
+
   it("leave a DATABASE_URL of the user's alone under xdist", function()
     local root, tmp = project([[
 import os

@@ -82,6 +82,13 @@ function M:status(text)
   term.status(text and self.mask(text) or nil)
 end
 
+---Clears a live terminal for a redraw (novapipe watch before each run);
+---elsewhere nothing. Returns whether it cleared.
+---@return boolean
+function M:clear()
+  return term.clear()
+end
+
 ---Records a file or directory as written by this run (once).
 ---@param path string
 ---@param what? string

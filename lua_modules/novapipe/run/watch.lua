@@ -184,23 +184,32 @@ function M.loop(args, run)
   local r = require("novapipe.process").run({ "git", "rev-parse", "--is-inside-work-tree" }, { cwd = root, stdin = "null" })
   local git_repo = r ~= nil and r.code == 0 and (r.stdout or ""):match("true") ~= nil
 
+  -- The servers the runs' tiers start (a throwaway PostgreSQL) are kept
+  -- for the whole watch, reset between runs, and stopped when it ends,
+  -- however it ends (Ctrl-C included).
+  local pool <close> = require("novapipe.services._pool").new()
   local function one(changes)
-    local code = run({ pipeline = "run_tests", args = args, watch = changes and { changes = changes } or nil })
+    local code = run({ pipeline = "run_tests", args = args, watch = { changes = changes, services = pool } })
     -- each run finds the project from where watch started, as the first
     lfs.chdir(start)
     return code
   end
   local code = one(nil)
   if code == errors.EXIT.usage then return code end
-  ctx.sink:print(("watching %s (%s); Ctrl-C ends"):format(root,
-    git_repo and "git's ignores" or "no git repository: .gitignore's lines"))
+  local watching = ("watching %s (%s); Ctrl-C ends"):format(root,
+    git_repo and "git's ignores" or "no git repository: .gitignore's lines")
+  ctx.sink:print(watching)
   while true do
     local batch, rerr = w:read()
     if not batch then errors.usage("watch: %s", rerr) end
     local changes, shown = M.changes(batch, root, git_repo)
     if changes then
+      -- on a terminal each run is drawn on a clear screen (the one before
+      -- stays in the scrollback); elsewhere the runs follow each other
+      ctx.sink:clear()
       ctx.sink:print(("---- %s  saved: %s ----"):format(os.date("%H:%M:%S"), table.concat(shown, ", ")))
       one(changes ~= true and changes or nil)
+      ctx.sink:print(watching)
     end
   end
 end

@@ -7,7 +7,9 @@
 -- workers never create the same table in one database. The server's data
 -- directory is on a memory file system when there is one (/dev/shm), with
 -- fsync off: test data never reaches a disk (`postgresql.on_disk = true`
--- in novapipe.lua puts it under the temporary directory instead). PostgreSQL refuses to run as
+-- in novapipe.lua puts it under the temporary directory instead). reset()
+-- makes a kept server as a new one would be (novapipe watch keeps one for
+-- as long as it watches). PostgreSQL refuses to run as
 -- root: then its programs run as the `postgres` user (Debian's package
 -- creates it) through setpriv.
 local lfs = require "lfs"
@@ -182,27 +184,67 @@ function M.start(opts)
     end
     time.sleep(0.05)
   end
-  r = process.run({ bin .. "/createdb", "-h", dir, "-U", "postgres", DB }, { stdin = "null" })
-  if not r or r.code ~= 0 then
+  svc.bin, svc.on_disk = bin, opts.on_disk or false
+  local ok, derr = svc:databases(opts.workers)
+  if not ok then
     svc:stop()
-    return nil, "createdb failed: " .. (r and r.stderr or "")
-  end
-  if (opts.workers or 0) > 1 then
-    -- one psql, one CREATE DATABASE a worker (each its own transaction)
-    local sql = { bin .. "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", dir, "-U", "postgres", "-d", DB }
-    for w = 0, opts.workers - 1 do
-      sql[#sql + 1] = "-c"
-      sql[#sql + 1] = ("CREATE DATABASE %s_gw%d TEMPLATE %s"):format(DB, w, DB)
-    end
-    r = process.run(sql, { stdin = "null" })
-    if not r or r.code ~= 0 then
-      svc:stop()
-      return nil, "cannot create the workers' databases: " .. (r and r.stderr or "")
-    end
-    svc.worker_url = ("postgresql://postgres@/%s_{worker}?host=%s"):format(DB, dir)
+    return nil, derr
   end
   svc.url = ("postgresql://postgres@/%s?host=%s"):format(DB, dir)
   return svc
+end
+
+-- psql on the server's socket, as its superuser, stopping at the first
+-- error: one command a -c (each its own transaction).
+function Service:psql(database, commands, extra)
+  local argv = { self.bin .. "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.dir, "-U", "postgres",
+                 "-d", database }
+  for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
+  for _, c in ipairs(commands) do
+    argv[#argv + 1] = "-c"
+    argv[#argv + 1] = c
+  end
+  local r, err = process.run(argv, { stdin = "null" })
+  if not r or r.code ~= 0 then return nil, err or ((r.stderr or ""):gsub("%s+$", "")) end
+  return r.stdout or ""
+end
+
+-- Makes the tier's database and, for xdist workers, one a worker from it
+-- as a template. Returns true, or nil and why.
+function Service:databases(workers)
+  local r = process.run({ self.bin .. "/createdb", "-h", self.dir, "-U", "postgres", DB }, { stdin = "null" })
+  if not r or r.code ~= 0 then return nil, "createdb failed: " .. (r and r.stderr or "") end
+  self.worker_url = nil
+  if (workers or 0) > 1 then
+    local sql = {}
+    for w = 0, workers - 1 do sql[#sql + 1] = ("CREATE DATABASE %s_gw%d TEMPLATE %s"):format(DB, w, DB) end
+    local ok, err = self:psql(DB, sql)
+    if not ok then return nil, "cannot create the workers' databases: " .. err end
+    self.worker_url = ("postgresql://postgres@/%s_{worker}?host=%s"):format(DB, self.dir)
+  end
+  return true
+end
+
+---Makes the server as a new one would be for another run (novapipe watch
+---keeps it): every database but postgres and the templates is dropped,
+---however the tests made it, and the tier's databases are made again.
+---What a test changed outside them (a role, the postgres database) stays.
+---Returns true, or nil when the server cannot serve `opts` (it is gone;
+---`on_disk` changed): then a new one is started instead.
+---@param opts {workers?: integer, on_disk?: boolean}
+---@return boolean|nil
+function Service:reset(opts)
+  if self.stopped or not self.server or not self.server:running()
+    or (opts.on_disk or false) ~= self.on_disk then return nil end
+  local list = self:psql("postgres", { "SELECT datname FROM pg_database WHERE datname NOT IN "
+    .. "('postgres', 'template0', 'template1') ORDER BY 1" }, { "-A", "-t" })
+  if not list then return nil end
+  local drops = {}
+  for name in list:gmatch("[^\n]+") do
+    drops[#drops + 1] = ('DROP DATABASE "%s" WITH (FORCE)'):format((name:gsub('"', '""')))
+  end
+  if #drops > 0 and not self:psql("postgres", drops) then return nil end
+  return self:databases(opts.workers)
 end
 
 return M

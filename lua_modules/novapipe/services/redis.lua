@@ -31,6 +31,22 @@ function Service:stop()
   shared.stop(self.server, "TERM", self.dir)
 end
 
+---Makes the server as a new one would be for another run (novapipe watch
+---keeps it): every key of every database goes (FLUSHALL). Returns true, or
+---nil when it cannot serve `opts` (it is gone, it has too few databases
+---for the workers, there is no redis-cli): then a new one is started.
+---@param opts {workers?: integer}
+---@return boolean|nil
+function Service:reset(opts)
+  if self.stopped or not self.server or not self.server:running() then return nil end
+  if (opts.workers or 0) + 1 > self.databases then return nil end
+  local cli = process.which("redis-cli")
+  local r = cli and process.run({ cli, "-s", self.socket, "flushall" }, { stdin = "null" })
+  if not r or r.code ~= 0 or not (r.stdout or ""):find("OK", 1, true) then return nil end
+  self.worker_url = (opts.workers or 0) > 1 and self.url .. "?db={n}" or nil
+  return true
+end
+
 Service.__close = Service.stop
 Service.__gc = Service.stop
 
@@ -50,10 +66,11 @@ function M.start(opts)
   if not exe then return nil, "Redis is not installed; install it with: apt-get install redis-server" end
   local dir, err = require("novapipe.tmp").dir("novapipe-redis-")
   if not dir then return nil, err end
-  local svc = setmetatable({ dir = dir, socket = dir .. "/redis.sock", log = dir .. "/server.log" }, Service)
+  local svc = setmetatable({ dir = dir, socket = dir .. "/redis.sock", log = dir .. "/server.log",
+                             databases = math.max(16, (opts.workers or 0) + 1) }, Service)
   local server, perr = proc.spawn({ exe, "--port", "0", "--unixsocket", svc.socket, "--unixsocketperm", "700",
     "--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", svc.log,
-    "--databases", tostring(math.max(16, (opts.workers or 0) + 1)) },
+    "--databases", tostring(svc.databases) },
     { stdin = "null", stdout = "null", stderr = "null", grace = 5 })
   if not server then
     svc:stop()
