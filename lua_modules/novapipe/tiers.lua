@@ -300,6 +300,7 @@ local function run_tier(session, tier, ctx)
       files = lfs.attributes(file, "mode") == "file" and { target } or kept
     end
     if #files == 0 and not also then
+      if left == 0 then return { status = "skipped", neutral = true, reason = "no affected tests (the tier has no test file)" } end
       return { status = "skipped", neutral = true, reason = ("no affected tests (%d test file%s left out: nothing %s depend%s on changed)")
         :format(left, left == 1 and "" or "s", left == 1 and "it" or "they", left == 1 and "s" or "") }
     end

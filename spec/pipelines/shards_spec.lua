@@ -157,6 +157,49 @@ describe("--shard K/N and novapipe merge", function()
     assert.matches("^novapipe: durations: %.novapipe/durations%.json cannot be read: ", r.stderr)
   end)
 
+  it("with --changed, shards the affected files only: the shards together run what --changed runs, none twice", function()
+    local files = { ["app/__init__.py"] = "", ["app/a.py"] = "A = 1\n", ["app/b.py"] = "B = 1\n",
+                    ["backend/__init__.py"] = "", ["backend/app/__init__.py"] = "",
+                    [TESTS .. "__init__.py"] = "", [TESTS .. "standalone/__init__.py"] = "",
+                    [TESTS .. "venv/__init__.py"] = "", [TESTS .. "integration/__init__.py"] = "" }
+    for i = 1, 5 do
+      files[TESTS .. ("standalone/test_a%d.py"):format(i)] = ("from app.a import A\n\ndef test_a%d():\n    assert A == 1\n")
+        :format(i)
+    end
+    files[TESTS .. "standalone/test_b.py"] = "from app.b import B\n\ndef test_b():\n    assert B == 1\n"
+    files[TESTS .. "venv/test_vb.py"] = "from app.b import B\n\ndef test_vb():\n    assert B == 1\n"
+    local repo = H.tree(files)
+    finally(function() H.rmrf(repo) end)
+    H.git(repo, "init", "-q")
+    H.git(repo, "add", "-A")
+    H.git(repo, "commit", "-qm", "start")
+    H.write(repo .. "/app/a.py", "A = 1  # changed\n")
+    -- (the report outside the repository: a new file in it is a change)
+    local out = H.tmpdir()
+    finally(function() H.rmrf(out) end)
+    local all = run(repo, { "run", "run_tests", "--all", "--changed", "--json", out .. "/changed.json" })
+    assert.equal(0, all.code, all.stdout .. all.stderr)
+    local want = ids_of(out .. "/changed.json")
+    assert.equal(5, #want)
+    local union, seen = {}, {}
+    for k = 1, 2 do
+      local r = run(repo, { "run", "run_tests", "--all", "--changed", "--shard", k .. "/2" })
+      assert.equal(0, r.code, r.stdout .. r.stderr)
+      assert.matches("5 of 7 test files affected by 1 changed file", r.stdout)
+      -- the venv tier has no affected file, in either shard; the
+      -- integration tier no file at all
+      assert.matches("SKIP%s+venv[^\n]*\n%s+no affected tests %(1 test file left out", r.stdout)
+      assert.matches("SKIP%s+integration[^\n]*\n%s+no affected tests %(the tier has no test file%)", r.stdout)
+      for _, id in ipairs((ids_of(("%s/.novapipe/shards/%d-of-2/record.json"):format(repo, k)))) do
+        assert.is_nil(seen[id], id .. " ran in two shards")
+        seen[id] = true
+        union[#union + 1] = id
+      end
+    end
+    table.sort(union)
+    assert.same(want, union)
+  end)
+
   it("fails the merged coverage when a shard's coverage data cannot be read, naming it", function()
     local dir = H.tmpdir()
     finally(function() H.rmrf(dir) end)
