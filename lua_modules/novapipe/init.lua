@@ -16,10 +16,16 @@ np.version = require("novapipe.host").version
 -- or nil and the message argparse shows.
 np.convert = {}
 
+-- A whole number as a person writes one: decimal digits only ("1e3",
+-- "0x10", "+2" and "1.0" are no whole numbers on a command line).
+local function whole(s)
+  return type(s) == "string" and s:match("^%d+$") and math.tointeger(tonumber(s)) or nil
+end
+
 ---@param s string
 ---@return integer|nil, string?
 function np.convert.positive_integer(s)
-  local n = math.tointeger(tonumber(s))
+  local n = whole(s)
   if n and n >= 1 then return n end
   return nil, ("'%s' is not a whole number of at least 1"):format(s)
 end
@@ -27,7 +33,7 @@ end
 ---@param s string
 ---@return integer|nil, string?
 function np.convert.non_negative_integer(s)
-  local n = math.tointeger(tonumber(s))
+  local n = whole(s)
   if n and n >= 0 then return n end
   return nil, ("'%s' is not a whole number of at least 0"):format(s)
 end
@@ -37,7 +43,7 @@ end
 ---@return integer|"auto"|nil, string?
 function np.convert.workers(s)
   if s == "auto" then return "auto" end
-  local n = math.tointeger(tonumber(s))
+  local n = whole(s)
   if n and n >= 1 then return n end
   return nil, ("'%s' is not a whole number of at least 1, or auto"):format(s)
 end
