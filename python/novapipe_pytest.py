@@ -140,8 +140,17 @@ def pytest_configure(config):
     if not value:
         return
     try:
-        _fd = int(value)
-        os.fstat(_fd)
+        given = int(value)
+        os.fstat(given)
+        # Out of the tests' way: the events go on through a copy above the
+        # descriptors a test would use, closed on exec, and the descriptor
+        # and the variable novapipe gave are gone, so neither a test that
+        # writes to descriptor 3 nor a program a test runs can add events
+        # (a test that goes looking for the copy on purpose still can).
+        import fcntl
+        _fd = fcntl.fcntl(given, fcntl.F_DUPFD_CLOEXEC, 100)
+        os.close(given)
+        os.environ.pop("NOVAPIPE_EVENTS_FD", None)
     except (OSError, ValueError):
         _fd = None
         return

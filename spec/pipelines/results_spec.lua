@@ -152,15 +152,42 @@ def test_teardown_errors(bad_teardown):
     assert.same({}, parallel.notes) -- the JUnit XML's counts agree, or this would be a note
   end)
 
-  it("ignore what a test writes on the events channel, with one note, never a traceback", function()
+  it("keep the events channel out of a test's reach: descriptor 3, the variable and programs a test runs", function()
+    local root = project({ [TESTS .. "test_reach.py"] = [[
+import os
+
+FORGED = b'{"e":"done","id":"backend/app/tests/standalone/test_reach.py::test_forged","o":"passed"}\n'
+
+def test_cannot_reach_it():
+    assert "NOVAPIPE_EVENTS_FD" not in os.environ
+    try:
+        os.write(3, FORGED)  # closed, or (reused) no longer the channel
+    except OSError:
+        pass
+    # a program run by the shell inherits every descriptor not closed on exec
+    os.system("echo '%s' >&3 2>/dev/null; for fd in $(ls /proc/self/fd); do echo '%s' >&$fd; done 2>/dev/null"
+              % (FORGED.decode().strip(), FORGED.decode().strip()))
+]] })
+    local data, r = dump(root)
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.equal(1, data.counts.tests)
+    assert.equal(1, data.counts.passed)
+    assert.same({}, data.notes)
+    assert.equal("backend/app/tests/standalone/test_reach.py::test_cannot_reach_it", data.tests[1].id)
+  end)
+
+  it("ignore what a test writes on the events channel on purpose, with one note, never a traceback", function()
+    -- (the plugin's own copy of the descriptor, which only a test that goes
+    -- looking for it finds)
     local root = project({ [TESTS .. "test_hostile.py"] = [[
 import os
+import novapipe_pytest
 
 def test_writes_garbage():
     for line in [b"\x00\xff\xfe garbage", b"not json", b"{\"e\": \"done\", \"id\": 5, \"o\": []}",
                  b"{\"e\": \"collected\", \"n\": \"many\"}", b"[1, 2, 3]", b"{\"e\": 42}",
                  b"{\"e\": \"done\", \"id\": \"x\", \"o\": \"exploded\"}", b"{" * 2000000]:
-        os.write(3, line + b"\n")
+        os.write(novapipe_pytest._fd, line + b"\n")
 ]] })
     local data, r = dump(root)
     assert.equal(0, r.code, r.stdout .. r.stderr)
