@@ -6,8 +6,6 @@ local proc = require "novapipe.proc"
 local time = require "novapipe.time"
 local H = require "spec.support.h"
 
-local git = H.git
-
 -- A standalone tier of two test files, each importing its own module;
 -- test_beta.py sleeps for as long as the file `slow` says (none: no sleep).
 local function project(keep)
@@ -38,9 +36,7 @@ local function project(keep)
       "    assert VALUE == 2",
       "" }, "\n"),
   }))
-  git(root, "init", "-q")
-  git(root, "add", "-A")
-  git(root, "commit", "-qm", "start")
+  H.git_repo(root)
   return root
 end
 
@@ -233,9 +229,7 @@ describe("novapipe watch", function()
         "    conn.close()",
         "" }, "\n"),
     }))
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "start")
+    H.git_repo(root)
     local seen = keep(H.tmpdir()) .. "/seen"
     local p, out = start(root, keep, {}, { tier = "--integration", env = { SEEN_FILE = seen } })
     local text = wait_runs(out, 1)

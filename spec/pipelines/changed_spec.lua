@@ -4,16 +4,12 @@ local cjson = require "cjson"
 local process = require "novapipe.process"
 local H = require "spec.support.h"
 
-local git = H.git
-
 local function clinic(keep)
   local root = keep(H.tmpdir())
   local r = process.run({ "cp", "-a", "examples/clinic/.", root })
   assert(r and r.code == 0, "cannot copy examples/clinic")
   H.rmrf(root .. "/.novapipe")
-  git(root, "init", "-q")
-  git(root, "add", "-A")
-  git(root, "commit", "-qm", "start")
+  H.git_repo(root)
   return root
 end
 

@@ -51,6 +51,14 @@ function H.git(root, ...)
   return r
 end
 
+---Makes `root` a git repository with everything in it committed ("start").
+---@param root string
+function H.git_repo(root)
+  H.git(root, "init", "-q")
+  H.git(root, "add", "-A")
+  H.git(root, "commit", "-qm", "start")
+end
+
 ---A project for run_tests: `files` maps paths (relative to the root) to
 ---contents; the tests directory (backend/app/tests) always exists.
 ---@param files? table<string, string>

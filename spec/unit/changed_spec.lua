@@ -38,9 +38,7 @@ local function repo(keep, files)
   for k, v in pairs(BASE) do all[k] = v end
   for k, v in pairs(files or {}) do all[k] = v end
   put(root, all)
-  git(root, "init", "-q")
-  git(root, "add", "-A")
-  git(root, "commit", "-qm", "start")
+  H.git_repo(root)
   return root
 end
 
