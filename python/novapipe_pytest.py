@@ -52,6 +52,7 @@ delivered within 0.1 s.
 """
 import json
 import os
+import re
 import threading
 from json.encoder import encode_basestring_ascii as _quote
 
@@ -316,12 +317,43 @@ def _failure_of(report):
         message = (crash.message or "").split("\n", 1)[0]
         where = "%s:%d" % (crash.path, crash.lineno)
     else:
-        text = str(longrepr)
-        lines = [l for l in text.splitlines() if l.strip()]
-        errors = [l for l in lines if l.startswith("E ")]
-        message = (errors[0][1:].strip() if errors else (lines[-1].strip() if lines else ""))
-        where = None
+        message, where = _collect_failure(str(longrepr))
     return {"m": message, "at": where, "r": _text(longrepr)}
+
+
+_FRAME = re.compile(r"^(\S.*?):(\d+): in ")
+_FILE_LINE = re.compile(r'^E\s+File "([^"]+)", line (\d+)')
+
+
+def _collect_failure(text):
+    """A collection error's message and where, from pytest's text (no
+    reprcrash): the exception's line (the least indented of the "E" lines,
+    the last of them: "SyntaxError: invalid syntax" rather than the
+    'File "x.py", line 3' above it), and the place: the file and line a
+    SyntaxError names, else the deepest frame of the traceback."""
+    lines = [l for l in text.splitlines() if l.strip()]
+    errors = [l for l in lines if l.startswith("E ")]
+    if not errors:
+        return (lines[-1].strip() if lines else ""), None
+    indent = min(len(l) - len(l[1:].lstrip()) for l in errors)
+    message = [l for l in errors if len(l) - len(l[1:].lstrip()) == indent][-1][1:].strip()
+    where = None
+    for l in errors:
+        m = _FILE_LINE.match(l)
+        if m:
+            path = m.group(1)
+            try:
+                rel = os.path.relpath(path)
+                path = path if rel.startswith("..") else rel
+            except ValueError:
+                pass
+            where = "%s:%s" % (path, m.group(2))
+    if where is None:
+        for l in lines:
+            m = _FRAME.match(l)
+            if m and not m.group(1).startswith("<"):
+                where = "%s:%s" % (m.group(1), m.group(2))
+    return message, where
 
 
 def _done(fields):

@@ -107,7 +107,22 @@ describe("results", function()
     local t = data.tests[1]
     assert.equal("error", t.outcome)
     assert.is_true(t.collect)
-    assert.matches("No module named 'no_such_module_anywhere'", t.message)
+    assert.equal("ModuleNotFoundError: No module named 'no_such_module_anywhere'", t.message)
+    assert.equal(TESTS .. "test_broken.py:1", t.location)
+  end)
+
+  it("give a syntax error in an imported module as the error and the line it names, not the line above it", function()
+    local root = project({
+      [TESTS .. "__init__.py"] = "",
+      [TESTS .. "broken_helper.py"] = "X = 1\n\ndef f(:\n    pass\n",
+      [TESTS .. "test_imports_it.py"] = "from . import broken_helper\n\ndef test_x():\n    pass\n",
+    })
+    local data = dump(root)
+    assert.equal(1, #data.tests)
+    local t = data.tests[1]
+    assert.is_true(t.collect)
+    assert.equal("SyntaxError: invalid syntax", t.message)
+    assert.equal(TESTS .. "broken_helper.py:3", t.location)
   end)
 
   it("agree with pytest's JUnit XML, written only with --junit", function()
