@@ -42,18 +42,23 @@ local dirs = {}
 for i, tier in ipairs(TIERS) do dirs[i] = "backend/app/tests/" .. tier end
 local env = { NOVAPIPE_PYTHON = py }
 local cases = {
-  { "novapipe run run_tests --all (tiers at once)", { bin, "run", "run_tests", "--all" }, env },
+  { "novapipe run run_tests --all (tiers at once, default --jobs)", { bin, "run", "run_tests", "--all" }, env },
   { "novapipe run run_tests --all --sequential", { bin, "run", "run_tests", "--all", "--sequential" }, env },
   { ("pytest -n %d over the three tiers by hand"):format(cores),
     { py, "-m", "pytest", "-q", "-p", "xdist", "-n", tostring(cores), table.unpack(dirs) } },
   { "pytest over the three tiers (serial)", { py, "-m", "pytest", "-q", table.unpack(dirs) } },
   { "pytest start (one empty test)", { py, "-m", "pytest", "-q", "start" } },
 }
+-- as many tiers at once as cores (the default is one more: the last tier
+-- to start then no longer runs alone while the other cores idle)
+cases[#cases + 1] = { ("novapipe run run_tests --all --jobs %d"):format(cores),
+                      { bin, "run", "run_tests", "--all", "--jobs", tostring(cores) }, env }
 if reference then
   cases[#cases + 1] = { "reference run_tests.py --all", { py, reference, "--all" },
                         { PATH = shim .. ":" .. os.getenv("PATH") } }
 end
 local m = harness.medians(cases, rounds, root)
+print(("%d cores; the default --jobs is %d"):format(cores, require("novapipe.tiers").default_jobs(cores)))
 local ideal = m[5] + (m[4] - m[5]) / cores
 print(("ideal (start + work / %d cores)%s %6.3fs"):format(cores, (" "):rep(13), ideal))
 for i, c in ipairs(cases) do

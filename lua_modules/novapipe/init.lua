@@ -119,7 +119,7 @@ np.options = {
                 convert = np.convert.non_negative_integer },
   parallel = { "--parallel -p", "pytest-xdist workers per tier, or auto: the cores a tier has to itself", arg = "N",
                convert = np.convert.workers },
-  jobs = { "--jobs -j", "tiers at once (default: the cores novapipe may use); each starts before the tiers it needs "
+  jobs = { "--jobs -j", "tiers at once (default: one more than the cores novapipe may use, 1 on one core); each starts before the tiers it needs "
            .. "have passed, its results held until they have", arg = "N", convert = np.convert.positive_integer },
   sequential = { "--sequential", "one tier at a time, each started only after the tiers it needs passed" },
   reruns = { "--reruns", "run a failed test again up to N times; one that then passes is flaky, and its tier passes",

@@ -39,7 +39,7 @@ local M = {}
 ---@field config? novapipe.Config default: the run's (novapipe.run.context)
 ---@field taken? table<string, boolean> tiers whose results the group's stages took from another run (set by the caller as they do)
 ---@field cov_context? boolean with coverage, record which test ran each line (coverage.py's contexts, by the tests' keys)
----@field jobs? integer tiers at once (default: the cores novapipe may use)
+---@field jobs? integer tiers at once (default: M.default_jobs())
 ---@field sequential? boolean one tier after another, each only after the tiers it needs passed
 ---@field shard? table a split of the tiers' files (novapipe.select.shard's plan): each tier runs its part
 ---@field coverage_data? string where each tier's coverage data goes (default: the configured coverage.data)
@@ -256,6 +256,15 @@ function M.workers(cores, at_once, recorded)
   local n = math.max(1, cores // math.max(1, at_once))
   if not recorded or recorded < M.AUTO_MIN_SECONDS then return 1 end
   return n
+end
+
+---How many tiers run at once by default on `cores` cores: one more than
+---the cores (with exactly as many, the last tier to start runs alone while
+---the other cores idle; bench/tiers.lua measures it), one on one core.
+---@param cores integer
+---@return integer
+function M.default_jobs(cores)
+  return cores > 1 and cores + 1 or 1
 end
 
 -- Runs one tier; returns a stage result.
@@ -975,7 +984,7 @@ function M.stages(opts)
   end
   -- Tiers at once: more than one tier, cores for more than one, and
   -- pytest's own output not streamed (two would interleave).
-  local jobs = opts.jobs or require("novapipe.proc").cores()
+  local jobs = opts.jobs or M.default_jobs(require("novapipe.proc").cores())
   if #stages > 1 and jobs > 1 and not opts.sequential and not opts.verbose then
     session.at_once = M.at_once(session, stages, tier_of, jobs, run_tier)
     session.width = math.min(jobs, #stages)

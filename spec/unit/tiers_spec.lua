@@ -80,6 +80,12 @@ describe("reading the project's pytest configuration", function()
       pytest_config.skipped_tiers(cfg):match("^[^;]*;"))
   end)
 
+  it("runs one tier more than the cores at once by default, one at a time on one core", function()
+    assert.equal(1, tiers.default_jobs(1))
+    assert.equal(3, tiers.default_jobs(2))
+    assert.equal(9, tiers.default_jobs(8))
+  end)
+
   it("gives --parallel auto the cores a tier has to itself, once its recorded time is worth xdist's start", function()
     local workers = tiers.workers
     assert.equal(2, workers(2, 1, 10))
