@@ -894,7 +894,9 @@ function M.stages(opts)
   function session.run_pytest(args, spawn_opts, sink)
     spawn_opts.env.NOVAPIPE_REQUIRE = required
     local lacks, closest, kind
-    for i, c in ipairs(candidates) do
+    -- (a copy: tiers at once run this at the same time, and one that finds
+    -- a Python reorders the list while another is going through it)
+    for _, c in ipairs({ table.unpack(candidates) }) do
       if c.exe then
         local saw_missing, saw_kind
         local out = spawn_opts.stdout
@@ -921,8 +923,13 @@ function M.stages(opts)
         if not (r.code == python.MISSING_EXIT and saw_missing) then
           session.python = c.exe
           -- A Python that worked goes first from now on.
-          table.remove(candidates, i)
-          table.insert(candidates, 1, c)
+          for j, other in ipairs(candidates) do
+            if other == c then
+              table.remove(candidates, j)
+              table.insert(candidates, 1, c)
+              break
+            end
+          end
           return r, nil, c.exe
         end
         if not lacks or #saw_missing < #lacks then lacks, closest, kind = saw_missing, c, saw_kind end

@@ -143,4 +143,21 @@ describe("tiers at once", function()
     -- (whichever worker gets the test)
     assert.matches(proc.cores() > 1 and "^gw%d+$" or "^none$", worker())
   end)
+  it("find the Python for each tier when PATH's first one lacks pytest and another tier finds it meanwhile", function()
+    -- python3 on PATH cannot import pytest (no site-packages) and takes as
+    -- long as the tier's SLOW says to answer: standalone finds
+    -- /usr/bin/python3 while venv and integration are still asking PATH's
+    local root = keep(H.tree(suite({
+      ["novapipe.lua"] = 'return { tiers = { venv = { env = { SLOW = "1.5" } }, integration = { env = { SLOW = "1.5" } } } }\n',
+    })))
+    local bin = root .. "/bin"
+    assert(fs.mkdir_p(bin, "0755"))
+    H.write(bin .. "/python3", '#!/bin/sh\nsleep "${SLOW:-0}"\nexec /usr/bin/python3 -S "$@"\n')
+    assert(os.execute("chmod 755 '" .. bin .. "/python3'"))
+    local r = H.novapipe({ "-C", root, "--no-color", "run", "run_tests", "--all", "--jobs", "3" },
+      { env = { NOVAPIPE_PYTHON = false, PATH = bin .. ":" .. os.getenv("PATH") } })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("PASS%s+venv%s+%S+%s+4 passed", r.stdout)
+    assert.matches("PASS%s+integration%s+%S+%s+4 passed", r.stdout)
+  end)
 end)
