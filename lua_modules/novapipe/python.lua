@@ -66,8 +66,22 @@ end
 -- exits with MISSING_EXIT before pytest does anything.
 M.MISSING_EXIT = 97
 M.MISSING_MARK = "novapipe-missing:"
+-- The events channel (NOVAPIPE_EVENTS_FD) is moved before pytest opens
+-- anything: to a descriptor of 100 or above, closed on exec, the one given
+-- closed; the variable then names the copy (the plugin takes it out of the
+-- environment), or is gone when no such descriptor was open. Done later,
+-- in the plugin, descriptor 3 could already be one of pytest's own (its
+-- capture saves stdout in the lowest free descriptor).
 local BOOTSTRAP = table.concat({
   "import importlib.util as u, os, sys",
+  "e = os.environ.pop('NOVAPIPE_EVENTS_FD', '')",
+  "if e:",
+  "    try:",
+  "        import fcntl",
+  "        os.environ['NOVAPIPE_EVENTS_FD'] = str(fcntl.fcntl(int(e), fcntl.F_DUPFD_CLOEXEC, 100))",
+  "        os.close(int(e))",
+  "    except (OSError, ValueError):",
+  "        pass",
   "m = [n for n in os.environ.pop('NOVAPIPE_REQUIRE', 'pytest').split(',') if u.find_spec(n) is None]",
   "if m:",
   "    " .. KIND,

@@ -163,6 +163,7 @@ function M.select_tests(run_pytest, target, env, dir, ctx, plan, tier)
   local e = {}
   for k, v in pairs(env) do e[k] = v end
   e.NOVAPIPE_COLLECT = list
+  e.NOVAPIPE_EVENTS_FD = false -- (this run is given no events channel)
   local argv = type(target) == "table" and { table.unpack(target) } or { target }
   for _, a in ipairs({ "-p", "novapipe_pytest", "--collect-only", "-q", "-o", "cache_dir=" .. dir }) do argv[#argv + 1] = a end
   local r, err = run_pytest(argv,
