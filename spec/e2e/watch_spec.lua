@@ -7,7 +7,9 @@ local time = require "novapipe.time"
 local H = require "spec.support.h"
 
 -- A standalone tier of two test files, each importing its own module;
--- test_beta.py sleeps for as long as the file `slow` says (none: no sleep).
+-- test_beta.py sleeps for as long as the file scratch/slow says (none: no
+-- sleep), after writing scratch/started; scratch/ is ignored (.gitignore),
+-- so neither file is a change the watch sees.
 local function project(keep)
   local root = keep(H.project({
     ["pytest.ini"] = "[pytest]\n",
@@ -30,13 +32,16 @@ local function project(keep)
       "",
       "",
       "def test_beta():",
-      "    slow = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'slow')",
+      "    scratch = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'scratch')",
+      "    slow = os.path.join(scratch, 'slow')",
       "    if os.path.exists(slow):",
+      "        open(os.path.join(scratch, 'started'), 'w').close()",
       "        time.sleep(float(open(slow).read()))",
       "    assert VALUE == 2",
       "" }, "\n"),
   }))
   H.git_repo(root)
+  assert(fs.mkdir_p(root .. "/scratch", "0755"))
   return root
 end
 
@@ -163,18 +168,19 @@ describe("novapipe watch", function()
     assert.matches("FAIL%s+standalone%s+%S+%s+1 passed, 1 failed", text)
     assert.matches("Failures", text)
     -- a save of alpha.py: test_alpha.py, and test_beta's failure again
-    H.write(root .. "/slow", "2")
+    H.write(root .. "/scratch/slow", "2")
     save(root .. "/backend/app/alpha.py", "VALUE = 1  # saved\n")
-    -- mid-run (test_beta sleeps), two saves: one more run, for both
-    local deadline = time.now() + 20
-    while not (H.read(out) or ""):find("saved: backend/app/alpha", 1, true) do
-      assert(time.now() < deadline, "no re-run began")
+    -- mid-run (test_beta sleeps, having imported beta.py), two saves: one
+    -- more run, for both
+    local deadline = time.now() + 30
+    while not lfs.attributes(root .. "/scratch/started") do
+      assert(time.now() < deadline, "test_beta did not start:\n" .. (H.read(out) or ""))
       time.sleep(0.05)
     end
-    time.sleep(0.8)
+    os.remove(root .. "/scratch/started")
     save(root .. "/backend/app/beta.py", "VALUE = 2\n")
     save(root .. "/backend/app/alpha.py", "VALUE = 1  # again\n")
-    os.remove(root .. "/slow")
+    os.remove(root .. "/scratch/slow")
     text = wait_runs(out, 3)
     time.sleep(1.5) -- no fourth run comes
     text = H.read(out)
@@ -185,7 +191,7 @@ describe("novapipe watch", function()
     assert.matches("saved: backend/app/alpha%.py, backend/app/beta%.py", third)
     assert.matches("PASS%s+standalone%s+%S+%s+2 passed", third)
     -- Ctrl-C while pytest runs: it goes too
-    H.write(root .. "/slow", "60")
+    H.write(root .. "/scratch/slow", "60")
     save(root .. "/backend/app/beta.py", "VALUE = 2  # saved\n")
     deadline = time.now() + 20
     while #project_pytests(root) == 0 do
