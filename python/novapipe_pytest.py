@@ -177,16 +177,25 @@ def _switch(item, when):
         cov.switch_context(key + "|" + when)
 
 
-def pytest_runtest_setup(item):
+def _context_setup(item):
     _switch(item, "setup")
 
 
-def pytest_runtest_call(item):
+def _context_call(item):
     _switch(item, "run")
 
 
-def pytest_runtest_teardown(item):
+def _context_teardown(item):
     _switch(item, "teardown")
+
+
+# A hook pytest calls for every test costs it a little even when it does
+# nothing: the hooks of a feature are there only when novapipe asked for
+# it (the variables are set before pytest starts).
+if os.environ.get("NOVAPIPE_COV_CONTEXT"):
+    pytest_runtest_setup = _context_setup
+    pytest_runtest_call = _context_call
+    pytest_runtest_teardown = _context_teardown
 
 
 def _selection():
@@ -248,7 +257,7 @@ def _shard_parts():
     return _shard or None
 
 
-def pytest_ignore_collect(collection_path, config):
+def _shard_ignore_collect(collection_path, config):
     parts = _shard_parts()
     if parts is None:
         return None
@@ -265,6 +274,10 @@ def pytest_ignore_collect(collection_path, config):
             if fnmatch.fnmatch(name, pattern):
                 return True
     return None
+
+
+if os.environ.get("NOVAPIPE_SHARD"):
+    pytest_ignore_collect = _shard_ignore_collect
 
 
 @pytest.hookimpl(trylast=True)
@@ -405,14 +418,11 @@ def _clear_failed_setup(item):
             pass
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item, nextitem):
+def _rerun_protocol(item, nextitem):
     """Runs a test, and again after a failure, up to RERUNS more times. A
     failed attempt's failing report is logged with the outcome "rerun" (the
     attempt's later phases are not logged: the JUnit writer keeps one
     testcase for the test); the last attempt is logged as pytest would."""
-    if RERUNS <= 0:
-        return None
     from _pytest.runner import runtestprotocol
     for attempt in range(RERUNS + 1):
         if attempt:
@@ -434,10 +444,15 @@ def pytest_runtest_protocol(item, nextitem):
     return True
 
 
-def pytest_report_teststatus(report):
+def _rerun_status(report):
     if report.outcome == "rerun":
         return "rerun", "R", ("RERUN", {"yellow": True})
     return None
+
+
+if RERUNS > 0:
+    pytest_runtest_protocol = pytest.hookimpl(tryfirst=True)(_rerun_protocol)
+    pytest_report_teststatus = _rerun_status
 
 
 def _attempt_of(report):
