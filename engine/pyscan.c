@@ -1068,6 +1068,11 @@ static void parse_import(Scanner *s, int i, int end) {
       Imp *m = new_import(s, line);
       if (!m) return;
       int j = dotted(s, i, e, &m->module);
+      if (j > i) { /* where "a.b" is, as for a from import's reference */
+        const PyTok *last = &s->toks[j - 1];
+        m->ref_start = (size_t)(s->toks[i].p - s->lx.src);
+        m->ref_len = (size_t)(last->p + last->n - s->toks[i].p);
+      }
       Ref alias = no_ref;
       if (j + 1 < e && tok_is(&s->toks[j], "as")) alias = src_ref(s->toks[j + 1].p, s->toks[j + 1].n);
       add_import_name(s, m->module, alias);

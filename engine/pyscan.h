@@ -92,8 +92,8 @@ typedef struct PyImport {
   int type_checking; /* under `if TYPE_CHECKING:` */
   int optional;      /* under try/except ImportError or with suppress(ImportError) */
   PyStr function;    /* the enclosing function, n == 0 at module level */
-  size_t ref_start;  /* `from` imports: where "..pkg.mod" starts in the source (bytes) */
-  size_t ref_len;    /* and its length; 0 for `import x` */
+  size_t ref_start;  /* where the module reference ("..pkg.mod", "a.b") starts in the source (bytes) */
+  size_t ref_len;    /* and its length (for `import a.b, c` each item's "a.b") */
 } PyImport;
 
 typedef struct PyArg {

@@ -14,7 +14,7 @@ local pyscan = {}
 ---@field type_checking? boolean
 ---@field optional? boolean
 ---@field function? string
----@field ref_first? integer where a `from` import's "..pkg.mod" starts: source:sub(ref_first, ref_last)
+---@field ref_first? integer where the module reference starts ("..pkg.mod" of a `from` import, "a.b" of an `import a.b` item): source:sub(ref_first, ref_last)
 ---@field ref_last? integer
 
 ---@class novapipe.PyDecorator

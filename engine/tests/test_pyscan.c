@@ -86,6 +86,13 @@ static void test_ref_span(void) {
   pyscan(src, strlen(src), &v);
   if (strcmp(span, "..unit.helpers") == 0) passed++;
   else { failed++; fprintf(stderr, "ref span: [%s]\n", span); }
+  /* an `import` item's dotted name, continued lines included (the last
+   * item is the one the visitor saw last) */
+  const char *plain = "import os, tests.a.\\\n  helpers as h\n";
+  PyVisitor w = {(void *)plain, NULL, on_span, NULL, NULL, NULL, NULL, NULL, PYSCAN_NAMES_NONE, NULL};
+  pyscan(plain, strlen(plain), &w);
+  if (strcmp(span, "tests.a.\\\n  helpers") == 0) passed++;
+  else { failed++; fprintf(stderr, "import ref span: [%s]\n", span); }
 }
 
 /* The functions' spans, "name[text]" each, for test_function_spans. */

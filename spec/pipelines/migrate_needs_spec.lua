@@ -237,8 +237,25 @@ describe("novapipe run migrate, for what a moved test needs", function()
       local r = S.run(root, { "--analyze" })
       assert.equal(0, r.code, r.stderr)
       assert.matches("stays: tests/test_databases%.py: tests/unit/test_plain%.py imports it with `import "
-        .. "tests%.test_databases` %(line 1%): only `from tests%.test_databases import %.%.%.` is rewritten\n", r.stdout)
+        .. "tests%.test_databases` %(line 1%): only `import tests%.test_databases as NAME` and `from "
+        .. "tests%.test_databases import %.%.%.` are rewritten\n", r.stdout)
       assert.is_nil(r.stdout:find("imports rewritten", 1, true))
+    end)
+
+    it("rewrites `import tests.x as NAME`, whose uses go through NAME, beside other modules on the line", function()
+      local root = keep(H.tree(with(TREE, {
+        ["tests/unit/test_alias.py"] = "import os, tests.test_databases as db\ndef test_alias():\n"
+          .. "    assert db.ROWS and os.sep\n",
+      })))
+      local r = S.run(root, { "--execute", "--verify-run" })
+      assert.equal(0, r.code, r.stdout .. r.stderr)
+      assert.matches("tests/standalone/test_alias%.py: imports rewritten %(line 1: tests%.test_databases %-> "
+        .. "tests%.integration%.test_databases%)\n", r.stdout)
+      assert.equal("import os, tests.integration.test_databases as db\ndef test_alias():\n    assert db.ROWS and os.sep\n",
+        H.read(root .. "/tests/standalone/test_alias.py"))
+      local p = S.pytest(root, "tests")
+      assert.equal(0, p.code, p.stdout)
+      assert.matches("4 passed", p.stdout)
     end)
   end)
 

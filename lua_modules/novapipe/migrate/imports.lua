@@ -8,8 +8,10 @@
 --             stays, one whose module moves is rewritten to its new place.
 --             A rewrite needs packages on the way.
 --   absolute  an import of a module of the test tree that moves
---             (`from tests.test_databases import rows`), in any file, is
---             rewritten to the module's new dotted name.
+--             (`from tests.test_databases import rows`, `import
+--             tests.test_databases as db`), in any file, is rewritten to
+--             the module's new dotted name; a bare `import tests.x`,
+--             whose uses say tests.x, keeps the module in place.
 --
 -- What cannot be rewritten keeps a file in place: the importer when it is
 -- the one moving, else the module it imports.
@@ -215,9 +217,12 @@ function M.plan(p, files)
         local target, base = M.module_file(p.root, p.bases, imp.module)
         if target and final[target] then
           local new = M.dotted(base, target, final[target], p.is_pkg)
-          if not imp.from or not imp.ref_first then
-            stay(target, ("%s imports it with `import %s` (line %d): only `from %s import ...` is rewritten")
-              :format(file, imp.module, imp.line, imp.module))
+          local alias = not imp.from and imp.names and imp.names[1] and imp.names[1].alias
+          if not imp.ref_first or (not imp.from and (alias == nil or alias == "")) then
+            -- `import tests.x` binds `tests`, and the code says tests.x.f:
+            -- renaming the import alone would break those uses
+            stay(target, ("%s imports it with `import %s` (line %d): only `import %s as NAME` and `from %s import ...` "
+              .. "are rewritten"):format(file, imp.module, imp.line, imp.module, imp.module))
           elseif not new then
             stay(target, ("%s imports it as %s (line %d), and its new place %s is not in a package")
               :format(file, imp.module, imp.line, final[target]))
