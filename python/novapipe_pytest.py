@@ -289,6 +289,10 @@ def pytest_collection_modifyitems(config, items):
             f.write("".join(item.nodeid + "\n" for item in items))
     _select(config, items)
     for item in items:
+        # (a keyword lookup first: iter_markers walks every node above the
+        # item, for every item)
+        if "hipaa" not in item.keywords:
+            continue
         for mark in item.iter_markers("hipaa"):
             for section in mark.args:
                 item.user_properties.append(("hipaa", str(section)))
