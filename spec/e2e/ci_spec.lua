@@ -29,6 +29,26 @@ describe("GitHub annotations", function()
       cwd)
     assert.equal("::error file=proj/t.py,line=4,title=x%3A%3Atest_[PHI%3Assn]::boom [PHI:ssn]", line)
   end)
+
+  it("make a stage's error an error and an unchecked stage a warning; other stages none", function()
+    assert.equal("::error title=novapipe%3A integration ended in an error::PostgreSQL is not installed%0Anext",
+      github.stage_annotation("integration", { status = "error", reason = "PostgreSQL is not installed\nnext" },
+        identity))
+    assert.equal("::warning title=novapipe%3A dependencies did not check::no advisory database",
+      github.stage_annotation("dependencies", { status = "unchecked", reason = "no advisory database" }, identity))
+    for _, status in ipairs({ "passed", "failed", "skipped", "empty" }) do
+      assert.is_nil(github.stage_annotation("x", { status = status, reason = "r" }, identity))
+    end
+  end)
+
+  it("in a real run, warn that the dependencies were not checked when there is no advisory database", function()
+    local root = H.tree({ ["backend/requirements.txt"] = "fastapi==0.110.0\n", [TESTS .. "standalone/test_a.py"] =
+      "import pytest\n\n@pytest.mark.security\ndef test_a():\n    pass\n",
+      ["novapipe.lua"] = "return { security = { required_safeguards = {} } }\n" })
+    finally(function() H.rmrf(root) end)
+    local r = H.novapipe({ "-C", root, "--no-color", "run", "security" }, { env = { GITHUB_ACTIONS = "true" } })
+    assert.matches("\n::warning title=novapipe%%3A dependencies did not check::no advisory database", r.stdout)
+  end)
 end)
 
 describe("the step summary", function()

@@ -2,7 +2,8 @@
 -- test as an error annotation, `::error file=F,line=L,title=ID::message`,
 -- escaped as GitHub's workflow commands want and masked like every line;
 -- at most 50 (GitHub shows no more a step), then one warning with the count
--- of the rest.
+-- of the rest. A stage that ended in an error is an error annotation of its
+-- own, one that did not check what it is for (UNCHECKED) a warning.
 local record = require "novapipe.run.record"
 
 local M = {}
@@ -63,7 +64,28 @@ function M.annotation(t, mask, workspace)
   return ("::error %s::%s"):format(table.concat(props, ","), M.escape_data(mask(message)))
 end
 
+---The annotation of a stage that ended in an error or did not check what
+---it is for (the dependency scan without advisories), or nil for any other:
+---a test's failure has its own annotation, a stage's error may have none.
+---@param name string
+---@param result table
+---@param mask fun(s: string): string
+---@return string|nil
+function M.stage_annotation(name, result, mask)
+  local command = result.status == "error" and "error" or result.status == "unchecked" and "warning" or nil
+  if not command then return nil end
+  local what = result.status == "error" and "ended in an error" or "did not check"
+  return ("::%s title=%s::%s"):format(command, M.escape_property(mask(("novapipe: %s %s"):format(name, what))),
+    M.escape_data(mask(result.reason or result.summary or what)))
+end
+
 function M:pipeline_end()
+  -- a stage's own error or unchecked verdict first (a tier that could not
+  -- start, the dependencies not checked): no test carries it
+  for _, row in ipairs(self.rows) do
+    local line = M.stage_annotation(row.stage.name or "?", row.result or {}, self.sink.mask)
+    if line then self.sink:print(line) end
+  end
   local list = record.problems(record.unique_tests(self.rows))
   for i = 1, math.min(#list, M.MAX) do self.sink:print(M.annotation(list[i], self.sink.mask, self.workspace)) end
   if #list > M.MAX then
