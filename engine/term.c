@@ -173,9 +173,9 @@ static int l_print(lua_State *L) {
 }
 
 /* term.clear() -> boolean: on a live terminal, clears the screen and puts
- * the cursor at its top (the scrollback stays: earlier output can still be
- * scrolled to), keeping the status line; elsewhere nothing. Returns
- * whether it cleared. */
+ * the cursor at its top (the scrollback is not cleared; whether what was
+ * on the screen goes into it depends on the terminal), keeping the status
+ * line; elsewhere nothing. Returns whether it cleared. */
 static int l_clear(lua_State *L) {
   decide();
   if (live_on) {

@@ -341,18 +341,31 @@ _FILE_LINE = re.compile(r'^E\s+File "([^"]+)", line (\d+)')
 
 def _collect_failure(text):
     """A collection error's message and where, from pytest's text (no
-    reprcrash): the exception's line (the least indented of the "E" lines,
-    the last of them: "SyntaxError: invalid syntax" rather than the
-    'File "x.py", line 3' above it), and the place: the file and line a
-    SyntaxError names, else the deepest frame of the traceback."""
+    reprcrash): the exception's line, which is the first of the least
+    indented lines of the last run of "E" lines ("SyntaxError: invalid
+    syntax" rather than the 'File "x.py", line 3' above it; the first line
+    of a message of several lines; the last exception of a chain), and the
+    place: the file and line a SyntaxError names, else the deepest frame of
+    the traceback."""
     lines = [l for l in text.splitlines() if l.strip()]
     errors = [l for l in lines if l.startswith("E ")]
     if not errors:
         return (lines[-1].strip() if lines else ""), None
-    indent = min(len(l) - len(l[1:].lstrip()) for l in errors)
-    message = [l for l in errors if len(l) - len(l[1:].lstrip()) == indent][-1][1:].strip()
+    # the last run of consecutive "E" lines
+    runs, current = [], []
+    for l in lines:
+        if l.startswith("E "):
+            current.append(l)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    last = runs[-1]
+    indent = min(len(l) - len(l[1:].lstrip()) for l in last)
+    message = [l for l in last if len(l) - len(l[1:].lstrip()) == indent][0][1:].strip()
     where = None
-    for l in errors:
+    for l in last:
         m = _FILE_LINE.match(l)
         if m:
             path = m.group(1)

@@ -38,7 +38,7 @@ function term.status(text) end
 ---@param ... any
 function term.print(...) end
 
----On a live terminal, clears the screen (the scrollback stays) and returns
+---On a live terminal, clears the screen (not the scrollback) and returns
 ---true; elsewhere does nothing and returns false.
 ---@return boolean
 function term.clear() end

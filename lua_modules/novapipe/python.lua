@@ -67,21 +67,28 @@ end
 M.MISSING_EXIT = 97
 M.MISSING_MARK = "novapipe-missing:"
 -- The events channel (NOVAPIPE_EVENTS_FD) is moved before pytest opens
--- anything: to a descriptor of 100 or above, closed on exec, the one given
--- closed; the variable then names the copy (the plugin takes it out of the
--- environment), or is gone when no such descriptor was open. Done later,
+-- anything: to a descriptor of 100 or above (10 or above when the limit on
+-- open files is lower; where it is when neither can be had), closed on
+-- exec, the one given closed; the variable then names the copy (the plugin
+-- takes it out of the environment), or is gone when no such descriptor
+-- was open. Done later,
 -- in the plugin, descriptor 3 could already be one of pytest's own (its
 -- capture saves stdout in the lowest free descriptor).
 local BOOTSTRAP = table.concat({
   "import importlib.util as u, os, sys",
   "e = os.environ.pop('NOVAPIPE_EVENTS_FD', '')",
-  "if e:",
-  "    try:",
-  "        import fcntl",
-  "        os.environ['NOVAPIPE_EVENTS_FD'] = str(fcntl.fcntl(int(e), fcntl.F_DUPFD_CLOEXEC, 100))",
-  "        os.close(int(e))",
-  "    except (OSError, ValueError):",
-  "        pass",
+  "if e.isdigit():",
+  "    import fcntl",
+  "    for low in (100, 10, None):",
+  "        try:",
+  "            if low is None:",
+  "                os.fstat(int(e)); os.environ['NOVAPIPE_EVENTS_FD'] = e",
+  "            else:",
+  "                os.environ['NOVAPIPE_EVENTS_FD'] = str(fcntl.fcntl(int(e), fcntl.F_DUPFD_CLOEXEC, low))",
+  "                os.close(int(e))",
+  "            break",
+  "        except OSError:",
+  "            pass",
   "m = [n for n in os.environ.pop('NOVAPIPE_REQUIRE', 'pytest').split(',') if u.find_spec(n) is None]",
   "if m:",
   "    " .. KIND,

@@ -472,7 +472,7 @@ local function run_tier(session, tier, ctx)
   if changed_note then result.notes = { changed_note } end
   if results.malformed > 0 then
     result.notes = result.notes or {}
-    table.insert(result.notes, ("%d line%s on the events channel ignored: not novapipe's plugin's (a test writing to descriptor 3?)")
+    table.insert(result.notes, ("%d line%s on the events channel ignored: not novapipe's plugin's (a test writing to the plugin's descriptor?)")
       :format(results.malformed, results.malformed == 1 and "" or "s"))
   end
   -- The JUnit file, asked for, holds the tests' output and failure

@@ -125,6 +125,20 @@ describe("results", function()
     assert.equal(TESTS .. "broken_helper.py:3", t.location)
   end)
 
+  it("give a collection error of several lines by its first, and a chain by its last exception", function()
+    local root = project({
+      [TESTS .. "test_multi.py"] = 'raise RuntimeError("first line\\nsecond line")\n',
+      [TESTS .. "test_chain.py"] = 'try:\n    import no_such_module_anywhere\nexcept ImportError as e:\n'
+        .. '    raise ValueError("wrapped") from e\n',
+    })
+    local data = dump(root)
+    local by = {}
+    for _, t in ipairs(data.tests) do by[t.id] = t end
+    assert.equal("RuntimeError: first line", by[TESTS .. "test_multi.py"].message)
+    assert.equal("ValueError: wrapped", by[TESTS .. "test_chain.py"].message)
+    assert.equal(TESTS .. "test_chain.py:4", by[TESTS .. "test_chain.py"].location)
+  end)
+
   it("agree with pytest's JUnit XML, written only with --junit", function()
     local root = project({ [TESTS .. "test_all.py"] = SUITE })
     local without = dump(root)

@@ -204,8 +204,8 @@ function M.loop(args, run)
     if not batch then errors.usage("watch: %s", rerr) end
     local changes, shown = M.changes(batch, root, git_repo)
     if changes then
-      -- on a terminal each run is drawn on a clear screen (the one before
-      -- stays in the scrollback); elsewhere the runs follow each other
+      -- on a terminal each run is drawn on a clear screen; elsewhere the
+      -- runs follow each other
       ctx.sink:clear()
       ctx.sink:print(("---- %s  saved: %s ----"):format(os.date("%H:%M:%S"), table.concat(shown, ", ")))
       one(changes ~= true and changes or nil)

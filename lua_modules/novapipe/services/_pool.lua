@@ -27,16 +27,22 @@ end
 ---@return table|nil service
 ---@return string? error
 function M:take(name, start, opts)
-  for i, h in ipairs(self.held) do
+  for _, h in ipairs(self.held) do
     if h.name == name and not h.busy then
+      -- lent before the reset: a reset runs processes, during which
+      -- another tier at once takes from the pool too
+      h.busy = true
       -- (a service without reset is one novapipe did not start: the
       -- environment's DATABASE_URL, kept as it is)
       local ok = h.service.reset == nil or h.service:reset(opts)
-      if ok then
-        h.busy = true
-        return h.service
+      if ok then return h.service end
+      -- (by identity: the list may have changed while the reset ran)
+      for j, other in ipairs(self.held) do
+        if other == h then
+          table.remove(self.held, j)
+          break
+        end
       end
-      table.remove(self.held, i)
       h.service:stop()
       break
     end

@@ -239,11 +239,15 @@ function Service:reset(opts)
   local list = self:psql("postgres", { "SELECT datname FROM pg_database WHERE datname NOT IN "
     .. "('postgres', 'template0', 'template1') ORDER BY 1" }, { "-A", "-t" })
   if not list then return nil end
-  local drops = {}
+  -- the sessions left on them ended first (DROP DATABASE waits a few
+  -- seconds for them to go); DROP ... WITH (FORCE) would do both, but only
+  -- from PostgreSQL 13
+  local drops = { "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname NOT IN "
+    .. "('postgres', 'template0', 'template1') AND pid <> pg_backend_pid()" }
   for name in list:gmatch("[^\n]+") do
-    drops[#drops + 1] = ('DROP DATABASE "%s" WITH (FORCE)'):format((name:gsub('"', '""')))
+    drops[#drops + 1] = ('DROP DATABASE "%s"'):format((name:gsub('"', '""')))
   end
-  if #drops > 0 and not self:psql("postgres", drops) then return nil end
+  if #drops > 1 and not self:psql("postgres", drops) then return nil end
   return self:databases(opts.workers)
 end
 
