@@ -753,10 +753,7 @@ int luaopen_novapipe_fs(lua_State *L) {
   np_new_class(L, LOCK_MT, lock_methods, lock_release);
   np_new_class(L, WRITER_MT, writer_methods, writer_abort);
   np_new_class(L, WATCHER_MT, watcher_methods, watcher_release);
-  luaL_getmetatable(L, WATCHER_MT);
-  lua_pushcfunction(L, watcher_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  np_class_tostring(L, WATCHER_MT, watcher_tostring);
   luaL_newlib(L, fs_funcs);
   return 1;
 }

@@ -66,6 +66,8 @@ void *np_phi_filter(lua_State *L, int idx);
 int np_phi_mask(void *scanner, const char *s, size_t n, const char **out, size_t *outn);
 
 void np_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction release);
+/* Gives the class `name` (made by np_new_class) a __tostring. */
+void np_class_tostring(lua_State *L, const char *name, lua_CFunction tostring);
 
 /* Raises a programmer error when the options table at `idx` has a key not
  * in `known` (NULL-terminated): luaL_argerror on argument `arg` with

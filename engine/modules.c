@@ -45,6 +45,13 @@ void np_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_C
   lua_pop(L, 1);
 }
 
+void np_class_tostring(lua_State *L, const char *name, lua_CFunction tostring) {
+  luaL_getmetatable(L, name);
+  lua_pushcfunction(L, tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+}
+
 void np_check_options(lua_State *L, int idx, int arg, const char *within, const char *const known[]) {
   idx = lua_absindex(L, idx);
   lua_pushnil(L);

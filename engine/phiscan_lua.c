@@ -304,10 +304,7 @@ static const luaL_Reg phiscan_funcs[] = {
 
 int luaopen_novapipe_phiscan(lua_State *L) {
   np_new_class(L, SCANNER_MT, scanner_methods, l_scanner_gc);
-  luaL_getmetatable(L, SCANNER_MT);
-  lua_pushcfunction(L, l_scanner_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  np_class_tostring(L, SCANNER_MT, l_scanner_tostring);
   luaL_newmetatable(L, FILTER_MT);
   lua_pushcfunction(L, l_filter_call);
   lua_setfield(L, -2, "__call");

@@ -1,4 +1,5 @@
 #include "pyfacts.h"
+#include "grow.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -254,17 +255,6 @@ static PyStr get_str(Rd *r) {
   return s;
 }
 
-/* Grows *v (of elem-sized items, capacity *cap) to hold need; 0 or -1. */
-static int grow(void **v, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap) return 0;
-  size_t c = *cap ? *cap : 16;
-  while (c < need) c *= 2;
-  void *nv = realloc(*v, c * elem);
-  if (!nv) return -1;
-  *v = nv;
-  *cap = c;
-  return 0;
-}
 
 /* A count that the remaining bytes could hold (each item at least min bytes). */
 static int get_count(Rd *r, size_t min) {
@@ -277,7 +267,7 @@ static int get_count(Rd *r, size_t min) {
 static size_t get_strs(Rd *r, int *count) {
   int n = get_count(r, 4);
   size_t at = r->nstrs;
-  if (grow((void **)&r->strs, &r->capstrs, at + (size_t)n, sizeof *r->strs) < 0) {
+  if (np_grow((void **)&r->strs, &r->capstrs, at + (size_t)n, sizeof *r->strs) < 0) {
     r->bad = 1;
     n = 0;
   }
@@ -292,7 +282,7 @@ static size_t get_strs(Rd *r, int *count) {
 static size_t get_decs(Rd *r, int *count) {
   int n = get_count(r, 13);
   size_t at = r->ndecs;
-  if (grow((void **)&r->decs, &r->capdecs, at + (size_t)n, sizeof *r->decs) < 0) {
+  if (np_grow((void **)&r->decs, &r->capdecs, at + (size_t)n, sizeof *r->decs) < 0) {
     r->bad = 1;
     n = 0;
   }
@@ -303,7 +293,7 @@ static size_t get_decs(Rd *r, int *count) {
     d->line = get_int(r);
     d->nargs = get_count(r, 9);
     size_t first = r->nargs;
-    if (grow((void **)&r->args, &r->capargs, first + (size_t)d->nargs, sizeof *r->args) < 0) {
+    if (np_grow((void **)&r->args, &r->capargs, first + (size_t)d->nargs, sizeof *r->args) < 0) {
       r->bad = 1;
       d->nargs = 0;
     }
@@ -361,7 +351,7 @@ int pyfacts_replay(const char *buf, size_t n, const PyVisitor *v) {
       m.ref_start = (size_t)get_u64(&r);
       m.ref_len = (size_t)get_u64(&r);
       m.nnames = get_count(&r, 8);
-      if (grow((void **)&r.inames, &r.capinames, (size_t)m.nnames, sizeof *r.inames) < 0) r.bad = 1;
+      if (np_grow((void **)&r.inames, &r.capinames, (size_t)m.nnames, sizeof *r.inames) < 0) r.bad = 1;
       for (int i = 0; i < m.nnames && !r.bad; i++) {
         r.inames[i].name = get_str(&r);
         r.inames[i].alias = get_str(&r);

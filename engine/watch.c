@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "watch.h"
 
 const char *const WATCH_BUILTIN_SKIP[] = {
@@ -149,12 +150,7 @@ static long smap_under(const SMap *m, const char *prefix, char ***out) {
   for (size_t i = 0; i < m->cap; i++) {
     char *k = m->keys[i];
     if (!k || k == TOMB || strncmp(k, prefix, pl) != 0 || k[pl] != '/') continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 16;
-      char **nl = realloc(list, cap * sizeof *nl);
-      if (!nl) goto fail;
-      list = nl;
-    }
+    if (np_grow((void **)&list, &cap, n + 1, sizeof *list)) goto fail;
     if (!(list[n] = strdup(k))) goto fail;
     n++;
   }
@@ -312,15 +308,9 @@ static int dir_add(Watch *w, int wd, const char *rel) {
     w->dirs[at].rel = copy;
     return 0;
   }
-  if (w->ndirs == w->capdirs) {
-    size_t cap = w->capdirs ? w->capdirs * 2 : 32;
-    WatchedDir *nd = realloc(w->dirs, cap * sizeof *nd);
-    if (!nd) {
-      free(copy);
-      return -1;
-    }
-    w->dirs = nd;
-    w->capdirs = cap;
+  if (np_grow((void **)&w->dirs, &w->capdirs, w->ndirs + 1, sizeof *w->dirs)) {
+    free(copy);
+    return -1;
   }
   w->dirs[w->ndirs].wd = wd;
   w->dirs[w->ndirs].rel = copy;
@@ -421,14 +411,9 @@ static long read_dir(const char *path, char ***out) {
       struct stat st;
       is_dir = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
     }
-    if (n == cap) {
-      cap = cap ? cap * 2 : 32;
-      char **nl = realloc(list, cap * sizeof *nl);
-      if (!nl) {
-        failed = 1;
-        break;
-      }
-      list = nl;
+    if (np_grow((void **)&list, &cap, n + 1, sizeof *list)) {
+      failed = 1;
+      break;
     }
     size_t l = strlen(e->d_name);
     if (!(list[n] = malloc(l + 2))) {
@@ -608,15 +593,9 @@ static int on_event(Watch *w, const struct inotify_event *ev) {
   int rc = 0;
   int is_dir = (ev->mask & IN_ISDIR) != 0;
   if (ev->mask & IN_MOVED_FROM) {
-    if (w->nmoves == w->capmoves) {
-      size_t cap = w->capmoves ? w->capmoves * 2 : 8;
-      Move *nm = realloc(w->moves, cap * sizeof *nm);
-      if (!nm) {
-        free(rel);
-        return -1;
-      }
-      w->moves = nm;
-      w->capmoves = cap;
+    if (np_grow((void **)&w->moves, &w->capmoves, w->nmoves + 1, sizeof *w->moves)) {
+      free(rel);
+      return -1;
     }
     Move *m = &w->moves[w->nmoves];
     m->cookie = ev->cookie;
@@ -723,27 +702,15 @@ static void out_reset(Watch *w) {
 /* Keeps s (malloc'ed) until the next read; returns it, or NULL. */
 static char *keep(Watch *w, char *s) {
   if (!s) return NULL;
-  if (w->nstrings == w->capstrings) {
-    size_t cap = w->capstrings ? w->capstrings * 2 : 32;
-    char **ns = realloc(w->strings, cap * sizeof *ns);
-    if (!ns) {
-      free(s);
-      return NULL;
-    }
-    w->strings = ns;
-    w->capstrings = cap;
+  if (np_grow((void **)&w->strings, &w->capstrings, w->nstrings + 1, sizeof *w->strings)) {
+    free(s);
+    return NULL;
   }
   return w->strings[w->nstrings++] = s;
 }
 
 static int out_add(Watch *w, WatchKind kind, const char *path, const char *from) {
-  if (w->nout == w->capout) {
-    size_t cap = w->capout ? w->capout * 2 : 32;
-    WatchChange *no = realloc(w->out, cap * sizeof *no);
-    if (!no) return -1;
-    w->out = no;
-    w->capout = cap;
-  }
+  if (np_grow((void **)&w->out, &w->capout, w->nout + 1, sizeof *w->out)) return -1;
   WatchChange *c = &w->out[w->nout];
   c->kind = kind;
   if (!(c->path = keep(w, strdup(path)))) return -1;

@@ -6,14 +6,11 @@ describe("pipelines/all.lua on the bundled example", function()
   local copy
   before_each(function()
     -- A copy, so reports written by the run do not land in the source tree.
-    copy = H.tmpdir()
-    local r = require("novapipe.process").run({ "cp", "-a", "examples/clinic/.", copy })
-    assert.equal(0, r.code, r.stderr)
+    copy = H.clinic()
   end)
   after_each(function() H.rmrf(copy) end)
 
   it("passes every tier, the integration tier against PostgreSQL, with JUnit and coverage", function()
-    H.rmrf(copy .. "/.novapipe") -- what runs in the example itself left
     local r = H.novapipe({ "-C", copy, "--no-color", "run", "pipelines/all.lua", "--list-reports" },
       { env = { DATABASE_URL = false } })
     assert.equal(0, r.code, r.stdout .. r.stderr)

@@ -1,14 +1,10 @@
 -- run_tests --changed end to end: a copy of the clinic example made a git
 -- repository, the real binary, real git and real pytest.
 local cjson = require "cjson"
-local process = require "novapipe.process"
 local H = require "spec.support.h"
 
 local function clinic(keep)
-  local root = keep(H.tmpdir())
-  local r = process.run({ "cp", "-a", "examples/clinic/.", root })
-  assert(r and r.code == 0, "cannot copy examples/clinic")
-  H.rmrf(root .. "/.novapipe")
+  local root = keep(H.clinic())
   H.git_repo(root)
   return root
 end

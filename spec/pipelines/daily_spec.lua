@@ -104,9 +104,7 @@ end)
 describe("pytest's habits", function()
   local copy
   before_each(function()
-    copy = H.tmpdir()
-    assert.equal(0, process.run({ "cp", "-a", "examples/clinic/.", copy }).code)
-    H.rmrf(copy .. "/.novapipe") -- what runs in the example itself left
+    copy = H.clinic()
     H.write(copy .. TESTS .. "standalone/test_habits.py", table.concat({
       "import pytest",
       "def test_a_passes():\n    pass",

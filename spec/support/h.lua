@@ -195,7 +195,19 @@ def test_slow():
     time.sleep(0.05)
 ]]
 
----A copy of the bundled example (without what runs in it left there)
+---A copy of the bundled example in a new temporary directory, without
+---what runs in the example itself left there (.novapipe). The caller
+---removes it (or gives it to H.temporaries' keep).
+---@return string root
+function H.clinic()
+  local copy = H.tmpdir()
+  local r = require("novapipe.process").run({ "cp", "-a", "examples/clinic/.", copy })
+  assert(r and r.code == 0, "cannot copy examples/clinic: " .. (r and r.stderr or ""))
+  H.rmrf(copy .. "/.novapipe")
+  return copy
+end
+
+---A copy of the bundled example (H.clinic)
 ---with the failures the daily loop's specs read: a failing test (the MRN
 ---mask expects the wrong digits, at test_patients.py:17), an erroring
 ---fixture, a strict xpass and a 50 ms test; `more` (Python) goes after
@@ -203,10 +215,7 @@ def test_slow():
 ---@param more? string
 ---@return string root
 function H.failing_clinic(more)
-  local copy = H.tmpdir()
-  local r = require("novapipe.process").run({ "cp", "-a", "examples/clinic/.", copy })
-  assert(r and r.code == 0, "cannot copy examples/clinic")
-  H.rmrf(copy .. "/.novapipe")
+  local copy = H.clinic()
   local tests = copy .. "/backend/app/tests/standalone/"
   H.write(tests .. "test_patients.py", (H.read(tests .. "test_patients.py"):gsub('== "MRN%-%*%*%*%*42"', '== "MRN-****43"')))
   H.write(tests .. "test_twin.py", H.read(tests .. "test_twin.py") .. FAILURES .. (more or ""))
