@@ -61,10 +61,13 @@ local function build_parser()
   watch:argument("args", "run_tests's options (novapipe run run_tests --help)."):args("*")
   watch:epilog("Each run is 'novapipe run run_tests' with these options: the first runs them as given; each save "
     .. "then runs the test files the saved files affect (as --changed selects them) and the tests that failed in the "
-    .. "run before. Saves during a run make one more run after it. Ignored: .git, __pycache__, .novapipe, coverage "
+    .. "run before. Saves during a run make one more run after it. The tiers' throwaway PostgreSQL and Redis are "
+    .. "started once and made as new before each run; on a terminal each run starts on a cleared screen. "
+    .. "Ignored: .git, __pycache__, .novapipe, coverage "
     .. "data (.coverage*), the configured results and coverage HTML directories, and what git check-ignore says "
     .. "(outside a git repository, the root .gitignore's lines). --changed, --last-failed, --failed-first and --shard "
-    .. "are refused: watch selects each run itself. Ctrl-C ends it (exit 130).")
+    .. "are refused: watch selects each run itself; --explain explains each re-run. Ctrl-C ends it, and its servers "
+    .. "(exit 130).")
   local ex = p:command("exec", "Run a Lua script inside the host."):add_help(false):handle_options(false)
   ex:argument("script", "The script; a first line starting with # is skipped.")
   ex:argument("args", "Arguments, given to the script as arg and ..."):args("*")

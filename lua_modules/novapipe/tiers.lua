@@ -1,7 +1,6 @@
 -- Test tiers: one stage per tier, each a pytest run over the tier's
 -- directory, with exact counts from JUnit, live progress from novapipe's
 -- pytest plugin, services (a throwaway PostgreSQL), coverage and timeouts.
-local cjson = require "cjson"
 local config = require "novapipe.config"
 local errors = require "novapipe._errors"
 local fs = require "novapipe.fs"
