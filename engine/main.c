@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "host.h"
 #include "lualib.h"
 
@@ -150,8 +151,20 @@ static void report_error(lua_State *L) {
   report(msg ? msg : "error (non-string error object)");
 }
 
+/* An error outside any lua_pcall (luaL_newstate's panic): said, then Lua
+ * aborts. */
+static int panic(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  fprintf(stderr, "%s: unprotected error in call to Lua API (%s)\n", progname, msg ? msg : "error object is not a string");
+  fflush(stderr);
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  lua_State *L = luaL_newstate();
+  /* luaL_newstate's state, on novapipe's allocator (alloc.c) */
+  static NpPool pool;
+  lua_State *L = lua_newstate(np_alloc, &pool);
+  if (L) lua_atpanic(L, panic);
   if (L == NULL) {
     report("cannot create Lua state: not enough memory");
     return EXIT_USAGE;
@@ -171,6 +184,7 @@ int main(int argc, char **argv) {
     code = EXIT_USAGE;
   }
   lua_close(L);
+  np_pool_free(&pool);
   np_proc_shutdown();
   if (np_interrupted && status != LUA_OK) fprintf(stderr, "%s: interrupted\n", progname);
   return code;

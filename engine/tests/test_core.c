@@ -1,8 +1,10 @@
 /*
- * test_core: unit tests of the plain C core (linebuf, oscore), run by ctest.
+ * test_core: unit tests of the plain C core (linebuf, oscore, alloc), run by
+ * ctest.
  * Prints "N passed, N failed" and exits non-zero on any failure.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "linebuf.h"
 #include "oscore.h"
 
@@ -386,7 +389,69 @@ static void test_proc_stat_of_a_child(void) {
   CHECK(os_proc_stat(pid, &st) == -1 && errno == ENOENT);
 }
 
+/* Fills a block with a pattern of its own (its slot and size). */
+static void fill_block(unsigned char *b, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++) b[i] = (unsigned char)(seed * 31 + i);
+}
+
+static int block_keeps(const unsigned char *b, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != (unsigned char)(seed * 31 + i)) return 0;
+  return 1;
+}
+
+/* Random allocations, resizes and frees through the Lua allocator, as Lua
+ * calls it (the old size given back): every block keeps its bytes, none
+ * overlaps another (each is checked after the others changed), and each is
+ * aligned as malloc's are. */
+static void test_alloc_keeps_every_block(void) {
+  enum { SLOTS = 512, STEPS = 200000 };
+  NpPool pool = {0};
+  unsigned char *block[SLOTS] = {0};
+  size_t size[SLOTS] = {0};
+  unsigned seed[SLOTS] = {0};
+  unsigned state = 12345;
+  int kept = 1, aligned = 1, freed = 1;
+  for (int step = 0; step < STEPS; step++) {
+    state = state * 1103515245u + 12345u;
+    int i = (int)((state >> 8) % SLOTS);
+    state = state * 1103515245u + 12345u;
+    /* mostly small blocks, the pool's; some larger, malloc's; some that
+     * cross from one to the other */
+    size_t n = (state >> 8) % 8 == 0 ? (state >> 12) % 2000 : (state >> 12) % 300;
+    if (block[i] && !block_keeps(block[i], size[i], seed[i])) kept = 0;
+    /* with no block, Lua passes the kind of object as osize */
+    unsigned char *b = np_alloc(&pool, block[i], block[i] ? size[i] : 5, n);
+    if (n == 0) {
+      if (b) freed = 0;
+      block[i] = NULL;
+      size[i] = 0;
+      continue;
+    }
+    if (!b) {
+      kept = 0;
+      continue;
+    }
+    if (block[i] && !block_keeps(b, size[i] < n ? size[i] : n, seed[i])) kept = 0;
+    if ((uintptr_t)b % 16) aligned = 0;
+    block[i] = b;
+    size[i] = n;
+    seed[i] = (unsigned)step;
+    fill_block(b, n, seed[i]);
+  }
+  for (int i = 0; i < SLOTS; i++) {
+    if (block[i] && !block_keeps(block[i], size[i], seed[i])) kept = 0;
+    np_alloc(&pool, block[i], size[i], 0);
+  }
+  CHECK(kept);
+  CHECK(aligned);
+  CHECK(freed);
+  np_pool_free(&pool);
+  CHECK(pool.chunks == NULL);
+}
+
 int main(void) {
+  test_alloc_keeps_every_block();
   test_linebuf_across_reads();
   test_linebuf_long_lines_are_split_at_max();
   test_linebuf_pieces_are_cut_after_a_separator();

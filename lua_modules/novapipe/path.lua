@@ -12,7 +12,9 @@ end
 ---@param path string
 ---@return string
 function M.basename(path)
-  return (path:match("([^/]*)$"))
+  -- (anchored: "([^/]*)$" would try every position, a cost that grows
+  -- with the square of the path's length)
+  return path:match("^.*/(.*)$") or path
 end
 
 ---A path with "." components and repeated slashes gone and each ".."
