@@ -23,8 +23,8 @@
  * names their bodies use), functions = PREFIX (only functions that are
  * decorated or whose name starts with PREFIX are reported), lean = true
  * (only functions that are decorated or take a parameter other than self,
- * cls, *args and **kw, and only decorated classes: what fixture and marker
- * analysis reads), decorator = SUFFIX (with names = "decorated", only
+ * cls, *args and **kw, and only classes that are decorated or, until a
+ * test is seen, have a base: what fixture and marker analysis reads), decorator = SUFFIX (with names = "decorated", only
  * functions with a decorator that is a plain name or ends with SUFFIX keep
  * their body's names: "fixture" for what can be pytest.fixture).
  *
@@ -62,6 +62,7 @@ typedef struct Out {
   char *left_tests, *left_classes;
   size_t nleft_tests, capleft_tests, nleft_classes, capleft_classes;
   int left_load_tests;
+  int tested; /* a lean filter has seen a test (named with the prefix, not nested) */
 } Out;
 
 /* Appends a name and a space to a growing buffer (nothing on no memory:
@@ -185,6 +186,7 @@ static void on_dynamic(void *ctx, PyStr module, PyStr via, int line) {
 static void on_function(void *ctx, const PyFunction *f) {
   Out *o = ctx;
   lua_State *L = o->L;
+  if (o->filter && o->filter->lean && pyfacts_left_test(o->filter, f)) o->tested = 1;
   if (!pyfacts_wanted(o->filter, f)) {
     if (pyfacts_left_test(o->filter, f)) add_word(&o->left_tests, &o->nleft_tests, &o->capleft_tests, f->name);
     if (pyfacts_left_load_tests(o->filter, f)) o->left_load_tests = 1;
@@ -222,7 +224,10 @@ static void on_function(void *ctx, const PyFunction *f) {
 static void on_class(void *ctx, const PyClass *c) {
   Out *o = ctx;
   lua_State *L = o->L;
-  if (!pyfacts_class_wanted(o->filter, c)) {
+  /* Once a lean filter has seen a test, a class with a base but no
+   * decorator says nothing more (its bases matter only to tell a file with
+   * no test from an empty one): kept in brief, as those without a base. */
+  if (!pyfacts_class_wanted(o->filter, c) || (o->tested && c->ndecorators == 0)) {
     if (starts_with(c->name, "Test", 4)) add_word(&o->left_classes, &o->nleft_classes, &o->capleft_classes, c->name);
     return;
   }

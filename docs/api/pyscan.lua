@@ -44,7 +44,7 @@ local pyscan = {}
 ---@field classes {name: string, line: integer, bases?: string[], decorators?: novapipe.PyDecorator[]}[]
 ---@field assignments {target: string, line: integer, names: string[], strings?: string[]}[] strings: the value's plain string literals
 ---@field left_tests? string with lean: the tests it left out (named with the prefix, not nested), separated by spaces
----@field left_classes? string with lean: the Test* classes it left out (neither decorated nor with a base)
+---@field left_classes? string with lean: the Test* classes it left out (not decorated, and with no base or after a test)
 ---@field load_tests? boolean with lean: a module-level load_tests is among what it left out
 ---@field error? {line: integer, message: string}
 

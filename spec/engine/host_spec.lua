@@ -276,11 +276,24 @@ describe("novapipe.pyscan.prefetch", function()
     local names = {}
     for _, fn in ipairs(facts.functions) do names[#names + 1] = fn.name end
     assert.same({ "test_c", "test_d" }, names)
-    assert.same({ { name = "TestE", line = 6, bases = { "Base" } },
-                  { name = "TestF", line = 8, decorators = { { name = "mark.db", line = 7, args = {} } } } }, facts.classes)
+    -- a class with a base is reported only until a test is seen (then its
+    -- bases say nothing: the file is not empty)
+    assert.same({ { name = "TestF", line = 8, decorators = { { name = "mark.db", line = 7, args = {} } } } },
+      facts.classes)
     assert.equal("test_a test_b test_h", facts.left_tests)
-    assert.equal("TestG", facts.left_classes)
+    assert.equal("TestE TestG", facts.left_classes)
     assert.is_true(facts.load_tests)
+    local first = pyscan.scan("class Mixin(Base): pass\nclass TestE(Mixin): pass\ndef test_a(): pass\n"
+      .. "class TestF(Mixin): pass\nclass Other(Base): pass\n", OPTS)
+    assert.same({ { name = "Mixin", line = 1, bases = { "Base" } }, { name = "TestE", line = 2, bases = { "Mixin" } } },
+      first.classes)
+    assert.equal("TestF", first.left_classes)
+    -- in a file with no test, every class with a base (its tests may come from it)
+    assert.same({ "A", "TestB" }, (function()
+      local out = {}
+      for _, c in ipairs(pyscan.scan("class A(Base): pass\nclass TestB(A): pass\n", OPTS).classes) do out[#out + 1] = c.name end
+      return out
+    end)())
     -- the same through prefetch's record
     local d = H.tmpdir()
     H.write(d .. "/t.py", "def test_a(): pass\nclass TestG:\n    def test_h(self): pass\ndef load_tests(l, t, p): pass\n")
