@@ -54,6 +54,8 @@ int luaopen_novapipe_pyscan(lua_State *L);
 int luaopen_novapipe_digest(lua_State *L);
 int luaopen_novapipe_phiscan(lua_State *L);
 void np_open_modules(lua_State *L);
+/* Adds the searcher of novapipe's modules compiled ahead (chunks.c). */
+void np_chunks_init(lua_State *L, const char *root);
 
 /* Registers a userdata class: a metatable `name` whose __index holds
  * `methods`, and whose __gc and __close both call `release` (which must be

@@ -123,6 +123,7 @@ static int pmain(lua_State *L) {
     return 1;
   }
   set_paths(L, root);
+  np_chunks_init(L, root);
   set_host_info(L, root);
   np_signals_init(L);
   lua_getglobal(L, "require");

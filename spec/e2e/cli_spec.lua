@@ -197,6 +197,9 @@ proc.spawn({ "sleep", "%s" }):wait()
       assert.matches("run_tests%s+Run the test tiers", r.stdout)
       assert.matches("security%s+Security tests across the tiers", r.stdout)
       assert.truthy(lfs.attributes(prefix .. "/share/novapipe/python/novapipe_read.py"))
+      -- its modules compiled ahead, each chunk naming the installed source
+      local chunk = H.read(prefix .. "/share/novapipe/luac/lua_modules/novapipe/cli.luac")
+      assert.equal(prefix .. "/share/novapipe/lua_modules/novapipe/cli.lua", chunk:match("^NPC1 %x+ %d+ ([^\n]+)\n"))
       -- A tier run from the installed copy finds its pytest plugin there.
       -- On a copy of the example: a run leaves its record and audit log in
       -- the project, which the other specs' copies of it would take along.
