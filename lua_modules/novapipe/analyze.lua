@@ -2027,14 +2027,33 @@ end
 ---@param patterns string[]
 ---@return string[]|nil files
 ---@return string? error
+-- as pytest's norecursedirs would (hidden directories: .git, .venv, .tox;
+-- installed packages), but not "venv" or "build": a tier may be named so
+local NORECURSE = { "__pycache__", ".*", "*.egg", "node_modules", "site-packages", "dist-packages", "_darcs", "CVS",
+                    "{arch}" }
+
 function M.test_files(root, patterns)
-  -- as pytest's norecursedirs would (hidden directories: .git, .venv, .tox;
-  -- installed packages), but not "venv" or "build": a tier may be named so
-  local files, err = fs.walk(root, { include = patterns, exclude = { "__pycache__", ".*", "*.egg", "node_modules",
-    "site-packages", "dist-packages", "_darcs", "CVS", "{arch}" } })
+  local files, err = fs.walk(root, { include = patterns, exclude = NORECURSE })
   if not files then return nil, err end
   for i, f in ipairs(files) do files[i] = root .. "/" .. f end
   return files
+end
+
+-- The tree's other Python files (conftests, helpers, packages'
+-- __init__.py), which the test files import; none when it cannot be read.
+-- No more of them than test files: a --path that holds a whole project
+-- would otherwise have the second thread read its code first, mostly for
+-- nothing.
+local function helper_files(root, files)
+  local all = fs.walk(root, { include = { "*.py" }, exclude = NORECURSE }) or {}
+  local is_test, list = {}, {}
+  for _, f in ipairs(files) do is_test[f] = true end
+  for _, f in ipairs(all) do
+    local path = root .. "/" .. f
+    if #list >= #files then break end
+    if not is_test[path] then list[#list + 1] = path end
+  end
+  return list
 end
 
 ---Analyses every test file under the analyzer's root; returns the report
@@ -2042,10 +2061,14 @@ end
 ---@param files string[]
 function Analyzer:report(files)
   -- The files are read and scanned on a second thread while this one
-  -- classifies those already scanned.
+  -- classifies those already scanned: the tree's helpers first (the
+  -- first test files import them: read there, the second thread has
+  -- the more of the scanning, this one the less), then the test files.
+  local order = helper_files(self.root, files)
+  for _, f in ipairs(files) do order[#order + 1] = f end
   local index = {}
-  for i, f in ipairs(files) do index[f] = i end
-  local pf <close> = pyscan.prefetch(files, SCAN_OPTS)
+  for i, f in ipairs(order) do index[f] = i end
+  local pf <close> = pyscan.prefetch(order, SCAN_OPTS)
   self.prefetched = { pf = pf, index = index }
   local categories = M.categories(self.cfg)
   local categorized = {}
