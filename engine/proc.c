@@ -311,7 +311,10 @@ static int deliver(EmitCtx *c, const char *data, size_t n, int eol) {
  * filter, then to the sink. */
 static int emit_line(void *ctx, const char *line, size_t len, int eol) {
   EmitCtx *c = ctx;
-  if (c->s->filtered && c->p->err_ref == LUA_NOREF) {
+  /* After a filter's (or callback's) error the tree is being ended: what
+   * it still prints is withheld, never passed on unfiltered. */
+  if (c->s->filtered && c->p->err_ref != LUA_NOREF) return 0;
+  if (c->s->filtered) {
     /* A PHI filter masks in C what needs no Lua policy. */
     const char *masked;
     size_t ml;

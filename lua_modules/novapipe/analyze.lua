@@ -1738,7 +1738,7 @@ function Analyzer:classify(path)
   end
   local markers, marker_lines = self:markers(path, facts)
   detail.markers = markers
-  local tests, test_names = tests_of(facts)
+  local _, test_names = tests_of(facts)
   if self:is_empty(path, facts, test_names) then
     -- nothing runs: an autouse fixture in scope never does either
     detail.category = "empty"

@@ -453,7 +453,7 @@ local function run_tier(session, tier, ctx)
                                       elapsed = now - started })
   end, session.quarantined)
   local timeout = tier.timeout or opts.timeout
-  local r, err, py = session.run_pytest(args, {
+  local r, err = session.run_pytest(args, {
     env = env, stdin = "null",
     -- stderr: see session.run_pytest
     stdout = opts.verbose and "inherit" or keep.line,

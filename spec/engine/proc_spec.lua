@@ -199,6 +199,28 @@ describe("novapipe.proc", function()
       assert.same({}, seen)
     end)
 
+    it("withholds what follows a filter's error, from a file and a callback alike", function()
+      local dir = H.tmpdir()
+      local script = "echo first 1; echo boom; echo ssn 123-45-6789; sleep 0.2; echo later 123-45-6789"
+      for _, sink in ipairs({ "file", "lines" }) do
+        local got = {}
+        local stdout = sink == "file" and { file = dir .. "/out" } or function(l) got[#got + 1] = l end
+        local p = assert(proc.spawn({ "sh", "-c", script }, {
+          stdout = stdout, grace = 0.2,
+          filter = function(line)
+            if line == "boom" then error("filter broke") end
+            return (line:gsub("%d", "#"))
+          end,
+        }))
+        assert.has_error(function() p:wait() end, "filter broke")
+        local text = sink == "file" and H.read(dir .. "/out") or table.concat(got, "\n")
+        -- what came before is there, filtered; nothing after
+        assert.matches("^first #", text)
+        assert.is_nil(text:find("123", 1, true), sink .. ": " .. text)
+      end
+      H.rmrf(dir)
+    end)
+
     it("gives the child an events descriptor 3, read as lines and never filtered", function()
       local events = {}
       local r = assert(proc.spawn({ "sh", "-c", "echo a 123-45-6789 >&3; echo out; printf 'b' >&3" }, {
