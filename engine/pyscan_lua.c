@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -403,11 +404,149 @@ static int next_word(const char *s, size_t *k, size_t end, char *w, size_t *len)
   }
 }
 
+/* A keyword set of words() as C reads it: open addressing over the words
+ * (a value of true) and, for two-word keywords, "first\0second". Made once
+ * for each set table (a weak cache in the registry): looking a word up then
+ * makes no Lua string, where interning each word of a file's test names
+ * had cost more than the rest of words(). */
+#define WORDSET_MT "novapipe.pyscan.wordset"
+
+typedef struct WordSet {
+  char **keys; /* NULL where free */
+  size_t *lens;
+  size_t cap, n; /* cap: a power of two, or 0 */
+  /* the first letters of two-word keywords' first words: a pair is looked
+   * for only after a word that may start one */
+  unsigned char heads[256];
+} WordSet;
+
+static size_t word_hash(const char *p, size_t n) {
+  uint64_t h = 14695981039346656037ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+  return (size_t)(h ^ (h >> 32));
+}
+
+static int wordset_has(const WordSet *ws, const char *k, size_t n) {
+  if (ws->cap == 0) return 0;
+  for (size_t i = word_hash(k, n) & (ws->cap - 1);; i = (i + 1) & (ws->cap - 1)) {
+    if (!ws->keys[i]) return 0;
+    if (ws->lens[i] == n && memcmp(ws->keys[i], k, n) == 0) return 1;
+  }
+}
+
+static void wordset_place(WordSet *ws, char *k, size_t n) {
+  size_t i = word_hash(k, n) & (ws->cap - 1);
+  while (ws->keys[i]) i = (i + 1) & (ws->cap - 1);
+  ws->keys[i] = k;
+  ws->lens[i] = n;
+}
+
+/* Adds a key (copied); -1 when out of memory. */
+static int wordset_add(WordSet *ws, const char *k, size_t n) {
+  if (wordset_has(ws, k, n)) return 0;
+  if ((ws->n + 1) * 2 > ws->cap) {
+    WordSet grown = {NULL, NULL, ws->cap ? ws->cap * 2 : 64, ws->n, {0}};
+    memcpy(grown.heads, ws->heads, sizeof grown.heads);
+    grown.keys = calloc(grown.cap, sizeof *grown.keys);
+    grown.lens = calloc(grown.cap, sizeof *grown.lens);
+    if (!grown.keys || !grown.lens) {
+      free(grown.keys);
+      free(grown.lens);
+      return -1;
+    }
+    for (size_t i = 0; i < ws->cap; i++)
+      if (ws->keys[i]) wordset_place(&grown, ws->keys[i], ws->lens[i]);
+    free(ws->keys);
+    free(ws->lens);
+    *ws = grown;
+  }
+  char *copy = malloc(n ? n : 1);
+  if (!copy) return -1;
+  memcpy(copy, k, n);
+  wordset_place(ws, copy, n);
+  ws->n++;
+  return 0;
+}
+
+static int wordset_gc(lua_State *L) {
+  WordSet *ws = luaL_checkudata(L, 1, WORDSET_MT);
+  for (size_t i = 0; i < ws->cap; i++) free(ws->keys[i]);
+  free(ws->keys);
+  free(ws->lens);
+  memset(ws, 0, sizeof *ws);
+  return 0;
+}
+
+/* The WordSet of the set table at idx, made the first time. */
+static const WordSet *wordset_of(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (luaL_getsubtable(L, LUA_REGISTRYINDEX, WORDSET_MT ".cache") == 0) {
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+  }
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, -2) == LUA_TUSERDATA) {
+    const WordSet *ws = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    return ws;
+  }
+  lua_pop(L, 1);
+  WordSet *ws = lua_newuserdatauv(L, sizeof *ws, 0);
+  memset(ws, 0, sizeof *ws);
+  if (luaL_newmetatable(L, WORDSET_MT)) {
+    lua_pushcfunction(L, wordset_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  int failed = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      size_t n;
+      const char *k = lua_tolstring(L, -2, &n);
+      if (lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)) {
+        failed |= wordset_add(ws, k, n);
+      } else if (lua_type(L, -1) == LUA_TTABLE && n > 0 && n < WORD_MAX) {
+        ws->heads[(unsigned char)k[0]] = 1;
+        /* first\0second for each second word mapped to true */
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+          size_t n2;
+          if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1)) {
+            const char *k2 = lua_tolstring(L, -2, &n2);
+            if (n2 < WORD_MAX) {
+              char pair[2 * WORD_MAX + 1];
+              memcpy(pair, k, n);
+              pair[n] = '\0';
+              memcpy(pair + n + 1, k2, n2);
+              failed |= wordset_add(ws, pair, n + 1 + n2);
+            }
+          }
+          lua_pop(L, 1);
+        }
+      }
+    }
+    lua_pop(L, 1);
+  }
+  if (failed) luaL_error(L, "pyscan.words: out of memory");
+  /* cache[set] = ws (the cache table is below ws) */
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -4);
+  lua_pop(L, 2);
+  return ws;
+}
+
 static int l_words(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
+  /* (the userdata stays referenced by the cache while the set lives, and
+   * the set is argument 2: it cannot be collected during this call) */
+  const WordSet *ws = wordset_of(L, 2);
   int hits = 0;
   size_t i = 0;
   while (i < n) {
@@ -426,16 +565,15 @@ static int l_words(lua_State *L) {
     while (have) {
       int nxt = 1 - cur;
       int have_next = next_word(s, &k, end, words[nxt], &lens[nxt]);
-      lua_pushlstring(L, words[cur], lens[cur]);
-      int t = lua_rawget(L, 2);
-      int found = t == LUA_TBOOLEAN && lua_toboolean(L, -1);
+      int found = wordset_has(ws, words[cur], lens[cur]);
       int pair = 0;
-      if (!found && t == LUA_TTABLE && have_next) {
-        lua_pushlstring(L, words[nxt], lens[nxt]);
-        found = pair = lua_rawget(L, -2) == LUA_TBOOLEAN && lua_toboolean(L, -1);
-        lua_pop(L, 1);
+      if (!found && have_next && ws->heads[(unsigned char)words[cur][0]]) {
+        char both[2 * WORD_MAX + 1];
+        memcpy(both, words[cur], lens[cur]);
+        both[lens[cur]] = '\0';
+        memcpy(both + lens[cur] + 1, words[nxt], lens[nxt]);
+        found = pair = wordset_has(ws, both, lens[cur] + 1 + lens[nxt]);
       }
-      lua_pop(L, 1);
       if (found) {
         if (hits++ == 0) {
           lua_pushlstring(L, s + start, end - start);

@@ -81,7 +81,7 @@ function pyscan.strings(source) end
 ---turns, lower-cased), then the first such name and its keyword; nothing
 ---when none does.
 ---@param names string
----@param set table<string, true|table<string, true>> a word, or the first word of a two-word keyword mapping the words that may follow it
+---@param set table<string, true|table<string, true>> a word, or the first word of a two-word keyword mapping the words that may follow it; read once, at the first call with this table
 ---@return integer? hits
 ---@return string? name
 ---@return string? keyword

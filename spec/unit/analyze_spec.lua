@@ -190,6 +190,22 @@ describe("pyscan.words", function()
     assert.is_nil(words("test_author_list test_access " .. ("z"):rep(100), set))
     assert.is_nil(words("", set))
   end)
+
+  it("reads each set as it is at the first call with it, and many sets apart", function()
+    -- (only true marks a keyword, and a two-word one only with its second word)
+    local odd = { login = false, session = { cookie = true, id = false }, [7] = true, sso = true }
+    assert.is_nil(words("test_login test_session test_session_id test_cookie", odd))
+    assert.same({ 2, "test_session_cookie", "session_cookie" },
+      { words("test_session_cookie test_sso test_login", odd) })
+    -- a set made apart is its own, however many there are
+    for i = 1, 50 do
+      local one = { ["word" .. i] = true }
+      assert.equal("word" .. i, select(3, words("test_word" .. i, one)))
+      assert.is_nil(words("test_word" .. (i + 1), one))
+    end
+    collectgarbage()
+    assert.equal("auth", select(3, words("test_auth", set)))
+  end)
 end)
 
 describe("a file analyze cannot follow to the end", function()
