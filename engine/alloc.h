@@ -18,8 +18,11 @@ typedef struct NpPool {
   size_t left;
 } NpPool;
 
-/* A lua_Alloc: the contract of lua_newstate's allocator. */
+/* A lua_Alloc (the contract of lua_newstate's allocator): the pool's, or
+ * plain malloc's under AddressSanitizer. */
 void *np_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+/* The pool's, in every build (what np_alloc is outside AddressSanitizer). */
+void *np_pool_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* Frees every chunk; the pool is empty (and usable) again. */
 void np_pool_free(NpPool *p);

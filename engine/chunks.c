@@ -1,6 +1,6 @@
 /*
  * chunks.c: novapipe's own Lua modules, compiled ahead of time. The build
- * (and `make install`, for the installed copy) dumps each module under
+ * (and `cmake --install`, for the installed copy) dumps each module under
  * lua_modules/ into a luac/ directory beside the executable or under the
  * installed share/novapipe (scripts/compile-lua.lua), each behind a header
  * naming its source's path, size and FNV-1a hash. A searcher placed before
@@ -90,7 +90,10 @@ static int searcher(lua_State *L) {
   const char *root = lua_tostring(L, lua_upvalueindex(1));
   char rel[PATH_MAX];
   size_t k = 0;
-  for (const char *p = name; *p && k + 16 < sizeof rel; p++) rel[k++] = *p == '.' ? '/' : *p;
+  for (const char *p = name; *p; p++) {
+    if (k + 16 >= sizeof rel) return 0; /* (no module of ours has such a name) */
+    rel[k++] = *p == '.' ? '/' : *p;
+  }
   rel[k] = '\0';
   for (int i = 0; i < 2; i++) {
     char file[PATH_MAX], source[PATH_MAX];

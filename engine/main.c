@@ -165,11 +165,11 @@ int main(int argc, char **argv) {
   /* luaL_newstate's state, on novapipe's allocator (alloc.c) */
   static NpPool pool;
   lua_State *L = lua_newstate(np_alloc, &pool);
-  if (L) lua_atpanic(L, panic);
   if (L == NULL) {
     report("cannot create Lua state: not enough memory");
     return EXIT_USAGE;
   }
+  lua_atpanic(L, panic);
   atexit(np_proc_shutdown);
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);

@@ -24,9 +24,10 @@
  * decorated or whose name starts with PREFIX are reported), lean = true
  * (only functions that are decorated or take a parameter other than self,
  * cls, *args and **kw, and only classes that are decorated or, until a
- * test is seen, have a base: what fixture and marker analysis reads), decorator = SUFFIX (with names = "decorated", only
- * functions with a decorator that is a plain name or ends with SUFFIX keep
- * their body's names: "fixture" for what can be pytest.fixture).
+ * test is seen, have a base: what fixture and marker analysis reads),
+ * decorator = SUFFIX (with names = "decorated", only functions with a
+ * decorator that is a plain name or ends with SUFFIX keep their body's
+ * names: "fixture" for what can be pytest.fixture).
  *
  * A decorator is {name, call, line, args = {{key, value, kind}}} with kind
  * "string" (a literal's contents), "name" (a dotted name) or "raw".

@@ -421,7 +421,7 @@ static void test_alloc_keeps_every_block(void) {
     size_t n = (state >> 8) % 8 == 0 ? (state >> 12) % 2000 : (state >> 12) % 300;
     if (block[i] && !block_keeps(block[i], size[i], seed[i])) kept = 0;
     /* with no block, Lua passes the kind of object as osize */
-    unsigned char *b = np_alloc(&pool, block[i], block[i] ? size[i] : 5, n);
+    unsigned char *b = np_pool_alloc(&pool, block[i], block[i] ? size[i] : 5, n);
     if (n == 0) {
       if (b) freed = 0;
       block[i] = NULL;
@@ -441,7 +441,7 @@ static void test_alloc_keeps_every_block(void) {
   }
   for (int i = 0; i < SLOTS; i++) {
     if (block[i] && !block_keeps(block[i], size[i], seed[i])) kept = 0;
-    np_alloc(&pool, block[i], size[i], 0);
+    np_pool_alloc(&pool, block[i], size[i], 0);
   }
   CHECK(kept);
   CHECK(aligned);

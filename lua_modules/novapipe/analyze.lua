@@ -2022,16 +2022,17 @@ function Analyzer:dependencies(path, test)
   return edges, missing, dynamic
 end
 
+-- What the walks leave out, as pytest's norecursedirs would (hidden
+-- directories: .git, .venv, .tox; installed packages), but not "venv" or
+-- "build": a tier may be named so.
+local NORECURSE = { "__pycache__", ".*", "*.egg", "node_modules", "site-packages", "dist-packages", "_darcs", "CVS",
+                    "{arch}" }
+
 ---The test files pytest would collect under root, by `python_files`.
 ---@param root string
 ---@param patterns string[]
 ---@return string[]|nil files
 ---@return string? error
--- as pytest's norecursedirs would (hidden directories: .git, .venv, .tox;
--- installed packages), but not "venv" or "build": a tier may be named so
-local NORECURSE = { "__pycache__", ".*", "*.egg", "node_modules", "site-packages", "dist-packages", "_darcs", "CVS",
-                    "{arch}" }
-
 function M.test_files(root, patterns)
   local files, err = fs.walk(root, { include = patterns, exclude = NORECURSE })
   if not files then return nil, err end
@@ -2062,8 +2063,8 @@ end
 function Analyzer:report(files)
   -- The files are read and scanned on a second thread while this one
   -- classifies those already scanned: the tree's helpers first (the
-  -- first test files import them: read there, the second thread has
-  -- the more of the scanning, this one the less), then the test files.
+  -- first test files import them, and scanned there they are off this
+  -- thread), then the test files.
   local order = helper_files(self.root, files)
   for _, f in ipairs(files) do order[#order + 1] = f end
   local index = {}
