@@ -7,12 +7,12 @@ local H = require "spec.support.h"
 
 describe("modules compiled ahead", function()
   local dir, root
+  local home = os.getenv("NOVAPIPE_HOME") or "."
   before_each(function()
     dir = H.tmpdir()
     -- a root of its own: a copy of novapipe's Lua files, compiled into
     -- root/luac as an install does
     root = dir .. "/novapipe"
-    local home = os.getenv("NOVAPIPE_HOME") or "."
     assert(fs.mkdir_p(root))
     assert.equal(0, process.run({ "cp", "-a", home .. "/lua_modules", home .. "/pipelines", root .. "/" }).code)
     local r = H.novapipe({ "exec", home .. "/scripts/compile-lua.lua", root, root .. "/luac" },
@@ -59,7 +59,7 @@ describe("modules compiled ahead", function()
       assert(fs.atomic_write(source, assert(fs.read(source)) .. "-- edited\n", "0644"))
       assert.equal("nil\n", probe())
       -- the header of the edited source, and bytes that are no chunk
-      assert.equal(0, H.novapipe({ "exec", os.getenv("NOVAPIPE_HOME") .. "/scripts/compile-lua.lua", root,
+      assert.equal(0, H.novapipe({ "exec", home .. "/scripts/compile-lua.lua", root,
         root .. "/luac" }, { env = { NOVAPIPE_HOME = root } }).code)
       plant("not a chunk")
       assert.equal("nil\n", probe())
