@@ -1203,16 +1203,34 @@ static PyStr *build_strs(Scanner *s, const RefList *l) {
   return out;
 }
 
+static int ends_with(PyStr s, const char *suffix, size_t sn) {
+  return s.n >= sn && memcmp(s.p + s.n - sn, suffix, sn) == 0;
+}
+
+/* Whether an import seen so far binds the plain name d to a name ending
+ * with suffix (`from pytest import fixture as fx` binds fx). */
+static int bound_to_suffix(Scanner *s, PyStr d, const char *suffix, size_t sn) {
+  for (int i = 0; i < s->nimpnames; i++) {
+    PyStr name = deref(&s->arena, s->impnames[i].name);
+    PyStr alias = deref(&s->arena, s->impnames[i].alias);
+    PyStr bound = alias.n ? alias : name;
+    if (bound.n == d.n && memcmp(bound.p, d.p, d.n) == 0 && ends_with(name, suffix, sn)) return 1;
+  }
+  return 0;
+}
+
 /* Whether a function with the pending decorators keeps its body's names
- * (PYSCAN_NAMES_DECORATED): any decorator does, or with names_suffix, a
- * plain name or a dotted one that ends with it. */
+ * (PYSCAN_NAMES_DECORATED): any decorator does, or with names_suffix, one
+ * whose name ends with it, or a plain name an import before it binds to a
+ * name that ends with it (a decorator is evaluated where it stands: an
+ * import after it cannot be what it names). */
 static int names_wanted(Scanner *s) {
   const char *suffix = s->v->names_suffix;
   size_t sn = suffix ? strlen(suffix) : 0;
   for (int i = 0; i < s->ndecors; i++) {
     PyStr d = deref(&s->arena, s->decors[i].name);
-    if (!suffix || d.n == 0 || !memchr(d.p, '.', d.n)) return 1;
-    if (d.n >= sn && memcmp(d.p + d.n - sn, suffix, sn) == 0) return 1;
+    if (!suffix || d.n == 0 || ends_with(d, suffix, sn)) return 1;
+    if (!memchr(d.p, '.', d.n) && bound_to_suffix(s, d, suffix, sn)) return 1;
   }
   return 0;
 }

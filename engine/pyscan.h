@@ -164,8 +164,9 @@ typedef struct PyVisitor {
    * decorated ones (fixtures always are), or none. */
   int names;
   /* With PYSCAN_NAMES_DECORATED, when set: only functions with a
-   * decorator that is a plain name or whose dotted name ends with this
-   * (say "fixture": what can be pytest.fixture, also under an alias). */
+   * decorator whose name ends with this, or a plain name an import before
+   * it binds to a name that ends with it (say "fixture": what can be
+   * pytest.fixture, also under an alias). */
   const char *names_suffix;
 } PyVisitor;
 

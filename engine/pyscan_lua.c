@@ -26,8 +26,9 @@
  * cls, *args and **kw, and only classes that are decorated or, until a
  * test is seen, have a base: what fixture and marker analysis reads),
  * decorator = SUFFIX (with names = "decorated", only functions with a
- * decorator that is a plain name or ends with SUFFIX keep their body's
- * names: "fixture" for what can be pytest.fixture).
+ * decorator that ends with SUFFIX, or a plain name an import binds to a
+ * name that does, keep their body's names: "fixture" for what can be
+ * pytest.fixture).
  *
  * A decorator is {name, call, line, args = {{key, value, kind}}} with kind
  * "string" (a literal's contents), "name" (a dotted name) or "raw".
@@ -347,8 +348,8 @@ static int names_option(lua_State *L, int idx) {
  * decorated and not named so are left out), `lean` (leave out those that
  * are not decorated and take no parameter but self, cls, *args and **kw,
  * and classes that are not decorated) and `decorator` (with names =
- * "decorated": only functions with a decorator that is a plain name or
- * ends with it keep their names) into f; NULL when none is set. The
+ * "decorated": only functions with a decorator that ends with it, or a
+ * plain name an import binds to such a name, keep their names) into f; NULL when none is set. The
  * strings stay on the stack. */
 static const PyFnFilter *filter_option(lua_State *L, int idx, PyFnFilter *f) {
   memset(f, 0, sizeof *f);

@@ -305,12 +305,18 @@ describe("novapipe.pyscan.prefetch", function()
     assert.equal("TestG", taken.left_classes)
     assert.is_true(taken.load_tests)
     -- decorator: body names only where a decorator can be a fixture's
-    local fx = pyscan.scan("@fx\ndef a(): return x\n@pt.fixture\ndef b(): return y\n@unittest.skip\ndef c(): return z\n",
-      { names = "decorated", decorator = "fixture" }).functions
+    local fx = pyscan.scan("from pytest import fixture as fx\n@fx\ndef a(): return x\n@pt.fixture\ndef b(): return y\n"
+      .. "@unittest.skip\ndef c(): return z\n@cpython_only\ndef d(): return w\n@fx2\ndef e(): return v\n"
+      .. "from pytest import fixture as fx2\n", { names = "decorated", decorator = "fixture" }).functions
     assert.same({ "x" }, fx[1].names)
     assert.same({ "y" }, fx[2].names)
     assert.equal("c", fx[3].name)
     assert.is_nil(fx[3].names)
+    -- a plain name keeps them only when an import before it binds it to
+    -- one (fx2 is bound after its function: Python would not find it)
+    assert.same({ "d", "e" }, { fx[4].name, fx[5].name })
+    assert.is_nil(fx[4].names)
+    assert.is_nil(fx[5].names)
     -- without lean, every class, and lists that would be empty are absent
     local all = pyscan.scan("class A(B): pass\nclass C: pass\n").classes
     assert.same({ { name = "A", line = 1, bases = { "B" } }, { name = "C", line = 2 } }, all)
