@@ -19,60 +19,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "host.h"
+#include "oscore.h"
 
 #define MAGIC "NPC1 "
-
-/* FNV-1a, 64 bits, over n bytes. */
-static uint64_t fnv1a(const char *p, size_t n) {
-  uint64_t h = 14695981039346656037ull;
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)p[i];
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-/* The whole of a file, malloc'ed (NULL when it cannot be read). */
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  char *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n == cap) {
-      size_t c = cap ? cap * 2 : 64 * 1024;
-      char *nb = realloc(buf, c);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        return NULL;
-      }
-      buf = nb;
-      cap = c;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    free(buf);
-    return NULL;
-  }
-  *len = n;
-  return buf;
-}
 
 /* Pushes the compiled chunk of `source` (text of len bytes) from the cache
  * file `cached`, or returns 0 having pushed nothing. */
 static int load_cached(lua_State *L, const char *source, const char *text, size_t len, const char *cached) {
   size_t n;
-  char *c = slurp(cached, &n);
-  if (!c) return 0;
+  char *c;
+  if (os_read_file(cached, &c, &n)) return 0;
   char want[64 + PATH_MAX];
-  int w = snprintf(want, sizeof want, MAGIC "%016llx %zu %s\n", (unsigned long long)fnv1a(text, len), len, source);
+  int w = snprintf(want, sizeof want, MAGIC "%016llx %zu %s\n", (unsigned long long)np_fnv1a(text, len), len, source);
   int ok = 0;
   if (w > 0 && (size_t)w < sizeof want && n > (size_t)w && memcmp(c, want, (size_t)w) == 0) {
     ok = luaL_loadbufferx(L, c + w, n - (size_t)w, source, "b") == LUA_OK;
@@ -101,8 +61,8 @@ static int searcher(lua_State *L) {
         snprintf(source, sizeof source, "%s/lua_modules/%s", root, file) >= (int)sizeof source)
       return 0;
     size_t len;
-    char *text = slurp(source, &len);
-    if (!text) continue;
+    char *text;
+    if (os_read_file(source, &text, &len)) continue;
     for (int d = 2; d <= 3; d++) {
       const char *dir = lua_tostring(L, lua_upvalueindex(d));
       char cached[PATH_MAX];

@@ -823,3 +823,34 @@ int os_match(const char *p, const char *s) {
   }
   return *s == '\0';
 }
+
+/* Opened without blocking: a FIFO (or a device) named like a test file is
+ * refused, not waited on for a writer. */
+int os_read_file(const char *path, char **buf, size_t *n) {
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return errno;
+  struct stat st;
+  int failed = fstat(fd, &st) < 0;
+  if (failed || !S_ISREG(st.st_mode)) {
+    /* (errno is fstat's only when it failed: else it is stale) */
+    int e = failed ? errno : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    close(fd);
+    return e;
+  }
+  size_t size = (size_t)st.st_size, got = 0;
+  char *p = malloc(size ? size : 1);
+  if (!p) {
+    close(fd);
+    return ENOMEM;
+  }
+  while (got < size) {
+    ssize_t r = read(fd, p + got, size - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd);
+  *buf = p;
+  *n = got;
+  return 0;
+}

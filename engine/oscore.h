@@ -63,6 +63,11 @@ int os_proc_stat(pid_t pid, OsProcStat *st);
  * links. A path that does not exist is not an error. */
 int os_rmtree(const char *path);
 
+/* Reads a whole regular file into *buf (malloc'ed, the caller frees it) of
+ * *n bytes. Returns 0, or an errno (EISDIR, EINVAL for what is not a
+ * regular file, ENOMEM). */
+int os_read_file(const char *path, char **buf, size_t *n);
+
 /*
  * Writing safely. The functions below never write through a symbolic link:
  * every component of a relative path is opened with O_NOFOLLOW (openat from

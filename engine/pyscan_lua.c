@@ -49,7 +49,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "host.h"
+#include "oscore.h"
 #include "pyfacts.h"
 #include "pyscan.h"
 
@@ -347,9 +349,10 @@ static int names_option(lua_State *L, int idx) {
 /* The `functions` option (nil for all, else a name prefix: functions not
  * decorated and not named so are left out), `lean` (leave out those that
  * are not decorated and take no parameter but self, cls, *args and **kw,
- * and classes that are not decorated) and `decorator` (with names =
- * "decorated": only functions with a decorator that ends with it, or a
- * plain name an import binds to such a name, keep their names) into f; NULL when none is set. The
+ * and classes that are not decorated, once a test is seen or when they
+ * have no base) and `decorator` (with names = "decorated": only functions
+ * with a decorator that ends with it, or a plain name an import binds to
+ * such a name, keep their names) into f; NULL when none is set. The
  * strings stay on the stack. */
 static const PyFnFilter *filter_option(lua_State *L, int idx, PyFnFilter *f) {
   memset(f, 0, sizeof *f);
@@ -423,8 +426,7 @@ typedef struct WordSet {
 } WordSet;
 
 static size_t word_hash(const char *p, size_t n) {
-  uint64_t h = 14695981039346656037ull;
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+  uint64_t h = np_fnv1a(p, n);
   return (size_t)(h ^ (h >> 32));
 }
 
@@ -636,38 +638,6 @@ static int l_strings(lua_State *L) {
   }
 }
 
-/* Reads a regular file whole into *buf (malloc'd) and *n. 0, or an errno.
- * Opened without blocking: a FIFO (or a device) named like a test file is
- * refused, not waited on for a writer. */
-static int read_whole(const char *path, char **buf, size_t *n) {
-  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return errno;
-  struct stat st;
-  int failed = fstat(fd, &st) < 0;
-  if (failed || !S_ISREG(st.st_mode)) {
-    /* (errno is fstat's only when it failed: else it is stale) */
-    int e = failed ? errno : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-    close(fd);
-    return e;
-  }
-  size_t size = (size_t)st.st_size, got = 0;
-  char *p = malloc(size ? size : 1);
-  if (!p) {
-    close(fd);
-    return ENOMEM;
-  }
-  while (got < size) {
-    ssize_t r = read(fd, p + got, size - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += (size_t)r;
-  }
-  close(fd);
-  *buf = p;
-  *n = got;
-  return 0;
-}
-
 static int read_failure(lua_State *L, const char *path, int e) {
   lua_pushfstring(L, "read '%s'", path);
   return np_fail(L, lua_tostring(L, -1), e);
@@ -682,7 +652,7 @@ static int l_file(lua_State *L) {
   const PyFnFilter *filter = filter_option(L, 2, &f);
   char *buf;
   size_t n;
-  int e = read_whole(path, &buf, &n);
+  int e = os_read_file(path, &buf, &n);
   if (e) return read_failure(L, path, e);
   push_facts(L, buf, n, names, filter);
   free(buf);
@@ -729,7 +699,7 @@ static void record_slot(Prefetch *pf, Slot *s) {
   char *buf = NULL;
   size_t n = 0;
   PyFacts facts = {0};
-  int e = read_whole(s->path, &buf, &n);
+  int e = os_read_file(s->path, &buf, &n);
   if (!e) {
     pyfacts_record(buf, n, pf->names, pf->filtered ? &pf->filter : NULL, &facts);
     free(buf);
@@ -879,7 +849,7 @@ static int l_prefetch_take(lua_State *L) {
      * taken before): scan here. */
     char *buf;
     size_t n;
-    int e = read_whole(s->path, &buf, &n);
+    int e = os_read_file(s->path, &buf, &n);
     if (e) return read_failure(L, s->path, e);
     push_facts(L, buf, n, pf->names, pf->filtered ? &pf->filter : NULL);
     free(buf);
