@@ -316,11 +316,18 @@ describe("novapipe.proc", function()
 
     it("describes a process with proc.stat, spaces and ')' in its name or not", function()
       local dir = H.tmpdir()
-      finally(function() H.rmrf(dir) end)
+      local p
+      -- (one finally: busted keeps only the last one given)
+      finally(function()
+        if p then
+          p:kill("KILL")
+          p:wait()
+        end
+        H.rmrf(dir)
+      end)
       local prog = dir .. "/a) b c"
       assert(fs.copy("/bin/sleep", prog))
-      local p = assert(proc.spawn({ prog, "30" }))
-      finally(function() p:kill("KILL"); p:wait() end)
+      p = assert(proc.spawn({ prog, "30" }))
       local me = assert(proc.stat(proc.self().pid))
       for _ = 1, 100 do -- until the child has exec'ed the copy
         if H.read("/proc/" .. p:pid() .. "/comm") == "a) b c\n" then break end

@@ -398,6 +398,7 @@ describe("the 164.312 mapping and the report", function()
   it("reads security tests from the source: function, class and module markers", function()
     local inventory = require "novapipe.security.inventory"
     local dir = H.tmpdir()
+    finally(function() H.rmrf(dir) end)
     local file = dir .. "/test_marks.py"
     H.write(file, table.concat({
       "import pytest",
