@@ -1,7 +1,8 @@
 ---@meta novapipe.digest
 -- LuaLS stubs for the C module novapipe.digest (engine/digest.c): SHA-256
--- through OpenSSL's libcrypto, lower-case hex. libcrypto is opened when the
--- module is first required (which raises when it cannot be loaded).
+-- through OpenSSL's libcrypto, lower-case hex. libcrypto is opened at the
+-- first digest (which raises when it cannot be loaded), not when the module
+-- is required.
 
 ---@class novapipe.digest
 local digest = {}
