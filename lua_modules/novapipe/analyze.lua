@@ -78,7 +78,24 @@ end
 local BUILTIN_CATEGORY = set_of(M.CATEGORIES)
 
 local P = require "novapipe.path"
-local dirname, basename = P.dirname, P.basename
+
+-- dirname and basename, memoized: a classification asks for the same
+-- few hundred paths' parts thousands of times, and each is a pattern
+-- match that backtracks over the path. (The memos are dropped when they
+-- grow large: a long watch sees many trees.)
+local dir_memo, base_memo, memo_size = {}, {}, 0
+local function remember(dir, path, v)
+  memo_size = memo_size + 1
+  if memo_size > 100000 then dir_memo, base_memo, memo_size = {}, {}, 1 end
+  if dir then dir_memo[path] = v else base_memo[path] = v end
+  return v
+end
+local function dirname(path)
+  return dir_memo[path] or remember(true, path, P.dirname(path))
+end
+local function basename(path)
+  return base_memo[path] or remember(false, path, P.basename(path))
+end
 
 -- A path under `dir` ("." is the current directory: no "./" in front).
 local function join(dir, rel)
@@ -245,7 +262,7 @@ function M.new(cfg, root, project)
   local order = tier_order(cfg)
   local self = setmetatable({
     cfg = cfg, acfg = a, root = P.normalize(root), project = P.normalize(project or "."),
-    facts = {}, full_of = {}, helper_walk = new_walk(false), fixtures_of = {}, conftests_of = {}, bindings_of = {}, needs_walk = new_walk(true), defs_of = {},
+    facts = {}, full_of = {}, helper_walk = new_walk(false), helper_keys = {}, fixtures_of = {}, conftests_of = {}, bindings_of = {}, needs_walk = new_walk(true), defs_of = {},
     exceptions = set_of(a.standalone_exceptions),
     order = order, rank = {}, raising = {}, marker_tier = {},
     ind_sets = {}, ind_tops = {}, ind_longest = {}, ind_memo = {},
@@ -256,7 +273,7 @@ function M.new(cfg, root, project)
     mock_words = { mock = true, mocked = true, fake = true, stub = true, dummy = true },
     connects = set_of(a.connects), connect_tops = {}, connect_mod = {}, may_walk = new_walk(true), connect_memo = {}, reach_walk = new_walk(true), in_memory = a.in_memory or EMPTY,
     plain_memo = {}, top_bindings = {}, spellings_of = {}, ind_parents = {},
-    module_files = {}, files_of_module = {}, in_tree_of = {}, bases_of = {}, local_tops = {}, plugins_of = {}, plugins_in = {}, stars_of = {}, submodules = {},
+    module_files = {}, module_files_at = {}, files_of_module = {}, in_tree_of = {}, bases_of = {}, local_tops = {}, plugins_of = {}, plugins_in = {}, stars_of = {}, submodules = {},
     hints = {},
     errors = {},
   }, Analyzer)
@@ -298,6 +315,11 @@ function M.new(cfg, root, project)
   for _, tier in ipairs(self.raising) do
     self.ind_sets[tier], self.ind_memo[tier], self.ind_longest[tier] = set_of(a.indicators[tier]), {}, 0
     self.hints[tier] = set_of(a.fixture_hints[tier])
+  end
+  -- An indicator as an imported name: the strongest tier it names.
+  self.ind_name_tier = {}
+  for i = #self.raising, 1, -1 do
+    for n in pairs(self.ind_sets[self.raising[i]]) do self.ind_name_tier[n] = self.raising[i] end
   end
   -- First components of the indicators: a module under none of them (and
   -- no package root) needs no prefix matching at all.
@@ -491,12 +513,17 @@ function Analyzer:module_file(module, from)
     self.module_files[module] = known
   end
   if known or not from then return known or nil end
+  -- (by import base, then module: no key string is made for each call)
   local base = self:import_base(from)
-  local key = base .. "\0" .. module
-  local found = self.module_files[key]
+  local by_base = self.module_files_at[base]
+  if not by_base then
+    by_base = {}
+    self.module_files_at[base] = by_base
+  end
+  local found = by_base[module]
   if found == nil then
     found = find_module(base, (module:gsub("%.", "/"))) or false
-    self.module_files[key] = found
+    by_base[module] = found
   end
   return found or nil
 end
@@ -993,6 +1020,9 @@ local MEMORY_CAPABLE = { sqlalchemy = true, sqlmodel = true, sqlalchemy_utils = 
 -- of the project it imports (transitively), imports the package of one.
 -- Where none does (a library's suite, CPython's), nothing is followed.
 function Analyzer:may_connect(path)
+  -- (a settled answer, as get would give it, without the call: most are)
+  local f = self.may_walk.final[path]
+  if f ~= nil and type(f) ~= "number" then return f end
   return self.may_walk:get(path, 0, self.may_connect_uncached, self, path)
 end
 
@@ -1050,8 +1080,12 @@ end
 -- from `file`): only then is what it names followed. Memoized.
 function Analyzer:local_top(top, file)
   local base = self:import_base(file)
-  local key = base .. "\0" .. top
-  local memo = self.local_tops[key]
+  local by_base = self.local_tops[base]
+  if not by_base then
+    by_base = {}
+    self.local_tops[base] = by_base
+  end
+  local memo = by_base[top]
   if memo ~= nil then return memo end
   memo = self:module_file(top, file) ~= nil
   for _, dir in ipairs({ self.project, base }) do
@@ -1060,7 +1094,7 @@ function Analyzer:local_top(top, file)
   for _, r in ipairs(self.acfg.roots) do
     memo = memo or lfs.attributes(join(join(self.project, r), top), "mode") == "directory"
   end
-  self.local_tops[key] = memo
+  by_base[top] = memo
   return memo
 end
 
@@ -1232,13 +1266,13 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
     self.connect_mod[module] = cm
   end
   if cm then ev.may = true end
-  for _, imported in ipairs(names or EMPTY) do
-    local n = imported.name
-    for _, tier in ipairs(self.raising) do
-      if self.ind_sets[tier][n] then
-        ev[#ev + 1] = { tier = tier, text = ("%s: %s %s from %s%s"):format(tier, text, n, module, at(file_at, line_at)) }
-        return
-      end
+  local list = names or EMPTY
+  for i = 1, #list do
+    local n = list[i].name
+    local tier = self.ind_name_tier[n]
+    if tier then
+      ev[#ev + 1] = { tier = tier, text = ("%s: %s %s from %s%s"):format(tier, text, n, module, at(file_at, line_at)) }
+      return
     end
   end
   -- plain: the standard library or an exception; "skip": that, and no
@@ -1327,7 +1361,21 @@ function Analyzer:file_evidence(path, ev, seen, via)
   if via then
     -- worked out on its own (what the caller has seen is no part of it),
     -- as a walk: helpers may import each other
-    local memo = self.helper_walk:get(path .. "\0" .. via, 0, self.helper_evidence, self, path, via)
+    -- (the key made once for each helper and module)
+    local keys = self.helper_keys[path]
+    if not keys then
+      keys = {}
+      self.helper_keys[path] = keys
+    end
+    local key = keys[via]
+    if not key then
+      key = path .. "\0" .. via
+      keys[via] = key
+    end
+    local memo = self.helper_walk.final[key]
+    if memo == nil or type(memo) == "number" then
+      memo = self.helper_walk:get(key, 0, self.helper_evidence, self, path, via)
+    end
     if memo and (memo.may or self:may_connect(path)) then ev.may = true end
     -- (a helper's own optional imports are its business: its notes stay;
     -- an entry reached through two helpers is copied once)
@@ -1355,11 +1403,12 @@ function Analyzer:file_evidence_of(path, ev, seen, via)
   local facts = self:scan(path)
   local prefix = via and (via .. ": ") or ""
   local imports, dynamically = prefix .. "imports", prefix .. "imports dynamically"
-  for _, imp in ipairs(facts.imports or EMPTY) do
-    local what = imp.module ~= "" and imp.module or "."
+  local list = facts.imports or EMPTY
+  for i = 1, #list do
+    local imp = list[i]
     if imp.optional or imp.type_checking then
       ev.notes[#ev.notes + 1] = ("optional: %simport %s (%s) %s, so it does not raise the tier"):format(prefix,
-        what, where(path, imp.line), imp.type_checking and "is under `if TYPE_CHECKING:`" or "is guarded against ImportError")
+        imp.module ~= "" and imp.module or ".", where(path, imp.line), imp.type_checking and "is under `if TYPE_CHECKING:`" or "is guarded against ImportError")
     elseif imp.level > 0 then
       for _, f in ipairs(self:relative_files(path, imp)) do
         self:file_evidence(f, ev, seen, basename(f))
@@ -1472,10 +1521,14 @@ function Analyzer:spellings(path)
       bound[name] = nil
     end
   end
-  for _, imp in ipairs(self:scan(path).imports or {}) do
+  local imports = self:scan(path).imports or EMPTY
+  for i = 1, #imports do
+    local imp = imports[i]
     if not imp.optional and not imp.type_checking then
       local m, absolute = imp.module, imp.level == 0
-      for _, n in ipairs(imp.names) do
+      local names = imp.names
+      for k = 1, #names do
+        local n = names[k]
         if imp.from then
           local what
           if absolute and m == "pytest" and n.name == "mark" then what = { mark = (n.alias or n.name) .. "." }
@@ -1521,11 +1574,13 @@ function Analyzer:markers(path, facts)
       end
     end
   end
-  for _, fn in ipairs(facts.functions or EMPTY) do
-    for _, d in ipairs(fn.decorators or EMPTY) do add(d.name, d.line) end
-  end
-  for _, c in ipairs(facts.classes or EMPTY) do
-    for _, d in ipairs(c.decorators or EMPTY) do add(d.name, d.line) end
+  for _, defs in ipairs({ facts.functions or EMPTY, facts.classes or EMPTY }) do
+    for i = 1, #defs do
+      local decorators = defs[i].decorators
+      if decorators then
+        for k = 1, #decorators do add(decorators[k].name, decorators[k].line) end
+      end
+    end
   end
   for _, a in ipairs(facts.assignments or EMPTY) do
     if a.target == "pytestmark" then
@@ -1547,8 +1602,9 @@ function Analyzer:requested(path, facts)
       list[#list + 1] = { name = name, line = line, autouse = autouse }
     end
   end
+  -- (the names a test's decorators parametrize; EMPTY for none, as most)
   local function parametrized(decorators)
-    local p = {}
+    local p
     for _, d in ipairs(decorators or EMPTY) do
       -- (plain finds at the end: an unanchored pattern tries every position)
       if d.name:find("mark.parametrize", -16, true) and d.args then
@@ -1572,7 +1628,10 @@ function Analyzer:requested(path, facts)
             text = table.concat(quoted, ",")
           end
           for n in text:gmatch("[%w_]+") do
-            if not fixtures[n] then p[n] = true end
+            if not fixtures[n] then
+              p = p or {}
+              p[n] = true
+            end
           end
         end
       end
@@ -1582,20 +1641,22 @@ function Analyzer:requested(path, facts)
         end
       end
     end
-    return p
+    return p or EMPTY
   end
   for _, c in ipairs(facts.classes or EMPTY) do
-    if c.name:match("^Test") then class_params[c.name] = parametrized(c.decorators) end
+    if c.name:find("^Test") then class_params[c.name] = parametrized(c.decorators) end
   end
-  local none = {}
-  for _, fn in ipairs(facts.functions or EMPTY) do
-    local is_test = fn.name:match("^test") and not fn.parent and
-      (not fn.class or (fn.class:match("^Test") ~= nil))
+  local functions = facts.functions or EMPTY
+  for i = 1, #functions do
+    local fn = functions[i]
+    local is_test = fn.name:find("^test") and not fn.parent and (not fn.class or fn.class:find("^Test"))
     if is_test then
       local skip = parametrized(fn.decorators)
-      local class_skip = fn.class and class_params[fn.class] or none
-      for _, p in ipairs(fn.params or EMPTY) do
-        if p ~= "self" and p ~= "cls" and not p:find("^%*") and not skip[p] and not class_skip[p] then
+      local class_skip = fn.class and class_params[fn.class] or EMPTY
+      local params = fn.params or EMPTY
+      for k = 1, #params do
+        local p = params[k]
+        if p ~= "self" and p ~= "cls" and p:byte(1) ~= 42 and not skip[p] and not class_skip[p] then -- 42: "*"
           add(p, fn.line)
         end
       end
@@ -1631,8 +1692,10 @@ end
 -- and the names of all of them, with those a lean scan leaves out.
 local function tests_of(facts)
   local list, names = {}, {}
-  for _, fn in ipairs(facts.functions or EMPTY) do
-    if fn.name:match("^test") and not fn.parent then
+  local functions = facts.functions or EMPTY
+  for i = 1, #functions do
+    local fn = functions[i]
+    if fn.name:find("^test") and not fn.parent then
       list[#list + 1] = fn
       names[#names + 1] = fn.name
     end
@@ -1722,8 +1785,10 @@ function Analyzer:classify(path)
     return detail
   end
   local seen_imp = {}
-  for _, imp in ipairs(facts.imports) do
-    local m = (imp.level > 0 and string.rep(".", imp.level) or "") .. imp.module
+  local imports = facts.imports
+  for i = 1, #imports do
+    local imp = imports[i]
+    local m = imp.level > 0 and string.rep(".", imp.level) .. imp.module or imp.module
     if not seen_imp[m] then
       seen_imp[m] = true
       detail.imports[#detail.imports + 1] = m
@@ -1805,12 +1870,16 @@ function Analyzer:classify(path)
     end
   end
   if not detail.is_security then
-    for _, imp in ipairs(facts.imports) do
+    local imports = facts.imports
+    for i = 1, #imports do
+      local imp = imports[i]
       local hit, kw = nil, imp.module ~= "" and self:security_path(imp.module)
       if kw then hit = imp.module end
       -- module.name: its components are the module's and the name; a
       -- dotted keyword can only be the whole path.
-      for _, n in ipairs(imp.names) do
+      local names = imp.names
+      for k = 1, #names do
+        local n = names[k]
         if hit then break end
         if self.sec_words[n.name] then
           hit, kw = imp.module .. "." .. n.name, n.name
