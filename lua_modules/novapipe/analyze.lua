@@ -2109,32 +2109,70 @@ function M.test_files(root, patterns)
   return files
 end
 
+---The test files under root (as test_files gives them) and the tree's
+---other Python files (conftests, helpers, packages' __init__.py), from one
+---walk of the tree.
+---@param root string
+---@param patterns string[]
+---@return {tests: string[], helpers: string[]}|nil
+---@return string? error
+function M.tree_files(root, patterns)
+  local include = { "*.py" }
+  for _, p in ipairs(patterns) do include[#include + 1] = p end
+  local all, err = fs.walk(root, { include = include, exclude = NORECURSE })
+  if not all then return nil, err end
+  local tests, helpers = {}, {}
+  for _, f in ipairs(all) do
+    -- (as fs.walk matches: a pattern with "/" the relative path, one
+    -- without the base name)
+    local name = f:match("[^/]*$")
+    local test = false
+    for _, p in ipairs(patterns) do
+      if fs.match(p, p:find("/", 1, true) and f or name) then
+        test = true
+        break
+      end
+    end
+    if test then
+      tests[#tests + 1] = root .. "/" .. f
+    elseif f:find(".py", -3, true) then
+      helpers[#helpers + 1] = root .. "/" .. f
+    end
+  end
+  return { tests = tests, helpers = helpers }
+end
+
 -- The tree's other Python files (conftests, helpers, packages'
 -- __init__.py), which the test files import; none when it cannot be read.
 -- No more of them than test files: a --path that holds a whole project
 -- would otherwise have the second thread read its code first, mostly for
 -- nothing.
-local function helper_files(root, files)
-  local all = fs.walk(root, { include = { "*.py" }, exclude = NORECURSE }) or {}
-  local is_test, list = {}, {}
-  for _, f in ipairs(files) do is_test[f] = true end
-  for _, f in ipairs(all) do
-    local path = root .. "/" .. f
-    if #list >= #files then break end
-    if not is_test[path] then list[#list + 1] = path end
+local function helper_files(root, files, helpers)
+  if not helpers then
+    local is_test = {}
+    for _, f in ipairs(files) do is_test[f] = true end
+    helpers = {}
+    for _, f in ipairs(fs.walk(root, { include = { "*.py" }, exclude = NORECURSE }) or {}) do
+      local path = root .. "/" .. f
+      if not is_test[path] then helpers[#helpers + 1] = path end
+    end
   end
+  local list = {}
+  for i = 1, math.min(#helpers, #files) do list[i] = helpers[i] end
   return list
 end
 
 ---Analyses every test file under the analyzer's root; returns the report
 ---(the reference's keys: summary, categorized_tests, test_details, errors).
+---`helpers`, the tree's other Python files (tree_files), saves a walk.
 ---@param files string[]
-function Analyzer:report(files)
+---@param helpers? string[]
+function Analyzer:report(files, helpers)
   -- The files are read and scanned on a second thread while this one
   -- classifies those already scanned: the tree's helpers first (the
   -- first test files import them, and scanned there they are off this
   -- thread), then the test files.
-  local order = helper_files(self.root, files)
+  local order = helper_files(self.root, files, helpers)
   for _, f in ipairs(files) do order[#order + 1] = f end
   local index = {}
   for i, f in ipairs(order) do index[f] = i end
@@ -2201,11 +2239,12 @@ function M.stage(opts)
   return pipeline.stage {
     name = "analyze",
     run = function(ctx)
-      local files, ferr = M.test_files(root, pytest_config.python_files())
-      if not files then return { status = "error", reason = ferr } end
+      local tree, ferr = M.tree_files(root, pytest_config.python_files())
+      if not tree then return { status = "error", reason = ferr } end
+      local files = tree.tests
       -- Many short-lived tables: the generational collector suits them.
       local mode = collectgarbage("generational")
-      local report = M.new(cfg, root):report(files)
+      local report = M.new(cfg, root):report(files, tree.helpers)
       collectgarbage(mode)
       local s = report.summary
       -- What the console shows, as data: a title and lines (reporters

@@ -243,3 +243,31 @@ describe("a file analyze cannot follow to the end", function()
     assert.matches("f63 %-> f64 is not followed: a chain of more than 64 fixtures", d.reasons[#d.reasons])
   end)
 end)
+
+describe("analyze.tree_files", function()
+  local H = require "spec.support.h"
+
+  it("gives the test files test_files gives and the tree's other Python files, from one walk", function()
+    local root = H.tree({
+      ["test_a.py"] = "", ["b_test.py"] = "", ["conftest.py"] = "", ["helpers.py"] = "", ["notes.txt"] = "",
+      ["pkg/__init__.py"] = "", ["pkg/test_c.py"] = "", ["pkg/util.py"] = "", ["pkg/check_d.py"] = "",
+      ["deep/x/check_e.py"] = "", ["__pycache__/test_f.py"] = "", [".venv/test_g.py"] = "",
+    })
+    finally(function() H.rmrf(root) end)
+    for _, patterns in ipairs({ { "test_*.py", "*_test.py" }, { "test_*.py", "pkg/check_*.py" }, { "*.py" },
+                                { "deep/**/check_*.py" } }) do
+      local tree = assert(analyze.tree_files(root, patterns))
+      assert.same(assert(analyze.test_files(root, patterns)), tree.tests)
+      local is_test, helpers = {}, {}
+      for _, f in ipairs(tree.tests) do is_test[f] = true end
+      for _, f in ipairs(assert(require("novapipe.fs").walk(root, { include = { "*.py" },
+        exclude = { "__pycache__", ".*" } }))) do
+        if not is_test[root .. "/" .. f] then helpers[#helpers + 1] = root .. "/" .. f end
+      end
+      assert.same(helpers, tree.helpers)
+    end
+    local tree = analyze.tree_files(root, { "test_*.py" })
+    assert.same({ root .. "/pkg/test_c.py", root .. "/test_a.py" }, tree.tests)
+    assert.is_nil(analyze.tree_files(root .. "/missing", { "test_*.py" }))
+  end)
+end)
