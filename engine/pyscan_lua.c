@@ -30,7 +30,8 @@
  * name that does, keep their body's names: "fixture" for what can be
  * pytest.fixture).
  *
- * A decorator is {name, call, line, args = {{key, value, kind}}} with kind
+ * A decorator is {name, call, line, args = {{key, value, kind}}} (args absent
+ * when it takes none) with kind
  * "string" (a literal's contents), "name" (a dotted name) or "raw".
  *
  * strings(source) lists its string literals: {value, line, fstring}.
@@ -126,6 +127,12 @@ static void push_decorators(lua_State *L, const PyDecorator *d, int n) {
     set_str(L, "name", d[i].name);
     set_bool(L, "call", d[i].call);
     set_int(L, "line", d[i].line);
+    /* (absent when there are none, as other lists: most decorators take
+     * no arguments) */
+    if (d[i].nargs == 0) {
+      lua_rawseti(L, -2, i + 1);
+      continue;
+    }
     lua_createtable(L, d[i].nargs, 0);
     for (int k = 0; k < d[i].nargs; k++) {
       const PyArg *a = &d[i].args[k];

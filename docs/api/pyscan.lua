@@ -21,7 +21,7 @@ local pyscan = {}
 ---@field name string dotted
 ---@field call? boolean
 ---@field line integer
----@field args {key?: string, value: string, kind: "string"|"name"|"raw"}[]
+---@field args? {key?: string, value: string, kind: "string"|"name"|"raw"}[] absent when it takes none
 
 ---@class novapipe.PyFunction
 ---@field name string

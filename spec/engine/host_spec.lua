@@ -278,7 +278,7 @@ describe("novapipe.pyscan.prefetch", function()
     assert.same({ "test_c", "test_d" }, names)
     -- a class with a base is reported only until a test is seen (then its
     -- bases say nothing: the file is not empty)
-    assert.same({ { name = "TestF", line = 8, decorators = { { name = "mark.db", line = 7, args = {} } } } },
+    assert.same({ { name = "TestF", line = 8, decorators = { { name = "mark.db", line = 7 } } } },
       facts.classes)
     assert.equal("test_a test_b test_h", facts.left_tests)
     assert.equal("TestE TestG", facts.left_classes)
