@@ -5,8 +5,10 @@
 -- leaves the file as it was, and so does a shard (--shard): the shards of
 -- a run must all split by the same durations, on one machine too; their
 -- merge records them.
-local durations = require "novapipe.select.durations"
 local record = require "novapipe.run.record"
+-- (novapipe.select.durations, loaded by a run that records durations: a
+-- read-only analyze never does)
+local durations
 
 local M = {}
 M.__index = M
@@ -23,6 +25,7 @@ end
 
 -- The durations so far and the keyer, read at the first test.
 function M:start()
+  durations = durations or require "novapipe.select.durations"
   self.data = durations.read(durations.LOCAL) or durations.read(durations.COMMITTED) or durations.empty()
   self.key = durations.keyer(self.ctx.config.phi)
   self.added = 0

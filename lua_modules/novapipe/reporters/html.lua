@@ -8,7 +8,6 @@
 local lfs = require "lfs"
 local path = require "novapipe.path"
 local record = require "novapipe.run.record"
-local report = require "novapipe.run.report"
 local time = require "novapipe.time"
 
 local M = {}
@@ -55,6 +54,8 @@ function M.href(report_path, dir, cwd)
 end
 
 function M:pipeline_end(_, outcome)
+  -- (the page's maker, loaded by a run that writes one: most write none)
+  local report = require "novapipe.run.report"
   local ctx, sink = self.ctx, self.ctx.sink
   local rec = ctx.record or record.build({ pipeline = ctx.name or "?", args = ctx.args, pytest_args = ctx.pytest_args,
                                            started = self.started, outcome = outcome, reports = sink:list() })
