@@ -749,6 +749,15 @@ typedef struct Scanner {
     Ref name, alias;
   } *impnames;
   int nimpnames, capimpnames;
+  /* What a visitor is handed (a function's decorators and lists), built
+   * here again for each call: a call ends before the next is built, and
+   * allocating them for each function was a tenth of a scan */
+  PyStr *strbuf;
+  int capstr;
+  PyDecorator *decbuf;
+  int capdec;
+  PyArg *argbuf;
+  int capargs;
   int error;
 } Scanner;
 
@@ -1164,18 +1173,18 @@ static void parse_decorator(Scanner *s, int i, int end) {
 }
 
 /* Fills a PyDecorator array (caller frees) from the pending decorators. */
-static PyDecorator *build_decorators(Scanner *s, Decor *ds, int n, PyArg **args_out) {
-  size_t count = n > 0 ? (size_t)n : 1, total = 1;
-  for (int i = 0; i < n; i++) total += (size_t)ds[i].nargs;
-  PyDecorator *out = calloc(count, sizeof *out);
-  PyArg *args = calloc(total, sizeof *args);
-  if (!out || !args) {
-    free(out);
-    free(args);
+/* The decorators ds as a visitor reads them, in the scanner's buffers
+ * (valid until the next call); NULL when out of memory. */
+static PyDecorator *build_decorators(Scanner *s, Decor *ds, int n) {
+  int total = 0;
+  for (int i = 0; i < n; i++) total += ds[i].nargs;
+  if (grow((void **)&s->decbuf, &s->capdec, n > 0 ? n : 1, sizeof *s->decbuf) < 0 ||
+      grow((void **)&s->argbuf, &s->capargs, total > 0 ? total : 1, sizeof *s->argbuf) < 0) {
     s->oom = 1;
-    *args_out = NULL;
     return NULL;
   }
+  PyDecorator *out = s->decbuf;
+  PyArg *args = s->argbuf;
   int a = 0;
   for (int i = 0; i < n; i++) {
     out[i].name = deref(&s->arena, ds[i].name);
@@ -1189,18 +1198,25 @@ static PyDecorator *build_decorators(Scanner *s, Decor *ds, int n, PyArg **args_
       args[a].kind = ds[i].kinds[k];
     }
   }
-  *args_out = args;
   return out;
 }
 
-static PyStr *build_strs(Scanner *s, const RefList *l) {
-  PyStr *out = malloc((size_t)(l->n ? l->n : 1) * sizeof *out);
-  if (!out) {
+/* The n lists as a visitor reads them, out[i] for lists[i], one after the
+ * other in the scanner's buffer (valid until the next call); -1 when out
+ * of memory. */
+static int build_strs(Scanner *s, int n, const RefList *const lists[], PyStr *out[]) {
+  int total = 0;
+  for (int i = 0; i < n; i++) total += lists[i]->n;
+  if (grow((void **)&s->strbuf, &s->capstr, total > 0 ? total : 1, sizeof *s->strbuf) < 0) {
     s->oom = 1;
-    return NULL;
+    return -1;
   }
-  for (int i = 0; i < l->n; i++) out[i] = deref(&s->arena, l->v[i]);
-  return out;
+  PyStr *p = s->strbuf;
+  for (int i = 0; i < n; i++) {
+    out[i] = p;
+    for (int k = 0; k < lists[i]->n; k++) *p++ = deref(&s->arena, lists[i]->v[k]);
+  }
+  return 0;
 }
 
 static int ends_with(PyStr s, const char *suffix, size_t sn) {
@@ -1296,25 +1312,20 @@ static int parse_def(Scanner *s, int i, int end, int is_async) {
 /* Reports the function on top of the stack and frees it. */
 static void end_function(Scanner *s) {
   Func *f = &s->funcs[s->nfuncs - 1];
-  PyArg *args = NULL;
-  PyDecorator *decs = build_decorators(s, f->decors, f->ndecors, &args);
-  PyStr *params = build_strs(s, &f->params);
-  PyStr *names = build_strs(s, &f->names);
-  PyStr *strings = build_strs(s, &f->strings);
+  PyDecorator *decs = build_decorators(s, f->decors, f->ndecors);
+  const RefList *lists[] = {&f->params, &f->names, &f->strings};
+  PyStr *built[3] = {NULL, NULL, NULL};
+  if (build_strs(s, 3, lists, built) < 0) decs = NULL;
+  PyStr *params = built[0], *names = built[1], *strings = built[2];
   /* the NEWLINE that ends its body's last logical line (where the lexer
    * puts it whether that line was read token by token or skipped) */
   const char *end = s->last_end && s->last_end > f->start ? s->last_end : f->start;
-  if (decs && params && names && strings && s->v->function) {
+  if (decs && s->v->function) {
     PyFunction fn = {deref(&s->arena, f->name), f->line, f->is_async, deref(&s->arena, f->klass),
                      deref(&s->arena, f->parent), params, f->params.n, decs, f->ndecors, names, f->names.n,
                      strings, f->strings.n, (size_t)(f->start - s->lx.src), (size_t)(end - s->lx.src)};
     s->v->function(s->v->ctx, &fn);
   }
-  free(decs);
-  free(args);
-  free(params);
-  free(names);
-  free(strings);
   free(f->decors);
   free(f->params.v);
   free(f->names.v);
@@ -1340,18 +1351,16 @@ static Ref parse_class(Scanner *s, int i, int end) {
       k = e + 1;
     }
   }
-  PyArg *args = NULL;
-  PyDecorator *decs = build_decorators(s, s->decors, s->ndecors, &args);
-  PyStr *bs = build_strs(s, &bases);
-  if (decs && bs && s->v->klass) {
+  PyDecorator *decs = build_decorators(s, s->decors, s->ndecors);
+  const RefList *lists[] = {&bases};
+  PyStr *bs = NULL;
+  if (build_strs(s, 1, lists, &bs) < 0) decs = NULL;
+  if (decs && s->v->klass) {
     PyClass c = {deref(&s->arena, name), s->toks[i].line, bs, bases.n, decs, s->ndecors};
     s->v->klass(s->v->ctx, &c);
   }
   s->ndecors = 0;
   s->decor_start = NULL;
-  free(decs);
-  free(args);
-  free(bs);
   free(bases.v);
   return name;
 }
@@ -1380,14 +1389,14 @@ static void parse_assignment(Scanner *s, int i, int end) {
       k++;
     }
   }
-  PyStr *ns = build_strs(s, &names);
-  PyStr *ss = build_strs(s, &strings);
+  const RefList *lists[] = {&names, &strings};
+  PyStr *built[2] = {NULL, NULL};
+  PyStr *ns = NULL, *ss = NULL;
+  if (build_strs(s, 2, lists, built) == 0) ns = built[0], ss = built[1];
   if (ns && ss && s->v->assignment) {
     PyAssign a = {deref(&s->arena, src_ref(s->toks[i].p, s->toks[i].n)), s->toks[i].line, ns, names.n, ss, strings.n};
     s->v->assignment(s->v->ctx, &a);
   }
-  free(ns);
-  free(ss);
   free(names.v);
   free(strings.v);
 }
@@ -1768,6 +1777,9 @@ int pyscan(const char *src, size_t n, const PyVisitor *v) {
   free(s->funcs);
   free(s->imps);
   free(s->impnames);
+  free(s->strbuf);
+  free(s->decbuf);
+  free(s->argbuf);
   free(s->arena.p);
   free(s);
   return rc;
