@@ -1054,23 +1054,36 @@ function Analyzer:files_may(files)
   return false
 end
 
+-- The file of the submodule `from module import name` runs, seen from
+-- `from`, or false. Memoized by import base, module and name: no string is
+-- made for a name seen.
+function Analyzer:submodule_file(module, name, from)
+  local base = self:import_base(from)
+  local by_base = self.submodules[base]
+  if not by_base then
+    by_base = {}
+    self.submodules[base] = by_base
+  end
+  local known = by_base[module]
+  if not known then
+    known = {}
+    by_base[module] = known
+  end
+  local f = known[name]
+  if f == nil then
+    f = self:module_file(module .. "." .. name, from) or false
+    known[name] = f
+  end
+  return f
+end
+
 -- Whether a module imported from a package (`from pkg import db`, `files`
--- being pkg's) can reach a connect call. Memoized by package and name: no
--- string is made for a name seen.
+-- being pkg's) can reach a connect call.
 function Analyzer:names_may(module, names, files, from)
   local last = files[#files]
   if not (names and last and basename(last) == "__init__.py") then return false end
-  local base = self:import_base(from)
-  local by_base = self.submodules[base] or {}
-  self.submodules[base] = by_base
-  local known = by_base[module] or {}
-  by_base[module] = known
-  for _, n in ipairs(names) do
-    local f = known[n.name]
-    if f == nil then
-      f = self:module_file(module .. "." .. n.name, from) or false
-      known[n.name] = f
-    end
+  for i = 1, #names do
+    local f = self:submodule_file(module, names[i].name, from)
     if f and self:may_connect(f) then return true end
   end
   return false
@@ -1322,8 +1335,9 @@ function Analyzer:module_evidence(module, names, text, file_at, line_at, ev, see
     -- badsyntax_* modules)
     if names and not in_function and not via and basename(files[#files]) == "__init__.py" then
       local with_subs = { table.unpack(files) }
-      for _, n in ipairs(names) do
-        with_subs[#with_subs + 1] = self:module_file(module .. "." .. n.name, from or file_at)
+      for i = 1, #names do
+        local f = self:submodule_file(module, names[i].name, from or file_at)
+        if f then with_subs[#with_subs + 1] = f end
       end
       files = with_subs
     end
