@@ -97,6 +97,17 @@ local function basename(path)
   return base_memo[path] or remember(false, path, P.basename(path))
 end
 
+-- t[k], a table made there when there is none (the memos by import base,
+-- then by module, are tables of tables: no key string is made for a call).
+local function sub(t, k)
+  local v = t[k]
+  if not v then
+    v = {}
+    t[k] = v
+  end
+  return v
+end
+
 -- A path under `dir` ("." is the current directory: no "./" in front).
 local function join(dir, rel)
   return dir == "." and rel or dir .. "/" .. rel
@@ -513,13 +524,8 @@ function Analyzer:module_file(module, from)
     self.module_files[module] = known
   end
   if known or not from then return known or nil end
-  -- (by import base, then module: no key string is made for each call)
   local base = self:import_base(from)
-  local by_base = self.module_files_at[base]
-  if not by_base then
-    by_base = {}
-    self.module_files_at[base] = by_base
-  end
+  local by_base = sub(self.module_files_at, base)
   local found = by_base[module]
   if found == nil then
     found = find_module(base, (module:gsub("%.", "/"))) or false
@@ -555,11 +561,7 @@ end
 -- where they are under the project; and the module's own file.
 function Analyzer:module_files_of(module, from)
   local base = from and self:import_base(from) or ""
-  local by_base = self.files_of_module[base]
-  if not by_base then
-    by_base = {}
-    self.files_of_module[base] = by_base
-  end
+  local by_base = sub(self.files_of_module, base)
   local list = by_base[module]
   if list then return list end
   list = self:module_files_uncached(module, from)
@@ -1058,17 +1060,7 @@ end
 -- `from`, or false. Memoized by import base, module and name: no string is
 -- made for a name seen.
 function Analyzer:submodule_file(module, name, from)
-  local base = self:import_base(from)
-  local by_base = self.submodules[base]
-  if not by_base then
-    by_base = {}
-    self.submodules[base] = by_base
-  end
-  local known = by_base[module]
-  if not known then
-    known = {}
-    by_base[module] = known
-  end
+  local known = sub(sub(self.submodules, self:import_base(from)), module)
   local f = known[name]
   if f == nil then
     f = self:module_file(module .. "." .. name, from) or false
@@ -1093,11 +1085,7 @@ end
 -- from `file`): only then is what it names followed. Memoized.
 function Analyzer:local_top(top, file)
   local base = self:import_base(file)
-  local by_base = self.local_tops[base]
-  if not by_base then
-    by_base = {}
-    self.local_tops[base] = by_base
-  end
+  local by_base = sub(self.local_tops, base)
   local memo = by_base[top]
   if memo ~= nil then return memo end
   memo = self:module_file(top, file) ~= nil
@@ -1376,11 +1364,7 @@ function Analyzer:file_evidence(path, ev, seen, via)
     -- worked out on its own (what the caller has seen is no part of it),
     -- as a walk: helpers may import each other
     -- (the key made once for each helper and module)
-    local keys = self.helper_keys[path]
-    if not keys then
-      keys = {}
-      self.helper_keys[path] = keys
-    end
+    local keys = sub(self.helper_keys, path)
     local key = keys[via]
     if not key then
       key = path .. "\0" .. via
