@@ -1172,7 +1172,6 @@ static void parse_decorator(Scanner *s, int i, int end) {
   }
 }
 
-/* Fills a PyDecorator array (caller frees) from the pending decorators. */
 /* The decorators ds as a visitor reads them, in the scanner's buffers
  * (valid until the next call); NULL when out of memory. */
 static PyDecorator *build_decorators(Scanner *s, Decor *ds, int n) {
