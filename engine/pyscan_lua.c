@@ -40,15 +40,11 @@
  * works: pf:take(i) returns what file(paths[i], opts) would (waiting for
  * it), the Lua tables built from the worker's record (pyfacts.c).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "hash.h"
 #include "host.h"

@@ -2147,12 +2147,13 @@ end
 -- nothing.
 local function helper_files(root, files, helpers)
   if not helpers then
+    -- (every .py but the test files given)
     local is_test = {}
     for _, f in ipairs(files) do is_test[f] = true end
     helpers = {}
-    for _, f in ipairs(fs.walk(root, { include = { "*.py" }, exclude = NORECURSE }) or {}) do
-      local path = root .. "/" .. f
-      if not is_test[path] then helpers[#helpers + 1] = path end
+    local tree = M.tree_files(root, {})
+    for _, f in ipairs(tree and tree.helpers or {}) do
+      if not is_test[f] then helpers[#helpers + 1] = f end
     end
   end
   local list = {}
