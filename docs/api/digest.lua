@@ -7,6 +7,12 @@
 ---@class novapipe.digest
 local digest = {}
 
+---Opens libcrypto now, for a run that will make digests, at a moment when
+---it costs nothing (the record reporter calls it while pytest runs).
+---@return true|nil ok
+---@return string? message what could not be loaded
+function digest.load() end
+
 ---@param data string
 ---@return string hex
 function digest.sha256(data) end

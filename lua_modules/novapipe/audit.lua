@@ -187,7 +187,7 @@ end
 ---pipeline and arguments, the working directory, user and host, report
 ---paths and stage names.
 ---@param log string the log's path
----@param info {pipeline: string, args: string[], outcome: table, reports?: {path: string}[], mask?: fun(s: string): string}
+---@param info {pipeline: string, args: string[], outcome: table, reports?: {path: string, sha256?: string}[], mask?: fun(s: string): string}
 ---@return table|nil entry
 ---@return string? error
 function M.append(log, info)
@@ -196,7 +196,8 @@ function M.append(log, info)
   local mask = info.mask or function(text) return text end
   local reports = {}
   for _, r in ipairs(info.reports or {}) do
-    local h = M.hash_report(r.path)
+    -- the digest of what the sink wrote, when it wrote it from memory
+    local h = r.sha256 or M.hash_report(r.path)
     if h then reports[#reports + 1] = { path = mask(r.path), sha256 = h } end
   end
   local self = require("novapipe.proc").self()

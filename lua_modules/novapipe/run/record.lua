@@ -167,7 +167,7 @@ function M.build(info)
   end
   local reports = {}
   for _, w in ipairs(info.reports or {}) do
-    reports[#reports + 1] = { path = mask(w.path), what = mask(w.what), sha256 = require("novapipe.audit").hash_report(w.path) }
+    reports[#reports + 1] = { path = mask(w.path), what = mask(w.what), sha256 = w.sha256 or require("novapipe.audit").hash_report(w.path) }
   end
   local function each(list)
     local out = {}

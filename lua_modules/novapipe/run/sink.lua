@@ -89,17 +89,26 @@ function M:clear()
   return term.clear()
 end
 
----Records a file or directory as written by this run (once).
+---Records a file or directory as written by this run (once). `sha256`,
+---for a file the sink wrote from memory, is the digest of the bytes it
+---wrote (a later write of the same path replaces it); without one, the
+---run record and the audit entry hash what is on disk.
 ---@param path string
 ---@param what? string
-function M:record(path, what)
-  if self.seen[path] then return end
-  self.seen[path] = true
-  self.written[#self.written + 1] = { path = path, what = what or "report" }
+---@param sha256? string
+function M:record(path, what, sha256)
+  local entry = self.seen[path]
+  if entry then
+    entry.sha256 = sha256
+    return
+  end
+  entry = { path = path, what = what or "report", sha256 = sha256 }
+  self.seen[path] = entry
+  self.written[#self.written + 1] = entry
 end
 
 ---What this run wrote, in order; only what still exists.
----@return {path: string, what: string}[]
+---@return {path: string, what: string, sha256?: string}[]
 function M:list()
   local out = {}
   for _, r in ipairs(self.written) do
@@ -144,7 +153,14 @@ function M:write(path, data, what, opts)
     or self:mask_lines(data)
   local ok, err = raw.atomic_write(path, text, opts.mode or "0600")
   if not ok then return nil, err end
-  if opts.record ~= false then self:record(path, what) end
+  if opts.record ~= false then
+    -- the run record and its copy (.novapipe/last-run.json) are one text,
+    -- hashed once
+    if text ~= self.last_text then
+      self.last_text, self.last_sha256 = text, require("novapipe.digest").sha256(text)
+    end
+    self:record(path, what, self.last_sha256)
+  end
   return true
 end
 
@@ -154,6 +170,9 @@ end
 ---@return boolean|nil ok
 ---@return string? error
 function M:append(path, text)
+  -- a file written earlier is no longer what its digest says
+  local entry = self.seen[path]
+  if entry then entry.sha256 = nil end
   return raw.append(path, self:mask_lines(text), "0600")
 end
 
