@@ -24,7 +24,7 @@ local cases = {
   { "novapipe run all", { bin, "run", "all" }, env },
   { "novapipe run run_tests --all --junit --coverage", { bin, "run", "run_tests", "--all", "--junit", "--coverage" }, env },
 }
-local a, b = table.unpack(harness.medians(cases, rounds, root))
+local a, b = table.unpack((harness.medians(cases, rounds, root)))
 print(("%-48s median %6.3fs"):format(cases[1][1], a))
 print(("%-48s median %6.3fs"):format(cases[2][1], b))
 print(("all against the tiers alone: %.3f  (target <= 1.2)"):format(a / b))

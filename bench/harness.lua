@@ -30,22 +30,42 @@ function M.timed(argv, cwd, env)
   return time.now() - t0
 end
 
----Runs the cases interleaved `rounds` times in cwd; each case's median time.
+---Runs the cases interleaved `rounds` times in cwd, every other round in
+---the reverse order (so no case always follows the same one); each case's
+---median time, and every time, by case and round.
 ---@param cases {[1]: string, [2]: string[], [3]?: table}[]
 ---@param rounds integer
 ---@param cwd string
----@return number[]
+---@return number[] medians
+---@return number[][] times times[case][round]
 function M.medians(cases, rounds, cwd)
   local times = {}
-  for _ = 1, rounds do
-    for i, c in ipairs(cases) do
-      times[i] = times[i] or {}
-      table.insert(times[i], M.timed(c[2], cwd, c[3]))
+  for i in ipairs(cases) do times[i] = {} end
+  for round = 1, rounds do
+    for n = 1, #cases do
+      local i = round % 2 == 1 and n or #cases + 1 - n
+      times[i][round] = M.timed(cases[i][2], cwd, cases[i][3])
     end
   end
   local out = {}
-  for i in ipairs(cases) do out[i] = M.median(times[i]) end
-  return out
+  for i in ipairs(cases) do
+    local copy = { table.unpack(times[i]) }
+    out[i] = M.median(copy)
+  end
+  return out, times
+end
+
+---The median, over the rounds, of case a's time over case b's in the same
+---round: runs side by side share the machine's state of the moment, so the
+---ratio of a pair moves less than either time (times from M.medians).
+---@param times number[][]
+---@param a integer
+---@param b integer
+---@return number
+function M.paired_ratio(times, a, b)
+  local ratios = {}
+  for r = 1, #times[a] do ratios[r] = times[a][r] / times[b][r] end
+  return M.median(ratios)
 end
 
 return M
