@@ -53,6 +53,7 @@ int luaopen_novapipe_term(lua_State *L);
 int luaopen_novapipe_pyscan(lua_State *L);
 int luaopen_novapipe_digest(lua_State *L);
 int luaopen_novapipe_phiscan(lua_State *L);
+int luaopen_novapipe_jsontext(lua_State *L);
 void np_open_modules(lua_State *L);
 /* Adds the searcher of novapipe's modules compiled ahead (chunks.c). */
 void np_chunks_init(lua_State *L, const char *root);

@@ -19,6 +19,7 @@ static const luaL_Reg modules[] = {
   {"novapipe.pyscan", luaopen_novapipe_pyscan},
   {"novapipe.digest", luaopen_novapipe_digest},
   {"novapipe.phiscan", luaopen_novapipe_phiscan},
+  {"novapipe.jsontext", luaopen_novapipe_jsontext},
   {"lfs", luaopen_lfs},
   {"cjson", luaopen_cjson},
   {NULL, NULL},

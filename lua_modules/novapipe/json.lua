@@ -1,6 +1,10 @@
--- JSON through lua-cjson, with errors that name the file, line and column.
+-- JSON through lua-cjson, with errors that name the file, line and column;
+-- the text novapipe writes for people and diffs (encode_plain, rows,
+-- pretty) made by the host's novapipe.jsontext, which writes what
+-- lua-cjson writes but "/" as it is.
 local cjson = require "cjson"
 local fs = require "novapipe.fs"
+local text = require "novapipe.jsontext"
 
 local M = {}
 
@@ -64,9 +68,12 @@ end
 ---which JSON allows but people and diffs do not need).
 ---@param value any
 ---@return string
-function M.encode_plain(value)
-  return (encoder.encode(value):gsub("\\/", "/"))
-end
+M.encode_plain = text.encode
+
+---A string as a JSON string, "/" as it is (M.encode_plain of a string).
+---@param s string
+---@return string
+M.quote = text.quote
 
 local ARRAY = {}
 
@@ -97,57 +104,20 @@ end
 ---@param t T
 ---@return T
 function M.encode_row(t)
-  row_text[M.row(t)] = (encoder.encode(t):gsub("\\/", "/"))
+  row_text[M.row(t)] = text.encode(t)
   return t
 end
 
-local function pretty(v, indent, out)
-  local t = type(v)
-  if t ~= "table" then
-    out[#out + 1] = M.encode_plain(v)
-    return
-  end
-  if getmetatable(v) == ROW then
-    -- one call into lua-cjson a row (made ahead with M.encode_row when it
-    -- could be): fast for long lists, keys in its order
-    out[#out + 1] = row_text[v] or (encoder.encode(v):gsub("\\/", "/"))
-    return
-  end
-  local inner = indent .. "  "
-  if getmetatable(v) == ARRAY or (#v > 0 and next(v, #v) == nil) then
-    if #v == 0 then out[#out + 1] = "[]" return end
-    out[#out + 1] = "[\n"
-    for i, x in ipairs(v) do
-      out[#out + 1] = inner
-      pretty(x, inner, out)
-      out[#out + 1] = i < #v and ",\n" or "\n"
-    end
-    out[#out + 1] = indent .. "]"
-    return
-  end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-  if #keys == 0 then out[#out + 1] = "{}" return end
-  table.sort(keys)
-  out[#out + 1] = "{\n"
-  for i, k in ipairs(keys) do
-    local x = v[k]
-    if x == nil then x = v[tonumber(k)] end
-    out[#out + 1] = inner .. M.encode_plain(k) .. ": "
-    pretty(x, inner, out)
-    out[#out + 1] = i < #keys and ",\n" or "\n"
-  end
-  out[#out + 1] = indent .. "}"
-end
-
----JSON for people and diffs: indented, keys sorted, tables marked with
----M.array written as arrays even when empty. For reports, not bulk data.
+---JSON for people and diffs: indented by two spaces, keys sorted (as
+---strings), tables marked with M.array written as arrays even when empty,
+---a table whose keys are 1..n an array, rows (M.row) on one line, keys in
+---lua-cjson's order, from the text M.encode_row made when there is one.
+---With decimals (0 to 9), numbers outside rows are written with that many.
 ---@param value any
+---@param decimals? integer
 ---@return string
-function M.pretty(value)
-  local out = {}
-  pretty(value, "", out)
-  return table.concat(out)
+function M.pretty(value, decimals)
+  return text.pretty(value, ARRAY, ROW, row_text, decimals)
 end
 
 return M

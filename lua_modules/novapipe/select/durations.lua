@@ -142,31 +142,8 @@ end
 ---@param data novapipe.Durations
 ---@return string
 function M.encode(data)
-  local plain = require("novapipe.json").encode_plain
-  -- most keys need no escape: quoted as they are
-  local function quote(v)
-    if v:find('[%c"\\\128-\255]') then return plain(v) end
-    return '"' .. v .. '"'
-  end
-  local sorted = require("novapipe._tables").sorted_keys
-  local out = { '{\n  "schema": ' .. quote(M.SCHEMA) .. ',\n  "tiers": {' }
-  local tiers = sorted(data.tiers)
-  for ti, tier in ipairs(tiers) do
-    out[#out + 1] = "\n    " .. quote(tier) .. ": {"
-    local files = sorted(data.tiers[tier])
-    for fi, file in ipairs(files) do
-      out[#out + 1] = "\n      " .. quote(file) .. ": {"
-      local tests = data.tiers[tier][file]
-      local ids = sorted(tests)
-      for ii, id in ipairs(ids) do
-        out[#out + 1] = ("\n        %s: %.6f%s"):format(quote(id), tests[id], ii < #ids and "," or "")
-      end
-      out[#out + 1] = "\n      }" .. (fi < #files and "," or "")
-    end
-    out[#out + 1] = "\n    }" .. (ti < #tiers and "," or "")
-  end
-  out[#out + 1] = (#tiers > 0 and "\n  }" or "}") .. "\n}\n"
-  return table.concat(out)
+  -- {schema, tiers}: in novapipe.json's layout, which sorts the keys
+  return require("novapipe.json").pretty({ schema = M.SCHEMA, tiers = data.tiers }, 6) .. "\n"
 end
 
 local function median(list)
