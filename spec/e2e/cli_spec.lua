@@ -196,7 +196,13 @@ proc.spawn({ "sleep", "%s" }):wait()
       assert.matches("all%s+Classify the tests, run every tier", r.stdout)
       assert.matches("run_tests%s+Run the test tiers", r.stdout)
       assert.matches("security%s+Security tests across the tiers", r.stdout)
-      assert.truthy(lfs.attributes(prefix .. "/share/novapipe/python/novapipe_read.py"))
+      for _, py in ipairs({ "novapipe_read.py", "novapipe_pytest.py", "novapipe_advisories.py" }) do
+        assert.truthy(lfs.attributes(prefix .. "/share/novapipe/python/" .. py), py)
+      end
+      -- the plugin's bytecode made ahead, for the Python that runs pytest here
+      local tag = require("novapipe.process").run({ "/usr/bin/python3", "-c",
+        "import sys; print(sys.implementation.cache_tag)" }).stdout:match("%S+")
+      assert.truthy(lfs.attributes(("%s/share/novapipe/python/__pycache__/novapipe_pytest.%s.pyc"):format(prefix, tag)))
       -- its modules compiled ahead, each chunk naming the installed source
       local chunk = H.read(prefix .. "/share/novapipe/luac/lua_modules/novapipe/cli.luac")
       assert.equal(prefix .. "/share/novapipe/lua_modules/novapipe/cli.lua", chunk:match("^NPC1 %x+ %d+ ([^\n]+)\n"))
