@@ -18,33 +18,37 @@ end
 
 local function discard() end
 
----Runs argv in cwd with env added; its wall time in seconds.
+---Runs argv in cwd with env added; its wall time in seconds, and the
+---processor time (user and system) of it and the children it waited for.
 ---@param argv string[]
 ---@param cwd string
 ---@param env? table<string, string|false>
----@return number
+---@return number wall
+---@return number cpu
 function M.timed(argv, cwd, env)
   local t0 = time.now()
   local r = assert(proc.spawn(argv, { cwd = cwd, stdout = discard, stderr = discard, env = env })):wait()
   assert(r.code == 0, table.concat(argv, " ") .. " failed with " .. r.code)
-  return time.now() - t0
+  return time.now() - t0, r.cpu
 end
 
 ---Runs the cases interleaved `rounds` times in cwd, every other round in
 ---the reverse order (so no case always follows the same one); each case's
----median time, and every time, by case and round.
+---median time, and every time, by case and round (and the processor
+---times the same way).
 ---@param cases {[1]: string, [2]: string[], [3]?: table}[]
 ---@param rounds integer
 ---@param cwd string
 ---@return number[] medians
 ---@return number[][] times times[case][round]
+---@return number[][] cpu cpu[case][round]
 function M.medians(cases, rounds, cwd)
-  local times = {}
-  for i in ipairs(cases) do times[i] = {} end
+  local times, cpu = {}, {}
+  for i in ipairs(cases) do times[i], cpu[i] = {}, {} end
   for round = 1, rounds do
     for n = 1, #cases do
       local i = round % 2 == 1 and n or #cases + 1 - n
-      times[i][round] = M.timed(cases[i][2], cwd, cases[i][3])
+      times[i][round], cpu[i][round] = M.timed(cases[i][2], cwd, cases[i][3])
     end
   end
   local out = {}
@@ -52,7 +56,7 @@ function M.medians(cases, rounds, cwd)
     local copy = { table.unpack(times[i]) }
     out[i] = M.median(copy)
   end
-  return out, times
+  return out, times, cpu
 end
 
 ---The median, over the rounds, of case a's time over case b's in the same

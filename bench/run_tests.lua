@@ -48,15 +48,16 @@ if reference then
   cases[#cases + 1] = { "reference run_tests.py --standalone", { py, reference, "--standalone" },
                         { PATH = shim .. ":" .. os.getenv("PATH") } }
 end
-local m, times = harness.medians(cases, rounds, root)
+local m, times, cpu = harness.medians(cases, rounds, root)
 for i, c in ipairs(cases) do
   -- the --junit row is compared with pytest writing its JUnit XML
   local junit = i == 4 or i == 5
   local against = junit and 5 or 2
   -- the ratio of medians, and the median of each round's ratio (the
   -- figure the target is read from: a pair shares the machine's moment)
-  print(("%-44s median %6.3fs  ratio to bare pytest%s %5.3f, paired %5.3f%s"):format(c[1], m[i],
+  -- and the processor time (novapipe's and pytest's), paired the same way
+  print(("%-44s median %6.3fs  ratio to bare pytest%s %5.3f, paired %5.3f, cpu paired %5.3f%s"):format(c[1], m[i],
     junit and " --junitxml" or "", m[i] / m[against], harness.paired_ratio(times, i, against),
-    (i == 1 or i == 4) and "  (target <= 1.03)" or ""))
+    harness.paired_ratio(cpu, i, against), (i == 1 or i == 4) and "  (target <= 1.03)" or ""))
 end
 if os.getenv("NOVAPIPE_BENCH_KEEP") then print("kept " .. root) else fs.rmtree(root) end
