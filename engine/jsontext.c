@@ -122,14 +122,17 @@ static void put_number(lua_State *L, Out *o, lua_Number x) {
  * sparser than its length (cjson's default: over 10 and over twice the
  * items) is an error. */
 static lua_Integer array_length(lua_State *L, int t) {
-  lua_Integer max = 0, items = 0;
+  /* max as a number, as cjson keeps it: a key past 2^63 makes the table
+   * too sparse (raised below) before it is ever an integer */
+  lua_Number max = 0;
+  lua_Integer items = 0;
   lua_pushnil(L);
   while (lua_next(L, t)) {
     lua_pop(L, 1);
     if (lua_type(L, -1) == LUA_TNUMBER) {
       lua_Number k = lua_tonumber(L, -1);
       if (floor(k) == k && k >= 1) {
-        if (k > (lua_Number)max) max = (lua_Integer)k;
+        if (k > max) max = k;
         items++;
         continue;
       }
@@ -137,8 +140,8 @@ static lua_Integer array_length(lua_State *L, int t) {
     lua_pop(L, 1);
     return -1;
   }
-  if (max > 10 && max > items * 2) luaL_error(L, "Cannot serialise table: excessively sparse array");
-  return max;
+  if (max > 10 && max > (lua_Number)items * 2) luaL_error(L, "Cannot serialise table: excessively sparse array");
+  return (lua_Integer)max;
 }
 
 static void encode(lua_State *L, Out *o, int idx, int depth);
@@ -174,7 +177,7 @@ static void encode_table(lua_State *L, Out *o, int t, int depth) {
       put_number(L, o, lua_tonumber(L, -2));
       PUTS(L, o, "\"");
     } else {
-      luaL_error(L, "Cannot serialise table: table key must be a number or string");
+      luaL_error(L, "Cannot serialise %s: table key must be a number or string", luaL_typename(L, -2));
     }
     PUTS(L, o, ":");
     encode(L, o, lua_gettop(L), depth);

@@ -133,7 +133,9 @@ describe("novapipe.jsontext", function()
     assert.error_matches(function() text.encode(0 / 0) end, "must not be NaN or Inf")
     assert.error_matches(function() text.encode({ math.huge }) end, "must not be NaN or Inf")
     assert.error_matches(function() text.encode({ f = print }) end, "Cannot serialise function")
-    assert.error_matches(function() text.encode({ [{}] = 1 }) end, "table key must be a number or string")
+    assert.error_matches(function() text.encode({ [{}] = 1 }) end, "Cannot serialise table: table key must be")
+    assert.error_matches(function() text.encode({ [true] = 1 }) end, "Cannot serialise boolean: table key must be")
+    assert.error_matches(function() text.encode({ [2 ^ 63] = 1 }) end, "excessively sparse array")
     assert.error_matches(function() text.encode({ [1] = 1, [40] = 2 }) end, "excessively sparse array")
     local deep = {}
     local t = deep

@@ -157,7 +157,10 @@ function M:write(path, data, what, opts)
     -- the run record and its copy (.novapipe/last-run.json) are one text,
     -- hashed once
     if text ~= self.last_text then
-      self.last_text, self.last_sha256 = text, require("novapipe.digest").sha256(text)
+      -- (without libcrypto, none: the file is hashed from disk at the end,
+      -- where the missing library is said)
+      local ok, sha = pcall(require("novapipe.digest").sha256, text)
+      self.last_text, self.last_sha256 = text, ok and sha or nil
     end
     self:record(path, what, self.last_sha256)
   end
