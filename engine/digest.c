@@ -2,8 +2,9 @@
  * digest.c: novapipe.digest, SHA-256 through OpenSSL's libcrypto, as hex.
  * The audit log chains its entries with it and records every report's.
  *
- * libcrypto is not linked: it is opened with dlopen at the first digest,
- * so a run that never makes one (novapipe exec, a read-only analyze, most
+ * libcrypto is not linked: it is opened with dlopen at the first digest
+ * (or by digest.load, which a test run's record reporter calls at the
+ * first test, while pytest runs), so a run that never makes one (novapipe exec, a read-only analyze, most
  * of the CLI) does not pay for loading and relocating it (2 ms), even when
  * a module it loads requires novapipe.digest. Only the
  * header's types and prototypes are used at build time; NOVAPIPE_LIBCRYPTO

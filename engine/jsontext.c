@@ -254,8 +254,9 @@ static int marked(lua_State *L, int t, int mt) {
   return same;
 }
 
-/* Sorts the key strings (the top n values of the stack, copied into a
- * table at slot keys) by their bytes, as Lua's < orders strings. */
+/* A key of the table being laid out: its text (tostring, anchored in the
+ * keys table) and where the key itself is in that table; sorted by the
+ * text's bytes (key_cmp), as Lua's < orders strings. */
 typedef struct Key {
   const char *s;
   size_t len;
