@@ -7,8 +7,10 @@ Loaded by novapipe with ``-p novapipe_pytest``. It does two things:
   begins), ``done`` (a test ended: its outcome, file and line, the
   durations of its phases, its security and hipaa markers, and for a
   failure or error the message, where it failed and the report, bounded)
-  and ``end``; a collection error or skip is a ``done`` of its own. These
-  are novapipe's results: its counts, its failures, its progress, and the
+  and ``end`` (marked ``"junit": true`` once pytest's JUnit XML is
+  written, so novapipe masks and reads it while pytest exits); a
+  collection error or skip is a ``done`` of its own. These are
+  novapipe's results: its counts, its failures, its progress, and the
   tests running when a tier timed out;
 * marks tests that passed unexpectedly (XPASS) with the testcase property
   ``novapipe_outcome=xpassed`` in the JUnit XML, where pytest otherwise
@@ -596,8 +598,23 @@ def pytest_runtest_logreport(report):
     _done(fields)
 
 
+def _junit_written():
+    """Whether pytest's JUnit writer has written its file: it writes in its
+    own pytest_sessionfinish, which runs before this plugin's (trylast)."""
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:
+        return False
+    xml = _config.stash.get(xml_key, None) if _config is not None else None
+    return xml is not None and os.path.isfile(xml.logfile)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
-    _send('{"e":"end","exit":%d}\n' % int(exitstatus))
+    # With the JUnit file written, novapipe can mask and read it while
+    # pytest winds down (terminal summary, unconfigure, interpreter exit).
+    junit = ',"junit":true' if _fd is not None and _junit_written() else ""
+    _send('{"e":"end","exit":%d%s}\n' % (int(exitstatus), junit))
     _flush()
 
 

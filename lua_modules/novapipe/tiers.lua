@@ -438,12 +438,39 @@ local function run_tier(session, tier, ctx)
   local sname, started = stage_name(opts, tier.name), time.now()
   local shown = 0
   local emitted = 0
+  -- The JUnit file, asked for, holds the tests' output and failure
+  -- messages: adopted (masked by its text, never its markup; owner-only)
+  -- before anything reads or keeps it, and its counts must agree. Taken as
+  -- soon as the plugin says pytest wrote it (pytest still has its exit
+  -- ahead), else once pytest is gone.
+  local junit_done
+  local function take_junit(st)
+    junit_done = {}
+    if not (junit_path and lfs.attributes(junit_path)) then return end
+    local adopted, aerr = sink:adopt(junit_path, "JUnit XML, " .. name, { kind = "markup" })
+    if not adopted then
+      junit_done.error = "cannot mask " .. junit_path .. ": " .. aerr
+      return
+    end
+    local report, jerr = junit.read(junit_path)
+    if not report then
+      junit_done.note = jerr
+    elseif junit.describe(report.counts) ~= junit.describe(st.pytest_counts) then
+      -- as pytest counts (quarantine is novapipe's): a flaky test once, as flaky
+      junit_done.note = ("the JUnit XML counts %s, novapipe's events %s"):format(junit.describe(report.counts),
+        junit.describe(st.pytest_counts))
+    end
+  end
   local results = test_results.new(tier.name, function(st)
     -- each test as it ends, for reporters that work while pytest runs
     -- (the record masks and encodes it then, on the other core)
     while emitted < #st.tests do
       emitted = emitted + 1
       ctx.bus:emit("test", sname, st.tests[emitted])
+    end
+    if st.junit_written and not junit_done then
+      local ok, terr = pcall(take_junit, st)
+      if not ok then junit_done = { error = "cannot mask " .. junit_path .. ": " .. tostring(terr) } end
     end
     -- at most ten progress events a second, however fast tests end
     local now = time.now()
@@ -474,22 +501,11 @@ local function run_tier(session, tier, ctx)
     table.insert(result.notes, ("%d line%s on the events channel ignored: not novapipe's plugin's (a test writing to the plugin's descriptor?)")
       :format(results.malformed, results.malformed == 1 and "" or "s"))
   end
-  -- The JUnit file, asked for, holds the tests' output and failure
-  -- messages: adopted (masked by its text, never its markup; owner-only)
-  -- before anything reads or keeps it, and its counts must agree.
-  if junit_path and lfs.attributes(junit_path) then
-    local adopted, aerr = sink:adopt(junit_path, "JUnit XML, " .. name, { kind = "markup" })
-    if not adopted then return { status = "error", reason = "cannot mask " .. junit_path .. ": " .. aerr } end
-    local report, jerr = junit.read(junit_path)
-    if not report then
-      result.notes = result.notes or {}
-      table.insert(result.notes, jerr)
-    elseif junit.describe(report.counts) ~= junit.describe(results.pytest_counts) then
-      -- as pytest counts (quarantine is novapipe's): a flaky test once, as flaky
-      result.notes = result.notes or {}
-      table.insert(result.notes, ("the JUnit XML counts %s, novapipe's events %s"):format(junit.describe(report.counts),
-        junit.describe(results.pytest_counts)))
-    end
+  if not junit_done then take_junit(results) end
+  if junit_done.error then return { status = "error", reason = junit_done.error } end
+  if junit_done.note then
+    result.notes = result.notes or {}
+    table.insert(result.notes, junit_done.note)
   end
   if r.timed_out then
     local running = results.running_now()

@@ -80,9 +80,11 @@ describe("the sink", function()
     local marker = H.marker()
     local root = project({
       [TESTS .. "standalone/test_p.py"] = ("def test_prints():\n    print('patient %s')\n    assert False\n"):format(SSN),
-      -- after the JUnit file is written, pytest waits: novapipe is interrupted then
-      [TESTS .. "standalone/conftest.py"] = ("import subprocess\ndef pytest_unconfigure(config):\n"
-        .. "    subprocess.run(['sleep', '%s'])\n"):format(marker),
+      -- after pytest's JUnit writer (its sessionfinish) and before the
+      -- plugin's (trylast, registered before this conftest, so called
+      -- after it) says so, pytest waits: novapipe is interrupted then
+      [TESTS .. "standalone/conftest.py"] = ("import subprocess, pytest\n@pytest.hookimpl(trylast=True)\n"
+        .. "def pytest_sessionfinish(session):\n    subprocess.run(['sleep', '%s'])\n"):format(marker),
     })
     local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--standalone", "--junit" },
       { stdout = "capture", stderr = "capture" }))
@@ -98,6 +100,37 @@ describe("the sink", function()
     assert.is_nil(text:find(SSN, 1, true))
     assert.matches("%[PHI:ssn%]", text)
     assert.equal("rw-------", lfs.attributes(xml, "permissions"))
+  end)
+
+  it("masks, tightens and counts the JUnit file while pytest is still exiting", function()
+    local marker = H.marker()
+    local root = project({
+      [TESTS .. "standalone/test_p.py"] = ("def test_prints():\n    print('patient %s')\n    assert False\n"):format(SSN),
+      -- pytest's session is over (the plugin's end event sent); it waits
+      -- in unconfigure, and novapipe has the file already
+      [TESTS .. "standalone/conftest.py"] = ("import subprocess\ndef pytest_unconfigure(config):\n"
+        .. "    subprocess.run(['sleep', '%s'])\n"):format(marker),
+    })
+    local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--standalone", "--junit" },
+      { stdout = "capture", stderr = "capture" }))
+    local xml = root .. "/backend/test-results/standalone-results.xml"
+    local deadline = time.now() + 60
+    while not H.find_process("sleep", marker) and time.now() < deadline do time.sleep(0.05) end
+    assert.is_number(H.find_process("sleep", marker), "pytest never reached its end")
+    -- the adoption is novapipe's reply to an event: give it the moment it takes
+    local soon = time.now() + 10
+    while (H.read(xml) or SSN):find(SSN, 1, true) and time.now() < soon do time.sleep(0.02) end
+    local text = assert(H.read(xml))
+    assert.is_nil(text:find(SSN, 1, true))
+    assert.matches("%[PHI:ssn%]", text)
+    assert.equal("rw-------", lfs.attributes(xml, "permissions"))
+    os.execute("kill " .. H.find_process("sleep", marker))
+    local r = p:wait()
+    assert.equal(1, r.code)
+    assert.matches("1 failed", r.stdout)
+    -- the counts check ran on the file taken early: no disagreement noted
+    assert.is_nil(r.stdout:find("the JUnit XML counts", 1, true))
+    assert.is_nil((r.stdout .. r.stderr):find(SSN, 1, true))
   end)
 
   it("masks a value that straddles the end of a 1 MiB piece of a long line", function()

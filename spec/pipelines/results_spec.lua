@@ -181,6 +181,26 @@ def test_teardown_errors(bad_teardown):
     assert.same({}, parallel.notes) -- the JUnit XML's counts agree, or this would be a note
   end)
 
+  it("say so when pytest's JUnit XML disagrees with the events, or is not JUnit XML", function()
+    -- a conftest rewrites the file after pytest's JUnit writer and before
+    -- the plugin's end event (both trylast; the plugin, registered first,
+    -- is called last)
+    local function rewriting(text)
+      return ("import pytest\n@pytest.hookimpl(trylast=True)\ndef pytest_sessionfinish(session):\n"
+        .. "    open(session.config.option.xmlpath, 'w').write(%q)\n"):format(text)
+    end
+    local root = project({ [TESTS .. "test_one.py"] = "def test_pass():\n    pass\n",
+      [TESTS .. "conftest.py"] = rewriting('<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" '
+        .. 'errors="0" failures="0" skipped="0" tests="0"></testsuite></testsuites>') })
+    local got = dump(root, { "--junit" })
+    assert.equal(1, got.counts.passed)
+    assert.same({ "the JUnit XML counts no tests, novapipe's events 1 passed" }, got.notes)
+    H.write(root .. "/" .. TESTS .. "conftest.py", rewriting("<testsuites><testsuite>"))
+    got = dump(root, { "--junit" })
+    assert.equal(1, #got.notes)
+    assert.matches("standalone%-results%.xml:1: not valid JUnit XML", got.notes[1])
+  end)
+
   it("keep the events channel out of a test's reach: descriptor 3, the variable and programs a test runs", function()
     local root = project({ [TESTS .. "test_reach.py"] = [[
 import os

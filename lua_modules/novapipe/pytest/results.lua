@@ -167,6 +167,8 @@ function M.new(tier, on_progress, quarantined)
       if t.outcome == "failed" or t.outcome == "error" then st.failed = st.failed + 1 end
     elseif ev.e == "end" then
       st.ended = true
+      -- pytest's JUnit writer is done: the file can be taken while pytest exits
+      st.junit_written = ev.junit == true
     else
       return bad()
     end
