@@ -17,10 +17,7 @@ local function run(argv)
   return dt, r.maxrss
 end
 
-local function median(xs)
-  table.sort(xs)
-  return xs[(#xs + 1) // 2]
-end
+local median = dofile(arg[0]:match("^(.*/)") .. "harness.lua").median
 
 -- Runs both commands `rounds` times, alternating; returns median times and
 -- novapipe's largest peak RSS.

@@ -8,12 +8,15 @@ local time = require "novapipe.time"
 
 local M = {}
 
----The median of a list of numbers (the list is sorted).
+---The median of a list of numbers (the list is sorted): the middle value,
+---or of an even count the mean of the two middle ones.
 ---@param xs number[]
 ---@return number
 function M.median(xs)
   table.sort(xs)
-  return xs[(#xs + 1) // 2]
+  local n = #xs
+  if n % 2 == 1 then return xs[(n + 1) // 2] end
+  return (xs[n // 2] + xs[n // 2 + 1]) / 2
 end
 
 local function discard() end

@@ -16,11 +16,7 @@ local N = tonumber(arg[1] or "10000")
 local rounds = tonumber(arg[2] or "5")
 local every = tonumber(arg[3] or "100")
 
-local function median(xs)
-  local c = { table.unpack(xs) }
-  table.sort(c)
-  return c[(#c + 1) // 2]
-end
+local median = dofile(arg[0]:match("^(.*/)") .. "harness.lua").median
 
 -- A run's outcome as the runner returns it: three tiers, one test in
 -- `every` failed (each with a 30-line report), 0.5% errors, 2% skipped for a few reasons,

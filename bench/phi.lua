@@ -14,10 +14,7 @@ local rounds = tonumber(arg[2] or "5")
 local megabytes = tonumber(arg[3] or "200")
 local tmp = assert(fs.mkdtemp("novapipe-bench-"))
 
-local function median(xs)
-  table.sort(xs)
-  return xs[(#xs + 1) // 2]
-end
+local median = dofile(arg[0]:match("^(.*/)") .. "harness.lua").median
 
 -- the corpus and its figures
 local positives = corpus.positives()

@@ -76,10 +76,7 @@ end
 local report_times = {}
 for _ = 1, rounds do report_times[#report_times + 1] = reporting() end
 
-local function median(xs)
-  table.sort(xs)
-  return xs[(#xs + 1) // 2]
-end
+local median = dofile(arg[0]:match("^(.*/)") .. "harness.lua").median
 local run, rep = median(run_times), median(report_times)
 print(("run_tests --standalone, 10,000 tests   median %6.3fs"):format(run))
 print(("the record, summary and console for it median %6.3fs  share of the run %5.3f  (target < 0.05)"):format(rep,
