@@ -599,8 +599,8 @@ def pytest_runtest_logreport(report):
 
 
 def _junit_written():
-    """Whether pytest's JUnit writer has written its file: it writes in its
-    own pytest_sessionfinish, which runs before this plugin's (trylast)."""
+    """Whether pytest's JUnit writer has written its file (it writes in its
+    own pytest_sessionfinish)."""
     try:
         from _pytest.junitxml import xml_key
     except ImportError:
@@ -609,10 +609,13 @@ def _junit_written():
     return xml is not None and os.path.isfile(xml.logfile)
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(hookwrapper=True)
 def pytest_sessionfinish(session, exitstatus):
-    # With the JUnit file written, novapipe can mask and read it while
-    # pytest winds down (terminal summary, unconfigure, interpreter exit).
+    # After every plain implementation (pytest's JUnit writer, a conftest's,
+    # trylast or not): with the JUnit file written and left alone, novapipe
+    # masks and reads it while pytest winds down (its terminal summary,
+    # unconfigure, the interpreter's exit).
+    yield
     junit = ',"junit":true' if _fd is not None and _junit_written() else ""
     _send('{"e":"end","exit":%d%s}\n' % (int(exitstatus), junit))
     _flush()

@@ -81,8 +81,8 @@ describe("the sink", function()
     local root = project({
       [TESTS .. "standalone/test_p.py"] = ("def test_prints():\n    print('patient %s')\n    assert False\n"):format(SSN),
       -- after pytest's JUnit writer (its sessionfinish) and before the
-      -- plugin's (trylast, registered before this conftest, so called
-      -- after it) says so, pytest waits: novapipe is interrupted then
+      -- plugin's end event (sent when every sessionfinish has run) says
+      -- so, pytest waits: novapipe is interrupted then
       [TESTS .. "standalone/conftest.py"] = ("import subprocess, pytest\n@pytest.hookimpl(trylast=True)\n"
         .. "def pytest_sessionfinish(session):\n    subprocess.run(['sleep', '%s'])\n"):format(marker),
     })

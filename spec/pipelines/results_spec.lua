@@ -183,8 +183,7 @@ def test_teardown_errors(bad_teardown):
 
   it("say so when pytest's JUnit XML disagrees with the events, or is not JUnit XML", function()
     -- a conftest rewrites the file after pytest's JUnit writer and before
-    -- the plugin's end event (both trylast; the plugin, registered first,
-    -- is called last)
+    -- the plugin's end event (sent when every sessionfinish has run)
     local function rewriting(text)
       return ("import pytest\n@pytest.hookimpl(trylast=True)\ndef pytest_sessionfinish(session):\n"
         .. "    open(session.config.option.xmlpath, 'w').write(%q)\n"):format(text)

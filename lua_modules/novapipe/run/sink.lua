@@ -107,6 +107,16 @@ function M:record(path, what, sha256)
   self.written[#self.written + 1] = entry
 end
 
+-- A path rewritten by other means than a recorded write (appended to,
+-- written unrecorded, adopted, or a directory above it adopted) is no
+-- longer what its digest says: it is hashed from disk at the end.
+local function forget_digests(self, path)
+  local under = path .. "/"
+  for _, entry in ipairs(self.written) do
+    if entry.path == path or entry.path:sub(1, #under) == under then entry.sha256 = nil end
+  end
+end
+
 ---What this run wrote, in order; only what still exists.
 ---@return {path: string, what: string, sha256?: string}[]
 function M:list()
@@ -153,7 +163,9 @@ function M:write(path, data, what, opts)
     or self:mask_lines(data)
   local ok, err = raw.atomic_write(path, text, opts.mode or "0600")
   if not ok then return nil, err end
-  if opts.record ~= false then
+  if opts.record == false then
+    if self.seen[path] then forget_digests(self, path) end
+  else
     -- the run record and its copy (.novapipe/last-run.json) are one text,
     -- hashed once
     if text ~= self.last_text then
@@ -173,9 +185,7 @@ end
 ---@return boolean|nil ok
 ---@return string? error
 function M:append(path, text)
-  -- a file written earlier is no longer what its digest says
-  local entry = self.seen[path]
-  if entry then entry.sha256 = nil end
+  if self.seen[path] then forget_digests(self, path) end
   return raw.append(path, self:mask_lines(text), "0600")
 end
 
@@ -266,6 +276,7 @@ function M:adopt(path, what, opts)
   opts = opts or {}
   local mode = lfs.symlinkattributes(path, "mode")
   if mode == nil then return true end
+  forget_digests(self, opts.to or path)
   if mode == "link" then
     return nil, ("refusing the symbolic link '%s' (novapipe did not make it; remove it)"):format(path)
   end
