@@ -206,6 +206,13 @@ proc.spawn({ "sleep", "%s" }):wait()
       -- its modules compiled ahead, each chunk naming the installed source
       local chunk = H.read(prefix .. "/share/novapipe/luac/lua_modules/novapipe/cli.luac")
       assert.equal(prefix .. "/share/novapipe/lua_modules/novapipe/cli.lua", chunk:match("^NPC1 %x+ %d+ ([^\n]+)\n"))
+      -- install_manifest.txt names every file installed, the compiled ones
+      -- too (what `xargs rm < install_manifest.txt` removes)
+      local listed = {}
+      for line in assert(H.read(build .. "/install_manifest.txt")):gmatch("[^\n]+") do listed[line] = true end
+      local files = assert(require("novapipe.fs").walk(prefix))
+      assert.is_true(#files > 100)
+      for _, rel in ipairs(files) do assert.is_true(listed[prefix .. "/" .. rel], rel) end
       -- A tier run from the installed copy finds its pytest plugin there.
       -- On a copy of the example: a run leaves its record and audit log in
       -- the project, which the other specs' copies of it would take along.
