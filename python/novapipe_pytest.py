@@ -51,6 +51,11 @@ does it for every worker (and each worker selects from what it collected). It is
 every 0.1 s by a daemon thread (and at the end), so novapipe wakes up a few
 times a second, not twice a test; a test that hangs has its ``start``
 delivered within 0.1 s.
+
+PYTEST_DONT_REWRITE: novapipe's bootstrap imports this module, from the
+bytecode the build made, before pytest starts. Loaded by ``-p`` alone,
+pytest would parse and recompile it on every run to rewrite its asserts
+(it has none), some 11 ms, when Python is told not to write bytecode.
 """
 import json
 import os

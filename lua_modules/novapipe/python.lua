@@ -94,6 +94,13 @@ local BOOTSTRAP = table.concat({
   "    " .. KIND,
   "    sys.stderr.write('" .. M.MISSING_MARK .. " ' + ' '.join([k] + m) + '\\n'); sys.exit(" .. M.MISSING_EXIT .. ")",
   "import pytest",
+  -- novapipe's plugin from its bytecode, not recompiled by pytest's
+  -- assertion rewriting (see the plugin's docstring)
+  "if any(a == '-p' and b == 'novapipe_pytest' for a, b in zip(sys.argv, sys.argv[1:])):",
+  "    try:",
+  "        import novapipe_pytest",
+  "    except ImportError:",
+  "        pass",
   "sys.argv[0] = 'pytest'",
   "sys.exit(pytest.console_main())",
 }, "\n")

@@ -200,6 +200,23 @@ def test_teardown_errors(bad_teardown):
     assert.matches("standalone%-results%.xml:1: not valid JUnit XML", got.notes[1])
   end)
 
+  it("come from novapipe's plugin loaded from its bytecode: not recompiled by pytest's assertion rewriting, no warning", function()
+    local root = project({ [TESTS .. "test_loader.py"] = [[
+import sys
+
+def test_plugin_loaded_plainly():
+    plugin = sys.modules["novapipe_pytest"]
+    assert type(plugin.__loader__).__name__ == "SourceFileLoader", type(plugin.__loader__).__name__
+]] })
+    local got, r = dump(root, { "--junit" })
+    assert.equal(0, r.code, r.stdout)
+    assert.equal(1, got.counts.passed)
+    assert.same({}, got.notes)
+    local xml = H.read(root .. "/backend/test-results/standalone-results.xml")
+    assert.is_nil(xml:find("Rewrite", 1, true))
+    assert.is_nil(r.stdout:find("Rewrite", 1, true))
+  end)
+
   it("keep the events channel out of a test's reach: descriptor 3, the variable and programs a test runs", function()
     local root = project({ [TESTS .. "test_reach.py"] = [[
 import os
