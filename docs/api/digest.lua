@@ -7,8 +7,9 @@
 ---@class novapipe.digest
 local digest = {}
 
----Opens libcrypto now, for a run that will make digests, at a moment when
----it costs nothing (the record reporter calls it while pytest runs).
+---Opens libcrypto now, and lets it set itself up with one digest, for a
+---run that will make digests, at a moment when it costs nothing (the
+---record reporter calls it while pytest runs).
 ---@return true|nil ok
 ---@return string? message what could not be loaded
 function digest.load() end

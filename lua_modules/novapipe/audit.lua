@@ -133,14 +133,34 @@ local function last_line(text)
   return nil
 end
 
+-- The end of the log, enough of it to hold its last line whole (nil when
+-- there is no log): the log grows with every run, its last entry does not.
+local function log_end(log)
+  local f = io.open(log, "rb")
+  if not f then return nil end
+  local size = f:seek("end")
+  local piece = 65536
+  while true do
+    local from = math.max(0, size - piece)
+    f:seek("set", from)
+    local text = f:read("a") or ""
+    local stop = text:byte(-1) == 10 and #text - 1 or #text
+    local newline = text:find("\n", 1, true)
+    if from == 0 or (newline and newline < stop) then
+      f:close()
+      return text
+    end
+    piece = piece * 4
+  end
+end
+
 -- The last entry's seq and hash, where the log's last line and the head
 -- file agree. A head file that is missing (for a log that has entries),
 -- damaged or at odds with the log is never rebuilt: the run says so, and
 -- only `novapipe audit init` starts a new chain.
 local function last_of(log)
   local hseq, hhash = read_head(log)
-  local text = fs.read(log)
-  local seq, hash = last_line(text)
+  local seq, hash = last_line(log_end(log))
   local advice = "run 'novapipe audit verify' to see what changed; 'novapipe audit init' starts a new chain"
   if not seq then
     return nil, ("%s: its last line is not an audit entry; %s"):format(log, advice)
