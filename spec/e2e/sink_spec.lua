@@ -76,54 +76,50 @@ describe("the sink", function()
     assert.is_nil(md:find(SSN, 1, true))
   end)
 
-  it("masks and tightens the JUnit file when the run is interrupted after pytest wrote it", function()
+  -- A --junit run of one failing test that prints a value, whose pytest
+  -- waits in `sleep MARKER`, run by `waiting` (Python: the body of a
+  -- conftest, formatted with the marker), once it waits; and the JUnit file.
+  local function junit_run_waiting(waiting)
     local marker = H.marker()
     local root = project({
       [TESTS .. "standalone/test_p.py"] = ("def test_prints():\n    print('patient %s')\n    assert False\n"):format(SSN),
-      -- after pytest's JUnit writer (its sessionfinish) and before the
-      -- plugin's end event (sent when every sessionfinish has run) says
-      -- so, pytest waits: novapipe is interrupted then
-      [TESTS .. "standalone/conftest.py"] = ("import subprocess, pytest\n@pytest.hookimpl(trylast=True)\n"
-        .. "def pytest_sessionfinish(session):\n    subprocess.run(['sleep', '%s'])\n"):format(marker),
+      [TESTS .. "standalone/conftest.py"] = "import subprocess, pytest\n" .. waiting:format(marker),
     })
     local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--standalone", "--junit" },
       { stdout = "capture", stderr = "capture" }))
     local deadline = time.now() + 60
     while not H.find_process("sleep", marker) and time.now() < deadline do time.sleep(0.05) end
     assert.is_number(H.find_process("sleep", marker), "pytest never reached its end")
-    local xml = root .. "/backend/test-results/standalone-results.xml"
-    assert.truthy(H.read(xml):find(SSN, 1, true), "pytest wrote the value (the spec's premise)")
-    p:kill("INT")
-    local r = p:wait()
-    assert.equal(130, r.code)
+    return p, root .. "/backend/test-results/standalone-results.xml", marker
+  end
+
+  local function assert_masked_and_ours(xml)
     local text = assert(H.read(xml))
     assert.is_nil(text:find(SSN, 1, true))
     assert.matches("%[PHI:ssn%]", text)
     assert.equal("rw-------", lfs.attributes(xml, "permissions"))
+  end
+
+  it("masks and tightens the JUnit file when the run is interrupted after pytest wrote it", function()
+    -- after pytest's JUnit writer (its sessionfinish) and before the
+    -- plugin's end event (sent when every sessionfinish has run) says so,
+    -- pytest waits: novapipe is interrupted then
+    local p, xml = junit_run_waiting("@pytest.hookimpl(trylast=True)\n"
+      .. "def pytest_sessionfinish(session):\n    subprocess.run(['sleep', '%s'])\n")
+    assert.truthy(H.read(xml):find(SSN, 1, true), "pytest wrote the value (the spec's premise)")
+    p:kill("INT")
+    assert.equal(130, p:wait().code)
+    assert_masked_and_ours(xml)
   end)
 
   it("masks, tightens and counts the JUnit file while pytest is still exiting", function()
-    local marker = H.marker()
-    local root = project({
-      [TESTS .. "standalone/test_p.py"] = ("def test_prints():\n    print('patient %s')\n    assert False\n"):format(SSN),
-      -- pytest's session is over (the plugin's end event sent); it waits
-      -- in unconfigure, and novapipe has the file already
-      [TESTS .. "standalone/conftest.py"] = ("import subprocess\ndef pytest_unconfigure(config):\n"
-        .. "    subprocess.run(['sleep', '%s'])\n"):format(marker),
-    })
-    local p = assert(proc.spawn({ H.bin, "-C", root, "run", "run_tests", "--standalone", "--junit" },
-      { stdout = "capture", stderr = "capture" }))
-    local xml = root .. "/backend/test-results/standalone-results.xml"
-    local deadline = time.now() + 60
-    while not H.find_process("sleep", marker) and time.now() < deadline do time.sleep(0.05) end
-    assert.is_number(H.find_process("sleep", marker), "pytest never reached its end")
+    -- pytest's session is over (the plugin's end event sent); it waits in
+    -- unconfigure, and novapipe has the file already
+    local p, xml, marker = junit_run_waiting("def pytest_unconfigure(config):\n    subprocess.run(['sleep', '%s'])\n")
     -- the adoption is novapipe's reply to an event: give it the moment it takes
     local soon = time.now() + 10
     while (H.read(xml) or SSN):find(SSN, 1, true) and time.now() < soon do time.sleep(0.02) end
-    local text = assert(H.read(xml))
-    assert.is_nil(text:find(SSN, 1, true))
-    assert.matches("%[PHI:ssn%]", text)
-    assert.equal("rw-------", lfs.attributes(xml, "permissions"))
+    assert_masked_and_ours(xml)
     os.execute("kill " .. H.find_process("sleep", marker))
     local r = p:wait()
     assert.equal(1, r.code)
