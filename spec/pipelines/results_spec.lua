@@ -217,6 +217,14 @@ def test_plugin_loaded_plainly():
     assert.is_nil(r.stdout:find("Rewrite", 1, true))
   end)
 
+  it("are missing, and the tier says why with exit 2, when pytest is told to leave the plugin out", function()
+    local root = project({ [TESTS .. "test_one.py"] = "def test_pass():\n    pass\n" })
+    local r = H.novapipe({ "-C", root, "--no-color", "run", "run_tests", "--standalone", "--", "-p", "no:novapipe_pytest" })
+    assert.equal(2, r.code, r.stdout .. r.stderr)
+    assert.matches("ERROR standalone [^\n]*\n%s*novapipe's pytest plugin sent no results %(is it disabled, as with "
+      .. "%-p no:novapipe_pytest%?%)", r.stdout)
+  end)
+
   it("keep the events channel out of a test's reach: descriptor 3, the variable and programs a test runs", function()
     local root = project({ [TESTS .. "test_reach.py"] = [[
 import os
