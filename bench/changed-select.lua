@@ -6,6 +6,7 @@
 local changed = require "novapipe.select.changed"
 local config = require "novapipe.config"
 local time = require "novapipe.time"
+local median = dofile(arg[0]:match("^(.*/)") .. "harness.lua").median
 
 local rounds = tonumber(arg[1] or "7")
 local change = arg[2] or "test/support/os_helper.py"
@@ -29,7 +30,7 @@ print(("%d test files under %s/test; %s changed: %d selected (%d always: a non-l
     return n
   end)()))
 print(("selection median %.3fs, best %.3fs, worst %.3fs over %d rounds (target < 0.2 s)")
-  :format(times[(#times + 1) // 2], times[1], times[#times], rounds))
+  :format(median(times), times[1], times[#times], rounds))
 
 -- Beside it, analyze's classification of the same files in process (the
 -- README's 0.1 s figure): the same scanner, the same machine, the same moment.
@@ -47,4 +48,4 @@ for i = 1, rounds do
 end
 table.sort(atimes)
 print(("analyze   median %.3fs over the same files; the selection takes %.2fx analyze's time")
-  :format(atimes[(#atimes + 1) // 2], times[(#times + 1) // 2] / atimes[(#atimes + 1) // 2]))
+  :format(median(atimes), median(times) / median(atimes)))

@@ -10,6 +10,7 @@
 -- Nothing is asserted: the figures go in bench/README.md.
 local cjson = require "cjson"
 local durations = require "novapipe.select.durations"
+local median = dofile(arg[0]:match("^(.*/)") .. "harness.lua").median
 local fs = require "novapipe.fs"
 local lfs = require "lfs"
 local process = require "novapipe.process"
@@ -97,5 +98,5 @@ for _ = 1, rounds do
 end
 table.sort(times)
 print(("merge: %d shards of %d tests (%d in all), %d rounds: median %.3f s (min %.3f, max %.3f)")
-  :format(N, PER, N * PER, rounds, times[(#times + 1) // 2], times[1], times[#times]))
+  :format(N, PER, N * PER, rounds, median(times), times[1], times[#times]))
 if os.getenv("NOVAPIPE_BENCH_KEEP") ~= "1" then fs.rmtree(root) end

@@ -134,16 +134,24 @@ local function last_line(text)
 end
 
 -- The end of the log, enough of it to hold its last line whole (nil when
--- there is no log): the log grows with every run, its last entry does not.
+-- there is no log, or no file to read: appending to it says why): the log
+-- grows with every run, its last entry does not. Or nil and the error that
+-- stopped the reading.
 local function log_end(log)
-  local f = io.open(log, "rb")
+  if lfs.attributes(log, "mode") ~= "file" then return nil end
+  local f, err = io.open(log, "rb")
   if not f then return nil end
-  local size = f:seek("end")
+  local size = f:seek("end") or 0
   local piece = 65536
   while true do
-    local from = math.max(0, size - piece)
+    local from = piece >= size and 0 or size - piece
     f:seek("set", from)
-    local text = f:read("a") or ""
+    local text
+    text, err = f:read("a")
+    if not text then
+      f:close()
+      return nil, ("read %s: %s"):format(log, err or "failed")
+    end
     local stop = text:byte(-1) == 10 and #text - 1 or #text
     local newline = text:find("\n", 1, true)
     if from == 0 or (newline and newline < stop) then
@@ -160,7 +168,9 @@ end
 -- only `novapipe audit init` starts a new chain.
 local function last_of(log)
   local hseq, hhash = read_head(log)
-  local seq, hash = last_line(log_end(log))
+  local text, rerr = log_end(log)
+  if rerr then return nil, rerr end
+  local seq, hash = last_line(text)
   local advice = "run 'novapipe audit verify' to see what changed; 'novapipe audit init' starts a new chain"
   if not seq then
     return nil, ("%s: its last line is not an audit entry; %s"):format(log, advice)

@@ -2,6 +2,7 @@
 -- directory, with exact counts from JUnit, live progress from novapipe's
 -- pytest plugin, services (a throwaway PostgreSQL), coverage and timeouts.
 local config = require "novapipe.config"
+local digest = require "novapipe.digest"
 local errors = require "novapipe._errors"
 local fs = require "novapipe.fs"
 local host = require "novapipe.host"
@@ -442,11 +443,13 @@ local function run_tier(session, tier, ctx)
   -- messages: adopted (masked by its text, never its markup; owner-only)
   -- before anything reads or keeps it, and its counts must agree. Taken as
   -- soon as the plugin says pytest wrote it (pytest still has its exit
-  -- ahead), else once pytest is gone.
+  -- ahead), else once pytest is gone; taken early, it is taken again after
+  -- unless it is still what was taken (a plugin, a conftest or a test may
+  -- write it later, or send the end event before pytest wrote it).
   local junit_done
   local function take_junit(st)
-    junit_done = {}
     if not (junit_path and lfs.attributes(junit_path)) then return end
+    junit_done = {}
     local adopted, aerr = sink:adopt(junit_path, "JUnit XML, " .. name, { kind = "markup" })
     if not adopted then
       junit_done.error = "cannot mask " .. junit_path .. ": " .. aerr
@@ -460,6 +463,16 @@ local function run_tier(session, tier, ctx)
       junit_done.note = ("the JUnit XML counts %s, novapipe's events %s"):format(junit.describe(report.counts),
         junit.describe(st.pytest_counts))
     end
+    -- (the digest also spares the run record and the audit entry hashing it)
+    local ok, sha = pcall(digest.sha256_file, junit_path)
+    junit_done.sha256 = ok and sha or nil
+    if junit_done.sha256 then sink:record(junit_path, "JUnit XML, " .. name, junit_done.sha256) end
+  end
+  -- Whether the JUnit file taken while pytest exited is still what was taken.
+  local function junit_unchanged()
+    if lfs.symlinkattributes(junit_path, "mode") ~= "file" or not junit_done.sha256 then return false end
+    local ok, sha = pcall(digest.sha256_file, junit_path)
+    return ok and sha == junit_done.sha256
   end
   local results = test_results.new(tier.name, function(st)
     -- each test as it ends, for reporters that work while pytest runs
@@ -470,7 +483,10 @@ local function run_tier(session, tier, ctx)
     end
     if st.junit_written and not junit_done then
       local ok, terr = pcall(take_junit, st)
-      if not ok then junit_done = { error = "cannot mask " .. junit_path .. ": " .. tostring(terr) } end
+      if not ok then
+        if errors.is_interrupt(terr) then error(terr, 0) end
+        junit_done = { error = "cannot mask " .. junit_path .. ": " .. tostring(terr) }
+      end
     end
     -- at most ten progress events a second, however fast tests end
     local now = time.now()
@@ -501,9 +517,10 @@ local function run_tier(session, tier, ctx)
     table.insert(result.notes, ("%d line%s on the events channel ignored: not novapipe's plugin's (a test writing to the plugin's descriptor?)")
       :format(results.malformed, results.malformed == 1 and "" or "s"))
   end
+  if junit_done and not junit_done.error and not junit_unchanged() then junit_done = nil end
   if not junit_done then take_junit(results) end
-  if junit_done.error then return { status = "error", reason = junit_done.error } end
-  if junit_done.note then
+  if junit_done and junit_done.error then return { status = "error", reason = junit_done.error } end
+  if junit_done and junit_done.note then
     result.notes = result.notes or {}
     table.insert(result.notes, junit_done.note)
   end

@@ -129,6 +129,37 @@ describe("the sink", function()
     assert.is_nil((r.stdout .. r.stderr):find(SSN, 1, true))
   end)
 
+  it("masks the JUnit file again when something writes it after it was taken, or before the real end", function()
+    local xml = "/backend/test-results/standalone-results.xml"
+    -- a conftest's hook wrapper rewrites the file after the plugin's end
+    -- event (and after novapipe took it: it waits a moment first)
+    local root = project({
+      [TESTS .. "standalone/test_p.py"] = "def test_passes():\n    pass\n",
+      [TESTS .. "standalone/conftest.py"] = ("import time, pytest\n@pytest.hookimpl(hookwrapper=True)\n"
+        .. "def pytest_sessionfinish(session):\n    yield\n    time.sleep(0.5)\n"
+        .. "    path = session.config.option.xmlpath\n    text = open(path).read()\n"
+        .. "    open(path, 'w').write(text.replace('</testsuites>', '<x>patient %s</x></testsuites>'))\n"):format(SSN),
+    })
+    local r = run(root, { "run_tests", "--standalone", "--junit" })
+    assert.equal(0, r.code, r.stdout .. r.stderr)
+    local text = assert(H.read(root .. xml))
+    assert.truthy(text:find("<x>patient [PHI:ssn]</x>", 1, true), text)
+    assert.equal("rw-------", lfs.attributes(root .. xml, "permissions"))
+    -- a test sends the end event itself, before pytest wrote the file
+    root = project({
+      [TESTS .. "standalone/test_p.py"] = ("import sys\ndef test_ends_early():\n"
+        .. "    plugin = sys.modules['novapipe_pytest']\n"
+        .. "    plugin._send('{\"e\":\"end\",\"exit\":0,\"junit\":true}\\n'); plugin._flush()\n"
+        .. "    print('patient %s')\n    assert False\n"):format(SSN),
+    })
+    r = run(root, { "run_tests", "--standalone", "--junit" })
+    assert.equal(1, r.code, r.stdout .. r.stderr)
+    text = assert(H.read(root .. xml))
+    assert.is_nil(text:find(SSN, 1, true))
+    assert.matches("%[PHI:ssn%]", text)
+    assert.equal("rw-------", lfs.attributes(root .. xml, "permissions"))
+  end)
+
   it("masks a value that straddles the end of a 1 MiB piece of a long line", function()
     local root = project({
       [TESTS .. "standalone/test_long.py"] = ("def test_long():\n    print('x' * (1048576 - 5) + ' %s')\n"):format(SSN),

@@ -208,13 +208,12 @@ def test_plugin_loaded_plainly():
     plugin = sys.modules["novapipe_pytest"]
     assert type(plugin.__loader__).__name__ == "SourceFileLoader", type(plugin.__loader__).__name__
 ]] })
-    local got, r = dump(root, { "--junit" })
+    -- pytest's warning that a module came before its rewriting, made an
+    -- error: pytest would stop before any test
+    local got, r = dump(root, { "--", "-W", "error::pytest.PytestAssertRewriteWarning" })
     assert.equal(0, r.code, r.stdout)
     assert.equal(1, got.counts.passed)
     assert.same({}, got.notes)
-    local xml = H.read(root .. "/backend/test-results/standalone-results.xml")
-    assert.is_nil(xml:find("Rewrite", 1, true))
-    assert.is_nil(r.stdout:find("Rewrite", 1, true))
   end)
 
   it("are missing, and the tier says why with exit 2, when pytest is told to leave the plugin out", function()

@@ -36,6 +36,14 @@ describe("the audit log's end", function()
     assert.same({}, problems)
   end)
 
+  it("refuses a log that is a directory with the error of appending to it", function()
+    assert(fs.mkdir_p(log, "0700"))
+    local entry, err = append({ "--next" })
+    assert.is_nil(entry)
+    assert.matches("audit%.log", err)
+    assert.matches("[Ii]s a directory", err)
+  end)
+
   it("still refuses a log whose last line is not an entry, however long the log", function()
     for i = 1, 100 do assert(append({ ("--arg%d"):format(i) })) end
     local f = assert(io.open(log, "ab"))
