@@ -139,15 +139,14 @@ end
 -- stopped the reading.
 local function log_end(log)
   if lfs.attributes(log, "mode") ~= "file" then return nil end
-  local f, err = io.open(log, "rb")
+  local f = io.open(log, "rb")
   if not f then return nil end
   local size = f:seek("end") or 0
   local piece = 65536
   while true do
     local from = piece >= size and 0 or size - piece
     f:seek("set", from)
-    local text
-    text, err = f:read("a")
+    local text, err = f:read("a")
     if not text then
       f:close()
       return nil, ("read %s: %s"):format(log, err or "failed")

@@ -517,12 +517,15 @@ local function run_tier(session, tier, ctx)
     table.insert(result.notes, ("%d line%s on the events channel ignored: not novapipe's plugin's (a test writing to the plugin's descriptor?)")
       :format(results.malformed, results.malformed == 1 and "" or "s"))
   end
-  if junit_done and not junit_done.error and not junit_unchanged() then junit_done = nil end
-  if not junit_done then take_junit(results) end
-  if junit_done and junit_done.error then return { status = "error", reason = junit_done.error } end
-  if junit_done and junit_done.note then
+  if not (junit_done and (junit_done.error or junit_unchanged())) then
+    junit_done = nil
+    take_junit(results)
+  end
+  local taken = junit_done or {}
+  if taken.error then return { status = "error", reason = taken.error } end
+  if taken.note then
     result.notes = result.notes or {}
-    table.insert(result.notes, junit_done.note)
+    table.insert(result.notes, taken.note)
   end
   if r.timed_out then
     local running = results.running_now()

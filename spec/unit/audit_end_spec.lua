@@ -3,14 +3,14 @@
 -- log or of its last entry.
 local audit = require "novapipe.audit"
 local fs = require "novapipe.fs"
+local H = require "spec.support.h"
 
 describe("the audit log's end", function()
-  local dir, log
+  local keep = H.temporaries(after_each)
+  local log
   before_each(function()
-    dir = assert(fs.mkdtemp("novapipe-spec-audit-"))
-    log = dir .. "/audit.log"
+    log = keep(assert(fs.mkdtemp("novapipe-spec-audit-"))) .. "/audit.log"
   end)
-  after_each(function() fs.rmtree(dir) end)
 
   local function append(args)
     return audit.append(log, { pipeline = "run_tests", args = args, outcome = { exit = 0, status = "passed" } })

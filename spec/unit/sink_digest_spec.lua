@@ -7,12 +7,12 @@ local fs = require "novapipe.fs"
 local H = require "spec.support.h"
 
 describe("the sink's digests", function()
+  local keep = H.temporaries(after_each)
   local dir, sink
   before_each(function()
-    dir = assert(fs.mkdtemp("novapipe-spec-digest-"))
+    dir = keep(assert(fs.mkdtemp("novapipe-spec-digest-")))
     sink = Sink.new({ out = function() end })
   end)
-  after_each(function() fs.rmtree(dir) end)
 
   local function sha_of(path)
     for _, entry in ipairs(sink:list()) do
