@@ -72,6 +72,9 @@ typedef struct Stream {
   LineBuf lb;
   Buf cap;
   Buf out;       /* K_FILE, K_INHERIT through a filter: lines not yet written */
+  double every;      /* read_every: seconds between reads while the child runs, 0: at once */
+  double next_read;  /* with every: not polled before this time */
+  double busy_until; /* with every: read at once until then (it filled a chunk) */
 } Stream;
 
 typedef struct Process {
@@ -391,23 +394,26 @@ static void streams_close(Process *p) {
 }
 
 /* Reads what a stream's pipe holds (up to a few chunks) and hands it on.
- * At end of file flushes a partial line and closes the pipe. */
-static void stream_read(lua_State *L, Process *p, Stream *s) {
+ * At end of file flushes a partial line and closes the pipe. Returns the
+ * bytes read. */
+static size_t stream_read(lua_State *L, Process *p, Stream *s) {
   static char chunk[CHUNK];
   EmitCtx c = {L, p, s};
+  size_t got = 0;
   for (int round = 0; round < 8 && s->fd >= 0; round++) {
     ssize_t r = read(s->fd, chunk, sizeof chunk);
     if (r < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) return;
+      if (errno == EAGAIN) return got;
       r = 0;
     }
     if (r == 0) {
       if (s->lined) linebuf_finish(&s->lb, emit_line, &c);
       stream_flush(s);
       stream_close(s);
-      return;
+      return got;
     }
+    got += (size_t)r;
     if (s->lined) {
       if (p->phi && s->filtered && (s->kind == K_FILE || s->kind == K_INHERIT)) {
         /* the line the last read left unfinished ends first, as usual */
@@ -426,6 +432,7 @@ static void stream_read(lua_State *L, Process *p, Stream *s) {
       deliver(&c, chunk, (size_t)r, 0);
     }
   }
+  return got;
 }
 
 /* ------------------------------------------------------------------ */
@@ -547,8 +554,16 @@ static int pump(lua_State *L, until_fn until, void *ctx, double timeout) {
     procs[k++] = NULL;
     for (Process *p = live_head; p; p = p->next) {
       for (int i = 0; i < NSTREAMS; i++) {
-        if (p->st[i].fd < 0) continue;
-        pfds[k].fd = p->st[i].fd;
+        Stream *s = &p->st[i];
+        if (s->fd < 0) continue;
+        /* read_every: left out of the poll until its time (a child that
+         * writes a little often then wakes no one); once the child has
+         * ended, drained as every stream is */
+        if (s->every > 0 && p->state == P_RUNNING && now < s->next_read) {
+          if (wake < 0 || s->next_read < wake) wake = s->next_read;
+          continue;
+        }
+        pfds[k].fd = s->fd;
         pfds[k].events = POLLIN;
         owners[k] = &p->st[i];
         procs[k++] = p;
@@ -567,7 +582,18 @@ static int pump(lua_State *L, until_fn until, void *ctx, double timeout) {
     }
     /* Read first, so a child that wrote and ended leaves nothing behind. */
     for (size_t i = 1; rc > 0 && i < k; i++) {
-      if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) stream_read(L, procs[i], owners[i]);
+      if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+        Stream *s = owners[i];
+        size_t got = stream_read(L, procs[i], s);
+        /* A stream that filled a chunk is busy: read at once for the next
+         * interval, so a child that prints fast waits on no timer (it
+         * waits at most once an interval, with a full pipe). */
+        if (s->every > 0) {
+          double t = np_now();
+          if (got >= CHUNK) s->busy_until = t + s->every;
+          s->next_read = t < s->busy_until ? 0 : t + s->every;
+        }
+      }
     }
     now = np_now();
     for (Process *p = live_head, *next; p; p = next) {
@@ -733,7 +759,8 @@ static char **build_env(lua_State *L, int opts, const Process *p) {
 }
 
 static const char *const spawn_options[] = {"cwd", "env", "clear_env", "stdin", "stdout", "stderr", "filter",
-                                            "events", "timeout", "grace", "cleanup", "max_line", NULL};
+                                            "events", "timeout", "grace", "cleanup", "max_line",
+                                            "read_every", NULL};
 static const char *const file_options[] = {"file", "append", NULL};
 static const char *const stdin_options[] = {"file", NULL};
 
@@ -761,7 +788,9 @@ static int close_fd(int fd) {
  * "null", {file=}), stdout and stderr (see parse_stream), filter (function
  * line -> string|false, or a novapipe.phiscan filter, whose scanner passes
  * in C the lines masking leaves as they are), events (function, lines from the child's fd 3),
- * timeout, grace, cleanup (default true), max_line. Raises on a malformed
+ * timeout, grace, cleanup (default true), max_line, read_every (seconds
+ * between reads of stdout and stderr while the child runs; events are read
+ * as they come). Raises on a malformed
  * argument or an unknown option key; returns nil, msg, errname when the
  * program cannot be started.
  */
@@ -806,6 +835,9 @@ static int l_spawn(lua_State *L) {
   double timeout = opt_number(L, 2, "timeout", 0);
   size_t max_line = (size_t)opt_number(L, 2, "max_line", DEFAULT_MAX_LINE);
   if (max_line < 1) max_line = 1;
+  double every = opt_number(L, 2, "read_every", 0);
+  if (!(every >= 0 && every <= 3600))
+    return luaL_error(L, "bad option 'read_every': seconds from 0 to 3600 expected");
   lua_getfield(L, 2, "cleanup");
   p->cleanup = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -894,6 +926,10 @@ static int l_spawn(lua_State *L) {
     /* Events are the host's own protocol: lines, but not filtered. */
     s->filtered = (i != S_EV && p->filter_ref != LUA_NOREF);
     s->lined = (s->kind == K_LINES || s->filtered);
+    if (i != S_EV && every > 0) {
+      s->every = every;
+      s->next_read = np_now() + every;
+    }
     linebuf_init(&s->lb, max_line);
   }
   /* Closes our copies of the child's ends (never our own stdout). */

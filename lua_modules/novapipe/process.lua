@@ -18,7 +18,7 @@ local M = {}
 
 -- The keys proc.spawn takes (engine/proc.c, spawn_options), and run_all's.
 local SPAWN_OPTIONS = { "cwd", "env", "clear_env", "stdin", "stdout", "stderr", "filter", "events",
-                        "timeout", "grace", "cleanup", "max_line" }
+                        "timeout", "grace", "cleanup", "max_line", "read_every" }
 local RUN_ALL_OPTIONS = { "max", "on_start", "on_done" }
 
 -- Raises, at the level of whoever called `fname`, when opts (argument

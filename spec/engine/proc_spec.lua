@@ -40,7 +40,7 @@ describe("novapipe.proc", function()
       local ok, err = pcall(function() return proc.spawn({ "true" }, { timout = 1 }) end)
       assert.is_false(ok)
       assert.matches("bad argument #2 to 'spawn' %(unknown option 'timout'; known: cwd, env, clear_env, stdin, "
-        .. "stdout, stderr, filter, events, timeout, grace, cleanup, max_line%)", err)
+        .. "stdout, stderr, filter, events, timeout, grace, cleanup, max_line, read_every%)", err)
       ok, err = pcall(function() return proc.spawn({ "true" }, { "positional" }) end)
       assert.is_false(ok)
       assert.matches("unknown option %[1%] %(a number key%)", err)
@@ -231,6 +231,55 @@ describe("novapipe.proc", function()
       assert.equal(0, r.code)
       assert.equal("out\n", r.stdout)
       assert.same({ "a 123-45-6789", "b" }, events)
+    end)
+
+    describe("with read_every", function()
+      -- The child writes a line to stdout and one to stderr, then an
+      -- event, then waits for the file the events callback makes; it exits
+      -- once that is there. Output read every 30 s is not read while the
+      -- child runs: the callback sees none of it. At once, it would have
+      -- (the child wrote it first).
+      it("reads the events as they come and stdout and stderr only once the child has ended", function()
+        local dir = H.tmpdir()
+        local seen_at_event
+        local out, err = {}, {}
+        local p = assert(proc.spawn({ "sh", "-c", 'echo out; echo err >&2; sleep 0.1; echo go >&3; '
+          .. 'while [ ! -e "$1/ack" ]; do sleep 0.01; done; echo last', "sh", dir }, {
+          stdout = function(line) out[#out + 1] = line end,
+          stderr = function(line) err[#err + 1] = line end,
+          events = function(line)
+            seen_at_event = { line = line, out = #out, err = #err }
+            assert(fs.atomic_write(dir .. "/ack", ""))
+          end,
+          read_every = 30, timeout = 20,
+        }))
+        local r = p:wait()
+        H.rmrf(dir)
+        assert.is_false(r.timed_out)
+        assert.same({ line = "go", out = 0, err = 0 }, seen_at_event)
+        assert.same({ "out", "last" }, out)
+        assert.same({ "err" }, err)
+      end)
+
+      it("reads a stream that fills a chunk again at once, so a child that prints fast waits on no timer", function()
+        -- 32 MiB in lines of 64 KiB: read once a second, a pipe (1 MiB at
+        -- most) at a time, it would take the child past its timeout
+        local n = 0
+        local r = assert(proc.spawn({ "sh", "-c", "yes $(printf '%065535d' 0) | head -c 33554432" }, {
+          stdout = function(line) n = n + 1 end, read_every = 1, timeout = 15,
+        })):wait()
+        assert.is_false(r.timed_out)
+        assert.equal(0, r.code)
+        assert.equal(512, n)
+      end)
+
+      it("raises on a value that is not seconds from 0 to 3600", function()
+        for _, v in ipairs({ -1, 0 / 0, 1e9, "soon" }) do
+          local ok, err = pcall(proc.spawn, { "true" }, { read_every = v })
+          assert.is_false(ok)
+          assert.matches("bad option 'read_every'", err)
+        end
+      end)
     end)
 
     it("gives no descriptor 3 without an events callback", function()
