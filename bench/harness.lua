@@ -75,4 +75,14 @@ function M.paired_ratio(times, a, b)
   return M.median(ratios)
 end
 
+---Case a's fastest time over case b's: the rounds the machine disturbed
+---least (its noise only ever adds time), a figure beside the paired one.
+---@param times number[][]
+---@param a integer
+---@param b integer
+---@return number
+function M.min_ratio(times, a, b)
+  return math.min(table.unpack(times[a])) / math.min(table.unpack(times[b]))
+end
+
 return M

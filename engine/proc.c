@@ -74,7 +74,8 @@ typedef struct Stream {
   Buf out;       /* K_FILE, K_INHERIT through a filter: lines not yet written */
   double every;      /* read_every: seconds between reads while the child runs, 0: at once */
   double next_read;  /* with every: not polled before this time */
-  double busy_until; /* with every: read at once until then (it filled a chunk) */
+  double busy_until; /* with every: read at once until then (it filled its pipe) */
+  size_t busy;       /* with every: a read of this many bytes marks the stream busy */
 } Stream;
 
 typedef struct Process {
@@ -435,6 +436,17 @@ static size_t stream_read(lua_State *L, Process *p, Stream *s) {
   return got;
 }
 
+/* Reads a read_every stream and sets when it is read next: after a read
+ * that took half its pipe (or a chunk) it is busy, read at once for the
+ * next interval, so a child that prints fast waits on no full pipe for
+ * more than an interval at a time. */
+static void lazy_read(lua_State *L, Process *p, Stream *s) {
+  size_t got = stream_read(L, p, s);
+  double t = np_now();
+  if (got >= s->busy) s->busy_until = t + s->every;
+  s->next_read = t < s->busy_until ? 0 : t + s->every;
+}
+
 /* ------------------------------------------------------------------ */
 /* The loop                                                             */
 
@@ -526,6 +538,10 @@ static int pump(lua_State *L, until_fn until, void *ctx, double timeout) {
     size_t n = 1;
     double wake = timeout >= 0 && !np_interrupted ? start + timeout : -1;
     for (Process *p = live_head; p; p = p->next) {
+      /* (its end is noticed here too: with its pipes left out of the poll
+       * only SIGCHLD's byte would wake the loop, and another reader of the
+       * signal pipe, fs.watch's, may have taken it) */
+      if (p->state == P_RUNNING) reap(p);
       check_deadlines(p, now);
       n += NSTREAMS;
       if (p->deadline > 0 && p->state == P_RUNNING && (wake < 0 || p->deadline < wake)) wake = p->deadline;
@@ -582,18 +598,16 @@ static int pump(lua_State *L, until_fn until, void *ctx, double timeout) {
     }
     /* Read first, so a child that wrote and ended leaves nothing behind. */
     for (size_t i = 1; rc > 0 && i < k; i++) {
-      if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-        Stream *s = owners[i];
-        size_t got = stream_read(L, procs[i], s);
-        /* A stream that filled a chunk is busy: read at once for the next
-         * interval, so a child that prints fast waits on no timer (it
-         * waits at most once an interval, with a full pipe). */
-        if (s->every > 0) {
-          double t = np_now();
-          if (got >= CHUNK) s->busy_until = t + s->every;
-          s->next_read = t < s->busy_until ? 0 : t + s->every;
-        }
+      if (!(pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      Process *p = procs[i];
+      Stream *s = owners[i];
+      if (s == &p->st[S_EV]) {
+        /* what the child wrote before an event is handed on before it */
+        for (int j = 0; j < S_EV; j++)
+          if (p->st[j].every > 0 && p->st[j].fd >= 0 && p->err_ref == LUA_NOREF) lazy_read(L, p, &p->st[j]);
       }
+      if (s->every > 0) lazy_read(L, p, s);
+      else stream_read(L, p, s);
     }
     now = np_now();
     for (Process *p = live_head, *next; p; p = next) {
@@ -920,6 +934,7 @@ static int l_spawn(lua_State *L) {
      * that prints fast write on while novapipe masks: fewer wake-ups and
      * reads. Where the limit is lower, the default (64 KiB) stays. */
     fcntl(pfd[0], F_SETPIPE_SZ, PIPE_SIZE);
+    int room = fcntl(pfd[0], F_GETPIPE_SZ);
     s->fd = pfd[0];
     child_fd[i] = pfd[1];
     if (s->kind == K_INHERIT) s->out_fd = i + 1;
@@ -929,6 +944,9 @@ static int l_spawn(lua_State *L) {
     if (i != S_EV && every > 0) {
       s->every = every;
       s->next_read = np_now() + every;
+      /* half the pipe: writes of a little over a page fill each page of it
+       * half (a pipe of 64 KiB where the user's limit left no more) */
+      s->busy = room > 0 && (size_t)room / 2 < CHUNK ? (size_t)room / 2 : CHUNK;
     }
     linebuf_init(&s->lb, max_line);
   }

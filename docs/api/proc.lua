@@ -23,7 +23,7 @@ local proc = {}
 ---@field grace? number seconds between TERM and KILL (default 3)
 ---@field cleanup? boolean end what is left of the tree when the leader exits (default true)
 ---@field max_line? integer longest line handed on whole (default 1 MiB); longer ones come in pieces
----@field read_every? number seconds (0 to 3600): while the child runs, stdout and stderr are read at most this often, events as they come (default 0: as it comes); a stream that fills a chunk is read as it comes for the next interval
+---@field read_every? number seconds (0 to 3600): while the child runs, stdout and stderr are read at most this often on their own, and before each of its events; all of it once it ends (default 0: as it comes); a stream that fills half its pipe is read as it comes for the next interval
 
 ---@class novapipe.ProcResult
 ---@field code integer exit code; 124 after a timeout; 128+N when signal N ended it

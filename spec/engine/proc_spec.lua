@@ -234,43 +234,66 @@ describe("novapipe.proc", function()
     end)
 
     describe("with read_every", function()
-      -- The child writes a line to stdout and one to stderr, then an
-      -- event, then waits for the file the events callback makes; it exits
-      -- once that is there. Output read every 30 s is not read while the
-      -- child runs: the callback sees none of it. At once, it would have
-      -- (the child wrote it first).
-      it("reads the events as they come and stdout and stderr only once the child has ended", function()
+      -- The child writes a line to stdout and one to stderr, then waits
+      -- half a second for the file the stdout callback makes when it gets
+      -- its line, then sends an event saying whether it came. Read every
+      -- 30 s, the line is not read while the child waits (read at once, it
+      -- would be, and the event would say "read"); it is handed on before
+      -- the event, as it was written before it. The child writes its last
+      -- line once the event is in.
+      it("reads stdout and stderr no sooner than asked, and ahead of an event, and all of it at the end", function()
         local dir = H.tmpdir()
-        local seen_at_event
+        local at_event
         local out, err = {}, {}
-        local p = assert(proc.spawn({ "sh", "-c", 'echo out; echo err >&2; sleep 0.1; echo go >&3; '
-          .. 'while [ ! -e "$1/ack" ]; do sleep 0.01; done; echo last', "sh", dir }, {
-          stdout = function(line) out[#out + 1] = line end,
+        local p = assert(proc.spawn({ "sh", "-c", 'echo a; echo e >&2; i=0; '
+          .. 'while [ $i -lt 50 ] && [ ! -e "$1/ack" ]; do sleep 0.01; i=$((i+1)); done; '
+          .. 'if [ -e "$1/ack" ]; then echo read >&3; else echo unread >&3; fi; '
+          .. 'while [ ! -e "$1/ack2" ]; do sleep 0.01; done; echo b', "sh", dir }, {
+          stdout = function(line)
+            out[#out + 1] = line
+            if line == "a" then assert(fs.atomic_write(dir .. "/ack", "")) end
+          end,
           stderr = function(line) err[#err + 1] = line end,
           events = function(line)
-            seen_at_event = { line = line, out = #out, err = #err }
-            assert(fs.atomic_write(dir .. "/ack", ""))
+            at_event = { line = line, out = { table.unpack(out) }, err = { table.unpack(err) } }
+            assert(fs.atomic_write(dir .. "/ack2", ""))
           end,
           read_every = 30, timeout = 20,
         }))
         local r = p:wait()
         H.rmrf(dir)
         assert.is_false(r.timed_out)
-        assert.same({ line = "go", out = 0, err = 0 }, seen_at_event)
-        assert.same({ "out", "last" }, out)
-        assert.same({ "err" }, err)
+        assert.same({ line = "unread", out = { "a" }, err = { "e" } }, at_event)
+        assert.same({ "a", "b" }, out)
+        assert.same({ "e" }, err)
       end)
 
-      it("reads a stream that fills a chunk again at once, so a child that prints fast waits on no timer", function()
-        -- 32 MiB in lines of 64 KiB: read once a second, a pipe (1 MiB at
-        -- most) at a time, it would take the child past its timeout
+      it("reads a stream that fills its pipe at once for the next interval: a fast writer waits one at most", function()
+        -- 32 MiB in lines of 64 KiB: read once every 3 s, a pipe (1 MiB at
+        -- most) at a time, it would take the child far past its timeout
         local n = 0
         local r = assert(proc.spawn({ "sh", "-c", "yes $(printf '%065535d' 0) | head -c 33554432" }, {
-          stdout = function(line) n = n + 1 end, read_every = 1, timeout = 15,
+          stdout = function() n = n + 1 end, read_every = 3, timeout = 15,
         })):wait()
         assert.is_false(r.timed_out)
         assert.equal(0, r.code)
         assert.equal(512, n)
+      end)
+
+      it("notices the child's end though another reader of the signal pipe took SIGCHLD's byte", function()
+        -- fs.watch reads the same signal pipe; a child that ends while the
+        -- watcher waits leaves the loop no byte to wake on
+        local dir = H.tmpdir()
+        local w = assert(fs.watch(dir))
+        local p = assert(proc.spawn({ "sh", "-c", "echo hi" }, { stdout = function() end, read_every = 30 }))
+        w:read(0.3)
+        w:close()
+        local t0 = time.now()
+        local r = p:wait(10)
+        H.rmrf(dir)
+        assert.is_truthy(r, "p:wait(10) gave up: the end was not noticed")
+        assert.equal(0, r.code)
+        assert.is_true(time.now() - t0 < 9, "the end was noticed only at the wait's end")
       end)
 
       it("raises on a value that is not seconds from 0 to 3600", function()
